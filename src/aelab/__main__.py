@@ -1,0 +1,3 @@
+from aelab.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of the `aelab` CLI, one module per family."""

@@ -1,0 +1,326 @@
+"""The config: plain data, validated once at the door (file, CLI overrides or Python API).
+
+The format follows seed 004's `config.json`: sections `data`, `model` and `training`. Nothing below
+this module re-validates a config; it trusts what `Config` accepted.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from aelab.errors import AelabError
+
+Activation = Literal[
+    "relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "identity", "softplus", "cosh"
+]
+OutputActivation = Literal["auto", "sigmoid", "identity", "tanh", "relu", "softplus"]
+DATASETS = ("digits", "font5x7", "mnist", "fashion-mnist", "kmnist", "folder", "faces")
+
+
+class _Section(BaseModel):
+    # Unknown keys are errors (with a suggestion), never silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------------------------------- data
+
+class DataConfig(_Section):
+    dataset: Literal[DATASETS] = "digits"  # type: ignore[valid-type]
+    path: Optional[str] = None
+    input_size: Optional[tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]]] = None
+    channels: Optional[Literal[1, 3]] = None
+    resize: Literal["pad", "crop", "stretch"] = "pad"
+    background: tuple[int, int, int] = (255, 255, 255)
+    binarize: Literal["none", "threshold", "dynamic"] = "none"
+    test_split: float = Field(0.2, ge=0.0, lt=0.9)
+    exclude_labels: list[str] = []
+    limit: Optional[Annotated[int, Field(gt=0)]] = None
+
+    @field_validator("input_size", mode="before")
+    @classmethod
+    def _square(cls, v: Any) -> Any:
+        return (v, v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @field_validator("exclude_labels", mode="before")
+    @classmethod
+    def _labels_as_text(cls, v: Any) -> Any:
+        return [str(x) for x in v] if isinstance(v, (list, tuple)) else v
+
+
+# --------------------------------------------------------------------------------------- model
+
+class Layer(_Section):
+    units: Annotated[int, Field(gt=0)]
+    activation: Optional[Activation] = None  # None: the model's `activation`
+
+
+class GaussianNoise(_Section):
+    type: Literal["gaussian"] = "gaussian"
+    std: float = Field(0.3, gt=0)
+
+
+class SaltPepperNoise(_Section):
+    type: Literal["salt_pepper"] = "salt_pepper"
+    p: float = Field(0.1, gt=0, le=1)
+
+
+class BitflipNoise(_Section):
+    type: Literal["bitflip"] = "bitflip"
+    p: float = Field(0.1, gt=0, le=1)
+
+
+Noise = Annotated[Union[GaussianNoise, SaltPepperNoise, BitflipNoise], Field(discriminator="type")]
+
+
+def parse_noise(text: str) -> dict:
+    """'gaussian:0.3', 'salt_pepper:0.1', 'bitflip:0.05' -> the noise section as a dict."""
+    kind, _, level = text.partition(":")
+    kind = kind.strip().replace("-", "_")
+    key = {"gaussian": "std", "salt_pepper": "p", "bitflip": "p"}.get(kind)
+    if key is None:
+        raise ValueError(f"unknown noise {kind!r}; use gaussian:STD, salt_pepper:P or bitflip:P")
+    if not level:
+        return {"type": kind}
+    try:
+        return {"type": kind, key: float(level)}
+    except ValueError:
+        raise ValueError(f"noise level {level!r} is not a number (e.g. {kind}:0.3)") from None
+
+
+class ModelConfig(_Section):
+    type: Literal["ae", "dae", "vae", "beta_vae"] = "vae"
+    architecture: Literal["mlp", "conv"] = "mlp"
+    latent_dim: Annotated[int, Field(gt=0)] = 2
+    # Hidden widths, from exactly one of: listed layers, seed 000's topology lists, seed 001's rule.
+    encoder_layers: Optional[list[Layer]] = None
+    decoder_layers: Optional[list[Layer]] = None
+    encoder_topology: Optional[list[Annotated[int, Field(gt=0)]]] = None
+    decoder_topology: Optional[list[Annotated[int, Field(gt=0)]]] = None
+    n_layers: Optional[Annotated[int, Field(gt=0)]] = None
+    activation: Activation = "relu"
+    output_activation: OutputActivation = "auto"
+    init: Literal["auto", "he", "xavier", "normal"] = "auto"
+    reconstruction_loss: Literal["bce", "mse", "l1"] = "bce"
+    beta: Optional[float] = Field(None, ge=0)  # weight of the KL term; VAE family only
+    noise: Optional[Noise] = None  # corrupts inputs during training (denoising)
+    conv_channels: list[Annotated[int, Field(gt=0)]] = [8, 16, 32]
+    conv_dense: Annotated[int, Field(gt=0)] = 64
+    kernel_size: Literal[3, 5] = 3
+
+    @field_validator("encoder_layers", "decoder_layers", mode="before")
+    @classmethod
+    def _int_shorthand(cls, v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            return [{"units": x} if isinstance(x, int) and not isinstance(x, bool) else x for x in v]
+        return v
+
+    @field_validator("noise", mode="before")
+    @classmethod
+    def _noise_shorthand(cls, v: Any) -> Any:
+        return parse_noise(v) if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _resolve(self) -> "ModelConfig":
+        sources = [k for k in ("encoder_layers", "encoder_topology", "n_layers") if getattr(self, k)]
+        if len(sources) > 1:
+            raise ValueError(f"give the encoder's widths one way, not {' and '.join(sources)}")
+        if self.decoder_topology and not self.encoder_topology:
+            raise ValueError("decoder_topology needs encoder_topology")
+        if self.type == "vae" and self.beta not in (None, 1.0):
+            raise ValueError("a plain VAE has beta = 1; set model.type to 'beta_vae' to change beta")
+        if self.architecture == "conv" and sources:
+            raise ValueError(f"{sources[0]} shapes an MLP; for architecture 'conv' use conv_channels "
+                             "and conv_dense")
+        if self.type in ("ae", "dae") and self.beta == 1.0:
+            self.beta = None  # a resolved VAE config re-used with type ae: the default weight, no KL
+        if self.type in ("ae", "dae") and self.beta is not None:
+            raise ValueError(f"beta weighs the KL term, which a model of type '{self.type}' has not")
+        # Fill every default so that the saved config is complete and re-runs the same model.
+        if self.type in ("vae", "beta_vae") and self.beta is None:
+            self.beta = 1.0 if self.type == "vae" else 4.0
+        if self.type == "dae" and self.noise is None:
+            self.noise = GaussianNoise()
+        if not sources and self.architecture == "mlp":
+            self.encoder_layers = [Layer(units=256), Layer(units=128)]
+        if self.encoder_layers and self.decoder_layers is None:
+            self.decoder_layers = [l.model_copy() for l in reversed(self.encoder_layers)]
+        if self.output_activation == "auto":
+            # Data is scaled to [0, 1]; BCE needs probabilities, and a sigmoid keeps MSE/L1
+            # reconstructions in range too. With BCE the sigmoid is fused into the loss (logits).
+            self.output_activation = "sigmoid"
+        return self
+
+    @property
+    def variational(self) -> bool:
+        return self.type in ("vae", "beta_vae")
+
+
+# ------------------------------------------------------------------------------------ training
+
+class OptimizerConfig(_Section):
+    type: Literal["sgd", "momentum", "adam"] = "adam"
+    beta1: float = Field(0.9, ge=0, lt=1)
+    beta2: float = Field(0.999, ge=0, lt=1)
+    epsilon: float = Field(1e-8, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)  # for `momentum` (heavy ball SGD)
+    weight_decay: float = Field(0.0, ge=0)
+
+
+class TrainingConfig(_Section):
+    epochs: Annotated[int, Field(gt=0)] = 100
+    batch_size: Annotated[int, Field(gt=0)] = 64
+    learning_rate: float = Field(1e-3, gt=0)
+    optimizer: OptimizerConfig = OptimizerConfig()
+    validation_split: float = Field(0.1, ge=0, lt=1)
+    patience: Optional[Annotated[int, Field(gt=0)]] = 20  # None: no early stopping
+    min_delta: float = Field(0.0, ge=0)
+    seed: int = 42
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["fp32", "bf16"] = "fp32"
+    threads: Optional[Annotated[int, Field(gt=0)]] = None
+    checkpoint_every: Annotated[int, Field(gt=0)] = 1
+    snapshot_every: Optional[Annotated[int, Field(gt=0)]] = None
+
+    @field_validator("optimizer", mode="before")
+    @classmethod
+    def _optimizer_shorthand(cls, v: Any) -> Any:
+        return {"type": v} if isinstance(v, str) else v
+
+
+# -------------------------------------------------------------------------------------- config
+
+class Config(_Section):
+    name: Optional[str] = None  # run-name prefix
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    training: TrainingConfig = TrainingConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _seed004_layout(cls, raw: Any) -> Any:
+        # Seed 004 keeps batch_size and validation_split under `data`; they belong to training.
+        if isinstance(raw, dict) and isinstance(raw.get("data"), dict):
+            data = dict(raw["data"])
+            moved = {k: data.pop(k) for k in ("batch_size", "validation_split") if k in data}
+            if moved:
+                training = dict(raw.get("training") or {})
+                for key, value in moved.items():
+                    if key in training and training[key] != value:
+                        raise ValueError(f"{key} is set twice, in data and in training; keep one")
+                    training[key] = value
+                raw = {**raw, "data": data, "training": training}
+        return raw
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json")
+
+
+# ---------------------------------------------------------------------------- the door: loading
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                base: dict | None = None) -> Config:
+    """Read a JSON (or YAML) config, apply `key.path=value` overrides, validate. Raises AelabError."""
+    raw: dict = copy.deepcopy(base) if base else {}
+    if path is not None:
+        raw = read_config_file(path)
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise AelabError(f"--set {item!r}: expected KEY=VALUE, e.g. --set training.epochs=5")
+        set_dotted(raw, key.strip(), parse_value(value))
+    return validate_config(raw, source=str(path) if path else "config")
+
+
+def read_config_file(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise AelabError(f"config file {path} does not exist; give the path of a .json or .yaml file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            raw = yaml.safe_load(text)
+        else:
+            raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        hint = " (JSON has no comments: remove the // lines)" if "//" in text else ""
+        raise AelabError(f"{path}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}{hint}") from None
+    except Exception as e:  # yaml.YAMLError
+        raise AelabError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise AelabError(f"{path}: the config must be an object with sections data, model, training")
+    return raw
+
+
+def parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def set_dotted(raw: dict, key: str, value: Any) -> None:
+    node = raw
+    parts = key.split(".")
+    for part in parts[:-1]:
+        if not isinstance(node.get(part, {}), dict):
+            raise AelabError(f"--set {key}: {part} is not a section")
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+
+
+def validate_config(raw: dict, source: str = "config") -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        raise AelabError(f"{source}: " + "; ".join(_explain(err) for err in e.errors())) from None
+
+
+def _explain(err: dict) -> str:
+    loc = [str(p) for p in err["loc"]]
+    key = ".".join(loc) or "config"
+    if err["type"] == "extra_forbidden":
+        valid = _valid_keys(err["loc"][:-1])
+        close = difflib.get_close_matches(loc[-1], valid, n=1, cutoff=0.5)
+        hint = f"did you mean '{'.'.join(loc[:-1] + close)}'?" if close else f"valid keys here: {', '.join(valid)}"
+        return f"unknown key '{key}'; {hint}"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "union_tag_invalid":
+        return f"{key}: {msg}"
+    got = err.get("input")
+    shown = "" if isinstance(got, dict) or err["type"] == "missing" else f" (got {json.dumps(got, default=str)})"
+    return f"{key}: {msg}{shown}"
+
+
+def _valid_keys(loc: tuple) -> list[str]:
+    """The field names allowed at a location, for the 'did you mean' hint."""
+    model: type[BaseModel] | None = Config
+    for part in loc:
+        if model is None:
+            return []
+        if isinstance(part, int):
+            continue
+        if part in model.model_fields:
+            model = _model_in(model.model_fields[part].annotation)
+        else:  # a discriminated union's tag, e.g. noise -> 'gaussian'
+            model = next((m for m in (GaussianNoise, SaltPepperNoise, BitflipNoise)
+                          if m.model_fields["type"].default == part), None)
+    return list(model.model_fields) if model else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None

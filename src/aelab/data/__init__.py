@@ -1,0 +1,6 @@
+"""Datasets as one contiguous array each, plus the splits and noise that training needs."""
+
+from aelab.data.dataset import ImageData
+from aelab.data.registry import load_dataset
+
+__all__ = ["ImageData", "load_dataset"]

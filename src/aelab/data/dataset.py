@@ -1,0 +1,79 @@
+"""ImageData: a whole dataset as one contiguous array, converted to float one batch at a time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+
+@dataclass
+class ImageData:
+    images: np.ndarray  # (N, C, H, W): uint8 in [0, 255], or float32 in [0, 1]
+    labels: np.ndarray | None = None  # (N,) int64 indices into label_names
+    label_names: list[str] | None = None
+    name: str = "data"
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])  # (C, H, W)
+
+    @property
+    def binary(self) -> bool:
+        """Every pixel is 0 or 1: pixel accuracy and wrong-pixel counts make sense."""
+        top = 255 if self.images.dtype == np.uint8 else 1
+        return bool(np.isin(self.images, (0, top)).all())
+
+    def subset(self, index: np.ndarray) -> "ImageData":
+        labels = None if self.labels is None else self.labels[index]
+        return replace(self, images=np.ascontiguousarray(self.images[index]), labels=labels)
+
+    def label_text(self, i: int) -> str:
+        if self.labels is None:
+            return ""
+        return self.label_names[self.labels[i]] if self.label_names else str(self.labels[i])
+
+    def tensor(self, device: torch.device | str = "cpu") -> torch.Tensor:
+        """The whole set on the device in its stored dtype (uint8 stays uint8: 4x less memory)."""
+        return torch.from_numpy(self.images).to(device)
+
+    def floats(self) -> np.ndarray:
+        return to_float(torch.from_numpy(self.images)).numpy()
+
+
+def to_float(batch: torch.Tensor) -> torch.Tensor:
+    """A batch as float32 in [0, 1]; the only conversion on the hot path."""
+    if batch.dtype == torch.uint8:
+        return batch.float().div_(255.0)
+    return batch.float()
+
+
+def from_array(x, labels=None, name: str = "array") -> ImageData:
+    """Any image array (N, D), (N, H, W), (N, H, W, C) or (N, C, H, W) -> ImageData (N, C, H, W)."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    x = np.asarray(x)
+    if x.ndim == 2:
+        x = x[:, None, None, :]  # vectors: one row of pixels
+    elif x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
+        x = x.transpose(0, 3, 1, 2)  # channels-last (NumPy / Pillow) to channels-first
+    elif x.ndim != 4:
+        raise ValueError(f"expected images of shape (N, D), (N, H, W) or (N, H, W, C); got {x.shape}")
+    if x.dtype != np.uint8:
+        x = x.astype(np.float32)
+        lo, hi = float(x.min()), float(x.max())
+        if lo < 0 or hi > 1:
+            raise ValueError(f"pixel values lie in [{lo:g}, {hi:g}]; scale them to [0, 1] "
+                             "(or pass uint8 images in [0, 255])")
+    y = None if labels is None else np.asarray(labels)
+    names = None
+    if y is not None and y.dtype.kind not in "iu":
+        names, y = np.unique(y.astype(str), return_inverse=True)
+        names = [str(n) for n in names]
+    return ImageData(np.ascontiguousarray(x), None if y is None else y.astype(np.int64), names, name)

@@ -1,0 +1,36 @@
+"""Activations by name (including seed 004's cosh) and weight initialisation schemes."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Cosh(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cosh(x)
+
+
+ACTIVATIONS = {
+    "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "gelu": nn.GELU,
+    "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "identity": nn.Identity, "softplus": nn.Softplus,
+    "cosh": Cosh,
+}
+RELU_LIKE = {"relu", "leaky_relu", "elu", "gelu", "softplus"}
+
+
+def activation(name: str) -> nn.Module:
+    return ACTIVATIONS[name]()
+
+
+def init_layer(layer: nn.Module, scheme: str, followed_by: str) -> None:
+    """He for relu-like layers, Xavier for tanh/sigmoid/linear ones (seed 003), or N(0, 0.01)."""
+    if scheme == "auto":
+        scheme = "he" if followed_by in RELU_LIKE else "xavier"
+    if scheme == "he":
+        nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+    elif scheme == "xavier":
+        nn.init.xavier_normal_(layer.weight)
+    else:  # "normal"
+        nn.init.normal_(layer.weight, mean=0.0, std=0.01)
+    nn.init.zeros_(layer.bias)

@@ -1,0 +1,41 @@
+"""Hidden-layer widths of an MLP, from any of the three ways users give them."""
+
+from __future__ import annotations
+
+from aelab.config import ModelConfig
+from aelab.errors import AelabError
+
+Widths = list[tuple[int, str]]  # (units, activation) per hidden layer
+
+
+def mlp_widths(cfg: ModelConfig, input_dim: int) -> tuple[Widths, Widths]:
+    """(encoder hidden layers, decoder hidden layers), input and latent layers excluded."""
+    if cfg.encoder_topology:
+        return _from_topology(cfg, input_dim)
+    if cfg.n_layers:
+        widths = layer_rule(input_dim, cfg.latent_dim, cfg.n_layers)[1:-1]
+        hidden = [(w, cfg.activation) for w in widths]
+        return hidden, hidden[::-1]
+    enc = [(l.units, l.activation or cfg.activation) for l in cfg.encoder_layers or []]
+    dec = [(l.units, l.activation or cfg.activation) for l in cfg.decoder_layers or []]
+    return enc, dec
+
+
+def layer_rule(input_dim: int, latent_dim: int, n_layers: int) -> list[int]:
+    """Seed 001: D_i = D_x - floor((D_x - D_z) * i / n) for i = 0..n (input and latent included)."""
+    return [input_dim - ((input_dim - latent_dim) * i) // n_layers for i in range(n_layers + 1)]
+
+
+def _from_topology(cfg: ModelConfig, input_dim: int) -> tuple[Widths, Widths]:
+    # Seed 000: encoder [784, 256, 128, 2k] (a VAE's head outputs mean and log-variance), decoder [k, 128, 256, 784].
+    enc = cfg.encoder_topology
+    heads = (cfg.latent_dim, 2 * cfg.latent_dim) if cfg.variational else (cfg.latent_dim,)
+    if len(enc) < 2 or enc[0] != input_dim or enc[-1] not in heads:
+        want = " or ".join(str(h) for h in heads)
+        raise AelabError(f"model.encoder_topology {enc} must start at the input size {input_dim} "
+                         f"and end at the latent size {want}")
+    dec = cfg.decoder_topology or [cfg.latent_dim, *enc[1:-1][::-1], input_dim]
+    if len(dec) < 2 or dec[0] != cfg.latent_dim or dec[-1] != input_dim:
+        raise AelabError(f"model.decoder_topology {dec} must start at latent_dim {cfg.latent_dim} "
+                         f"and end at the input size {input_dim}")
+    return [(w, cfg.activation) for w in enc[1:-1]], [(w, cfg.activation) for w in dec[1:-1]]

@@ -1,0 +1,5 @@
+"""Figures, drawn with Matplotlib's Agg backend (no display needed)."""
+
+import matplotlib
+
+matplotlib.use("Agg")

@@ -1,0 +1,131 @@
+"""The figures every run writes. Each function takes arrays (and a decode function where it needs
+one) and writes one PNG; none of them touches the model or the run folder itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from aelab.plots.images import cell_inches, show, tile
+
+Decode = Callable[[np.ndarray], np.ndarray]  # (N, latent_dim) -> (N, C, H, W) in [0, 1]
+DPI = 110
+
+
+def _save(fig, path: Path) -> Path:
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return Path(path)
+
+
+def reconstruction(originals: np.ndarray, reconstructions: np.ndarray, path: Path,
+                   titles: list[str] | None = None) -> Path:
+    """Originals in the top row, their reconstructions below."""
+    n = len(originals)
+    size = cell_inches(originals.shape[1:])
+    fig, axes = plt.subplots(2, 1, figsize=(max(4.0, n * size), 2 * size + 0.9))
+    show(axes[0], tile(originals, n, gap=1), "original")
+    show(axes[1], tile(reconstructions, n, gap=1), "reconstruction")
+    if titles:
+        fig.suptitle("  ".join(titles), fontsize=8, y=0.02, va="bottom")
+    return _save(fig, path)
+
+
+def latent_space(codes: np.ndarray, labels: np.ndarray | None, label_names: list[str] | None,
+                 path: Path, title: str = "Latent space of the test set", axis_names=("z[0]", "z[1]")) -> Path:
+    """2-D codes as a scatter plot coloured by label, with a legend."""
+    fig, ax = plt.subplots(figsize=(7, 6))
+    if labels is None:
+        ax.scatter(codes[:, 0], codes[:, 1], s=6, alpha=0.6)
+    else:
+        classes = np.unique(labels)
+        cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+        for i, c in enumerate(classes):
+            pts = codes[labels == c]
+            name = label_names[c] if label_names else str(c)
+            ax.scatter(pts[:, 0], pts[:, 1], s=8, alpha=0.7, color=cmap(i % cmap.N), label=name)
+        if len(classes) <= 40:
+            ax.legend(title="label", markerscale=2, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5),
+                      ncol=1 if len(classes) <= 20 else 2)
+    ax.set_xlabel(axis_names[0])
+    ax.set_ylabel(axis_names[1])
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def loss_curves(history: list[dict], path: Path) -> Path:
+    """Train and validation loss per epoch; reconstruction and KL in their own panels for VAEs."""
+    epochs = [r["epoch"] for r in history]
+    panels = [("loss", "loss (per image)")]
+    if "kl" in history[0]:
+        panels += [("reconstruction_loss", "reconstruction loss"), ("kl", "KL divergence")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6), squeeze=False)
+    for ax, (key, title) in zip(axes[0], panels):
+        ax.plot(epochs, [r[key] for r in history], label="train")
+        if f"val_{key}" in history[0]:
+            ax.plot(epochs, [r[f"val_{key}"] for r in history], label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(title)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def traversal_grid(decode: Decode, latent_dim: int, path: Path, dims=(0, 1), span=(-3.0, 3.0),
+                   steps: int = 15, center: np.ndarray | None = None, title: str | None = None) -> Path:
+    """Decoded points on a grid over two latent dimensions (others fixed at `center`), axes in
+    latent units (seed 004's traversal, keras' 2-D manifold)."""
+    values = np.linspace(span[0], span[1], steps)
+    base = np.zeros(latent_dim, np.float32) if center is None else np.asarray(center, np.float32)
+    two_d = latent_dim > 1
+    ys = values[::-1] if two_d else np.zeros(1)  # top row = largest value, as on a plot
+    z = np.repeat(base[None], len(ys) * steps, 0)
+    z[:, dims[0]] = np.tile(values, len(ys))
+    if two_d:
+        z[:, dims[1]] = np.repeat(ys, steps)
+    images = decode(z)
+    _, h, w = images.shape[1:]
+    size = cell_inches(images.shape[1:], 0.55)
+    fig, ax = plt.subplots(figsize=(steps * size + 1.2, len(ys) * size + 1.0))
+    show(ax, tile(images, steps))
+    ax.set_axis_on()
+    ticks = np.unique(np.linspace(0, steps - 1, min(steps, 7)).round().astype(int))
+    ax.set_xticks(ticks * w + (w - 1) / 2, [f"{values[i]:.2g}" for i in ticks])
+    ax.set_xlabel(f"z[{dims[0]}]")
+    if two_d:
+        ax.set_yticks(ticks * h + (h - 1) / 2, [f"{ys[i]:.2g}" for i in ticks])
+        ax.set_ylabel(f"z[{dims[1]}]")
+    else:
+        ax.set_yticks([])
+    ax.set_title(title or f"Latent traversal over z[{dims[0]}]" + (f" and z[{dims[1]}]" if two_d else ""))
+    return _save(fig, path)
+
+
+def image_grid(images: np.ndarray, path: Path, title: str, cols: int | None = None) -> Path:
+    """A titled grid of images (samples, generations)."""
+    cols = cols or int(np.ceil(np.sqrt(len(images))))
+    rows = -(-len(images) // cols)
+    size = cell_inches(images.shape[1:], 0.7)
+    fig, ax = plt.subplots(figsize=(max(3.0, cols * size), rows * size + 0.5))
+    show(ax, tile(images, cols, gap=1), title)
+    return _save(fig, path)
+
+
+def strip(images: np.ndarray, path: Path, title: str, captions: list[str] | None = None) -> Path:
+    """One row of images (interpolations, morphs), optionally captioned under each."""
+    n = len(images)
+    size = cell_inches(images.shape[1:], 0.9)
+    fig, axes = plt.subplots(1, n, figsize=(max(4.0, n * size), size + 0.8), squeeze=False)
+    for i, ax in enumerate(axes[0]):
+        show(ax, images[i].transpose(1, 2, 0))
+        if captions:
+            ax.text(0.5, -0.08, captions[i], transform=ax.transAxes, ha="center", va="top", fontsize=7)
+    fig.suptitle(title)
+    fig.subplots_adjust(wspace=0.04, left=0.01, right=0.99, top=0.8, bottom=0.15)
+    return _save(fig, path)

@@ -1,0 +1,1 @@
+"""Losses, optimizers, checkpoints and the training loop."""
