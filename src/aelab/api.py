@@ -16,7 +16,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from aelab import runs

@@ -37,16 +37,33 @@ class DataConfig(_Section):
     input_size: Optional[tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]]] = None
     channels: Optional[Literal[1, 3]] = None
     resize: Literal["pad", "crop", "stretch"] = "pad"
-    background: tuple[int, int, int] = (255, 255, 255)
+    background: tuple[Annotated[int, Field(ge=0, le=255)], Annotated[int, Field(ge=0, le=255)],
+                      Annotated[int, Field(ge=0, le=255)]] = (255, 255, 255)  # behind transparent pixels
+    face_margin: float = Field(0.25, ge=0, le=1)  # faces: crop box widened by this fraction per side
     binarize: Literal["none", "threshold", "dynamic"] = "none"
     test_split: float = Field(0.2, ge=0.0, lt=0.9)
     exclude_labels: list[str] = []
     limit: Optional[Annotated[int, Field(gt=0)]] = None
+    # Cross-validation: train on all but part `fold` of a seeded `folds`-way partition of the
+    # training set and test on that part (the published test set is then not used).
+    folds: Optional[Annotated[int, Field(ge=2)]] = None
+    fold: Optional[Annotated[int, Field(ge=0)]] = None
+
+    @model_validator(mode="after")
+    def _fold_in_range(self) -> "DataConfig":
+        if (self.folds is None) != (self.fold is None):
+            raise ValueError("data.folds and data.fold go together, e.g. folds 5 and fold 0..4")
+        if self.folds is not None and self.fold >= self.folds:
+            raise ValueError(f"data.fold {self.fold} is out of range for {self.folds} folds (0..{self.folds - 1})")
+        return self
 
     @field_validator("input_size", mode="before")
     @classmethod
     def _square(cls, v: Any) -> Any:
-        return (v, v) if isinstance(v, int) and not isinstance(v, bool) else v
+        v = (v, v) if isinstance(v, int) and not isinstance(v, bool) else v
+        if isinstance(v, (list, tuple)) and any(isinstance(x, (int, float)) and x <= 0 for x in v):
+            raise ValueError("an image size is positive pixels, e.g. 28 or [64, 64]")
+        return v
 
     @field_validator("exclude_labels", mode="before")
     @classmethod
@@ -151,6 +168,8 @@ class ModelConfig(_Section):
             self.encoder_layers = [Layer(units=256), Layer(units=128)]
         if self.encoder_layers and self.decoder_layers is None:
             self.decoder_layers = [l.model_copy() for l in reversed(self.encoder_layers)]
+        for layer in (self.encoder_layers or []) + (self.decoder_layers or []):
+            layer.activation = layer.activation or self.activation
         if self.output_activation == "auto":
             # Data is scaled to [0, 1]; BCE needs probabilities, and a sigmoid keeps MSE/L1
             # reconstructions in range too. With BCE the sigmoid is fused into the loss (logits).

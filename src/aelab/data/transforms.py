@@ -28,7 +28,7 @@ def conform(data: ImageData, size: tuple[int, int] | None, channels: int | None,
             x = x.expand(-1, 3, -1, -1)
     if x is None:
         return data
-    images = x.clamp_(0, 1).contiguous().numpy()
+    images = x.clamp(0, 1).contiguous().numpy()  # not in place: x may be an expanded view
     if data.images.dtype == np.uint8:
         images = np.round(images * 255).astype(np.uint8)
     return replace(data, images=np.ascontiguousarray(images))

@@ -15,7 +15,7 @@ from aelab import runs
 from aelab.config import Config
 from aelab.data import load_dataset
 from aelab.data.dataset import ImageData
-from aelab.data.splits import split
+from aelab.data.splits import kfold, split
 from aelab.errors import AelabError
 from aelab.evaluate.metrics import evaluate
 from aelab.models.autoencoder import Autoencoder
@@ -29,6 +29,9 @@ def prepare_data(config: Config) -> tuple[ImageData, ImageData | None, ImageData
     train, test = load_dataset(config.data, config.training.seed)
     if config.data.exclude_labels:
         train = drop_labels(train, config.data.exclude_labels)
+    if config.data.folds is not None:  # cross-validation: the held-out fold is the test set
+        rest, held_out = kfold(len(train), config.data.folds, config.training.seed)[config.data.fold]
+        train, test = train.subset(rest), train.subset(held_out)
     train, validation = split(train, config.training.validation_split, config.training.seed)
     return train, validation, test
 
@@ -52,10 +55,18 @@ def build(config: Config, input_shape: tuple[int, int, int]) -> Autoencoder:
 def train_run(config: Config, run: Path, resume: bool = False, progress: bool = True,
               callbacks: list[Callable] | None = None, figures: bool = True) -> dict:
     """Train as `config` says and write everything into the folder `run`. Returns the metrics."""
+    run = Path(run)
+    run.mkdir(parents=True, exist_ok=True)
     runs.set_threads(config.training.threads)
     train, validation, test = prepare_data(config)
     model = build(config, train.shape)
     device = pick_device(config.training.device)
+    snapshots = None
+    if config.training.snapshot_every:  # reconstruction strips during training, then training.gif
+        from aelab.explore.snapshots import Snapshots
+
+        snapshots = Snapshots(run, test, config.training.snapshot_every, config.training.seed)
+        callbacks = [*(callbacks or []), snapshots]
     trainer = Trainer(model, config, device, progress=progress, callbacks=callbacks)
     if resume:
         trainer.load_checkpoint(run / runs.CHECKPOINT)
@@ -65,6 +76,8 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
     state = trainer.fit(train.tensor(), None if validation is None else validation.tensor(),
                         checkpoint_path=run / runs.CHECKPOINT)
     model.eval()
+    if snapshots is not None:
+        snapshots.finish()
     binary = train.binary
     seed = config.training.seed + 1
     started = time.perf_counter()
@@ -88,4 +101,7 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
         from aelab.plots.run_figures import write_all
 
         write_all(run, model, test, state.history, config.training.seed)
+        from aelab.explore.report import write_report
+
+        write_report(run)
     return metrics
