@@ -13,6 +13,11 @@ from aelab.errors import AelabError
 
 COMMANDS = [
     "aelab.commands.train",
+    "aelab.commands.datasets",
+    "aelab.commands.explore",
+    "aelab.commands.sweep",
+    "aelab.commands.evaluate",
+    "aelab.commands.anomalies",
 ]
 
 
@@ -39,10 +44,14 @@ def _version() -> str:
 
 def _setup_logging(quiet: bool) -> None:
     log = logging.getLogger("aelab")
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("aelab: %(message)s"))
-        log.addHandler(handler)
+    # Replace, not add: main() may run many times in one process (tests, notebooks), each time
+    # with the sys.stderr of that moment.
+    for handler in [h for h in log.handlers if getattr(h, "_aelab_cli", False)]:
+        log.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("aelab: %(message)s"))
+    handler._aelab_cli = True
+    log.addHandler(handler)
     log.setLevel(logging.WARNING if quiet else logging.INFO)
     logging.captureWarnings(True)
 

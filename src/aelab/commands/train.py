@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 from pathlib import Path
 
 from aelab import runs
@@ -49,8 +50,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         metrics = train_run(config, run_dir, resume=bool(args.resume), progress=not args.no_progress,
                             figures=not args.no_figures)
-    except KeyboardInterrupt:
-        raise AelabError(f"interrupted; continue with: aelab train --resume {run_dir}") from None
+    except BaseException as e:
+        if not (run_dir / runs.CHECKPOINT).is_file():
+            # Nothing trained yet: leave no half-made run folder behind (it was ours, fresh).
+            shutil.rmtree(run_dir, ignore_errors=True)
+            if isinstance(e, KeyboardInterrupt):
+                raise AelabError("interrupted before the first epoch ended; nothing was saved") from None
+        elif isinstance(e, KeyboardInterrupt):
+            raise AelabError(f"interrupted; continue with: aelab train --resume {run_dir}") from None
+        raise
     test = metrics["test"]
     shown = {k: round(v, 4) for k, v in test.items() if k in ("loss", "reconstruction_loss", "kl", "mse", "pixel_accuracy", "max_wrong_pixels")}
     log.info("test: %s", json.dumps(shown))
