@@ -95,7 +95,7 @@ def traversal_grid(decode: Decode, latent_dim: int, path: Path, dims=(0, 1), spa
     fig, ax = plt.subplots(figsize=(steps * size + 1.2, len(ys) * size + 1.0))
     show(ax, tile(images, steps))
     ax.set_axis_on()
-    ticks = np.unique(np.linspace(0, steps - 1, min(steps, 7)).round().astype(int))
+    ticks = even_ticks(steps)
     ax.set_xticks(ticks * w + (w - 1) / 2, [f"{values[i]:.2g}" for i in ticks])
     ax.set_xlabel(f"z[{dims[0]}]")
     if two_d:
@@ -105,6 +105,14 @@ def traversal_grid(decode: Decode, latent_dim: int, path: Path, dims=(0, 1), spa
         ax.set_yticks([])
     ax.set_title(title or f"Latent traversal over z[{dims[0]}]" + (f" and z[{dims[1]}]" if two_d else ""))
     return _save(fig, path)
+
+
+def even_ticks(steps: int, most: int = 7) -> np.ndarray:
+    """Every k-th of `steps` evenly spaced values, at most about `most` of them; for odd `steps`
+    placed symmetrically about the middle one (so that 0 of a symmetric range is labelled)."""
+    k = max(1, int(np.ceil((steps - 1) / (most - 1))))
+    start = ((steps - 1) // 2) % k if steps % 2 else 0
+    return np.arange(start, steps, k)
 
 
 def image_grid(images: np.ndarray, path: Path, title: str, cols: int | None = None) -> Path:

@@ -1,0 +1,166 @@
+"""`aelab generate | interpolate | traverse | animate | morph | arithmetic | denoise | latent | report`:
+look at a trained run. Each writes into the run folder unless --out is given, and prints the path."""
+
+from __future__ import annotations
+
+import re
+
+from aelab.errors import AelabError
+
+REF_HELP = "a test-set index (12, #12, -1) or a label (6, a; a label means a typical image of it)"
+
+
+def add_commands(sub) -> None:
+    def command(name, help_text, handler, out_help="the output file (default: in the run folder)"):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("run", metavar="RUN", help="a run folder written by aelab train")
+        p.add_argument("--out", help=out_help)
+        p.set_defaults(handler=handler)
+        return p
+
+    p = command("generate", "a grid of new images: prior samples (VAE) or a Gaussian fitted to the codes (AE)",
+                _generate)
+    p.add_argument("-n", type=int, default=64, help="how many images (default 64)")
+    p.add_argument("--temperature", type=float, default=1.0, help="spread of the draws (default 1.0)")
+    p.add_argument("--nearest", action="store_true",
+                   help="show each sample's nearest training image and distance (memorisation check)")
+    p.add_argument("--seed", type=int, help="random seed (default: the run's)")
+
+    p = command("interpolate", "decoded images between two test images, the originals at the ends", _interpolate)
+    p.add_argument("--from", dest="a", required=True, help=REF_HELP)
+    p.add_argument("--to", dest="b", required=True, help=REF_HELP)
+    p.add_argument("--steps", type=int, default=10, help="decoded images, both ends included (default 10)")
+    p.add_argument("--method", choices=("linear", "slerp"), default="linear")
+
+    p = command("traverse", "decoded grid over two latent dimensions, and one row per dimension "
+                "(traversal.png, traversal_rows.png)", _traverse,
+                "the grid's file; the rows go beside it as <name>_rows.png")
+    p.add_argument("--dims", default="0,1", help="the two dimensions of the grid (default 0,1)")
+    p.add_argument("--range", dest="span", help="values from,to (default -3,3 for a VAE; for an AE, "
+                   "where its codes lie)")
+    # Let "--range -3,3" read -3,3 as a value, not as an option (argparse knows only "-3").
+    p._negative_number_matcher = re.compile(r"^-\.?\d[\d.,]*$")
+    p.add_argument("--steps", type=int, default=15, help="images per row (default 15)")
+    p.add_argument("--around", help="fix the other dimensions at this image's code: " + REF_HELP)
+
+    p = command("animate", "a GIF walking a path through latent space beside the latent map", _animate)
+    p.add_argument("--path", choices=("line", "sine", "circle", "random-walk", "tour"), default="sine",
+                   help="tour visits the class centroids in turn (default sine)")
+    p.add_argument("--frames", type=int, default=120)
+    p.add_argument("--fps", type=float, default=20)
+    p.add_argument("--seed", type=int, help="seed of the random walk (default: the run's)")
+
+    p = command("morph", "a GIF morphing one test image into another", _morph)
+    p.add_argument("--from", dest="a", required=True, help=REF_HELP)
+    p.add_argument("--to", dest="b", required=True, help=REF_HELP)
+    p.add_argument("--frames", type=int, default=40)
+    p.add_argument("--fps", type=float, default=12)
+    p.add_argument("--method", choices=("linear", "slerp"), default="linear")
+
+    p = command("arithmetic", 'decode latent arithmetic, e.g. "#3 - 6 + 0" (labels stand for class means)',
+                _arithmetic)
+    p.add_argument("expression", help="terms joined by + and -: #INDEX, LABEL, label:NAME, 0.5*TERM")
+
+    p = command("denoise", "rows noisy / denoised / clean with per-image scores", _denoise)
+    p.add_argument("--noise", default="gaussian:0.3", help="gaussian:STD, salt_pepper:P or bitflip:P")
+    p.add_argument("-n", type=int, default=10, help="how many test images (default 10)")
+    p.add_argument("--seed", type=int, help="seed of the image choice and the noise (default: the run's)")
+
+    p = command("latent", "the latent map of the test set (PCA or t-SNE above 2-D) over decoded thumbnails",
+                _latent)
+    p.add_argument("--method", choices=("auto", "pca", "tsne"), default="auto")
+    p.add_argument("--no-thumbnails", action="store_true", help="only the scatter plot")
+
+    p = sub.add_parser("report", help="draw every figure again and write index.html in the run folder",
+                       description="Draw every figure of a run again (explorations included) and write "
+                                   "index.html, which opens in a browser without a server.")
+    p.add_argument("run", metavar="RUN", help="a run folder written by aelab train")
+    p.add_argument("--no-animations", action="store_true", help="skip the GIFs (faster)")
+    p.set_defaults(handler=_report)
+
+
+def _ctx(args):
+    from aelab.explore.context import open_run
+
+    return open_run(args.run)
+
+
+def _pair(text: str, option: str, kind=float) -> tuple:
+    try:
+        values = tuple(kind(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 2:
+        raise AelabError(f"{option} {text}: expected two comma-separated numbers, e.g. {option} "
+                         + ("0,1" if kind is int else "-3,3"))
+    return values
+
+
+def _generate(args) -> int:
+    from aelab.explore.generate import generate
+
+    _, path = generate(_ctx(args), args.n, args.temperature, args.nearest, args.out, args.seed)
+    print(path)
+    return 0
+
+
+def _interpolate(args) -> int:
+    from aelab.explore.interpolate import interpolate
+
+    _, path = interpolate(_ctx(args), args.a, args.b, args.steps, args.method, args.out)
+    print(path)
+    return 0
+
+
+def _traverse(args) -> int:
+    from aelab.explore.traverse import traverse
+
+    dims = _pair(args.dims, "--dims", int)
+    span = None if args.span is None else _pair(args.span, "--range")
+    for path in traverse(_ctx(args), dims, span, args.steps, args.around, args.out):
+        print(path)
+    return 0
+
+
+def _animate(args) -> int:
+    from aelab.explore.animate import animate
+
+    print(animate(_ctx(args), args.path, args.frames, args.fps, args.out, args.seed))
+    return 0
+
+
+def _morph(args) -> int:
+    from aelab.explore.animate import morph
+
+    print(morph(_ctx(args), args.a, args.b, args.frames, args.fps, args.method, args.out))
+    return 0
+
+
+def _arithmetic(args) -> int:
+    from aelab.explore.arithmetic import arithmetic
+
+    _, path = arithmetic(_ctx(args), args.expression, args.out)
+    print(path)
+    return 0
+
+
+def _denoise(args) -> int:
+    from aelab.explore.denoise import denoise
+
+    _, path = denoise(_ctx(args), args.noise, args.n, args.out, args.seed)
+    print(path)
+    return 0
+
+
+def _latent(args) -> int:
+    from aelab.explore.latent_map import latent_map
+
+    print(latent_map(_ctx(args), args.out, args.method, thumbnails=not args.no_thumbnails))
+    return 0
+
+
+def _report(args) -> int:
+    from aelab.explore.report import regenerate
+
+    print(regenerate(args.run, animations=not args.no_animations))
+    return 0

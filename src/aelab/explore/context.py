@@ -1,0 +1,144 @@
+"""What every exploration needs: a trained model, the data it is looked at on, and where figures go.
+
+A `Context` comes from a run folder (`open_run`, the data reloaded as the run's config says, so
+test indices refer to that run's test set) or from a fitted estimator and an array
+(`from_estimator`, for the Python API). Codes are computed once, on first use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from aelab import runs
+from aelab.data.dataset import ImageData, from_array
+from aelab.errors import AelabError
+from aelab.models.autoencoder import Autoencoder
+from aelab.models.inference import decode, encode
+
+
+@dataclass
+class Context:
+    model: Autoencoder
+    test: ImageData  # the images indices and labels refer to
+    train: ImageData  # the images the model learned from (AE code distribution, nearest images)
+    folder: Path | None = None  # the run folder: default destination of figures
+    seed: int = 42
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model.config.latent_dim
+
+    @property
+    def kind(self) -> str:
+        """'VAE', 'BETA-VAE', 'AE', 'DAE': for figure titles."""
+        return self.model.config.type.replace("_", "-").upper()
+
+    @property
+    def binary(self) -> bool:
+        return self._cached("binary", lambda: self.train.binary)
+
+    def decode(self, z) -> np.ndarray:
+        """(N, latent_dim) codes -> (N, C, H, W) images in [0, 1]."""
+        z = np.asarray(z, np.float32)
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise AelabError(f"latent points must have shape (N, {self.latent_dim}) for this model; "
+                             f"got {z.shape}")
+        return decode(self.model, z)
+
+    def encode(self, images) -> np.ndarray:
+        return encode(self.model, images)
+
+    @property
+    def test_codes(self) -> np.ndarray:
+        return self._cached("test_codes", lambda: self.encode(self.test.images))
+
+    @property
+    def train_codes(self) -> np.ndarray:
+        return self._cached("train_codes", lambda: self.encode(self.train.images))
+
+    def test_images(self, index) -> np.ndarray:
+        """Test images as float (N, C, H, W) in [0, 1]."""
+        return self.test.subset(np.atleast_1d(np.asarray(index))).floats()
+
+    def class_means(self) -> dict[str, np.ndarray]:
+        """Label name -> mean code of the test images with that label."""
+        def compute():
+            if self.test.labels is None:
+                return {}
+            return {self.label_name(c): self.test_codes[self.test.labels == c].mean(0)
+                    for c in np.unique(self.test.labels)}
+        return self._cached("class_means", compute)
+
+    def label_name(self, label: int) -> str:
+        names = self.test.label_names
+        return names[label] if names else str(label)
+
+    def out_path(self, out: str | Path | None, default_name: str) -> Path:
+        """Where a figure goes: `out` (a file, or a folder for the default name) or the run folder."""
+        suffix = Path(default_name).suffix
+        if out is None:
+            if self.folder is None:
+                raise AelabError(f"no output path: give out='{default_name}' (there is no run folder "
+                                 "to write into)")
+            return self.folder / default_name
+        out = Path(out)
+        if out.is_dir() or not out.suffix:
+            out.mkdir(parents=True, exist_ok=True)
+            return out / default_name
+        if out.suffix.lower() != suffix:
+            raise AelabError(f"--out {out}: this command writes a {suffix} file; use a name ending in {suffix}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return out
+
+    def _cached(self, key, compute):
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+
+def open_run(path: str | Path) -> Context:
+    """A run folder written by `aelab train` -> its model and its (re-loaded) train and test data."""
+    from aelab.train.pipeline import prepare_data
+
+    path = Path(path)
+    if not path.is_dir():
+        raise AelabError(f"{path} is not a run folder (no such directory); give a folder written by aelab train")
+    config = runs.read_config(path)
+    model, _, _ = runs.load_model(path)
+    runs.set_threads(config.training.threads)
+    train, _, test = prepare_data(config)
+    if train.shape != model.input_shape:
+        raise AelabError(f"{path}: the data of its config has images of shape {train.shape} but the model "
+                         f"expects {model.input_shape}; was config.json edited?")
+    return Context(model, test, train, path, config.training.seed)
+
+
+def from_estimator(estimator, X, y=None) -> Context:
+    """A fitted aelab estimator and images X (with optional labels y) -> a Context on X.
+    X serves as both the data to look at and the reference for nearest images."""
+    model = estimator._fitted()
+    try:
+        data = from_array(X, y, name="X")
+    except ValueError as e:
+        raise AelabError(str(e)) from None
+    if data.shape != model.input_shape:
+        raise AelabError(f"X has images of shape {data.shape}; this model expects {model.input_shape}")
+    return Context(model, data, data, None, estimator.seed)
+
+
+def as_context(source, X=None, y=None) -> Context:
+    """A Context, a run folder path, or a fitted estimator (with X) -> a Context."""
+    if isinstance(source, Context):
+        return source
+    if isinstance(source, (str, Path)):
+        return open_run(source)
+    if hasattr(source, "model_"):
+        if X is None:
+            raise AelabError("exploring an estimator needs images: pass X (and optionally y)")
+        return from_estimator(source, X, y)
+    raise AelabError(f"cannot explore a {type(source).__name__}: give a run folder, a fitted estimator "
+                     "with X, or a Context")

@@ -1,0 +1,44 @@
+"""`aelab interpolate`: decoded images on the way from one test image's code to another's
+(seed 002's 6 -> 0), the two originals at the ends of the strip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from aelab.errors import AelabError
+from aelab.explore import refs
+from aelab.explore.context import Context, as_context
+from aelab.explore.latent_paths import interpolate as path_between
+
+
+def endpoints(ctx: Context, a: str, b: str) -> tuple[int, int]:
+    """Two references -> two test image indices."""
+    return refs.image_index(ctx, refs.parse_ref(ctx, a)), refs.image_index(ctx, refs.parse_ref(ctx, b))
+
+
+def interpolation(ctx: Context, a: str, b: str, steps: int = 10, method: str = "linear") -> tuple[np.ndarray, int, int]:
+    """(decoded images (steps, C, H, W) from A's code to B's, both ends included, index A, index B)."""
+    ctx = as_context(ctx)
+    if steps < 2:
+        raise AelabError(f"--steps {steps}: an interpolation needs at least 2 steps (the two ends)")
+    i, j = endpoints(ctx, a, b)
+    z = path_between(ctx.test_codes[i], ctx.test_codes[j], steps, method)
+    return ctx.decode(z), i, j
+
+
+def interpolate(ctx: Context, a: str, b: str, steps: int = 10, method: str = "linear",
+                out: str | Path | None = None) -> tuple[np.ndarray, Path]:
+    ctx = as_context(ctx)
+    from aelab.plots.figures import strip
+
+    images, i, j = interpolation(ctx, a, b, steps, method)
+    originals = ctx.test_images([i, j])
+    row = np.concatenate([originals[:1], images, originals[1:]])
+    t = np.linspace(0, 1, steps)
+    captions = ["original"] + [f"t={x:.2f}" for x in t] + ["original"]
+    title = (f"{ctx.kind}: {method} interpolation from {refs.describe(ctx, i)} to {refs.describe(ctx, j)}"
+             f" in {steps} steps")
+    a_name, b_name = refs.parse_ref(ctx, a).name, refs.parse_ref(ctx, b).name
+    return images, strip(row, ctx.out_path(out, f"interpolate_{a_name}_{b_name}_{method}.png"), title, captions)

@@ -1,0 +1,163 @@
+"""index.html of a run folder: the config, the metrics table, and every figure and GIF in the folder
+with a one-line caption. Relative paths only, no scripts: it opens from disk with no server.
+
+`write_report(run)` only describes what is there (the end of `aelab train` calls it);
+`regenerate(run)` (`aelab report`) first draws every figure again, explorations included.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import html
+import json
+import logging
+from datetime import datetime
+from pathlib import Path
+
+from aelab import runs
+
+log = logging.getLogger("aelab")
+INDEX = "index.html"
+
+# Shown in this order; other images in the folder follow with a caption made from their name.
+CAPTIONS = [
+    ("reconstruction.png", "Test images (top) and their reconstructions (bottom)."),
+    ("loss.png", "The loss per epoch on the training and validation sets (VAEs: its two terms too)."),
+    ("training.gif", "Reconstructions of fixed test images as training went on (training.snapshot_every)."),
+    ("latent_space.png", "Where the test images land in latent space, coloured by label."),
+    ("latent_map*.png", "The latent map of the test set over images decoded at grid points (aelab latent)."),
+    ("latent_traversal.png", "Images decoded on a grid over the first two latent dimensions."),
+    ("traversal.png", "Images decoded on a grid over two latent dimensions (aelab traverse)."),
+    ("traversal_rows.png", "One latent dimension varied at a time, the others fixed (aelab traverse)."),
+    ("samples.png", "New images decoded from random latent points."),
+    ("generated.png", "New images decoded from random latent points (aelab generate)."),
+    ("generated_nearest.png", "Samples beside their nearest training image: generation or memorisation?"),
+    ("interpolation.png", "Decoded images on the straight line between the codes of two test images."),
+    ("interpolate*.png", "An interpolation between two test images (aelab interpolate)."),
+    ("morph*.gif", "One test image morphing into another through latent space (aelab morph)."),
+    ("path*.gif", "Decoded images along a path through the latent map (aelab animate)."),
+    ("arithmetic*.png", "Latent arithmetic: operands, decoded result, nearest test image (aelab arithmetic)."),
+    ("denoise*.png", "Corrupted test images, their reconstructions and the clean images (aelab denoise)."),
+]
+
+
+def caption(name: str) -> str:
+    for pattern, text in CAPTIONS:
+        if fnmatch.fnmatch(name, pattern):
+            return text
+    return Path(name).stem.replace("_", " ").capitalize() + "."
+
+
+def _order(name: str) -> tuple[int, str]:
+    rank = next((k for k, (pattern, _) in enumerate(CAPTIONS) if fnmatch.fnmatch(name, pattern)), len(CAPTIONS))
+    return rank, name
+
+
+def write_report(run: str | Path) -> Path:
+    """Write run/index.html describing what the folder holds now."""
+    run = Path(run)
+    config = json.loads((run / runs.CONFIG).read_text()) if (run / runs.CONFIG).is_file() else {}
+    metrics = json.loads((run / runs.METRICS).read_text()) if (run / runs.METRICS).is_file() else {}
+    pictures = sorted((p.name for p in run.iterdir() if p.suffix.lower() in (".png", ".gif") and p.is_file()),
+                      key=_order)
+    model = config.get("model", {})
+    heading = f"{run.name}: {model.get('type', '?').replace('_', '-').upper()} on {config.get('data', {}).get('dataset', '?')}"
+    parts = [f"<h1>{html.escape(heading)}</h1>",
+             f"<p class=note>latent size {model.get('latent_dim', '?')}, {model.get('architecture', '?')} "
+             f"architecture; page written {datetime.now():%Y-%m-%d %H:%M}</p>",
+             _metrics_table(metrics), "<h2>Figures</h2>"]
+    for name in pictures:
+        text = html.escape(caption(name))
+        src = html.escape(name, quote=True)
+        parts.append(f'<figure><a href="{src}"><img src="{src}" alt="{text}" loading="lazy"></a>'
+                     f"<figcaption><b>{html.escape(name)}</b>: {text}</figcaption></figure>")
+    if not pictures:
+        parts.append("<p>No figures yet: run <code>aelab report RUN</code>.</p>")
+    parts.append("<h2>Config</h2><pre>" + html.escape(json.dumps(config, indent=2)) + "</pre>")
+    page = _PAGE.format(title=html.escape(heading), body="\n".join(parts))
+    path = run / INDEX
+    tmp = path.with_name(INDEX + ".tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def _metrics_table(metrics: dict) -> str:
+    splits = [s for s in ("train", "validation", "test") if isinstance(metrics.get(s), dict)]
+    if not splits:
+        return "<p>No metrics yet.</p>"
+    columns = list(dict.fromkeys(k for s in splits for k in metrics[s]))
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    rows = "".join(f"<tr><th>{s}</th>" + "".join(f"<td>{_fmt(metrics[s].get(c))}</td>" for c in columns) + "</tr>"
+                   for s in splits)
+    facts = {k: v for k, v in metrics.items() if k not in splits and not isinstance(v, (dict, list))}
+    extra = ", ".join(f"{html.escape(k)} {_fmt(v)}" for k, v in facts.items())
+    return (f"<h2>Metrics</h2><table><tr><th>split</th>{head}</tr>{rows}</table>"
+            f"<p class=note>{extra}</p>")
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return html.escape(str(v))
+
+
+def regenerate(run: str | Path, animations: bool = True) -> Path:
+    """`aelab report`: draw every figure of the run again (the training figures and the
+    explorations) and write index.html."""
+    from aelab.explore.animate import animate, morph
+    from aelab.explore.denoise import denoise
+    from aelab.explore.generate import generate
+    from aelab.explore.latent_map import latent_map
+    from aelab.explore.traverse import traverse
+    from aelab.explore.context import open_run
+    from aelab.explore.snapshots import training_gif
+    from aelab.plots.run_figures import pick_pair, write_all
+
+    ctx = open_run(run)
+    run = Path(run)
+    history = runs.read_history(run / runs.HISTORY) if (run / runs.HISTORY).is_file() else []
+    if history:
+        write_all(run, ctx.model, ctx.test, history, ctx.seed)
+    training_gif(run)
+    generate(ctx, 32, with_nearest=True)
+    traverse(ctx)
+    latent_map(ctx)
+    noise = ctx.model.config.noise
+    if noise is not None:
+        level = getattr(noise, "std", None) or getattr(noise, "p")
+        spec = f"{noise.type}:{level}"
+    else:
+        spec = "bitflip:0.05" if ctx.binary else "gaussian:0.3"
+    denoise(ctx, spec, n=min(10, len(ctx.test)))
+    if animations:
+        animate(ctx, "sine", frames=60, fps=15)
+        if len(ctx.class_means()) >= 2:
+            animate(ctx, "tour", frames=90, fps=15)
+        a, b = pick_pair(ctx.test)
+        morph(ctx, f"#{a}", f"#{b}", frames=30)
+    log.info("figures of %s drawn again", run)
+    return write_report(run)
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; padding: 0 1em; color: #222; }}
+h1 {{ font-size: 1.5em; margin-bottom: 0.2em; }}
+.note {{ color: #666; font-size: 0.9em; }}
+table {{ border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; display: block; overflow-x: auto; }}
+th, td {{ border: 1px solid #ccc; padding: 0.25em 0.5em; text-align: right; }}
+th {{ background: #f3f3f3; }}
+figure {{ margin: 1.5em 0; padding: 0.5em; border: 1px solid #e3e3e3; border-radius: 6px; }}
+figure img {{ max-width: 100%; height: auto; display: block; margin: 0 auto; }}
+figcaption {{ margin-top: 0.4em; font-size: 0.9em; color: #444; }}
+pre {{ background: #f7f7f7; padding: 1em; overflow-x: auto; font-size: 0.8em; }}
+</style></head>
+<body>
+{body}
+</body></html>
+"""

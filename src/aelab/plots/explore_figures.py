@@ -1,0 +1,193 @@
+"""Figures of `aelab generate/traverse/latent/arithmetic/denoise/animate`: arrays in, one PNG out
+(or, for animations, the latent map drawn once as a picture)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from aelab.plots.figures import _save, even_ticks
+from aelab.plots.images import cell_inches, show, tile
+
+
+def _framed(ax, image: np.ndarray) -> None:
+    """An image with a thin grey frame: white pixels at its edge stay visible on the white page."""
+    show(ax, image)
+    ax.set_axis_on()
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_color("0.6")
+        spine.set_linewidth(0.8)
+
+
+def _finish(fig, title: str, lines: int = 1) -> None:
+    """Suptitle with room of its own above the axes."""
+    fig.suptitle(title, fontsize=9)
+    top = 1 - (0.18 * lines + 0.1) / fig.get_figheight()
+    fig.tight_layout(pad=0.4, h_pad=0.4, w_pad=1.6, rect=(0, 0, 1, top))
+
+
+def _label_colours(labels: np.ndarray | None):
+    if labels is None:
+        return [], None
+    classes = np.unique(labels)
+    return classes, plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+
+
+def _scatter(ax, points, labels, label_names, legend: bool, size: float = 8, alpha: float = 0.7) -> None:
+    classes, cmap = _label_colours(labels)
+    if labels is None:
+        ax.scatter(points[:, 0], points[:, 1], s=size, alpha=alpha, color="tab:blue")
+        return
+    for i, c in enumerate(classes):
+        pts = points[labels == c]
+        name = label_names[c] if label_names else str(c)
+        ax.scatter(pts[:, 0], pts[:, 1], s=size, alpha=alpha, color=cmap(i % cmap.N), label=name)
+    if legend and len(classes) <= 40:
+        ax.legend(title="label", markerscale=2, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5),
+                  ncol=1 if len(classes) <= 20 else 2)
+
+
+def pairs(samples: np.ndarray, neighbours: np.ndarray, captions: list[str], title: str, path: Path,
+          cols: int = 8) -> Path:
+    """Each sample (left) beside its nearest training image (right), a white line between them,
+    a caption over each pair."""
+    n, c, h, w = samples.shape
+    cols = min(cols, n)
+    rows = -(-n // cols)
+    pair = np.concatenate([samples, np.ones((n, c, h, max(1, w // 10))), neighbours], axis=3)
+    size = cell_inches((c, h, 2 * w), 1.2)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * (size * h / (2 * w) + 0.28) + 0.9),
+                             squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        if k < n:
+            _framed(ax, pair[k].transpose(1, 2, 0))
+            ax.set_title(captions[k], fontsize=7, pad=2)
+        else:
+            ax.set_axis_off()
+    _finish(fig, title, title.count("\n") + 1)  # w_pad keeps pairs apart, each pair together
+    return _save(fig, path)
+
+
+def traversal_rows(images: np.ndarray, values: np.ndarray, title: str, path: Path) -> Path:
+    """(dims, steps, C, H, W): one row per latent dimension, values along the bottom."""
+    k, steps, c, h, w = images.shape
+    size = cell_inches((c, h, w), 0.5)
+    fig, ax = plt.subplots(figsize=(steps * size + 1.2, k * size + 1.0))
+    show(ax, tile(images.reshape(k * steps, c, h, w), steps))
+    ax.set_axis_on()
+    ax.set_yticks(np.arange(k) * h + (h - 1) / 2, [f"z[{d}]" for d in range(k)])
+    ticks = even_ticks(steps)
+    ax.set_xticks(ticks * w + (w - 1) / 2, [f"{values[i]:.2g}" for i in ticks])
+    ax.set_xlabel("value of the varied dimension")
+    ax.set_ylabel("varied dimension")
+    for side in ("top", "right", "bottom", "left"):
+        ax.spines[side].set_visible(False)
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def latent_map_figure(points, labels, label_names, axis_names, title, path: Path, background=None) -> Path:
+    """Codes on the map coloured by label; optionally over a mosaic of decoded images
+    (images, columns, (lo, hi)) with each image centred on its grid point."""
+    fig, ax = plt.subplots(figsize=(8, 7))
+    if background is not None:
+        images, cols, (lo, hi) = background
+        rows = len(images) // cols
+        mosaic = tile(images, cols, gap=max(1, images.shape[2] // 8))  # white gaps: one cell, one image
+        # Grid points are image centres: the mosaic reaches half a cell beyond them.
+        dx = (hi[0] - lo[0]) / max(cols - 1, 1)
+        dy = (hi[1] - lo[1]) / max(rows - 1, 1) if rows > 1 else 2 * dx
+        cy = 0.0 if rows == 1 else None
+        y0, y1 = (lo[1] - dy / 2, hi[1] + dy / 2) if cy is None else (-dy / 2, dy / 2)
+        mosaic = np.clip(mosaic, 0, 1)
+        kw = dict(cmap="gray", vmin=0, vmax=1) if mosaic.shape[-1] == 1 else {}
+        ax.imshow(mosaic[..., 0] if mosaic.shape[-1] == 1 else mosaic, extent=(lo[0] - dx / 2, hi[0] + dx / 2, y0, y1),
+                  interpolation="nearest", alpha=0.75, aspect="auto", zorder=0, **kw)
+    # Few points with short names (the font's glyphs): name each point instead of a legend.
+    names = [label_names[c] if label_names else str(c) for c in np.unique(labels)] if labels is not None else []
+    few = labels is not None and len(points) <= 60 and max(map(len, names)) <= 3
+    _scatter(ax, points, labels, label_names, legend=not few, size=14 if few else 9, alpha=0.9)
+    if few:
+        for (x, y), c in zip(points, labels):
+            ax.annotate(label_names[c] if label_names else str(c), (x, y), xytext=(3, 3),
+                        textcoords="offset points", fontsize=9, weight="bold",
+                        bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.7))
+    if background is not None:
+        ax.set_xlim(lo[0] - dx / 2, hi[0] + dx / 2)
+        ax.set_ylim(y0, y1)
+    ax.set_xlabel(axis_names[0])
+    ax.set_ylabel(axis_names[1] or " ")
+    ax.set_title(title, fontsize=10)
+    if background is None:
+        ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def map_canvas(points, labels, label_names, axis_names, title, centroids, path_points, pixels: int):
+    """The latent map as a Pillow picture (pixels x pixels) and a function map coords -> pixel
+    coords on it. Class names are written at their centroids (the tour's stops)."""
+    from PIL import Image
+
+    dpi = 100
+    fig = plt.figure(figsize=(pixels / dpi, pixels / dpi), dpi=dpi)
+    ax = fig.add_axes((0.15, 0.11, 0.81, 0.76))
+    _scatter(ax, points, labels, label_names, legend=False, size=5, alpha=0.45)
+    if centroids:
+        for name, (x, y) in centroids.items():
+            ax.text(x, y, name, fontsize=11, weight="bold", ha="center", va="center",
+                    bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="0.5", alpha=0.8))
+    both = np.concatenate([points, path_points])
+    lo, hi = np.percentile(both, 1, axis=0), np.percentile(both, 99, axis=0)
+    lo, hi = np.minimum(lo, path_points.min(0)), np.maximum(hi, path_points.max(0))
+    pad = np.maximum((hi - lo) * 0.08, 1e-3)
+    ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
+    ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
+    ax.set_xlabel(axis_names[0])
+    ax.set_ylabel(axis_names[1] or " ")
+    ax.set_title(title, fontsize=8, wrap=True)
+    ax.grid(alpha=0.3)
+    fig.canvas.draw()
+    rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    transform = ax.transData
+    plt.close(fig)
+    height = rgb.shape[0]
+
+    def to_pixels(p: np.ndarray) -> np.ndarray:
+        xy = transform.transform(np.asarray(p, float))
+        return np.c_[xy[:, 0], height - xy[:, 1]]
+
+    return Image.fromarray(rgb), to_pixels
+
+
+def equation(panels: list[np.ndarray], titles: list[str], result: np.ndarray, closest: np.ndarray,
+             closest_title: str, title: str, path: Path) -> Path:
+    """Operands, '=' the decoded result, and the test image nearest to it."""
+    shown = panels + [result, closest]
+    names = titles + ["= decoded result", closest_title]
+    size = cell_inches(result.shape, 1.5)
+    fig, axes = plt.subplots(1, len(shown), figsize=(len(shown) * size + 0.5, size + 1.1), squeeze=False)
+    for ax, image, name in zip(axes[0], shown, names):
+        _framed(ax, image.transpose(1, 2, 0))
+        ax.set_title(name, fontsize=8)
+    axes[0][-1].set_title(closest_title, fontsize=8, color="0.35")
+    _finish(fig, title)
+    return _save(fig, path)
+
+
+def denoise_rows(noisy, denoised, clean, captions: list[str], title: str, path: Path) -> Path:
+    """Rows noisy / denoised / clean; each column captioned with its image and score."""
+    n, c, h, w = clean.shape
+    size = cell_inches((c, h, w), 0.9)
+    fig, axes = plt.subplots(3, n, figsize=(n * size + 1.0, 3 * size + 1.4), squeeze=False)
+    for r, (row, name) in enumerate(((noisy, "noisy"), (denoised, "denoised"), (clean, "clean"))):
+        for k in range(n):
+            _framed(axes[r][k], row[k].transpose(1, 2, 0))
+        axes[r][0].set_ylabel(name, fontsize=9)
+    for k in range(n):
+        axes[1][k].set_title(captions[k], fontsize=7, pad=2)
+    _finish(fig, title)
+    return _save(fig, path)

@@ -1,0 +1,243 @@
+"""Exploring trained runs: real small models on the digits and the font, each command's output
+checked for what it must show (ends, centres, frame counts), bad input for one-line errors."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from aelab import explore
+from aelab.cli import main
+from aelab.config import load_config
+from aelab.errors import AelabError
+from aelab.explore import refs
+from aelab.explore.traverse import rows as traversal_rows
+from aelab.models.inference import reconstruct
+from aelab.train.pipeline import train_run
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    """A 2-D VAE on sklearn's digits, trained briefly, with snapshots and figures."""
+    run = tmp_path_factory.mktemp("digits-vae")
+    config = load_config(None, ["data.dataset=digits", "model.latent_dim=2", "model.encoder_layers=[64]",
+                                "training.epochs=4", "training.snapshot_every=2", "training.batch_size=64",
+                                "training.threads=1"])
+    train_run(config, run, progress=False)
+    return run
+
+
+@pytest.fixture(scope="module")
+def font_run(tmp_path_factory):
+    """A 3-D plain AE on the 32 glyphs of the 5x7 font (test set = training set): binary data,
+    labels that are characters, and a latent space above 2-D."""
+    run = tmp_path_factory.mktemp("font-ae")
+    config = load_config(None, ["data.dataset=font5x7", "data.test_split=0", "model.type=ae",
+                                "model.latent_dim=3", "model.encoder_layers=[32]", "training.epochs=60",
+                                "training.batch_size=8", "training.validation_split=0", "training.threads=1"])
+    train_run(config, run, progress=False, figures=False)
+    return run
+
+
+@pytest.fixture(scope="module")
+def digits(digits_run):
+    return explore.open_run(digits_run)
+
+
+@pytest.fixture(scope="module")
+def font(font_run):
+    return explore.open_run(font_run)
+
+
+def frames_of(path) -> int:
+    with Image.open(path) as im:
+        return im.n_frames
+
+
+# ----------------------------------------------------------------------------- references
+
+def test_refs_labels_win_over_indices_and_hash_forces_an_index(digits, font):
+    assert refs.parse_ref(digits, "6").label == "6"
+    assert refs.parse_ref(digits, "#6").index == 6
+    assert refs.parse_ref(digits, "-1").index == len(digits.test) - 1
+    assert refs.parse_ref(font, "a").label == "a"
+    assert refs.parse_ref(font, "3").index == 3  # the font has no digit labels
+    typical = refs.image_index(digits, refs.parse_ref(digits, "6"))
+    assert digits.test.label_text(typical) == "6"
+
+
+@pytest.mark.parametrize("text, message", [("100000", "out of range"), ("zz", "neither"), ("label:x", "not a label")])
+def test_bad_refs_say_what_is_wrong(digits, text, message):
+    with pytest.raises(AelabError, match=message):
+        refs.parse_ref(digits, text)
+
+
+# ------------------------------------------------------------------------------ commands
+
+def test_interpolation_ends_are_the_endpoints_reconstructions(digits, tmp_path):
+    for method in ("linear", "slerp"):
+        images, i, j = explore.interpolation(digits, "6", "0", steps=7, method=method)
+        assert images.shape == (7, 1, 8, 8)
+        ends = reconstruct(digits.model, digits.test_images([i, j]))
+        np.testing.assert_allclose(images[0], ends[0], atol=1e-5)
+        np.testing.assert_allclose(images[-1], ends[1], atol=1e-5)
+        assert not np.allclose(images[3], ends[0], atol=1e-3)  # the middle is somewhere else
+    _, path = explore.interpolate(digits, "#0", "#5", steps=5, out=tmp_path)
+    assert path.name == "interpolate_0_5_linear.png" and path.is_file()
+
+
+def test_traversal_centre_is_the_decoded_origin(font, tmp_path):
+    rows = traversal_rows(font, span=(-2, 2), steps=5)
+    assert rows.shape == (3, 5, 1, 7, 5)
+    origin = font.decode(np.zeros((1, 3)))[0]
+    for d in range(3):
+        np.testing.assert_allclose(rows[d, 2], origin, atol=1e-6)
+    grid, row_path = explore.traverse(font, dims=(0, 2), steps=5, around="#4", out=tmp_path / "t.png")
+    assert grid.is_file() and row_path.name == "t_rows.png" and row_path.is_file()
+
+
+def test_generate_ae_draws_from_the_fitted_gaussian_and_finds_the_nearest(font, digits, tmp_path):
+    z, how = explore.sample_codes(font, 500, seed=1)
+    assert "Gaussian fitted to the training codes" in how
+    np.testing.assert_allclose(z.mean(0), font.train_codes.mean(0), atol=0.35 * font.train_codes.std(0).max())
+    z, how = explore.sample_codes(digits, 8, temperature=0.5)
+    assert "prior" in how and "temperature 0.5" in how
+    # A training image is its own nearest neighbour, at distance 0.
+    train = digits.train.floats()[:5]
+    index, rms = explore.nearest(train, digits.train.images)
+    assert list(index) == [0, 1, 2, 3, 4] and np.all(rms < 1e-6)
+    images, path = explore.generate(font, n=12, with_nearest=True, out=tmp_path)
+    assert images.shape == (12, 1, 7, 5) and path.name == "generated_nearest.png"
+    assert Image.open(path).size[0] > 400
+
+
+def test_animations_have_the_asked_number_of_frames(digits, font, tmp_path):
+    for kind in ("line", "sine", "circle", "random-walk", "tour"):
+        path = explore.animate(digits, kind, frames=9, fps=10, out=tmp_path / f"{kind}.gif")
+        assert frames_of(path) == 9, kind
+    # Above 2-D the path runs in the PCA plane, lifted back into latent space.
+    assert frames_of(explore.animate(font, "tour", frames=12, out=tmp_path)) == 12
+    assert frames_of(explore.morph(font, "a", "b", frames=6, out=tmp_path / "m.gif")) == 6
+    sizes = {Image.open(tmp_path / f"{k}.gif").size for k in ("line", "tour")}
+    assert len(sizes) == 1  # every GIF of one model has one frame size
+
+
+def test_arithmetic_cancels_and_uses_class_means(digits, tmp_path):
+    z, terms = _evaluate(digits, "#3 - #3 + #5")
+    np.testing.assert_allclose(z, digits.test_codes[5], atol=1e-5)
+    z, terms = _evaluate(digits, "0.5*6 + 0.5 * 0")
+    means = digits.class_means()
+    np.testing.assert_allclose(z, 0.5 * means["6"] + 0.5 * means["0"], atol=1e-5)
+    assert [c for c, _ in terms] == [0.5, 0.5]
+    result, path = explore.arithmetic(digits, "#3 - 6 + 0", out=tmp_path)
+    assert result.shape == (1, 8, 8) and path.is_file()
+    for bad in ("", "#3 +", "#3 #4", "* 3", "3 * #1 - nolabel"):
+        with pytest.raises(AelabError):
+            _evaluate(digits, bad)
+
+
+def _evaluate(ctx, expression):
+    from aelab.explore.arithmetic import evaluate
+
+    return evaluate(ctx, expression)
+
+
+def test_denoise_scores_pixel_accuracy_on_binary_data(font, digits, tmp_path):
+    scores, path = explore.denoise(font, "bitflip:0.1", n=6, out=tmp_path)
+    assert scores.shape == (6,) and np.all((scores >= 0) & (scores <= 1)) and path.is_file()
+    scores, _ = explore.denoise(digits, "gaussian:0.2", n=4, out=tmp_path)
+    assert np.all(scores < 0.2)  # MSE per pixel of a [0, 1] image
+    with pytest.raises(AelabError, match="noise"):
+        explore.denoise(font, "gaussian:-1", out=tmp_path)
+
+
+def test_latent_map_pca_and_tsne(font, tmp_path):
+    assert explore.latent_map(font, tmp_path).name == "latent_map_pca.png"
+    assert explore.latent_map(font, tmp_path / "t.png", method="tsne").is_file()
+
+
+def test_custom_path_must_live_in_the_latent_space(digits, tmp_path):
+    with pytest.raises(AelabError, match=r"shape \(frames, 2\)"):
+        explore.animate(digits, points=np.zeros((5, 3)), out=tmp_path)
+    assert frames_of(explore.animate(digits, points=np.random.default_rng(0).normal(size=(4, 2)), out=tmp_path)) == 4
+
+
+# ------------------------------------------------------------------- training and report
+
+def test_snapshots_make_training_gif_with_one_frame_per_snapshot(digits_run):
+    strips = sorted(p.name for p in (digits_run / "snapshots").iterdir())
+    assert strips == ["epoch_0002.png", "epoch_0004.png"]
+    assert frames_of(digits_run / "training.gif") == 2
+
+
+def test_index_html_references_only_existing_files(digits_run):
+    page = (digits_run / "index.html").read_text()
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert sources and all((digits_run / s).is_file() for s in sources)
+    assert "training.gif" in sources and "loss.png" in sources
+    assert "<table>" in page and "pixel" not in page.split("<table>")[0]
+
+
+def test_report_command_draws_everything_again(digits_run, capsys):
+    assert main(["report", str(digits_run)]) == 0
+    page = (digits_run / "index.html").read_text()
+    sources = set(re.findall(r'src="([^"]+)"', page))
+    on_disk = {p.name for p in digits_run.iterdir() if p.suffix in (".png", ".gif")}
+    assert sources == on_disk
+    for name in ("generated_nearest.png", "traversal_rows.png", "path_sine.gif", "path_tour.gif", "latent_map_2d.png"):
+        assert name in on_disk
+
+
+# ------------------------------------------------------------------------------------ CLI
+
+def test_cli_commands_write_and_print_their_files(font_run, tmp_path, capsys):
+    runs_ = [
+        (["generate", "-n", "8", "--out", str(tmp_path / "g.png")], tmp_path / "g.png"),
+        (["interpolate", "--from", "a", "--to", "z", "--steps", "4"], font_run / "interpolate_a_z_linear.png"),
+        (["animate", "--path", "circle", "--frames", "5"], font_run / "path_circle.gif"),
+        (["morph", "--from", "0", "--to", "1", "--frames", "4", "--out", str(tmp_path / "morph.gif")],
+         tmp_path / "morph.gif"),
+        (["arithmetic", "b - a + c", "--out", str(tmp_path)], tmp_path / "arithmetic.png"),
+        (["denoise", "--noise", "bitflip:0.05", "-n", "4"], font_run / "denoise_bitflip_0.05.png"),
+        (["latent", "--no-thumbnails"], font_run / "latent_map_pca.png"),
+        (["traverse", "--dims", "1,2", "--range", "-1,1", "--steps", "3"], font_run / "traversal.png"),
+    ]
+    for argv, expected in runs_:
+        capsys.readouterr()
+        assert main([argv[0], str(font_run), *argv[1:]]) == 0, argv
+        assert expected.is_file() and str(expected) in capsys.readouterr().out
+    assert frames_of(tmp_path / "morph.gif") == 4
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["interpolate", "RUN", "--from", "999", "--to", "1"], "out of range"),
+    (["interpolate", "RUN", "--from", "nolabel", "--to", "1"], "neither a test-set index nor a label"),
+    (["traverse", "RUN", "--dims", "0,7"], "latent space has 3 dimensions"),
+    (["traverse", "RUN", "--range", "3,-3"], "below"),
+    (["morph", "RUN", "--from", "a", "--to", "b", "--out", "x.png"], "ending in .gif"),
+    (["animate", "RUN", "--frames", "1"], "at least 2"),
+    (["generate", "NOTARUN"], "not"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(font_run, tmp_path, capsys, argv, message):
+    argv = [str(font_run) if a == "RUN" else str(tmp_path) if a == "NOTARUN" else a for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("aelab: error:") and message in err and err.count("\n") == 1
+
+
+def test_api_explorer_on_an_estimator(tmp_path):
+    from sklearn.datasets import load_digits
+
+    import aelab
+
+    x, y = load_digits(return_X_y=True)
+    x = (x[:300] / 16.0).reshape(-1, 8, 8)
+    vae = aelab.VAE(latent_dim=2, encoder_layers=[32], epochs=2, seed=0).fit(x)
+    ctx = vae.explorer(x, y[:300])
+    images, _ = explore.interpolate(ctx, "3", "7", steps=4, out=tmp_path / "i.png")
+    assert images.shape == (4, 1, 8, 8) and (tmp_path / "i.png").is_file()
+    with pytest.raises(AelabError, match="no output path"):
+        explore.generate(ctx, 4)
