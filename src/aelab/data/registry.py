@@ -2,21 +2,63 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from aelab.config import DataConfig
-from aelab.data import builtin
+from aelab.data import builtin, mnist_family
 from aelab.data.dataset import ImageData
 from aelab.data.splits import split
 from aelab.errors import AelabError
+
+
+def _idx(name: str):
+    return lambda cfg: mnist_family.load(name, cfg.path)
+
+
+def _folder(cfg: DataConfig) -> tuple[ImageData, None]:
+    from aelab.data.folder import load_folder
+
+    return load_folder(cfg.path, cfg.input_size, cfg.channels, cfg.resize, cfg.background), None
+
+
+def _faces(cfg: DataConfig) -> tuple[ImageData, None]:
+    from aelab.data.faces import load_faces
+
+    return load_faces(cfg.path, cfg.input_size, cfg.channels, cfg.face_margin, cfg.background), None
+
 
 # name -> (loader(config) -> (train, test or None: no published test split), one-line description)
 LOADERS: dict[str, tuple[Callable[[DataConfig], tuple[ImageData, ImageData | None]], str]] = {
     "font5x7": (lambda cfg: (builtin.font5x7(), None), "the 32 glyphs of the classic 5x7 font (35 binary pixels), shipped"),
     "digits": (lambda cfg: (builtin.digits(), None), "scikit-learn's 8x8 digits, 1797 images, labels 0-9, bundled"),
+    **{name: (_idx(name), spec.description) for name, spec in mnist_family.DATASETS.items()},
+    "folder": (_folder, "any folder of PNG/JPEG/BMP/GIF/WebP images (data.path), labels from sub-folders"),
+    "faces": (_faces, "faces found in a folder of photos (data.path), cropped into <path>_faces/, 70x70 grey"),
 }
+NEEDS_PATH = ("folder", "faces")
+
+
+def available(name: str, path: str | None = None) -> bool:
+    """Can `name` be loaded now without downloading anything? (folder/faces: given an existing `path`)"""
+    if name in mnist_family.DATASETS:
+        return mnist_family.available(name, path)
+    if name in NEEDS_PATH:
+        return bool(path) and Path(path).expanduser().is_dir()
+    return name in LOADERS
+
+
+def where(name: str, path: str | None = None) -> str:
+    """Where `name`'s data comes from on this machine, in a few words (for `aelab datasets`)."""
+    if name in mnist_family.DATASETS:
+        return mnist_family.where(name, path)
+    if name in NEEDS_PATH:
+        if not path:
+            return "needs data.path (a folder of images)" if name == "folder" else "needs data.path (a folder of photos)"
+        return f"{path} ({'found' if available(name, path) else 'not found'})"
+    return {"font5x7": "shipped inside aelab", "digits": "bundled with scikit-learn"}.get(name, "unknown")
 
 
 def load_dataset(cfg: DataConfig, seed: int) -> tuple[ImageData, ImageData]:
@@ -30,9 +72,9 @@ def load_dataset(cfg: DataConfig, seed: int) -> tuple[ImageData, ImageData]:
         # the training set (the font exercise: reconstruct every glyph).
         train, test = split(train, cfg.test_split, seed)
         test = test if test is not None else train
+    if cfg.limit is not None and cfg.limit < len(train):  # before preprocessing: less to convert
+        train = train.subset(np.arange(cfg.limit))
     train, test = (preprocess(d, cfg) for d in (train, test))
-    if cfg.limit is not None:
-        train = train.subset(np.arange(min(cfg.limit, len(train))))
     return train, test
 
 

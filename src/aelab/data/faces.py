@@ -1,0 +1,206 @@
+"""Faces cropped from a folder of photos (seed 000's flow), with OpenCV's bundled Haar cascade.
+
+For each photo: find faces, keep the largest, widen its box by a margin, crop, resize (70x70 by
+default) and write the crop as PNG into the sibling folder `<photos>_faces/`, mirroring the
+photos' sub-folders (so sub-folder labels carry over). A manifest in that folder records each
+photo's size and time and the settings, so the next run only looks at new or changed photos.
+The crops are then loaded like any image folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+from tqdm.auto import tqdm
+
+from aelab.data import folder
+from aelab.data.dataset import ImageData
+from aelab.errors import AelabError
+
+log = logging.getLogger("aelab")
+
+CASCADE = "haarcascade_frontalface_default.xml"
+MANIFEST = "aelab-faces.json"
+DEFAULT_SIZE = (70, 70)  # seed 003's faces
+DEFAULT_CHANNELS = 1
+DETECT_SIDE = 800  # photos are searched at most this big: detection time grows with the pixels
+MANIFEST_VERSION = 1
+
+
+def crops_folder(photos: Path) -> Path:
+    return photos.parent / f"{photos.name}_faces"
+
+
+def load_faces(path: str | Path | None, size: tuple[int, int] | None = None, channels: int | None = None,
+               margin: float = 0.25, background: tuple[int, int, int] = (255, 255, 255)) -> ImageData:
+    size = tuple(size) if size else DEFAULT_SIZE
+    channels = channels or DEFAULT_CHANNELS
+    out = prepare_faces(path, size, channels, margin, background)
+    return folder.load_folder(out, size, channels, "stretch", background, what=f"the face crops of {path}",
+                              name=Path(path).expanduser().resolve().name)
+
+
+def prepare_faces(path, size: tuple[int, int], channels: int, margin: float,
+                  background: tuple[int, int, int] = (255, 255, 255)) -> Path:
+    """Bring `<path>_faces/` up to date with the photos in `path`; returns that folder."""
+    root = folder.check_folder(path, "data.path")
+    photos = folder.list_images(root)
+    if not photos:
+        raise AelabError(f"data.path '{path}' has no photos ({', '.join(folder.EXTENSIONS)}, searched "
+                         "recursively); point it at the folder of photos")
+    out = crops_folder(root)
+    settings = {"version": MANIFEST_VERSION, "size": list(size), "channels": channels, "margin": margin,
+                "background": list(background), "cascade": CASCADE}
+    old = _read_manifest(out)
+    reusable = old["photos"] if old.get("settings") == settings else {}
+    entries: dict[str, dict] = {}
+    created = not out.exists()
+    if created:  # claim the folder before any crop is written into it
+        _write_manifest(out, settings, {})
+    detector = None
+    try:
+        for rel in tqdm(photos, desc=f"finding faces in {root.name}", unit="photo", leave=False, disable=None):
+            photo = root / rel
+            st = photo.stat()
+            stamp = [st.st_size, st.st_mtime_ns]
+            entry = reusable.get(rel)
+            if entry and entry["stamp"] == stamp and (entry["crop"] is None or (out / entry["crop"]).is_file()):
+                entries[rel] = entry
+            else:
+                detector = detector or _detector()
+                entries[rel] = _crop_one(photo, rel, stamp, out, detector, size, channels, margin, background)
+    finally:
+        _remove_stale(out, old.get("photos", {}), entries)
+        _write_manifest(out, settings, entries)
+    if not any(e["crop"] for e in entries.values()):
+        if created:  # leave nothing behind for a folder without a single face
+            shutil.rmtree(out, ignore_errors=True)
+        raise AelabError(f"no face found in any of the {len(entries)} photos in '{root}'; the detector "
+                         "needs frontal faces at least ~24 pixels wide")
+    _report(root, out, entries)
+    return out
+
+
+# --------------------------------------------------------------------------------------- one photo
+
+def _crop_one(photo, rel, stamp, out, detector, size, channels, margin, background) -> dict:
+    try:
+        with Image.open(photo) as img:
+            img.seek(0)
+            rgb = np.asarray(folder.flatten(ImageOps.exif_transpose(img), background, 3))
+    except Exception as e:
+        log.warning("skipped %s: cannot read it as an image (%s)", photo, str(e).splitlines()[0] if str(e) else e)
+        return {"stamp": stamp, "crop": None, "error": str(e) or type(e).__name__}
+    box = largest_face(rgb, detector)
+    if box is None:
+        return {"stamp": stamp, "crop": None}
+    crop = _cut(rgb, box, size, margin)
+    name = rel if rel.lower().endswith(".png") else rel + ".png"  # a.jpg and a.png may lie side by side
+    target = out / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.fromarray(crop).resize((size[1], size[0]), Image.Resampling.LANCZOS)
+    (image.convert("L") if channels == 1 else image).save(target)
+    return {"stamp": stamp, "crop": name, "box": [int(v) for v in box]}
+
+
+def largest_face(rgb: np.ndarray, detector) -> tuple[int, int, int, int] | None:
+    """(x, y, w, h) of the largest face in an RGB uint8 image, in its pixels; None without a face."""
+    import cv2
+
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    scale = min(1.0, DETECT_SIDE / max(grey.shape))
+    if scale < 1.0:
+        grey = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    grey = cv2.equalizeHist(grey)  # Haar features compare brightness: even out the lighting first
+    side = max(24, min(grey.shape) // 12)  # ignore specks: a face is at least ~1/12 of the photo
+    faces = detector.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(side, side))
+    if len(faces) == 0:
+        return None
+    x, y, w, h = max(faces.tolist(), key=lambda b: b[2] * b[3])
+    return tuple(round(v / scale) for v in (x, y, w, h))
+
+
+def _cut(rgb: np.ndarray, box, size: tuple[int, int], margin: float) -> np.ndarray:
+    """The face box widened by `margin` on each side, shaped like `size`, kept inside the photo."""
+    x, y, w, h = box
+    th, tw = size
+    height, width = rgb.shape[:2]
+    bw = max(w, h * tw / th) * (1 + 2 * margin)
+    bh = bw * th / tw
+    scale = min(1.0, width / bw, height / bh)  # a face too close to fill the margin: shrink the box
+    bw, bh = max(1, round(bw * scale)), max(1, round(bh * scale))
+    left = int(np.clip(round(x + w / 2 - bw / 2), 0, width - bw))
+    top = int(np.clip(round(y + h / 2 - bh / 2), 0, height - bh))
+    return np.ascontiguousarray(rgb[top:top + bh, left:left + bw])
+
+
+def _detector():
+    import cv2
+
+    if not hasattr(cv2, "CascadeClassifier"):  # OpenCV 5 moved the Haar cascades out
+        raise AelabError(f"OpenCV {cv2.__version__} has no Haar face detector; install a 4.x version: "
+                         "pip install 'opencv-python-headless>=4.8,<5'")
+    detector = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, CASCADE))
+    if detector.empty():
+        raise AelabError(f"OpenCV's {CASCADE} could not be loaded from {cv2.data.haarcascades}; "
+                         "reinstall opencv-python-headless")
+    return detector
+
+
+# --------------------------------------------------------------------------------------- manifest
+
+def _read_manifest(out: Path) -> dict:
+    if not out.exists():
+        return {}
+    manifest = out / MANIFEST
+    if not manifest.is_file():
+        raise AelabError(f"{out} exists but aelab did not make it (no {MANIFEST} in it); move it away so "
+                         f"aelab can write the face crops there, or train on it with data.dataset=folder")
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        if not isinstance(data.get("photos"), dict):
+            raise ValueError("no photo list")
+        return data
+    except (ValueError, OSError) as e:
+        log.warning("%s is damaged (%s); finding the faces again", manifest, e)
+        return {"photos": {}}
+
+
+def _write_manifest(out: Path, settings: dict, entries: dict) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        part = out / f".{MANIFEST}.part"
+        part.write_text(json.dumps({"settings": settings, "photos": entries}, indent=1), encoding="utf-8")
+        os.replace(part, out / MANIFEST)
+    except OSError as e:
+        raise AelabError(f"cannot write the face crops into {out} ({e.strerror or e}); make its parent "
+                         "folder writable") from None
+
+
+def _remove_stale(out: Path, old: dict, new: dict) -> None:
+    """Delete crops aelab wrote for photos that are gone, changed, or were cut with other settings."""
+    keep = {e["crop"] for e in new.values() if e.get("crop")}
+    for entry in old.values():
+        crop = entry.get("crop")
+        if crop and crop not in keep:
+            (out / crop).unlink(missing_ok=True)
+
+
+def _report(root: Path, out: Path, entries: dict) -> None:
+    faces = sum(1 for e in entries.values() if e["crop"])
+    unreadable = [r for r, e in entries.items() if e.get("error")]
+    no_face = [r for r, e in entries.items() if not e["crop"] and not e.get("error")]
+    log.info("faces: %d of %d photos in %s have one; crops in %s", faces, len(entries), root, out)
+    if no_face:
+        shown = ", ".join(no_face[:10]) + (", ..." if len(no_face) > 10 else "")
+        log.warning("%d of %d photos had no detectable face: %s (all listed in %s)",
+                    len(no_face), len(entries), shown, out / MANIFEST)
+    if unreadable:
+        log.warning("%d of %d files could not be read as images: %s", len(unreadable), len(entries),
+                    ", ".join(unreadable[:10]))

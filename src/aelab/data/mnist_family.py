@@ -1,0 +1,277 @@
+"""MNIST, Fashion-MNIST and Kuzushiji-MNIST: four IDX files each, train/test split as published.
+
+Files are found (or downloaded) as `aelab.data.download` says and verified before use: by the
+SHA-256 of their decompressed content, which does not depend on how they were compressed (Debian
+re-compresses Fashion-MNIST), or else by the SHA-256 of the official .gz archive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from aelab.data import download
+from aelab.data.dataset import ImageData
+from aelab.data.idx import is_gzip, read_idx
+from aelab.errors import AelabError
+
+log = logging.getLogger("aelab")
+
+
+@dataclass(frozen=True)
+class IdxFile:
+    name: str  # e.g. "train-images-idx3-ubyte"; the official archive is name + ".gz"
+    archive_sha256: str  # of the official .gz
+    content_sha256: str | None = None  # of the decompressed file, when published/known
+
+    @property
+    def archive(self) -> str:
+        return self.name + ".gz"
+
+    def spellings(self) -> list[str]:
+        # The official archive, the unpacked file, and the unpacked name Kaggle's copies use.
+        kaggle = ".idx".join(self.name.rsplit("-idx", 1))
+        return [self.archive, self.name, kaggle]
+
+
+@dataclass(frozen=True)
+class IdxDataset:
+    name: str
+    description: str
+    mirrors: tuple[str, ...]  # base URLs, tried in order
+    files: dict[str, IdxFile]  # role (train_images, train_labels, test_images, test_labels) -> file
+    label_names: tuple[str, ...]
+    system_package: str | None = None  # a Debian package that installs the files
+
+    def urls(self, f: IdxFile) -> list[str]:
+        return [m + f.archive for m in self.mirrors]
+
+
+def _files(sha: dict[str, tuple[str, str | None]]) -> dict[str, IdxFile]:
+    names = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
+             "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
+    return {role: IdxFile(names[role], *sha[role]) for role in names}
+
+
+DATASETS: dict[str, IdxDataset] = {
+    "mnist": IdxDataset(
+        "mnist", "handwritten digits, 28x28 grey, 60k train + 10k test, labels 0-9",
+        ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/",
+         "http://yann.lecun.com/exdb/mnist/"),
+        _files({
+            "train_images": ("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+                             "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+            "train_labels": ("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+                             "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+            "test_images": ("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+                            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+            "test_labels": ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+                            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+        }),
+        tuple(str(i) for i in range(10)),
+    ),
+    "fashion-mnist": IdxDataset(
+        "fashion-mnist", "Zalando's clothing images, 28x28 grey, 60k train + 10k test, 10 classes",
+        ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+         "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/"),
+        _files({
+            "train_images": ("3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+                             "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
+            "train_labels": ("a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+                             "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
+            "test_images": ("346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+                            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
+            "test_labels": ("67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+                            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+        }),
+        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+         "Ankle boot"),
+        system_package="dataset-fashion-mnist",
+    ),
+    "kmnist": IdxDataset(
+        "kmnist", "Kuzushiji-MNIST: cursive Japanese hiragana, 28x28 grey, 60k train + 10k test, 10 classes",
+        ("https://codh.rois.ac.jp/kmnist/dataset/kmnist/",),
+        _files({
+            "train_images": ("51467d22d8cc72929e2a028a0428f2086b092bb31cfb79c69cc0a90ce135fde4", None),
+            "train_labels": ("e38f9ebcd0f3ebcdec7fc8eabdcdaef93bb0df8ea12bee65224341c8183d8e17", None),
+            "test_images": ("edd7a857845ad6bb1d0ba43fe7e794d164fe2dce499a1694695a792adfac43c5", None),
+            "test_labels": ("20bb9a0ef54c7db3efc55a92eef5582c109615df22683c380526788f98e42a1c", None),
+        }),
+        # Romanised: plot fonts rarely have the hiragana (o, ki, su, tsu, na, ha, ma, ya, re, wo).
+        ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"),
+    ),
+}
+
+
+# ------------------------------------------------------------------------------ finding the files
+
+def locate(spec: IdxDataset, path: str | None) -> tuple[dict[str, Path], dict[str, IdxFile]]:
+    """(found: role -> path, missing: role -> file), looking in the folders download.search_dirs lists."""
+    dirs = download.search_dirs(spec.name, path)
+    found, missing = {}, {}
+    for role, f in spec.files.items():
+        hit = download.find_file(dirs, f.spellings())
+        if hit is None:
+            missing[role] = f
+        else:
+            found[role] = hit
+    return found, missing
+
+
+def available(name: str, path: str | None = None) -> bool:
+    """All four files are on this machine (no download needed)."""
+    return not locate(DATASETS[name], path)[1]
+
+
+def where(name: str, path: str | None = None) -> str:
+    """A short text for `aelab datasets`: where the files are, or what is missing."""
+    spec = DATASETS[name]
+    found, missing = locate(spec, path)
+    if not missing:
+        folders = sorted({str(p.parent) for p in found.values()})
+        return "found in " + ", ".join(folders)
+    target = download.cache_root() / name
+    how = "AELAB_OFFLINE is set" if download.offline() else f"downloads to {target} on first use"
+    if not found:
+        return f"not on this machine ({how})"
+    return f"missing {_listing(missing.values())} ({how})"
+
+
+def resolve(spec: IdxDataset, path: str | None, progress: bool = True) -> dict[str, Path]:
+    """Every file's path, downloading the missing ones; else one line on how to provide them."""
+    if path and not Path(path).expanduser().is_dir():
+        raise AelabError(f"data.path '{path}' is not a folder; point it at the folder holding "
+                         f"{spec.name}'s IDX files, or remove it to use the default places")
+    found, missing = locate(spec, path)
+    target = download.cache_root() / spec.name
+    problems = []
+    if missing and not download.offline():
+        for role, f in list(missing.items()):
+            try:
+                found[role] = download.fetch(spec.urls(f), target / f.archive, f.archive_sha256, progress)
+                del missing[role]
+            except download.DownloadError as e:
+                problems.append(str(e))
+    if missing:
+        raise AelabError(_missing_message(spec, path, found, missing, problems))
+    return found
+
+
+def _missing_message(spec, path, found, missing, problems) -> str:
+    looked = ", ".join(str(d) for d in download.search_dirs(spec.name, path))
+    have = f"; found {_listing(spec.files[r] for r in found)} in {found[next(iter(found))].parent}" if found else ""
+    if download.offline():
+        why = "downloading is off (AELAB_OFFLINE is set)"
+    else:
+        why = "the download failed (" + _first_problem(problems) + ")"
+    apt = f", or install Debian's package {spec.system_package}" if spec.system_package else ""
+    return (f"{spec.name}: {_listing(missing.values())} not found (looked in {looked}){have}; {why}. "
+            f"Provide them one of three ways: set data.path to a folder holding them; copy them into "
+            f"$AELAB_DATA_DIR/{spec.name}/ or ~/.cache/aelab/{spec.name}/; or run once with internet "
+            f"access so aelab downloads them from {spec.mirrors[0]}{apt}")
+
+
+def _listing(files) -> str:
+    return ", ".join(f.archive for f in files)
+
+
+def _first_problem(problems: list[str]) -> str:
+    return problems[0].split("; ")[0] if problems else "unknown reason"
+
+
+# ------------------------------------------------------------------------------ reading the files
+
+def read_verified(spec: IdxDataset, role: str, path: Path) -> np.ndarray:
+    f = spec.files[role]
+    array, content_sha = read_idx(path)
+    fix = (f"the file is damaged or not {spec.name}'s {f.name}: replace it with the official file "
+           f"(delete it and aelab downloads it when online)")
+    if f.content_sha256 is not None:
+        if content_sha != f.content_sha256:
+            raise AelabError(f"{path}: checksum mismatch: its content's SHA-256 is {content_sha[:16]}..., "
+                             f"the official one {f.content_sha256[:16]}...; {fix}")
+    elif is_gzip(path):
+        archive_sha = _sha256_file(path)
+        if archive_sha != f.archive_sha256:
+            raise AelabError(f"{path}: checksum mismatch: its SHA-256 is {archive_sha[:16]}..., the "
+                             f"official archive's {f.archive_sha256[:16]}...; {fix}")
+    else:
+        log.warning("%s: no published checksum of the unpacked file; not verified", path)
+    return array
+
+
+def load(name: str, path: str | None = None, progress: bool = True) -> tuple[ImageData, ImageData]:
+    """(train, test) as published; images uint8 (N, 1, 28, 28), labels int64."""
+    spec = DATASETS[name]
+    paths = resolve(spec, path, progress)
+    arrays, fresh = {}, []
+    for role, p in paths.items():
+        arrays[role] = _cached(spec, role, p)
+        if arrays[role] is None:
+            arrays[role] = read_verified(spec, role, p)
+            fresh.append(role)
+    parts = []
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise AelabError(f"{paths[split + '_images']} and {paths[split + '_labels']} do not belong "
+                             f"together (images {images.shape}, labels {labels.shape}); provide the "
+                             f"official {spec.name} files")
+        if labels.size and int(labels.max()) >= len(spec.label_names):
+            raise AelabError(f"{paths[split + '_labels']} has label {int(labels.max())}; {spec.name} "
+                             f"has {len(spec.label_names)} classes")
+        parts.append(ImageData(images[:, None], labels.astype(np.int64), list(spec.label_names), name))
+    for role in fresh:  # only once every file proved good
+        _cache(spec, role, paths[role], arrays[role])
+    return parts[0], parts[1]
+
+
+# The decoded arrays are kept as .npy files (a fraction of a second to load instead of
+# decompressing and hashing again), keyed by the verified source file's path, size and time.
+
+def _cache_files(spec: IdxDataset, role: str, source: Path) -> tuple[Path, Path, dict]:
+    f = spec.files[role]
+    folder = download.cache_root() / "decoded" / spec.name
+    st = source.stat()
+    key = {"source": str(source.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    return folder / f"{f.name}.npy", folder / f"{f.name}.json", key
+
+
+def _cached(spec: IdxDataset, role: str, source: Path) -> np.ndarray | None:
+    array_file, key_file, key = _cache_files(spec, role, source)
+    try:
+        if json.loads(key_file.read_text(encoding="utf-8")) == key:
+            return np.load(array_file, allow_pickle=False)
+    except (OSError, ValueError):
+        pass  # no cache yet, or a damaged one: decode again
+    return None
+
+
+def _cache(spec: IdxDataset, role: str, source: Path, array: np.ndarray) -> None:
+    array_file, key_file, key = _cache_files(spec, role, source)
+    part = array_file.with_name(f".{array_file.name}.{os.getpid()}.part")
+    try:
+        array_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(part, "wb") as out:
+            np.save(out, array, allow_pickle=False)
+        key_file.unlink(missing_ok=True)  # never a key beside an array it does not describe
+        os.replace(part, array_file)
+        key_file.write_text(json.dumps(key), encoding="utf-8")
+    except OSError as e:
+        log.info("could not cache the decoded %s in %s (%s)", source.name, array_file.parent, e)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
