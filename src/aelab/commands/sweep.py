@@ -1,0 +1,62 @@
+"""`aelab sweep CONFIG --grid KEY=V1,V2 ... [--folds K] [--jobs N]`: every combination, k-fold,
+resumable, summarised in results.csv, results.md and figures."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from datetime import datetime
+from pathlib import Path
+
+from aelab.config import load_config, parse_value, set_dotted
+from aelab.errors import AelabError
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("sweep", help="train every combination of a grid of settings (with k-fold CV) and compare",
+                       description="Run a grid of configurations, each fold a normal run folder under one "
+                                   "sweep folder. Running the same command again with the same --out skips "
+                                   "finished trials. The config file may hold the grid itself in a 'sweep' "
+                                   "section: {\"sweep\": {\"grid\": {\"model.type\": [\"ae\", \"vae\"]}, \"folds\": 5}}.")
+    p.add_argument("config", help="the base config (JSON or YAML), optionally with a 'sweep' section")
+    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="a swept setting, e.g. --grid model.latent_dim=2,8,16 (repeatable; "
+                        "JSON lists keep commas: --grid 'model.encoder_topology=[[35,50,2],[35,50,12]]')")
+    p.add_argument("--folds", type=int, help="k-fold cross-validation on the training set (default: the "
+                                             "file's sweep.folds, or 1: no CV, test on the test set)")
+    p.add_argument("--jobs", type=int, default=1, help="trials run in parallel processes; each gets "
+                                                       "cores // jobs torch threads (default 1)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a base config value, e.g. --set training.epochs=5")
+    p.add_argument("--out", help="the sweep folder (default: sweeps/<name>-<time>); an existing sweep "
+                                 "folder of the same sweep is resumed")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from aelab.experiments.sweep import parse_grid, read_sweep_file, run_sweep
+
+    base, grid, folds = read_sweep_file(args.config)
+    grid.update(parse_grid(args.grid))
+    folds = args.folds if args.folds is not None else folds
+    if folds < 1:
+        raise AelabError(f"--folds {folds}: give 1 (no cross-validation) or more")
+    if args.jobs < 1:
+        raise AelabError(f"--jobs {args.jobs}: give 1 or more")
+    base = copy.deepcopy(base)
+    for item in args.overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise AelabError(f"--set {item!r}: expected KEY=VALUE, e.g. --set training.epochs=5")
+        set_dotted(base, key.strip(), parse_value(value))
+    config = load_config(None, [], base=base)  # fails early on a bad base config
+    out = Path(args.out) if args.out else Path("sweeps") / (
+        f"{config.name or Path(args.config).stem}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    try:
+        rows = run_sweep(base, grid, folds, out, jobs=args.jobs)
+    except KeyboardInterrupt:
+        raise AelabError(f"interrupted; run the same command with --out {out} to finish the sweep "
+                         "(finished trials are kept)") from None
+    print((out / "results.md").read_text())
+    print(out)
+    return 0 if rows else 1

@@ -1,0 +1,137 @@
+"""A sweep's comparison figures:
+- sweep_<param>.png: each metric against one swept parameter, one line per model type (means
+  over folds and over the other swept parameters, with their standard deviation as error bars);
+- sweep_reconstructions.png / sweep_samples.png: one row per configuration (fold 0), the same
+  test images for every row.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from aelab import runs
+from aelab.plots.images import cell_inches, show, tile
+
+PLOTTED = ("mse", "loss", "knn_accuracy", "silhouette", "pixel_accuracy", "denoising_pixel_accuracy",
+           "active_units")
+DPI = 110
+
+
+def write_sweep_figures(out: Path, rows: list[dict], trials: list, grid: dict, n_images: int = 10) -> list[Path]:
+    swept = [k for k in grid if len(grid[k]) > 1]
+    # One line per model type; without a swept type, one line per value of the only other swept key.
+    lines = "model.type" if "model.type" in swept else None
+    paths = []
+    for key in swept:
+        if key == "model.type":
+            continue
+        others = [k for k in swept if k != key]
+        paths.append(metric_plot(out, rows, key, lines or (others[0] if len(others) == 1 else None)))
+    firsts = {t.name: t for t in trials if t.fold in (None, 0)}
+    if firsts:
+        paths += image_rows(out, list(firsts.values()), n_images)
+    return [p for p in paths if p is not None]
+
+
+def _text(value) -> str:
+    return json.dumps(value) if isinstance(value, list) else str(value)
+
+
+def metric_plot(out: Path, rows: list[dict], key: str, line_key: str | None) -> Path | None:
+    metrics = [m for m in PLOTTED if any(m in r for r in rows)]
+    if not metrics:
+        return None
+    values = list(dict.fromkeys(_text(r[key]) for r in rows))
+    numeric = all(_is_number(v) for v in values)
+    xs = [float(v) for v in values] if numeric else list(range(len(values)))
+    line_of = (lambda r: _text(r[line_key])) if line_key else (lambda r: "")
+    types = list(dict.fromkeys(line_of(r) for r in rows))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for kind in types:
+            means, stds = [], []
+            for v in values:
+                got = [r[metric] for r in rows if _text(r[key]) == v and line_of(r) == kind
+                       and r.get(metric) is not None and math.isfinite(r[metric])]
+                means.append(np.mean(got) if got else np.nan)
+                stds.append(np.std(got, ddof=1) if len(got) > 1 else 0.0)
+            ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=kind or "all",
+                        alpha=0.85)
+        ax.set_title(metric.replace("_", " "))
+        ax.set_xlabel(key.split(".")[-1])
+        if not numeric:
+            ax.set_xticks(xs, values, rotation=30, fontsize=7)
+        else:
+            ax.set_xticks(xs, values)
+        if numeric and len(xs) > 2 and min(xs) > 0 and max(xs) / min(xs) > 20:
+            ax.set_xscale("log")
+            ax.set_xticks(xs, values)
+        ax.grid(alpha=0.3)
+    if line_key:
+        axes[0][-1].legend(title=line_key.split(".")[-1], fontsize=8)
+    fig.suptitle(f"test metrics vs {key} (mean ± std over folds"
+                 f"{' and other swept values' if len({r['trial'] for r in rows}) > len(values) * len(types) else ''})", fontsize=10)
+    fig.tight_layout()
+    path = out / f"sweep_{key.split('.')[-1]}.png"
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def image_rows(out: Path, trials: list, n: int) -> list[Path]:
+    """Reconstructions of the same test images and samples, one row per configuration."""
+    from aelab.evaluate.run_evaluation import split_data
+    from aelab.models.inference import decode, encode
+
+    test = split_data(trials[0].config)["test"]
+    shown = np.linspace(0, len(test) - 1, min(n, len(test))).round().astype(int)
+    originals = test.subset(shown).floats()
+    recon_rows, sample_rows, names = [originals], [], []
+    rng = np.random.default_rng(0)
+    for trial in trials:
+        model, config, _ = runs.load_model(trial.run)
+        if model.input_shape != tuple(originals.shape[1:]):
+            return []  # configurations disagree on the image shape: no common grid
+        recon_rows.append(decode(model, encode(model, originals)))
+        k = config.model.latent_dim
+        if model.variational:
+            z = rng.standard_normal((n, k))
+        else:  # no prior: a Gaussian fitted to the test codes
+            codes = encode(model, test.images)
+            z = rng.multivariate_normal(codes.mean(0), np.cov(codes, rowvar=False).reshape(k, k), n)
+        sample_rows.append(decode(model, z.astype(np.float32)))
+        names.append(trial.name)
+    return [_rows_figure(recon_rows, ["original"] + names, out / "sweep_reconstructions.png",
+                         "Reconstructions of the same test images, one row per configuration"),
+            _rows_figure(sample_rows, names, out / "sweep_samples.png",
+                         "Samples (VAE: prior N(0, I); AE: Gaussian fitted to the codes), one row per configuration")]
+
+
+def _rows_figure(rows: list[np.ndarray], labels: list[str], path: Path, title: str) -> Path:
+    size = cell_inches(rows[0].shape[1:], 0.6)
+    n = max(len(r) for r in rows)
+    fig, axes = plt.subplots(len(rows), 1, figsize=(n * size + 2.8, len(rows) * size + 0.8), squeeze=False)
+    for ax, images, label in zip(axes[:, 0], rows, labels):
+        show(ax, tile(images, n, gap=1))
+        ax.text(-0.01, 0.5, label, transform=ax.transAxes, ha="right", va="center", fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.subplots_adjust(left=0.3, right=0.99, top=1 - 0.5 / (len(rows) * size + 0.8), bottom=0.01, hspace=0.08)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path

@@ -1,0 +1,109 @@
+"""Sweeps: a grid x folds of real (tiny) runs, the summaries and figures they write, and resuming."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from aelab.cli import main
+from aelab.config import load_config
+from aelab.errors import AelabError
+from aelab.experiments.kfold import format_mean_std, mean_std
+from aelab.experiments.sweep import expand, parse_grid, run_sweep, trial_name
+
+BASE = {"data": {"dataset": "digits", "limit": 300},
+        "model": {"type": "ae", "encoder_layers": [32]},
+        "training": {"epochs": 1, "batch_size": 64, "checkpoint_every": 100, "threads": 1}}
+GRID = {"model.type": ["ae", "vae"], "model.latent_dim": [2, 3]}
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep") / "s"
+    rows = run_sweep(BASE, GRID, folds=2, out=out, progress=False)
+    return out, rows
+
+
+def test_a_tiny_sweep_writes_every_trial_the_tables_and_the_figures(sweep):
+    out, rows = sweep
+    assert len(rows) == 8 and len(list((out / "runs").iterdir())) == 8
+    table = _rows(out / "results.csv")
+    assert {(r["model.type"], r["model.latent_dim"], r["fold"]) for r in table} == \
+        {(t, str(k), str(f)) for t in ("ae", "vae") for k in (2, 3) for f in (0, 1)}
+    assert all(float(r["mse"]) > 0 and 0 <= float(r["knn_accuracy"]) <= 1 for r in table)
+    assert all(r["kl"] for r in table if r["model.type"] == "vae") and not any(r["kl"] for r in table if r["model.type"] == "ae")
+    md = (out / "results.md").read_text()
+    assert md.count("\n| ae |") == 2 and md.count("\n| vae |") == 2 and "±" in md and "2 folds" in md
+    for name in ("sweep_latent_dim.png", "sweep_reconstructions.png", "sweep_samples.png"):
+        assert (out / name).stat().st_size > 5000, name
+    # Each fold is a normal run folder; fold 0 drew the figures, the held-out folds partition the data.
+    fold0 = out / "runs" / "type=ae_latent_dim=2-fold0"
+    assert (fold0 / "model.safetensors").is_file() and (fold0 / "reconstruction.png").is_file()
+    assert not (out / "runs" / "type=ae_latent_dim=2-fold1" / "reconstruction.png").exists()
+    held_out = [json.loads((out / "runs" / f"type=ae_latent_dim=2-fold{i}" / "metrics.json").read_text())["n_test"]
+                for i in (0, 1)]
+    assert sum(held_out) == 300
+
+
+def test_running_again_skips_finished_trials_and_redoes_only_the_unfinished(sweep):
+    out, rows = sweep
+    runs_dir = out / "runs"
+    stamps = {p.name: (p / "model.safetensors").stat().st_mtime_ns for p in runs_dir.iterdir()}
+    interrupted = runs_dir / "type=vae_latent_dim=3-fold1"
+    (interrupted / "metrics.json").unlink()  # died after its last checkpoint
+    again = run_sweep(BASE, GRID, folds=2, out=out, progress=False)
+    redone = {p.name for p in runs_dir.iterdir() if (p / "model.safetensors").stat().st_mtime_ns != stamps[p.name]}
+    assert redone == {interrupted.name}
+    # The same seed gives the same numbers whether or not a trial was resumed.
+    assert [r["mse"] for r in again] == pytest.approx([r["mse"] for r in rows])
+
+
+def test_cli_sweep_refuses_a_different_grid_in_an_existing_sweep_folder(sweep, tmp_path, capsys):
+    out, _ = sweep
+    config = tmp_path / "base.json"
+    config.write_text(json.dumps(BASE))
+    assert main(["sweep", str(config), "--grid", "model.latent_dim=2,4", "--folds", "2", "--out", str(out)]) == 2
+    assert main(["sweep", str(config), "--grid", "model.latent_dim"]) == 2
+    assert main(["sweep", str(config), "--grid", "model.latnt_dim=2,3", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("aelab: error:") == 3 and "different" in err and "did you mean 'model.latent_dim'" in err
+
+
+def test_cli_sweep_runs_a_grid_from_the_config_file_in_parallel_jobs(tmp_path, capsys):
+    config = tmp_path / "font.json"
+    config.write_text(json.dumps({
+        "sweep": {"grid": {"model.noise": ["gaussian:0.2", "gaussian:0.4"]}},
+        "data": {"dataset": "font5x7", "test_split": 0},
+        "model": {"type": "dae", "encoder_layers": [16], "latent_dim": 4},
+        "training": {"epochs": 20, "batch_size": 32, "validation_split": 0, "checkpoint_every": 100}}))
+    assert main(["sweep", str(config), "--jobs", "2", "--out", str(tmp_path / "s")]) == 0
+    rows = _rows(tmp_path / "s" / "results.csv")
+    assert [r["model.noise"] for r in rows] == ["gaussian:0.2", "gaussian:0.4"]
+    # A denoising trial is scored at its own noise level, and σ = 0.4 corrupts more than σ = 0.2.
+    noisy = [float(r["denoising_noisy_pixel_accuracy"]) for r in rows]
+    assert noisy[0] > noisy[1] and all(0 < float(r["denoising_pixel_accuracy"]) <= 1 for r in rows)
+    assert "| gaussian:0.2 |" in capsys.readouterr().out
+
+
+def test_grid_parsing_naming_and_fold_settings():
+    assert parse_grid(["model.type=ae,vae", "model.latent_dim=2,8", "model.beta=0.5"]) == \
+        {"model.type": ["ae", "vae"], "model.latent_dim": [2, 8], "model.beta": [0.5]}
+    assert parse_grid(["model.encoder_topology=[[35,50,2],[35,50,12]]"]) == \
+        {"model.encoder_topology": [[35, 50, 2], [35, 50, 12]]}
+    assert trial_name({"model.type": "ae", "model.encoder_topology": [35, 2]}) == "type=ae_encoder_topology=35-2"
+    assert trial_name({"model.noise": "gaussian:0.2"}) == "noise=gaussian-0.2"
+    trials = expand(BASE, {"model.latent_dim": [2]}, 3, __import__("pathlib").Path("/nonexistent"))
+    assert [(t.config.data.folds, t.config.data.fold) for t in trials] == [(3, 0), (3, 1), (3, 2)]
+    with pytest.raises(AelabError, match="data.fold"):
+        load_config(None, ["data.fold=1"])
+    with pytest.raises(AelabError, match="out of range"):
+        load_config(None, ["data.folds=3", "data.fold=3"])
+    assert mean_std([1.0, 3.0]) == (2.0, pytest.approx(2 ** 0.5))
+    assert format_mean_std([1.0, 3.0]) == "2 ± 1.4" and format_mean_std([None]) == "–"
