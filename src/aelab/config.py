@@ -42,6 +42,9 @@ class DataConfig(_Section):
     face_margin: float = Field(0.25, ge=0, le=1)  # faces: crop box widened by this fraction per side
     binarize: Literal["none", "threshold", "dynamic"] = "none"
     test_split: float = Field(0.2, ge=0.0, lt=0.9)
+    # Datasets published as train + test (the MNIST family): "test" uses only the published test
+    # files, split again by test_split (seed 002 trained on MNIST's 10k test images alone).
+    published_split: Literal["both", "train", "test"] = "both"
     exclude_labels: list[str] = []
     limit: Optional[Annotated[int, Field(gt=0)]] = None
     # Cross-validation: train on all but part `fold` of a seeded `folds`-way partition of the

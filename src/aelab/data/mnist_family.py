@@ -111,11 +111,14 @@ DATASETS: dict[str, IdxDataset] = {
 
 # ------------------------------------------------------------------------------ finding the files
 
-def locate(spec: IdxDataset, path: str | None) -> tuple[dict[str, Path], dict[str, IdxFile]]:
-    """(found: role -> path, missing: role -> file), looking in the folders download.search_dirs lists."""
+def locate(spec: IdxDataset, path: str | None, only: str | None = None) -> tuple[dict[str, Path], dict[str, IdxFile]]:
+    """(found: role -> path, missing: role -> file), looking in the folders download.search_dirs lists.
+    `only`: "train" or "test" looks for that split's two files alone."""
     dirs = download.search_dirs(spec.name, path)
     found, missing = {}, {}
     for role, f in spec.files.items():
+        if only and not role.startswith(only):
+            continue
         hit = download.find_file(dirs, f.spellings())
         if hit is None:
             missing[role] = f
@@ -143,12 +146,12 @@ def where(name: str, path: str | None = None) -> str:
     return f"missing {_listing(missing.values())} ({how})"
 
 
-def resolve(spec: IdxDataset, path: str | None, progress: bool = True) -> dict[str, Path]:
+def resolve(spec: IdxDataset, path: str | None, progress: bool = True, only: str | None = None) -> dict[str, Path]:
     """Every file's path, downloading the missing ones; else one line on how to provide them."""
     if path and not Path(path).expanduser().is_dir():
         raise AelabError(f"data.path '{path}' is not a folder; point it at the folder holding "
                          f"{spec.name}'s IDX files, or remove it to use the default places")
-    found, missing = locate(spec, path)
+    found, missing = locate(spec, path, only)
     target = download.cache_root() / spec.name
     problems = []
     if missing and not download.offline():
@@ -174,7 +177,9 @@ def _missing_message(spec, path, found, missing, problems) -> str:
     return (f"{spec.name}: {_listing(missing.values())} not found (looked in {looked}){have}; {why}. "
             f"Provide them one of three ways: set data.path to a folder holding them; copy them into "
             f"$AELAB_DATA_DIR/{spec.name}/ or ~/.cache/aelab/{spec.name}/; or run once with internet "
-            f"access so aelab downloads them from {spec.mirrors[0]}{apt}")
+            f"access so aelab downloads them from {spec.mirrors[0]}{apt}"
+            + (" (or set data.published_split to 'test' to use the published test set alone)"
+               if set(found) == {"test_images", "test_labels"} else ""))
 
 
 def _listing(files) -> str:
@@ -206,10 +211,11 @@ def read_verified(spec: IdxDataset, role: str, path: Path) -> np.ndarray:
     return array
 
 
-def load(name: str, path: str | None = None, progress: bool = True) -> tuple[ImageData, ImageData]:
-    """(train, test) as published; images uint8 (N, 1, 28, 28), labels int64."""
+def load(name: str, path: str | None = None, progress: bool = True, only: str | None = None):
+    """(train, test) as published; images uint8 (N, 1, 28, 28), labels int64. With `only`
+    ("train" or "test"): that split alone, as one ImageData."""
     spec = DATASETS[name]
-    paths = resolve(spec, path, progress)
+    paths = resolve(spec, path, progress, only)
     arrays, fresh = {}, []
     for role, p in paths.items():
         arrays[role] = _cached(spec, role, p)
@@ -217,7 +223,7 @@ def load(name: str, path: str | None = None, progress: bool = True) -> tuple[Ima
             arrays[role] = read_verified(spec, role, p)
             fresh.append(role)
     parts = []
-    for split in ("train", "test"):
+    for split in (only,) if only else ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise AelabError(f"{paths[split + '_images']} and {paths[split + '_labels']} do not belong "
@@ -229,7 +235,7 @@ def load(name: str, path: str | None = None, progress: bool = True) -> tuple[Ima
         parts.append(ImageData(images[:, None], labels.astype(np.int64), list(spec.label_names), name))
     for role in fresh:  # only once every file proved good
         _cache(spec, role, paths[role], arrays[role])
-    return parts[0], parts[1]
+    return parts[0] if only else (parts[0], parts[1])
 
 
 # The decoded arrays are kept as .npy files (a fraction of a second to load instead of

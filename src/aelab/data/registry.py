@@ -15,7 +15,11 @@ from aelab.errors import AelabError
 
 
 def _idx(name: str):
-    return lambda cfg: mnist_family.load(name, cfg.path)
+    def load(cfg: DataConfig) -> tuple[ImageData, ImageData | None]:
+        if cfg.published_split == "both":
+            return mnist_family.load(name, cfg.path)
+        return mnist_family.load(name, cfg.path, only=cfg.published_split), None  # split by test_split
+    return load
 
 
 def _folder(cfg: DataConfig) -> tuple[ImageData, None]:
