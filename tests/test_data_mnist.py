@@ -88,12 +88,23 @@ def test_mnist_with_only_the_test_files_names_the_missing_train_files(capsys, tm
     assert "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz not found" in message
     assert "found t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz" in message
     assert "data.path" in message and "$AELAB_DATA_DIR/mnist/" in message and "internet" in message
-    assert "\n" not in message
+    assert "\n" not in message and "data.published_split" in message
     assert not available("mnist", str(SHARED_MNIST))
     code = main(["train", "--set", "data.dataset=mnist", "--set", f"data.path={SHARED_MNIST}",
                  "--out", str(tmp_path / "run")])
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("aelab: error:")]
     assert code == 2 and len(errors) == 1 and errors[0].startswith("aelab: error: mnist: train-images")
+
+
+@needs_mnist_test
+def test_mnist_published_test_set_alone_is_split_by_test_split():
+    config = data_config("data.dataset=mnist", f"data.path={SHARED_MNIST}", "data.published_split=test",
+                         "data.test_split=0.25")
+    train, test = load_dataset(config, seed=0)
+    assert (len(train), len(test)) == (7500, 2500) and train.shape == (1, 28, 28)
+    assert sorted(set(train.labels.tolist())) == list(range(10)) and train.label_names[3] == "3"
+    again, _ = load_dataset(config, seed=0)
+    assert np.array_equal(again.images, train.images)  # the split is seeded
 
 
 def test_data_path_that_is_not_a_folder_is_an_error(tmp_path):
