@@ -126,6 +126,13 @@ class _Estimator(TransformerMixin, BaseEstimator):
         data = self._images(X).tensor(next(self._fitted().parameters()).device)
         return -objective(self.model_, data, seed=self.seed + 1)["loss"]
 
+    def explorer(self, X, y=None):
+        """A Context for the functions of aelab.explore, on images X (labels y optional):
+        `explore.interpolate(vae.explorer(X, y), "6", "0", out="i.png")`."""
+        from aelab.explore.context import from_estimator
+
+        return from_estimator(self, X, y)
+
     # ------------------------------------------------------------------------------ saving
     def save(self, path: str | Path) -> Path:
         path = Path(path)
