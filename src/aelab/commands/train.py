@@ -28,10 +28,25 @@ def add_commands(sub) -> None:
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel training across the processes torchrun starts (automatic under "
+                        "torchrun): torchrun --nproc-per-node N -m aelab train ...")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from aelab.train import distributed
+
+    if not (args.distributed or distributed.launched_by_torchrun()):
+        return _run(args, None)
+    distributed.launcher_environment()  # a clear error before anything else if it is incomplete
+    try:
+        return _run(args, distributed)
+    finally:
+        distributed.teardown()
+
+
+def _run(args: argparse.Namespace, distributed) -> int:
     from aelab.train.pipeline import train_run
 
     if args.resume:
@@ -41,16 +56,28 @@ def run(args: argparse.Namespace) -> int:
         if not (run_dir / runs.CHECKPOINT).is_file():
             raise AelabError(f"{run_dir} has no {runs.CHECKPOINT} to resume from; is it an aelab run folder?")
         config = load_config(None, args.overrides, base=read_config_file(run_dir / runs.CONFIG))
-        if args.overrides:
-            runs.write_json(run_dir / runs.CONFIG, config.to_dict())
     else:
         config = load_config(args.config, args.overrides)
+    # Under torchrun every rank gets here; rank 0 alone makes or changes the run folder.
+    context = distributed.setup(config.training.device) if distributed else None
+    main = context is None or context.is_main
+    if not main:
+        log.setLevel(logging.WARNING)
+    if main and args.resume and args.overrides:
+        runs.write_json(run_dir / runs.CONFIG, config.to_dict())
+    if main and not args.resume:
         run_dir = runs.claim_dir(args.out) if args.out else runs.new_run_dir(args.runs_dir, config, args.name)
+    if context is not None:
+        run_dir = Path(distributed.share(str(run_dir) if main else None, context))
+        log.info("%d processes (%s), global batch %d", context.world_size, context.backend,
+                 config.training.batch_size)
     log.info("run folder: %s", run_dir)
     try:
         metrics = train_run(config, run_dir, resume=bool(args.resume), progress=not args.no_progress,
-                            figures=not args.no_figures)
+                            figures=not args.no_figures, context=context)
     except BaseException as e:
+        if not main:
+            raise
         if not (run_dir / runs.CHECKPOINT).is_file():
             # Nothing trained yet: leave no half-made run folder behind (it was ours, fresh).
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -59,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         elif isinstance(e, KeyboardInterrupt):
             raise AelabError(f"interrupted; continue with: aelab train --resume {run_dir}") from None
         raise
+    if not main:
+        return 0
     test = metrics["test"]
     shown = {k: round(v, 4) for k, v in test.items() if k in ("loss", "reconstruction_loss", "kl", "mse", "pixel_accuracy", "max_wrong_pixels")}
     log.info("test: %s", json.dumps(shown))

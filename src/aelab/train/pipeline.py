@@ -19,6 +19,7 @@ from aelab.data.splits import kfold, split
 from aelab.errors import AelabError
 from aelab.evaluate.metrics import evaluate
 from aelab.models.autoencoder import Autoencoder
+from aelab.train import distributed
 from aelab.train.trainer import Trainer, pick_device
 
 log = logging.getLogger("aelab")
@@ -53,28 +54,34 @@ def build(config: Config, input_shape: tuple[int, int, int]) -> Autoencoder:
 
 
 def train_run(config: Config, run: Path, resume: bool = False, progress: bool = True,
-              callbacks: list[Callable] | None = None, figures: bool = True) -> dict:
-    """Train as `config` says and write everything into the folder `run`. Returns the metrics."""
+              callbacks: list[Callable] | None = None, figures: bool = True,
+              context: distributed.Context | None = None) -> dict:
+    """Train as `config` says and write everything into the folder `run`. Returns the metrics.
+    Under torchrun (`context` set) every rank trains; rank 0 alone writes, the others return {}."""
     run = Path(run)
-    run.mkdir(parents=True, exist_ok=True)
+    main = context is None or context.is_main
+    if main:
+        run.mkdir(parents=True, exist_ok=True)
     runs.set_threads(config.training.threads)
     train, validation, test = prepare_data(config)
     model = build(config, train.shape)
-    device = pick_device(config.training.device)
+    device = distributed.device_for(context, config.training.device) or pick_device(config.training.device)
     snapshots = None
     if config.training.snapshot_every:  # reconstruction strips during training, then training.gif
         from aelab.explore.snapshots import Snapshots
 
         snapshots = Snapshots(run, test, config.training.snapshot_every, config.training.seed)
         callbacks = [*(callbacks or []), snapshots]
-    trainer = Trainer(model, config, device, progress=progress, callbacks=callbacks)
+    trainer = Trainer(model, config, device, progress=progress, callbacks=callbacks, context=context)
     if resume:
         trainer.load_checkpoint(run / runs.CHECKPOINT)
         log.info("resuming %s after epoch %d", run, trainer.state.epoch)
-    else:
+    elif main:
         runs.write_json(run / runs.CONFIG, config.to_dict())
     state = trainer.fit(train.tensor(), None if validation is None else validation.tensor(),
                         checkpoint_path=run / runs.CHECKPOINT)
+    if not main:
+        return {}
     model.eval()
     if snapshots is not None:
         snapshots.finish()

@@ -1,11 +1,18 @@
 """The training loop: seeded mini-batches from one on-device tensor, early stopping on the
-validation loss with the best weights restored, and checkpoints that resume bit-exactly."""
+validation loss with the best weights restored, and checkpoints that resume bit-exactly.
+
+Speed (see BENCHMARKS.md): the whole set stays one uint8 tensor and each batch is one index_select
+and one conversion; the optimizer is fused; the loss is BCE with logits; nothing waits on a
+per-step `.item()`; denormals and threads are set for the duration of `fit` (speed.py).
+Across processes the same loop runs under DistributedDataParallel (distributed.py).
+"""
 
 from __future__ import annotations
 
 import copy
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -19,9 +26,10 @@ from aelab.data.noise import corrupt
 from aelab.errors import AelabError
 from aelab.evaluate.metrics import objective
 from aelab.models.autoencoder import Autoencoder
-from aelab.train import checkpoint
+from aelab.train import checkpoint, distributed
 from aelab.train.losses import loss_terms
 from aelab.train.optim import build_optimizer
+from aelab.train.speed import SMALL_STEP_MACS, flush_denormals, intra_op_threads, native_bf16, step_macs
 
 
 @dataclass
@@ -46,18 +54,26 @@ def pick_device(name: str) -> torch.device:
 
 class Trainer:
     def __init__(self, model: Autoencoder, config: Config, device: torch.device | str = "cpu",
-                 progress: bool = True, callbacks: list[Callable[["Trainer", dict], None]] | None = None):
+                 progress: bool = True, callbacks: list[Callable[["Trainer", dict], None]] | None = None,
+                 context: distributed.Context | None = None):
         self.model = model.to(device)
         self.config = config
         self.device = torch.device(device)
+        self.context = context  # None: one process; else this rank's place in the process group
+        self.is_main = context is None or context.is_main
         self.optimizer = build_optimizer(model.parameters(), config.training)
         # One generator drives every random draw of the loop (order, noise, z), so a checkpoint
         # that stores it resumes exactly where an uninterrupted run would be.
         self.generator = torch.Generator(device=self.device).manual_seed(config.training.seed)
         self.state = TrainState()
         self.best_weights: dict[str, torch.Tensor] | None = None
-        self.progress = progress
-        self.callbacks = list(callbacks or [])
+        self.progress = progress and self.is_main
+        # Callbacks may write files (snapshots, sweeps): only rank 0 runs them.
+        self.callbacks = list(callbacks or []) if self.is_main else []
+        self._train_forward = distributed.wrap(self.model, context, self.device)
+        if config.training.precision == "bf16" and not native_bf16(self.device):
+            warnings.warn("training.precision is bf16 but this CPU has no bf16 hardware (AVX512-BF16 or "
+                          "AMX): bf16 emulated in software is several times slower than fp32 here")
 
     # ------------------------------------------------------------------------------- the loop
     def fit(self, train: torch.Tensor, validation: torch.Tensor | None = None,
@@ -68,48 +84,67 @@ class Trainer:
         validation = None if validation is None or len(validation) == 0 else validation.to(self.device)
         bar = tqdm(total=cfg.epochs, initial=self.state.epoch, desc="training", unit="epoch",
                    disable=not self.progress, dynamic_ncols=True)
-        try:
-            while self.state.epoch < cfg.epochs and not self.state.stopped_early:
-                row = self._epoch(train, validation)
-                bar.update(1)
-                bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k in ("loss", "val_loss")})
-                for callback in self.callbacks:
-                    callback(self, row)
-                if checkpoint_path and (self.state.epoch % cfg.checkpoint_every == 0
-                                        or self.state.epoch == cfg.epochs or self.state.stopped_early):
-                    self.save_checkpoint(checkpoint_path)
-        finally:
-            bar.close()
+        with flush_denormals(), intra_op_threads(self._threads()):
+            try:
+                while self.state.epoch < cfg.epochs and not self.state.stopped_early:
+                    row = self._epoch(train, validation)
+                    bar.update(1)
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k in ("loss", "val_loss")})
+                    for callback in self.callbacks:
+                        callback(self, row)
+                    if checkpoint_path and self.is_main and (self.state.epoch % cfg.checkpoint_every == 0
+                                                             or self.state.epoch == cfg.epochs
+                                                             or self.state.stopped_early):
+                        self.save_checkpoint(checkpoint_path)
+            finally:
+                bar.close()
         if self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
         return self.state
+
+    def _threads(self) -> int | None:
+        """1 for small models on the CPU unless training.threads says otherwise; else leave as set."""
+        cfg = self.config.training
+        if cfg.threads is not None or self.device.type != "cpu":
+            return None
+        return 1 if step_macs(self.model, cfg.batch_size) < SMALL_STEP_MACS else None
 
     def _epoch(self, train: torch.Tensor, validation: torch.Tensor | None) -> dict:
         cfg = self.config.training
         model, noise, generator = self.model, self.model.config.noise, self.generator
         dynamic = self.config.data.binarize == "dynamic"
         precision = torch.bfloat16 if cfg.precision == "bf16" else None
+        world = 1 if self.context is None else self.context.world_size
+        # The permutation comes from the shared generator (the same on every rank); the draws of
+        # z, noise and binarisation are each rank's own when there are several.
+        draws = generator if world == 1 else self._rank_generator()
         model.train()
         started = time.perf_counter()
         sums: dict[str, torch.Tensor] = {}
         order = torch.randperm(len(train), generator=generator, device=self.device)
         for start in range(0, len(train), cfg.batch_size):
-            x = to_float(train[order[start:start + cfg.batch_size]])
+            batch = order[start:start + cfg.batch_size]  # the global batch
+            local = distributed.local_share(batch, self.context)
+            x = to_float(train[local])
             if dynamic:  # a fresh binary draw of each image every epoch (Bernoulli likelihood)
-                x = torch.bernoulli(x, generator=generator)
-            x_in = corrupt(x, noise, generator) if noise is not None else x
+                x = torch.bernoulli(x, generator=draws)
+            x_in = corrupt(x, noise, draws) if noise is not None else x
             with torch.autocast(self.device.type, dtype=precision or torch.float32, enabled=precision is not None):
-                terms = loss_terms(model, model(x_in, generator=generator), x)
+                terms = loss_terms(model, self._train_forward(x_in, generator=draws), x)
+            loss = terms["loss"]
+            if world > 1:  # DDP averages over ranks; weigh each by its share of the global batch
+                loss = loss * (len(local) * world / len(batch))
             self.optimizer.zero_grad(set_to_none=True)
-            terms["loss"].backward()
+            loss.backward()
             self.optimizer.step()
-            for k, v in terms.items():
+            for k, v in terms.items():  # stays on the device: no sync per step
                 sums[k] = sums.get(k, 0.0) + v.detach() * len(x)
+        totals = distributed.all_sum(torch.stack([torch.as_tensor(v).float() for v in sums.values()]), self.context)
         seconds = time.perf_counter() - started
         self.state.epoch += 1
         self.state.train_seconds += seconds
         self.state.samples_seen += len(train)
-        row = {"epoch": self.state.epoch, **{k: float(v) / len(train) for k, v in sums.items()}}
+        row = {"epoch": self.state.epoch, **{k: float(v) / len(train) for k, v in zip(sums, totals.tolist())}}
         if validation is not None:
             terms = objective(model, validation, seed=cfg.seed + 1)
             row.update({f"val_{k}": v for k, v in terms.items()})
@@ -117,6 +152,11 @@ class Trainer:
         self.state.history.append(row)
         self._early_stopping(row["val_loss"] if validation is not None else row["loss"])
         return row
+
+    def _rank_generator(self) -> torch.Generator:
+        # Seeded by (seed, epoch, rank): nothing to checkpoint, and any world size can resume.
+        seed = self.config.training.seed + 1_000_003 * (self.state.epoch + 1) + 7919 * self.context.rank
+        return torch.Generator(device=self.device).manual_seed(seed)
 
     def _early_stopping(self, monitored: float) -> None:
         cfg = self.config.training

@@ -1,0 +1,79 @@
+"""CPU speed settings for the training loop, each scoped to `Trainer.fit` (measured in BENCHMARKS.md).
+
+- denormal floats flushed to zero: Adam's second moments of tiny gradients fall below 1e-38,
+  where some CPUs take dozens of cycles per operation; flushing changes values below 1e-38 only;
+- one intra-op thread for small models: splitting a tiny op over threads costs more in
+  synchronisation than it saves, and on a busy machine every op waits for a descheduled thread;
+- whether bf16 runs in hardware, to warn when `training.precision: bf16` would be slower.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from aelab.models.autoencoder import Autoencoder
+
+
+@contextlib.contextmanager
+def flush_denormals():
+    """Treat denormal floats as zero inside the block (a no-op where the CPU cannot)."""
+    supported = torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if supported:
+            torch.set_flush_denormal(False)
+
+
+@contextlib.contextmanager
+def intra_op_threads(n: int | None):
+    """Use `n` threads inside the block (None: leave the setting alone)."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+# Below this many multiply-adds per step, splitting each op over threads costs more in
+# synchronisation than it saves (and on a busy machine far more); one thread is faster.
+SMALL_STEP_MACS = 32e6
+
+
+@torch.no_grad()
+def step_macs(model: Autoencoder, batch_size: int) -> float:
+    """Multiply-adds of one forward over a batch: each weight times the positions it is applied at."""
+    macs = 0.0
+
+    def count(layer, inputs, output):
+        nonlocal macs
+        if isinstance(layer, torch.nn.Linear):
+            macs += layer.weight.numel()
+        else:  # a conv applies its kernel at each output position, a transposed one at each input's
+            where = inputs[0] if isinstance(layer, torch.nn.ConvTranspose2d) else output
+            macs += layer.weight.numel() * where.shape[-2] * where.shape[-1]
+
+    kinds = (torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d)
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, kinds)]
+    try:
+        device = next(model.parameters()).device
+        model(torch.zeros(1, *model.input_shape, device=device), sample=False)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return macs * batch_size
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether bf16 matrix products run in hardware (CUDA, or a CPU with AVX512-BF16 / AMX)."""
+    if device.type != "cpu":
+        return True
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return True  # cannot tell: trust the config
+    return "avx512_bf16" in flags or "amx_bf16" in flags
