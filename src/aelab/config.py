@@ -207,7 +207,9 @@ class TrainingConfig(_Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16"] = "fp32"
     threads: Optional[Annotated[int, Field(gt=0)]] = None
-    checkpoint_every: Annotated[int, Field(gt=0)] = 1
+    # Epochs between checkpoints; None: after the first epoch, then every 30 s of training, and at
+    # the end (a checkpoint per epoch would cost more than the epochs of a small model).
+    checkpoint_every: Optional[Annotated[int, Field(gt=0)]] = None
     snapshot_every: Optional[Annotated[int, Field(gt=0)]] = None
 
     @field_validator("optimizer", mode="before")

@@ -13,7 +13,7 @@ import copy
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
@@ -52,6 +52,9 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+CHECKPOINT_SECONDS = 30.0  # with training.checkpoint_every unset
+
+
 class Trainer:
     def __init__(self, model: Autoencoder, config: Config, device: torch.device | str = "cpu",
                  progress: bool = True, callbacks: list[Callable[["Trainer", dict], None]] | None = None,
@@ -67,6 +70,7 @@ class Trainer:
         self.generator = torch.Generator(device=self.device).manual_seed(config.training.seed)
         self.state = TrainState()
         self.best_weights: dict[str, torch.Tensor] | None = None
+        self._last_checkpoint: float | None = None  # perf_counter() of the last checkpoint written
         self.progress = progress and self.is_main
         # Callbacks may write files (snapshots, sweeps): only rank 0 runs them.
         self.callbacks = list(callbacks or []) if self.is_main else []
@@ -92,15 +96,21 @@ class Trainer:
                     bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k in ("loss", "val_loss")})
                     for callback in self.callbacks:
                         callback(self, row)
-                    if checkpoint_path and self.is_main and (self.state.epoch % cfg.checkpoint_every == 0
-                                                             or self.state.epoch == cfg.epochs
-                                                             or self.state.stopped_early):
+                    if checkpoint_path and self.is_main and self._checkpoint_due():
                         self.save_checkpoint(checkpoint_path)
             finally:
                 bar.close()
         if self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
         return self.state
+
+    def _checkpoint_due(self) -> bool:
+        cfg, epoch = self.config.training, self.state.epoch
+        if epoch == cfg.epochs or self.state.stopped_early:
+            return True
+        if cfg.checkpoint_every is not None:
+            return epoch % cfg.checkpoint_every == 0
+        return self._last_checkpoint is None or time.perf_counter() - self._last_checkpoint >= CHECKPOINT_SECONDS
 
     def _threads(self) -> int | None:
         """1 for small models on the CPU unless training.threads says otherwise; else leave as set."""
@@ -176,8 +186,16 @@ class Trainer:
         opt_tensors, opt_plain = checkpoint.optimizer_tensors(self.optimizer)
         tensors.update(opt_tensors)
         tensors["rng.generator"] = self.generator.get_state()
-        checkpoint.atomic_save(tensors, path, {"state": asdict(self.state), "optimizer": opt_plain,
-                                               "config": self.config.to_dict()})
+        # The history grows every epoch: as a tensor it costs microseconds to write, as JSON in the
+        # metadata it made checkpointing quadratic in the number of epochs.
+        state = {f.name: getattr(self.state, f.name) for f in fields(self.state) if f.name != "history"}
+        columns = list(dict.fromkeys(k for row in self.state.history for k in row))
+        tensors["state.history"] = torch.tensor(
+            [[row.get(k, math.nan) for k in columns] for row in self.state.history], dtype=torch.float64
+        ).reshape(len(self.state.history), len(columns))
+        self._last_checkpoint = time.perf_counter()
+        checkpoint.atomic_save(tensors, path, {"state": state, "history_columns": columns,
+                                               "optimizer": opt_plain, "config": self.config.to_dict()})
 
     def load_checkpoint(self, path: Path) -> None:
         tensors, meta = checkpoint.read(path, "checkpoint")
@@ -192,4 +210,7 @@ class Trainer:
             raise AelabError(f"{path} does not fit this model ({str(e).splitlines()[0]}); "
                              "resume with the config the run was started with") from None
         self.generator.set_state(tensors["rng.generator"])
-        self.state = TrainState(**meta["state"])
+        columns = meta.get("history_columns", [])
+        history = [{k: (int(v) if k == "epoch" else v) for k, v in zip(columns, row) if not math.isnan(v)}
+                   for row in tensors["state.history"].tolist()] if "state.history" in tensors else []
+        self.state = TrainState(**{**meta["state"], "history": meta["state"].get("history", history)})
