@@ -10,11 +10,12 @@ import pytest
 from aelab.data.idx import read_idx
 from aelab.data.mnist_family import DATASETS
 from aelab.errors import AelabError
+from shared_data import MNIST_TEST_DIR
 
-MNIST = Path(__file__).resolve().parents[1] / "../shared/data/mnist"
+MNIST = MNIST_TEST_DIR
 IMAGES, LABELS = MNIST / "t10k-images-idx3-ubyte.gz", MNIST / "t10k-labels-idx1-ubyte.gz"
 
-pytestmark = pytest.mark.skipif(not IMAGES.is_file(), reason="../shared/data/mnist is not on this machine")
+pytestmark = pytest.mark.skipif(not IMAGES.is_file(), reason="MNIST's test files (../shared/data/mnist) are not on this machine")
 
 
 def test_reads_the_real_mnist_test_set_and_its_checksums():

@@ -17,13 +17,14 @@ from aelab.config import load_config
 from aelab.data import download, mnist_family
 from aelab.data.registry import available, load_dataset
 from aelab.errors import AelabError
+from shared_data import MNIST_TEST_DIR
 
-SHARED_MNIST = Path(__file__).resolve().parents[1] / "../shared/data/mnist"
+SHARED_MNIST = MNIST_TEST_DIR
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 needs_fashion = pytest.mark.skipif(not (FASHION / "train-images-idx3-ubyte.gz").is_file(),
                                    reason="Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
 needs_mnist_test = pytest.mark.skipif(not (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").is_file(),
-                                      reason="../shared/data/mnist is not on this machine")
+                                      reason="MNIST's test files (../shared/data/mnist) are not on this machine")
 
 
 @pytest.fixture(autouse=True)
@@ -118,7 +119,7 @@ def test_data_path_that_is_not_a_folder_is_an_error(tmp_path):
 def mirror(tmp_path_factory):
     """A local HTTP server with MNIST's real test archives, plus a damaged copy of one."""
     if not (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip("../shared/data/mnist is not on this machine")
+        pytest.skip("MNIST's test files (../shared/data/mnist) are not on this machine")
     root = tmp_path_factory.mktemp("mirror")
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
         (root / name).write_bytes((SHARED_MNIST / name).read_bytes())
