@@ -108,3 +108,11 @@ def test_the_installed_command_exits_2_without_traceback(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "aelab: error: config: unknown key 'model.latnt_dim'; did you mean 'model.latent_dim'?"]
+
+
+def test_diverging_training_stops_with_advice_instead_of_writing_nan(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", "--runs-dir", str(tmp_path), "--no-progress", "--set",
+                           "model.activation=cosh", "--set", "training.learning_rate=1", "--set", "training.epochs=3")
+    line = one_error_line(err)
+    assert code == 2 and "diverged in epoch 1" in line and "training.learning_rate (now 1)" in line
+    assert list(tmp_path.iterdir()) == []

@@ -71,6 +71,7 @@ class Trainer:
         self.state = TrainState()
         self.best_weights: dict[str, torch.Tensor] | None = None
         self._last_checkpoint: float | None = None  # perf_counter() of the last checkpoint written
+        self._checkpointed_epoch = 0
         self.progress = progress and self.is_main
         # Callbacks may write files (snapshots, sweeps): only rank 0 runs them.
         self.callbacks = list(callbacks or []) if self.is_main else []
@@ -159,6 +160,12 @@ class Trainer:
             terms = objective(model, validation, seed=cfg.seed + 1)
             row.update({f"val_{k}": v for k, v in terms.items()})
         row["seconds"] = seconds
+        if not math.isfinite(row["loss"]):
+            raise AelabError(
+                f"training diverged in epoch {self.state.epoch}: the training loss is {row['loss']}; lower "
+                f"training.learning_rate (now {cfg.learning_rate:g}), or avoid unbounded activations such "
+                "as cosh in wide layers" + (f" (the last checkpoint, epoch {self._checkpointed_epoch}, is "
+                                            "kept)" if self._checkpointed_epoch else ""))
         self.state.history.append(row)
         self._early_stopping(row["val_loss"] if validation is not None else row["loss"])
         return row
@@ -193,7 +200,7 @@ class Trainer:
         tensors["state.history"] = torch.tensor(
             [[row.get(k, math.nan) for k in columns] for row in self.state.history], dtype=torch.float64
         ).reshape(len(self.state.history), len(columns))
-        self._last_checkpoint = time.perf_counter()
+        self._last_checkpoint, self._checkpointed_epoch = time.perf_counter(), self.state.epoch
         checkpoint.atomic_save(tensors, path, {"state": state, "history_columns": columns,
                                                "optimizer": opt_plain, "config": self.config.to_dict()})
 
@@ -214,3 +221,4 @@ class Trainer:
         history = [{k: (int(v) if k == "epoch" else v) for k, v in zip(columns, row) if not math.isnan(v)}
                    for row in tensors["state.history"].tolist()] if "state.history" in tensors else []
         self.state = TrainState(**{**meta["state"], "history": meta["state"].get("history", history)})
+        self._checkpointed_epoch = self.state.epoch
