@@ -107,3 +107,18 @@ def test_grid_parsing_naming_and_fold_settings():
         load_config(None, ["data.folds=3", "data.fold=3"])
     assert mean_std([1.0, 3.0]) == (2.0, pytest.approx(2 ** 0.5))
     assert format_mean_std([1.0, 3.0]) == "2 ± 1.4" and format_mean_std([None]) == "–"
+
+
+@pytest.mark.parametrize("section, says", [
+    ({"folds": "two"}, "sweep.folds must be a whole number"),
+    ({"folds": None}, "sweep.folds must be a whole number"),
+    ({"grid": ["model.latent_dim=2,3"]}, "sweep.grid must be an object"),
+    ({"grid": {"model.latent_dim": []}}, "non-empty lists"),
+])
+def test_a_bad_sweep_section_is_one_line(tmp_path, capsys, section, says):
+    path = tmp_path / "sweep.json"
+    path.write_text(json.dumps({"sweep": section, "data": {"dataset": "font5x7"}}))
+    code = main(["sweep", str(path), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and says in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()

@@ -83,9 +83,13 @@ def read_sweep_file(path: str | Path) -> tuple[dict, dict[str, list], int]:
     if not isinstance(spec, dict) or set(spec) - {"grid", "folds"}:
         raise AelabError(f"{path}: the 'sweep' section takes 'grid' (an object KEY: [values]) and 'folds'")
     grid = spec.get("grid") or {}
-    if not all(isinstance(v, list) and v for v in grid.values()):
-        raise AelabError(f"{path}: every sweep.grid entry must be a non-empty list of values")
-    return raw, dict(grid), int(spec.get("folds", 1))
+    if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
+        raise AelabError(f"{path}: sweep.grid must be an object whose entries are non-empty lists of values, "
+                         'e.g. {"model.latent_dim": [2, 8]}')
+    folds = spec.get("folds", 1)
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 1:
+        raise AelabError(f"{path}: sweep.folds must be a whole number >= 1 (got {json.dumps(folds)})")
+    return raw, dict(grid), folds
 
 
 def trial_name(settings: dict) -> str:

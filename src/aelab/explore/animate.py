@@ -25,7 +25,7 @@ MAP_PIXELS = 420
 def _check_timing(frames: int, fps: float) -> None:
     if frames < 2:
         raise AelabError(f"--frames {frames}: a GIF needs at least 2 frames")
-    if not 0 < fps <= 50:
+    if not 1 <= fps <= 50:
         raise AelabError(f"--fps {fps:g}: use a rate between 1 and 50 frames per second")
 
 
@@ -45,7 +45,9 @@ def path_points(ctx: Context, kind: str, frames: int, seed: int | None = None,
     lo, hi = extent(mapped)
     stops = np.array(list(centroids.values())) if centroids else None
     on_map = latent_paths.shape(kind, frames, lo, hi, ctx.seed if seed is None else seed, stops)
-    return on_map, plane.to_latent(on_map), plane, mapped, centroids
+    z = plane.to_latent(on_map)
+    # Where the decoded codes really lie (a 1-D latent keeps only x of a 2-D path).
+    return plane.to_map(z), z, plane, mapped, centroids
 
 
 def animate(ctx: Context, path: str = "sine", frames: int = 120, fps: float = 20, out: str | Path | None = None,
@@ -99,5 +101,5 @@ def morph(ctx: Context, a: str, b: str, frames: int = 40, fps: float = 12, metho
         middle = fr.with_caption(fr.panel(images[f], size), f"decoded, t = {t:.2f}", top=True)
         row = fr.side_by_side(fr.side_by_side(left, middle, 24), right, 24)
         frames_out.append(fr.with_caption(row, f"{ctx.kind} {method} morph · frame {f + 1}/{frames}", size=12))
-    name = f"morph_{refs.parse_ref(ctx, a).name}_{refs.parse_ref(ctx, b).name}.gif"
+    name = f"morph_{refs.parse_ref(ctx, a).name}_{refs.parse_ref(ctx, b).name}_{method}.gif"
     return fr.write_gif(frames_out, ctx.out_path(out, name), fps)

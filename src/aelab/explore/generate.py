@@ -17,7 +17,7 @@ def sample_codes(ctx: Context, n: int, temperature: float = 1.0, seed: int | Non
     """(n codes, what they were drawn from, for titles). Temperature scales the spread."""
     if n < 1:
         raise AelabError(f"-n {n}: ask for at least 1 sample")
-    if temperature <= 0:
+    if not temperature > 0:  # also refuses nan
         raise AelabError(f"--temperature {temperature}: must be > 0 (1 is the prior itself)")
     rng = np.random.default_rng(ctx.seed if seed is None else seed)
     k = ctx.latent_dim

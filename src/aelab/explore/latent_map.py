@@ -109,6 +109,7 @@ def latent_map(ctx: Context, out: str | Path | None = None, method: str = "auto"
     title = f"{ctx.kind} latent map of the test set{plane.note}"
     if background is not None:
         title += "\nbehind: images decoded at grid points"
-    name = f"latent_map_{method if method != 'auto' else ('pca' if plane.pca is not None else '2d')}.png"
+    used = "tsne" if method == "tsne" and ctx.latent_dim > 2 else ("pca" if plane.pca is not None else "2d")
+    name = f"latent_map_{used}.png"  # named after what was drawn (no t-SNE of a 2-D latent)
     return latent_map_figure(points, labels, ctx.test.label_names, plane.axes, title,
                              ctx.out_path(out, name), background)

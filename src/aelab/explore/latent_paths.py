@@ -28,7 +28,9 @@ def interpolate(a: np.ndarray, b: np.ndarray, steps: int, method: str = "linear"
 def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Spherical interpolation (White 2016): follows the great circle between a and b, so the
     points keep the norm typical of Gaussian codes instead of cutting through the low-density
-    centre. Nearly parallel codes fall back to linear interpolation."""
+    centre. Nearly parallel codes fall back to linear interpolation. `t`: (steps,) or (steps, 1)."""
+    t = np.asarray(t, dtype=np.float64)
+    t = t[:, None] if t.ndim == 1 else t
     cos = float(np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
     theta = np.arccos(np.clip(cos, -1.0, 1.0))
     if np.sin(theta) < 1e-6:
