@@ -97,25 +97,23 @@ def _is_number(text: str) -> bool:
 def image_rows(out: Path, trials: list, n: int) -> list[Path]:
     """Reconstructions of the same test images and samples, one row per configuration."""
     from aelab.evaluate.run_evaluation import split_data
-    from aelab.models.inference import decode, encode
+    from aelab.explore.context import Context
+    from aelab.explore.generate import sample_codes
+    from aelab.models.inference import decode, reconstruct
 
-    test = split_data(trials[0].config)["test"]
+    parts = split_data(trials[0].config)
+    test = parts["test"]
     shown = np.linspace(0, len(test) - 1, min(n, len(test))).round().astype(int)
     originals = test.subset(shown).floats()
     recon_rows, sample_rows, names = [originals], [], []
-    rng = np.random.default_rng(0)
     for trial in trials:
         model, config, _ = runs.load_model(trial.run)
         if model.input_shape != tuple(originals.shape[1:]):
             return []  # configurations disagree on the image shape: no common grid
-        recon_rows.append(decode(model, encode(model, originals)))
-        k = config.model.latent_dim
-        if model.variational:
-            z = rng.standard_normal((n, k))
-        else:  # no prior: a Gaussian fitted to the test codes
-            codes = encode(model, test.images)
-            z = rng.multivariate_normal(codes.mean(0), np.cov(codes, rowvar=False).reshape(k, k), n)
-        sample_rows.append(decode(model, z.astype(np.float32)))
+        recon_rows.append(reconstruct(model, originals))
+        # The same draws as `aelab generate` (AE: a Gaussian fitted to the training codes).
+        z, _ = sample_codes(Context(model, test, parts["train"], seed=0), n)
+        sample_rows.append(decode(model, z))
         names.append(trial.name)
     return [_rows_figure(recon_rows, ["original"] + names, out / "sweep_reconstructions.png",
                          "Reconstructions of the same test images, one row per configuration"),
