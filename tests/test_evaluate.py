@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from aelab.config import Layer, load_config
+from aelab.errors import AelabError
 from aelab.data.builtin import font5x7
-from aelab.evaluate.anomalies import anomaly_scores, detection_metrics, threshold_at
+from aelab.evaluate.anomalies import anomaly_scores, detection_metrics, error_maps, threshold_at
 from aelab.evaluate.denoising import denoising, noise_levels
 from aelab.evaluate.latent_quality import active_units, knn_accuracy, latent_metrics, silhouette
 from aelab.evaluate.likelihood import elbo, iwae_bound
@@ -57,6 +58,10 @@ def test_a_perfect_reconstruction_scores_zero_error_and_full_pixel_accuracy(perf
     assert metrics["pixel_accuracy"] == 1.0
     assert metrics["max_wrong_pixels"] == 0 and metrics["images_with_wrong_pixels"] == 0
     assert np.all(anomaly_scores(perfect_model, FONT.tensor()) < 1e-3)
+    recon, errors = error_maps(perfect_model, FONT.images)
+    assert recon.shape == FONT.images.shape and errors.shape == (32, 1, 7, 5) and errors.max() < 1e-3
+    with pytest.raises(AelabError, match="unknown anomaly score"):
+        anomaly_scores(perfect_model, FONT.tensor(), "psnr")
 
 
 def test_denoising_noise_is_fixed_by_the_seed_and_scored_against_the_clean_images(perfect_model):
@@ -69,8 +74,10 @@ def test_denoising_noise_is_fixed_by_the_seed_and_scored_against_the_clean_image
     small = denoising(perfect_model, FONT.tensor(), low, seed=3, binary=True)
     assert small["noisy_pixel_accuracy"] == 1.0 and small["noisy_mse"] > 0  # σ = 0.1 never crosses 0.5
     assert noise_levels("bitflip:0.05,0.1")[1].p == 0.1
-    with pytest.raises(ValueError):
+    with pytest.raises(AelabError, match="unknown noise"):
         noise_levels("speckle:0.2")
+    with pytest.raises(AelabError, match="--noise gaussian:-1"):
+        noise_levels("gaussian:0.2,-1")
 
 
 def test_iwae_bound_is_above_the_elbo_and_tightens_with_more_samples(font_vae):
@@ -161,3 +168,59 @@ def test_anomalies_detects_a_digit_the_model_never_saw(tmp_path, capsys):
     assert main(["anomalies", str(run), "--score", "mse", "--normal-labels", "0,1,2,3,4,5,6,8,9"]) == 0
     assert json.loads((run / "anomalies-2" / "summary.json").read_text())["auroc"] > 0.85
     assert main(["anomalies", str(run), "--score", "elbo"]) == 2  # an AE has no ELBO
+
+
+@pytest.fixture(scope="module")
+def font_cli_run(tmp_path_factory):
+    """A small AE on the 5x7 font trained through the command line (test split kept: 6 of 32 glyphs)."""
+    from aelab.cli import main
+
+    run = tmp_path_factory.mktemp("font-cli") / "run"
+    assert main(["train", "--out", str(run), "--set", "data.dataset=font5x7", "--set", "model.type=ae",
+                 "--set", "training.epochs=30", "--set", "training.threads=1", "--no-progress", "--no-figures"]) == 0
+    return run
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["evaluate", "RUN", "--data", "dataset=digits"],
+     "shape (1, 8, 8) but the model expects (1, 7, 5); --data must give images of the model's shape"),
+    (["anomalies", "RUN", "--data", "dataset=digits"],
+     "shape (1, 8, 8) but the model expects (1, 7, 5); --data must give images of the model's shape"),
+    (["anomalies", "RUN", "--top", "0"], "--top 0: show at least 1 image"),
+    (["anomalies", "RUN", "--score", "psnr"], "invalid choice: 'psnr'"),
+    (["evaluate", "RUN", "--noise", "gaussian:-1"], "--noise gaussian:-1: Input should be greater than 0"),
+    (["evaluate", "RUN", "--noise", "gaussian:0.2,0.3,bitflip:2"], "--noise bitflip:2:"),
+    (["evaluate", "NOTARUN"], "is not an aelab run folder"),
+    (["anomalies", "NOTARUN"], "is not an aelab run folder"),
+])
+def test_cli_bad_data_and_arguments_are_one_line_and_write_nothing(font_cli_run, tmp_path, capsys, argv, message):
+    from aelab.cli import main
+
+    before = (font_cli_run / "metrics.json").read_text()
+    argv = [str(font_cli_run) if a == "RUN" else str(tmp_path) if a == "NOTARUN" else a for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("aelab: error:") and message in err and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    assert not (font_cli_run / "anomalies").exists()  # nothing written before the check
+    assert (font_cli_run / "metrics.json").read_text() == before
+
+
+def test_cli_anomalies_on_other_data_keeps_the_runs_threshold_and_its_own_key(font_cli_run, capsys):
+    from aelab.cli import main
+
+    run = font_cli_run
+    assert main(["anomalies", str(run), "--top", "3"]) == 0
+    own = json.loads((run / "metrics.json").read_text())["anomalies"]
+    # test_split=0.5 changes the training split too: the threshold must still come from the run's own.
+    assert main(["anomalies", str(run), "--data", "test_split=0.5", "--top", "3"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    other = metrics["anomalies[test_split=0.5]"]
+    assert metrics["anomalies"] == own  # not overwritten
+    assert other["threshold"] == pytest.approx(own["threshold"])
+    assert other["n_images"] == 16 and own["n_images"] == 6
+    summary = json.loads((run / "anomalies-2" / "summary.json").read_text())
+    assert summary["threshold"] == pytest.approx(own["threshold"]) and "of 23 training images" in summary["threshold_from"]
+    # evaluate on other data of the model's shape still works and keeps its own key.
+    assert main(["evaluate", str(run), "--data", "test_split=0.5", "--splits", "test"]) == 0
+    assert json.loads((run / "metrics.json").read_text())["test[test_split=0.5]"]["mse"] > 0

@@ -12,6 +12,7 @@ import numpy as np
 
 from aelab import runs
 from aelab.errors import AelabError
+from aelab.evaluate.anomalies import SCORES
 
 
 def add_commands(sub) -> None:
@@ -22,17 +23,19 @@ def add_commands(sub) -> None:
                                    "hold classes out: they are the anomalies by default.")
     p.add_argument("run", help="a run folder written by aelab train")
     p.add_argument("--data", action="append", default=[], metavar="KEY=VALUE",
-                   help="score other data: override the run's data section, e.g. --data dataset=mnist")
+                   help="score other data (images of the model's shape): override the run's data section, "
+                        "e.g. --data test_split=0.5; the threshold still comes from the run's own training "
+                        "images, and the numbers go into metrics.json under 'anomalies[KEY=VALUE]'")
     p.add_argument("--normal-labels", help="comma-separated labels that are normal (default: all but the "
                                            "run's data.exclude_labels); the rest are anomalies")
-    p.add_argument("--score", choices=("reconstruction", "mse", "elbo"), default="reconstruction",
+    p.add_argument("--score", choices=SCORES, default="reconstruction",
                    help="the model's reconstruction loss (default; BCE counted above its floor, the "
                         "pixels' entropy), squared error, or negative ELBO (VAE family)")
     p.add_argument("--quantile", type=float, default=0.95,
                    help="threshold = this quantile of the training images' scores (default 0.95: ~5%% "
                         "of normal images flagged)")
     p.add_argument("--threshold", type=float, help="a fixed threshold instead of --quantile")
-    p.add_argument("--top", type=int, default=10, help="how many of the most anomalous images to show")
+    p.add_argument("--top", type=int, default=10, help="how many of the most anomalous images to show (>= 1)")
     p.add_argument("--out", help="output folder (default: RUN/anomalies, RUN/anomalies-2, ...)")
     p.set_defaults(handler=run)
 
@@ -40,15 +43,19 @@ def add_commands(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from aelab.evaluate import anomaly_figures as figs
     from aelab.evaluate.anomalies import anomaly_scores, detection_metrics, error_maps, threshold_at
-    from aelab.evaluate.run_evaluation import merge_metrics, run_config, split_data
+    from aelab.evaluate.run_evaluation import merge_metrics, model_data, run_config
 
     if not 0 < args.quantile < 1:
         raise AelabError(f"--quantile {args.quantile}: give a number between 0 and 1, e.g. 0.95")
+    if args.top < 1:
+        raise AelabError(f"--top {args.top}: show at least 1 image, e.g. --top 10")
     run_dir = Path(args.run)
+    config = run_config(run_dir, args.data)  # says so when RUN is not a run folder
     model, _, _ = runs.load_model(run_dir)
-    config = run_config(run_dir, args.data)
-    parts = split_data(config)
-    test, train = parts["test"], parts["train"]
+    parts = model_data(model, config, args.data)
+    test = parts["test"]
+    # The threshold comes from the run's own training images (normal by construction), whatever --data scores.
+    train = (model_data(model, run_config(run_dir)) if args.data else parts)["train"]
     device = next(model.parameters()).device
     seed = config.training.seed + 1
     scores = anomaly_scores(model, test.tensor(device), args.score, seed)
@@ -77,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     captions = [f"{test.label_text(i)} {scores[i]:.3g}" for i in top]
     figs.most_anomalous(test.subset(top).floats(), recon, errors, captions, out / "most_anomalous.png")
     runs.write_json(out / "summary.json", summary)
-    merge_metrics(run_dir, {"anomalies": {k: v for k, v in summary.items() if not isinstance(v, str)}})
+    key = "anomalies" + (f"[{','.join(args.data)}]" if args.data else "")  # as evaluate_run names other data
+    merge_metrics(run_dir, {key: {k: v for k, v in summary.items() if not isinstance(v, str)}})
     print(json.dumps(summary, indent=2))
     print(out)
     return 0

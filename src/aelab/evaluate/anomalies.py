@@ -20,6 +20,7 @@ import torch
 from aelab.data.dataset import to_float
 from aelab.errors import AelabError
 from aelab.models.autoencoder import Autoencoder
+from aelab.models.inference import reconstruct
 from aelab.train.losses import kl_divergence, reconstruction_loss
 
 SCORES = ("reconstruction", "mse", "elbo")
@@ -29,6 +30,8 @@ SCORES = ("reconstruction", "mse", "elbo")
 def anomaly_scores(model: Autoencoder, data: torch.Tensor, score: str = "reconstruction", seed: int = 0,
                    batch_size: int = 1024) -> np.ndarray:
     """(N,) anomaly score of each image."""
+    if score not in SCORES:
+        raise AelabError(f"--score {score}: unknown anomaly score; use one of {', '.join(SCORES)}")
     if score == "elbo" and not model.variational:
         raise AelabError(f"--score elbo needs a VAE; this model is a '{model.config.type}': use --score reconstruction")
     was_training = model.training
@@ -56,12 +59,11 @@ def bce_floor(model: Autoencoder, x: torch.Tensor) -> torch.Tensor | float:
     return -(x * p.log() + (1 - x) * (1 - p).log()).flatten(1).sum(1)
 
 
-@torch.no_grad()
 def error_maps(model: Autoencoder, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(reconstructions, per-pixel absolute errors averaged over channels), both (N, C|1, H, W)."""
-    x = to_float(torch.as_tensor(images)).to(next(model.parameters()).device)
-    x_hat = model.output_activation(model(x, sample=False).logits)
-    return x_hat.cpu().numpy(), (x_hat - x).abs().mean(1, keepdim=True).cpu().numpy()
+    x_hat = reconstruct(model, images)
+    x = to_float(torch.as_tensor(images)).numpy()
+    return x_hat, np.abs(x_hat - x).mean(1, keepdims=True)
 
 
 def threshold_at(normal_scores: np.ndarray, quantile: float) -> float:

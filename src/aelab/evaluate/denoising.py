@@ -11,25 +11,22 @@ from __future__ import annotations
 
 import torch
 
-from aelab.config import Noise, parse_noise
 from aelab.data.dataset import to_float
 from aelab.data.noise import corrupt
 from aelab.models.autoencoder import Autoencoder
 
-from pydantic import TypeAdapter
-
-_NOISE = TypeAdapter(Noise)
-
 
 def noise_levels(text: str) -> list:
-    """'gaussian:0.2,0.3,0.4' -> three noise configs; 'bitflip:0.05,salt_pepper:0.1' works too."""
+    """'gaussian:0.2,0.3,0.4' -> three noise configs; 'bitflip:0.05,salt_pepper:0.1' works too.
+    Each level is checked as `aelab denoise` checks its --noise: AelabError, one line, when wrong."""
+    from aelab.explore.denoise import noise_from_text
+
     levels, kind = [], None
     for item in (t.strip() for t in text.split(",") if t.strip()):
         if ":" not in item and kind is not None:  # a bare number continues the previous kind
             item = f"{kind}:{item}"
-        spec = parse_noise(item)
-        kind = spec["type"]
-        levels.append(_NOISE.validate_python(spec))
+        levels.append(noise_from_text(item))
+        kind = levels[-1].type
     return levels
 
 

@@ -26,7 +26,10 @@ SPLITS = ("train", "validation", "test")
 def run_config(run: Path, data_overrides: list[str] | None = None) -> Config:
     """The run's config, with `data.KEY=VALUE` overrides (evaluate on other data)."""
     overrides = [o if o.startswith("data.") else f"data.{o}" for o in data_overrides or []]
-    return load_config(None, overrides, base=read_config_file(run / runs.CONFIG))
+    config = runs.read_config(Path(run))  # says so when `run` is not a run folder
+    if not overrides:
+        return config
+    return load_config(None, overrides, base=read_config_file(Path(run) / runs.CONFIG))
 
 
 def split_data(config: Config) -> dict[str, ImageData]:
@@ -35,6 +38,17 @@ def split_data(config: Config) -> dict[str, ImageData]:
     train, validation, test = prepare_data(config)
     parts = {"train": train, "validation": validation, "test": test}
     return {k: v for k, v in parts.items() if v is not None}
+
+
+def model_data(model: Autoencoder, config: Config, data_overrides: list[str] | None = None) -> dict[str, ImageData]:
+    """`split_data(config)`, checked to fit the model: --data may not change the images' shape."""
+    parts = split_data(config)
+    shape = next(iter(parts.values())).shape
+    if shape != model.input_shape:
+        given = f"--data {' '.join(data_overrides)}" if data_overrides else "the run's config"
+        raise AelabError(f"{given}: the data has images of shape {shape} but the model expects "
+                         f"{model.input_shape}; --data must give images of the model's shape")
+    return parts
 
 
 def measure(model: Autoencoder, data: ImageData, seed: int, noise: list | None = None,
@@ -57,9 +71,9 @@ def evaluate_run(run: str | Path, splits: list[str] | None = None, data_override
                  write: bool = True) -> dict[str, dict]:
     """Measure the run on each split; with `write`, merge the results into its metrics.json."""
     run = Path(run)
-    model, _, _ = runs.load_model(run)
     config = run_config(run, data_overrides)
-    parts = split_data(config)
+    model, _, _ = runs.load_model(run)
+    parts = model_data(model, config, data_overrides)
     splits = splits or [s for s in SPLITS if s in parts]
     unknown = [s for s in splits if s not in parts]
     if unknown:
