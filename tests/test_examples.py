@@ -1,0 +1,29 @@
+"""Every config shipped in examples/ is valid as it stands, every trial of its sweep included."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aelab.config import validate_config
+from aelab.experiments.sweep import expand, read_sweep_file
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.json"))
+
+
+def test_the_seeds_experiments_are_shipped():
+    names = {p.name for p in EXAMPLES}
+    assert {"seed003_font_ae.json", "seed003_font_dae.json", "seed004_emojis.json",
+            "seed002_mnist_testset_conv.json", "seed001_fashion_ae_vae_sweep.json"} <= names
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_config_validates(path, tmp_path):
+    base, grid, folds = read_sweep_file(path)
+    validate_config(base, source=path.name)
+    trials = expand(base, grid, folds, tmp_path)  # validates every combination up front
+    expected = folds
+    for values in grid.values():
+        expected *= len(values)
+    assert len(trials) == expected
