@@ -27,3 +27,12 @@ def test_example_config_validates(path, tmp_path):
     for values in grid.values():
         expected *= len(values)
     assert len(trials) == expected
+
+
+def test_the_readme_config_example_validates():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```json\n", 1)[1].split("```", 1)[0]
+    import json
+
+    config = validate_config(json.loads(block), source="README.md")
+    assert config.model.decoder_layers[-1].activation == "cosh" and config.training.batch_size == 2
