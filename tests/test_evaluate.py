@@ -224,3 +224,41 @@ def test_cli_anomalies_on_other_data_keeps_the_runs_threshold_and_its_own_key(fo
     # evaluate on other data of the model's shape still works and keeps its own key.
     assert main(["evaluate", str(run), "--data", "test_split=0.5", "--splits", "test"]) == 0
     assert json.loads((run / "metrics.json").read_text())["test[test_split=0.5]"]["mse"] > 0
+
+
+def test_nll_in_bf16_matches_fp32_and_gives_the_elbo_from_the_same_draws(font_vae):
+    from aelab import runs
+    from aelab.evaluate.likelihood import likelihood_bounds
+
+    model, _, _ = runs.load_model(font_vae)
+    data = FONT.tensor().repeat(8, 1, 1, 1)
+    exact, exact_elbo = likelihood_bounds(model, data, 300, seed=1, precision="fp32")
+    fast, fast_elbo = likelihood_bounds(model, data, 300, seed=1, precision="bf16", max_rows=500)
+    assert abs(float(fast.mean() - exact.mean())) < 0.05, (fast.mean(), exact.mean())
+    assert float((fast - exact).abs().max()) < 0.3
+    assert abs(float(fast_elbo.mean() - exact_elbo.mean())) < 0.05
+    # The same draws: the bound (a log-mean-exp of the weights) lies above their ELBO on average,
+    # and the K-draw ELBO sits close to the one-draw analytic-KL ELBO.
+    assert float(exact.mean()) > float(exact_elbo.mean())
+    assert abs(float(exact_elbo.mean() - elbo(model, data, seed=1).mean())) < 0.1 * abs(float(exact_elbo.mean()))
+    again, _ = likelihood_bounds(model, data, 300, seed=1, precision="fp32")
+    assert torch.equal(again, exact)  # same seed, same numbers
+
+
+def test_cli_evaluate_defaults_to_the_test_split_and_reports_each_stage(font_cli_run, caplog, capsys):
+    import logging
+
+    from aelab.cli import main
+
+    with caplog.at_level(logging.INFO, logger="aelab"):
+        assert main(["evaluate", str(font_cli_run), "--noise", "gaussian:0.3", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    header = out.splitlines()[0]
+    assert "test" in header and "train" not in header and "validation" not in header
+    log = caplog.text
+    assert "--splits train,validation,test" in log
+    for stage in ("test: reconstruction metrics of 6 images...", "test: latent quality done in",
+                  "test: denoising at 1 noise level(s)"):
+        assert stage in log, log
+    assert main(["evaluate", str(font_cli_run), "--splits", "train,test", "--no-progress"]) == 0
+    assert "train" in capsys.readouterr().out.splitlines()[0]

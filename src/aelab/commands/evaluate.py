@@ -20,18 +20,22 @@ SHOWN = ("loss", "reconstruction_loss", "kl", "mse", "bce", "l1", "nll", "elbo",
 
 def add_commands(sub) -> None:
     p = sub.add_parser("evaluate", help="measure a trained run: reconstruction, likelihood, denoising, latent quality",
-                       description="Measure a run on its train, validation and test splits and merge the "
-                                   "results into its metrics.json.")
+                       description="Measure a run on its test split (--splits train,validation,test for "
+                                   "the others) and merge the results into its metrics.json. Each stage "
+                                   "is reported as it runs (-q: quiet).")
     p.add_argument("run", help="a run folder written by aelab train")
     p.add_argument("--data", action="append", default=[], metavar="KEY=VALUE",
                    help="evaluate on other data: override the run's data section, e.g. --data dataset=mnist "
                         "(repeatable); results are stored under '<split>[KEY=VALUE]'")
-    p.add_argument("--splits", default=None, help="comma-separated splits (default: all the run has)")
+    p.add_argument("--splits", default=None, help="comma-separated splits: train, validation, test "
+                                                  "(default: test), e.g. --splits train,validation,test")
     p.add_argument("--noise", help="denoising at each level, e.g. gaussian:0.2,0.3,0.4 or bitflip:0.05,0.1 "
                                    "(noise drawn from a fixed seed: the same for every model)")
     p.add_argument("--noise-repeats", type=int, default=1, help="corrupted copies of each image, averaged (default 1)")
     p.add_argument("--nll-samples", type=int, default=0, metavar="K",
-                   help="VAE family: importance-sampled NLL (IWAE bound) with K samples per image, e.g. 1000")
+                   help="VAE family: importance-sampled NLL (IWAE bound) with K samples per image, e.g. 1000; "
+                        "the ELBO comes from the same draws")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
 
 
@@ -45,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     splits = [s.strip() for s in args.splits.split(",")] if args.splits else None
     if args.nll_samples and not _is_variational(Path(args.run)):
         log.warning("--nll-samples: a likelihood needs a VAE (an encoder that gives q(z|x)); skipped for this run")
-    results = evaluate_run(Path(args.run), splits, args.data, noise, args.nll_samples, args.noise_repeats)
+    results = evaluate_run(Path(args.run), splits, args.data, noise, args.nll_samples, args.noise_repeats,
+                           progress=not (args.no_progress or args.quiet))
     print(format_table(results))
     print(f"merged into {Path(args.run) / 'metrics.json'}")
     return 0

@@ -2,24 +2,35 @@
 
     log p(x) >= log (1/K) sum_k p(x | z_k) p(z_k) / q(z_k | x),   z_k ~ q(z | x)
 
-K = 1 is a one-sample ELBO; the bound tightens as K grows. The decoder's likelihood follows the
-model's reconstruction loss, as a normalised density over the pixels:
+K = 1 is a one-sample ELBO; the bound tightens as K grows. The same K draws also give the ELBO
+(the mean of log p(x|z_k) minus the closed-form KL), so one pass yields both. The decoder's
+likelihood follows the model's reconstruction loss, as a normalised density over the pixels:
 - bce: Bernoulli, log p(x|z) = -BCE (exact for binary data);
 - mse: Gaussian with variance 1/2, log p(x|z) = -sum (x - x_hat)^2 - D/2 log(pi);
 - l1:  Laplace with scale 1,     log p(x|z) = -sum |x - x_hat| - D log(2).
-The draws for all K are decoded in a few large batches (images x samples), never one by one.
+
+Speed (bench/nll.py, BENCHMARKS.md): draws of several images are decoded together in chunks of
+about `max_rows` rows, small enough that the logits stay in cache; for BCE, -BCE = x.l -
+softplus(l) summed over pixels, where x.l is one batched matrix product and softplus one pass
+(no broadcast copy of the target, no per-pixel loss tensor). On hardware with native bf16 the
+decoder runs in bf16 (a bf16 copy of it); the log-densities are summed in fp32 (measured against fp32:
+see BENCHMARKS.md). `precision="fp32"` gives the exact fp32 numbers.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from aelab.data.dataset import to_float
 from aelab.errors import AelabError
-from aelab.models.autoencoder import Autoencoder, ForwardOutput
+from aelab.models.autoencoder import Autoencoder
 from aelab.train.losses import kl_divergence, reconstruction_loss
+from aelab.train.speed import native_bf16
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -37,37 +48,88 @@ def _check(model: Autoencoder) -> None:
                          f"'{model.config.type}'")
 
 
+def _use_bf16(precision: str, device: torch.device) -> bool:
+    if precision not in ("auto", "bf16", "fp32"):
+        raise AelabError(f"precision {precision!r}: use 'auto', 'bf16' or 'fp32'")
+    return precision == "bf16" or (precision == "auto" and native_bf16(device))
+
+
+def _log_px(model: Autoencoder, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """(B, k) log p(x | z) up to the constant, for logits (B, k, P) and images x (B, P), in fp32."""
+    kind = model.config.reconstruction_loss
+    if kind == "bce" and model.config.output_activation == "sigmoid":
+        # -BCE(x, sigmoid(l)) = x.l - softplus(l): x.l for all k at once is one batched product.
+        logits = logits.float()
+        return torch.bmm(logits, x.unsqueeze(-1)).squeeze(-1) - F.softplus(logits).sum(-1)
+    x_hat = model.output_activation(logits.float())
+    x = x.unsqueeze(1)
+    if kind == "bce":
+        p = x_hat.clamp(1e-6, 1 - 1e-6)
+        return (x * p.log() + (1 - x) * torch.log1p(-p)).sum(-1)
+    if kind == "mse":
+        return -(x_hat - x).square().sum(-1)
+    return -(x_hat - x).abs().sum(-1)
+
+
 @torch.no_grad()
-def iwae_bound(model: Autoencoder, data: torch.Tensor, samples: int, seed: int,
-               batch_size: int = 256, max_rows: int = 16384) -> torch.Tensor:
-    """(N,) per-image lower bounds on log p(x), in nats, with `samples` importance samples each."""
+def likelihood_bounds(model: Autoencoder, data: torch.Tensor, samples: int, seed: int,
+                      precision: str = "auto", max_rows: int = 2048, batch_size: int = 1024,
+                      progress: bool = False, desc: str = "nll") -> tuple[torch.Tensor, torch.Tensor]:
+    """(N,) IWAE lower bounds on log p(x) with `samples` draws each, and (N,) ELBOs from the same
+    draws, in nats. `precision`: 'auto' (bf16 decoding where the hardware has it), 'bf16', 'fp32'."""
     _check(model)
+    if samples < 1:
+        raise AelabError(f"--nll-samples {samples}: give 1 or more importance samples, e.g. 1000")
     was_training = model.training
     model.eval()
-    generator = torch.Generator(device=data.device).manual_seed(seed)
+    device = data.device
+    bf16 = _use_bf16(precision, device)
+    # A bf16 copy of the decoder: autocast would cast every weight again on every call.
+    decoder = copy.deepcopy(model.decoder).to(torch.bfloat16) if bf16 else model.decoder
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    generator = torch.Generator(device=device).manual_seed(seed)
     constant = log_likelihood_constant(model)
-    chunk = max(1, min(samples, max_rows // batch_size))  # samples decoded per pass
-    bounds = []
+    images_per_pass = max(1, max_rows // samples)  # few samples: several images per pass
+    draws_per_pass = max(1, min(samples, max_rows))  # many samples: one image's draws in chunks
+    bounds, elbos = [], []
+    bar = tqdm(total=len(data) * samples, desc=desc, unit="draw", unit_scale=True, disable=not progress,
+               dynamic_ncols=True, leave=False)
     for start in range(0, len(data), batch_size):
         x = to_float(data[start:start + batch_size])
         mean, logvar = model.encode(x)
-        std = torch.exp(0.5 * logvar)
-        log_weights = []
-        for done in range(0, samples, chunk):
-            k = min(chunk, samples - done)
-            eps = torch.randn((k, *mean.shape), generator=generator, device=x.device)  # (k, B, d)
-            z = mean + std * eps
-            logits = model.decoder(z.flatten(0, 1))  # (k * B, C, H, W)
-            target = x.expand(k, *x.shape).flatten(0, 1)
-            out = ForwardOutput(logits, z.flatten(0, 1), None, z.flatten(0, 1))
-            log_px = -reconstruction_loss(model, out, target).view(k, -1) + constant
-            log_pz = -0.5 * (z.square() + LOG_2PI).sum(-1)
-            log_qz = -0.5 * (eps.square() + LOG_2PI + logvar).sum(-1)
-            log_weights.append(log_px + log_pz - log_qz)  # (k, B)
-        w = torch.cat(log_weights)
-        bounds.append(torch.logsumexp(w, 0) - math.log(samples))
+        kl = kl_divergence_of(mean, logvar)
+        flat = x.flatten(1)
+        for i in range(0, len(x), images_per_pass):
+            m, lv, xi = mean[i:i + images_per_pass], logvar[i:i + images_per_pass], flat[i:i + images_per_pass]
+            std = torch.exp(0.5 * lv).unsqueeze(1)
+            log_w, log_px_sum = [], 0.0
+            for done in range(0, samples, draws_per_pass):
+                k = min(draws_per_pass, samples - done)
+                eps = torch.randn((len(m), k, m.shape[1]), generator=generator, device=device)  # (b, k, d)
+                z = m.unsqueeze(1) + std * eps
+                logits = decoder(z.flatten(0, 1).to(dtype))
+                log_px = _log_px(model, logits.view(len(m), k, -1), xi) + constant  # (b, k)
+                log_pz = -0.5 * (z.square() + LOG_2PI).sum(-1)
+                log_qz = -0.5 * (eps.square() + LOG_2PI + lv.unsqueeze(1)).sum(-1)
+                log_w.append(log_px + log_pz - log_qz)
+                log_px_sum = log_px_sum + log_px.sum(1)
+                bar.update(len(m) * k)
+            bounds.append(torch.logsumexp(torch.cat(log_w, 1), 1) - math.log(samples))
+            elbos.append(log_px_sum / samples - kl[i:i + images_per_pass])
+    bar.close()
     model.train(was_training)
-    return torch.cat(bounds)
+    return torch.cat(bounds), torch.cat(elbos)
+
+
+def kl_divergence_of(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """(B,) KL(N(mean, exp(logvar)) || N(0, I)) in closed form."""
+    return -0.5 * (1 + logvar - mean.square() - logvar.exp()).sum(1)
+
+
+def iwae_bound(model: Autoencoder, data: torch.Tensor, samples: int, seed: int,
+               precision: str = "auto") -> torch.Tensor:
+    """(N,) per-image lower bounds on log p(x), in nats, with `samples` importance samples each."""
+    return likelihood_bounds(model, data, samples, seed, precision)[0]
 
 
 @torch.no_grad()
@@ -87,7 +149,9 @@ def elbo(model: Autoencoder, data: torch.Tensor, seed: int, batch_size: int = 10
     return torch.cat(parts)
 
 
-def nll_metrics(model: Autoencoder, data: torch.Tensor, samples: int, seed: int) -> dict[str, float]:
-    """`nll`: the IWAE estimate of -log p(x) per image; `elbo` beside it for comparison."""
-    bound = iwae_bound(model, data, samples, seed)
-    return {"nll": -float(bound.mean()), "nll_samples": samples, "elbo": float(elbo(model, data, seed).mean())}
+def nll_metrics(model: Autoencoder, data: torch.Tensor, samples: int, seed: int, precision: str = "auto",
+                progress: bool = False, desc: str = "nll") -> dict[str, float]:
+    """`nll`: the IWAE estimate of -log p(x) per image; `elbo` from the same draws beside it."""
+    bound, elbo_k = likelihood_bounds(model, data, samples, seed, precision, progress=progress, desc=desc)
+    return {"nll": -float(bound.mean()), "nll_samples": samples, "elbo": float(elbo_k.mean()),
+            "nll_precision": "bf16" if _use_bf16(precision, data.device) else "fp32"}

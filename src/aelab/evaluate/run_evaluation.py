@@ -4,7 +4,10 @@ levels and, for VAEs, an importance-sampled negative log-likelihood."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +24,8 @@ from aelab.models.autoencoder import Autoencoder
 from aelab.models.inference import encode
 
 SPLITS = ("train", "validation", "test")
+DEFAULT_SPLITS = ("test",)  # what a user wants first; --splits train,validation,test adds the others
+log = logging.getLogger("aelab")
 
 
 def run_config(run: Path, data_overrides: list[str] | None = None) -> Config:
@@ -52,35 +57,54 @@ def model_data(model: Autoencoder, config: Config, data_overrides: list[str] | N
 
 
 def measure(model: Autoencoder, data: ImageData, seed: int, noise: list | None = None,
-            nll_samples: int = 0, noise_repeats: int = 1, latent: bool = True) -> dict:
-    """All metrics of one split."""
+            nll_samples: int = 0, noise_repeats: int = 1, latent: bool = True, progress: bool = False,
+            name: str = "data") -> dict:
+    """All metrics of one split; each stage is logged as it starts and ends (`progress`: a bar for
+    the importance-sampled NLL, the slow one)."""
     tensor = data.tensor(next(model.parameters()).device)
     binary = data.binary
-    result = evaluate(model, tensor, seed, binary)
+    with _stage(name, f"reconstruction metrics of {len(data)} images"):
+        result = evaluate(model, tensor, seed, binary)
     if latent:
-        result.update(latent_metrics(encode(model, data.images), data.labels, seed))
+        with _stage(name, "latent quality"):
+            result.update(latent_metrics(encode(model, data.images), data.labels, seed))
     if nll_samples and model.variational:
-        result.update(nll_metrics(model, tensor, nll_samples, seed))
+        with _stage(name, f"importance-sampled NLL, {nll_samples} samples x {len(data)} images"):
+            result.update(nll_metrics(model, tensor, nll_samples, seed, progress=progress, desc=f"{name} nll"))
     if noise:
-        result["denoising"] = denoising_table(model, tensor, noise, seed, binary, noise_repeats)
+        with _stage(name, f"denoising at {len(noise)} noise level(s) x {noise_repeats}"):
+            result["denoising"] = denoising_table(model, tensor, noise, seed, binary, noise_repeats)
     return result
+
+
+@contextlib.contextmanager
+def _stage(split: str, what: str):
+    """Log `split: what...` at the start and `split: what done in N s` at the end."""
+    log.info("%s: %s...", split, what)
+    started = time.perf_counter()
+    yield
+    log.info("%s: %s done in %.1f s", split, what, time.perf_counter() - started)
 
 
 def evaluate_run(run: str | Path, splits: list[str] | None = None, data_overrides: list[str] | None = None,
                  noise: list | None = None, nll_samples: int = 0, noise_repeats: int = 1,
-                 write: bool = True) -> dict[str, dict]:
-    """Measure the run on each split; with `write`, merge the results into its metrics.json."""
+                 write: bool = True, progress: bool = False) -> dict[str, dict]:
+    """Measure the run on each split (default: the test split); with `write`, merge the results
+    into its metrics.json."""
     run = Path(run)
     config = run_config(run, data_overrides)
     model, _, _ = runs.load_model(run)
     parts = model_data(model, config, data_overrides)
-    splits = splits or [s for s in SPLITS if s in parts]
+    if not splits:
+        splits = [s for s in DEFAULT_SPLITS if s in parts]
+        log.info("evaluating the %s split (add others with --splits %s)", ", ".join(splits), ",".join(parts))
     unknown = [s for s in splits if s not in parts]
     if unknown:
         raise AelabError(f"--splits: {unknown} not available for this run; it has {', '.join(parts)}")
     seed = config.training.seed + 1  # the seed train_run evaluates with: the same numbers
     suffix = f"[{','.join(data_overrides)}]" if data_overrides else ""
-    results = {f"{s}{suffix}": measure(model, parts[s], seed, noise, nll_samples, noise_repeats) for s in splits}
+    results = {f"{s}{suffix}": measure(model, parts[s], seed, noise, nll_samples, noise_repeats,
+                                       progress=progress, name=f"{s}{suffix}") for s in splits}
     if write:
         merge_metrics(run, results)
     return results
