@@ -102,3 +102,24 @@ def test_plain_autoencoder_has_no_kl_and_no_sampling():
 def test_vae_with_beta_other_than_one_is_refused():
     with pytest.raises(AelabError, match="beta_vae"):
         load_config(None, ["model.type=vae", "model.beta=4"])
+
+
+@pytest.mark.parametrize("how", [["model.n_layers=2"], ["model.encoder_topology=[64,40,20,4]"]])
+def test_config_json_shows_the_widths_a_rule_or_topology_built(tmp_path, how):
+    import json
+
+    from aelab import runs
+    from aelab.config import read_config_file
+    from aelab.train.pipeline import train_run
+
+    config = load_config(None, how + ["model.latent_dim=2", "training.epochs=1", "training.threads=1"])
+    train_run(config, tmp_path, progress=False, figures=False)
+    saved = json.loads((tmp_path / runs.CONFIG).read_text())["model"]
+    widths = [33] if "model.n_layers=2" in how else [40, 20]  # 64 - (64 - 2) * 1 // 2 = 33
+    assert [l["units"] for l in saved["encoder_layers"]] == widths
+    assert [l["units"] for l in saved["decoder_layers"]] == widths[::-1]
+    # Re-running the written config builds the same network.
+    model, _, _ = runs.load_model(tmp_path)
+    again = Autoencoder(load_config(None, [], base=read_config_file(tmp_path / runs.CONFIG)).model, (1, 8, 8))
+    assert linear_sizes(again.encoder) == linear_sizes(model.encoder)
+    assert linear_sizes(again.decoder) == linear_sizes(model.decoder)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from aelab.config import ModelConfig
+import math
+
+from aelab.config import Config, ModelConfig, validate_config
 from aelab.errors import AelabError
 
 Widths = list[tuple[int, str]]  # (units, activation) per hidden layer
@@ -39,3 +41,20 @@ def _from_topology(cfg: ModelConfig, input_dim: int) -> tuple[Widths, Widths]:
         raise AelabError(f"model.decoder_topology {dec} must start at latent_dim {cfg.latent_dim} "
                          f"and end at the input size {input_dim}")
     return [(w, cfg.activation) for w in enc[1:-1]], [(w, cfg.activation) for w in dec[1:-1]]
+
+
+def resolve_widths(config: Config, input_shape: tuple[int, int, int]) -> Config:
+    """`config` with the MLP's hidden layers written out as `encoder_layers`/`decoder_layers` in
+    place of the rule or topology that gave them, so that a run's config.json shows what was built
+    (and re-runs it exactly). Conv models and listed layers come back unchanged."""
+    model = config.model
+    if model.architecture != "mlp" or not (model.n_layers or model.encoder_topology):
+        return config
+    enc, dec = mlp_widths(model, math.prod(input_shape))
+    if not enc or not dec:  # an empty list reads as "not given" (the default widths): keep the rule
+        return config
+    raw = config.to_dict()
+    raw["model"].update(n_layers=None, encoder_topology=None, decoder_topology=None,
+                        encoder_layers=[{"units": u, "activation": a} for u, a in enc],
+                        decoder_layers=[{"units": u, "activation": a} for u, a in dec])
+    return validate_config(raw, source="resolved config")

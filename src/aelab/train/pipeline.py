@@ -19,6 +19,7 @@ from aelab.data.splits import kfold, split
 from aelab.errors import AelabError
 from aelab.evaluate.metrics import evaluate
 from aelab.models.autoencoder import Autoencoder
+from aelab.models.topology import resolve_widths
 from aelab.train import distributed
 from aelab.train.trainer import Trainer, pick_device
 
@@ -64,6 +65,7 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
         run.mkdir(parents=True, exist_ok=True)
     runs.set_threads(config.training.threads)
     train, validation, test = prepare_data(config)
+    config = resolve_widths(config, train.shape)  # config.json shows the widths n_layers gave
     model = build(config, train.shape)
     device = distributed.device_for(context, config.training.device) or pick_device(config.training.device)
     snapshots = None
