@@ -60,7 +60,15 @@ def test_datasets_command_lists_every_name_and_where_it_is(capsys, tmp_path):
     out = capsys.readouterr().out
     for name in ("font5x7", "digits", "mnist", "fashion-mnist", "kmnist", "folder", "faces"):
         assert f"\n{name} " in out
-    assert "shipped inside aelab" in out and "needs data.path" in out
+    assert "needs data.path" in out
+    # One plain line per dataset, saying where it is found once: no "shipped / shipped inside aelab".
+    names = ("font5x7", "digits", "mnist", "fashion-mnist", "kmnist", "folder", "faces")
+    table = out.split("\n\n")[0].splitlines()
+    assert len(table) == 1 + len(names) and all(line.split()[0] in names for line in table[1:]), table
+    font = next(line for line in table if line.startswith("font5x7 "))
+    digits_line = next(line for line in table if line.startswith("digits "))
+    assert "inside aelab" in font and font.count("shipped") == 0
+    assert "inside scikit-learn" in digits_line and digits_line.count("bundled") == 0
     assert "AELAB_OFFLINE" in out
     mnist_line = next(line for line in out.splitlines() if line.startswith("mnist "))
     assert " no " in mnist_line  # the 60k training files are not on this machine

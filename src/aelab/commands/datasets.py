@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 
 
+HEADER = ("NAME", "OFFLINE", "WHERE", "WHAT")
+
+
 def add_commands(sub) -> None:
     p = sub.add_parser("datasets", help="list the datasets and where each is found on this machine",
                        description="List the names data.dataset accepts, what they are, and whether "
@@ -17,12 +20,11 @@ def run(args: argparse.Namespace) -> int:
     from aelab.data import download
     from aelab.data.registry import LOADERS, available, where
 
-    width = max(len(name) for name in LOADERS)
-    print(f"{'NAME':<{width}}  OFFLINE  DESCRIPTION")
-    for name, (_, description) in LOADERS.items():
-        ready = "yes" if available(name, args.path) else "no"
-        print(f"{name:<{width}}  {ready:<7}  {description}")
-        print(f"{'':<{width}}           {where(name, args.path)}")
+    rows = [(name, "yes" if available(name, args.path) else "no", where(name, args.path), description)
+            for name, (_, description) in LOADERS.items()]
+    widths = [max(len(row[i]) for row in rows + [HEADER]) for i in range(3)]
+    for row in [HEADER, *rows]:  # one line per dataset: where it is found, then what it is
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[3])
     print(f"\ndownloads and caches go to {download.cache_root()} (set AELAB_DATA_DIR to change; "
           f"AELAB_OFFLINE=1 never downloads)")
     return 0

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import shutil
 from pathlib import Path
 
 from aelab import runs
-from aelab.config import load_config, read_config_file
+from aelab.config import load_config, read_config_file, set_dotted, validate_config
 from aelab.errors import AelabError
 
 log = logging.getLogger("aelab")
@@ -46,6 +47,27 @@ def run(args: argparse.Namespace) -> int:
         distributed.teardown()
 
 
+def _config(path: str | None, overrides: list[str]):
+    """The config to train; a sweep file (one with a 'sweep' section) gives its first trial, and
+    says which and how to run the others."""
+    if path is None or "sweep" not in read_config_file(path):
+        return load_config(path, overrides)
+    from aelab.experiments.sweep import read_sweep_file
+
+    base, grid, folds = read_sweep_file(path)
+    first = {key: values[0] for key, values in grid.items()}
+    for key, value in first.items():
+        set_dotted(base, key, value)
+    validate_config(base, source=str(path))  # the file's own mistakes, named as the file's
+    config = load_config(None, overrides, base=base)
+    given = {item.partition("=")[0].strip() for item in overrides}
+    chosen = ", ".join(f"{k}={json.dumps(v)}" for k, v in first.items() if k not in given) or "the base config"
+    trials = math.prod(len(v) for v in grid.values()) * folds
+    log.warning("%s is a sweep of %d trials; training one: %s (pick another with --set KEY=VALUE; "
+                "run them all with: aelab sweep %s)", path, trials, chosen, path)
+    return config
+
+
 def _run(args: argparse.Namespace, distributed) -> int:
     from aelab.train.pipeline import train_run
 
@@ -57,7 +79,7 @@ def _run(args: argparse.Namespace, distributed) -> int:
             raise AelabError(f"{run_dir} has no {runs.CHECKPOINT} to resume from; is it an aelab run folder?")
         config = load_config(None, args.overrides, base=read_config_file(run_dir / runs.CONFIG))
     else:
-        config = load_config(args.config, args.overrides)
+        config = _config(args.config, args.overrides)
     # Under torchrun every rank gets here; rank 0 alone makes or changes the run folder.
     context = distributed.setup(config.training.device) if distributed else None
     main = context is None or context.is_main

@@ -36,8 +36,8 @@ def _faces(cfg: DataConfig) -> tuple[ImageData, None]:
 
 # name -> (loader(config) -> (train, test or None: no published test split), one-line description)
 LOADERS: dict[str, tuple[Callable[[DataConfig], tuple[ImageData, ImageData | None]], str]] = {
-    "font5x7": (lambda cfg: (builtin.font5x7(), None), "the 32 glyphs of the classic 5x7 font (35 binary pixels), shipped"),
-    "digits": (lambda cfg: (builtin.digits(), None), "scikit-learn's 8x8 digits, 1797 images, labels 0-9, bundled"),
+    "font5x7": (lambda cfg: (builtin.font5x7(), None), "the 32 glyphs of the classic 5x7 font (35 binary pixels)"),
+    "digits": (lambda cfg: (builtin.digits(), None), "scikit-learn's 8x8 digits, 1797 images, labels 0-9"),
     **{name: (_idx(name), spec.description) for name, spec in mnist_family.DATASETS.items()},
     "folder": (_folder, "any folder of PNG/JPEG/BMP/GIF/WebP images (data.path), labels from sub-folders"),
     "faces": (_faces, "faces found in a folder of photos (data.path), cropped into <path>_faces/, 70x70 grey"),
@@ -62,7 +62,7 @@ def where(name: str, path: str | None = None) -> str:
         if not path:
             return "needs data.path (a folder of images)" if name == "folder" else "needs data.path (a folder of photos)"
         return f"{path} ({'found' if available(name, path) else 'not found'})"
-    return {"font5x7": "shipped inside aelab", "digits": "bundled with scikit-learn"}.get(name, "unknown")
+    return {"font5x7": "inside aelab", "digits": "inside scikit-learn"}.get(name, "unknown")
 
 
 def load_dataset(cfg: DataConfig, seed: int) -> tuple[ImageData, ImageData]:
