@@ -63,3 +63,27 @@ def evaluate(model: Autoencoder, data: torch.Tensor, seed: int, binary: bool,
             "images_with_over_one_wrong_pixel": int((wrong > 1).sum()),
         })
     return metrics
+
+
+@torch.no_grad()
+def constant_baseline(train: torch.Tensor, test: torch.Tensor, kind: str, batch_size: int = 1024) -> float:
+    """The reconstruction loss (per image, of `kind`) of the best constant guess, the same image
+    for every input: each pixel's training mean (BCE, MSE) or median (L1). A model that does not
+    beat it has learned nothing about its inputs."""
+    if kind == "l1":
+        guess = to_float(train.flatten(1).median(0).values)
+    else:
+        total = sum(to_float(train[i:i + batch_size]).flatten(1).double().sum(0)
+                    for i in range(0, len(train), batch_size))
+        guess = (total / len(train)).float()
+    loss = 0.0
+    for start in range(0, len(test), batch_size):
+        x = to_float(test[start:start + batch_size]).flatten(1)
+        if kind == "bce":
+            p = guess.clamp(1e-6, 1 - 1e-6)
+            loss += float(-(x * p.log() + (1 - x) * torch.log1p(-p)).sum())
+        elif kind == "mse":
+            loss += float((x - guess).square().sum())
+        else:
+            loss += float((x - guess).abs().sum())
+    return loss / len(test)

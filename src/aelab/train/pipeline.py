@@ -17,7 +17,7 @@ from aelab.data import load_dataset
 from aelab.data.dataset import ImageData
 from aelab.data.splits import kfold, split
 from aelab.errors import AelabError
-from aelab.evaluate.metrics import evaluate
+from aelab.evaluate.metrics import constant_baseline, evaluate
 from aelab.models.autoencoder import Autoencoder
 from aelab.models.topology import resolve_widths
 from aelab.train import distributed
@@ -47,6 +47,25 @@ def drop_labels(data: ImageData, names: list[str]) -> ImageData:
         raise AelabError(f"data.exclude_labels: {missing} are not labels of {data.name}; its labels are {known}")
     keep = ~np.isin(data.labels, [known.index(n) for n in names])
     return data.subset(np.flatnonzero(keep))
+
+
+def warn_if_useless(test: dict, config: Config) -> None:
+    """A run whose test reconstruction is no better than the best constant guess learned nothing:
+    say so, and what to try, instead of ending as if all went well."""
+    loss, baseline = test["reconstruction_loss"], test["constant_baseline"]
+    if loss < baseline:
+        return
+    cfg = config.training
+    unbounded = [a for a in {config.model.activation, *(l.activation for l in config.model.encoder_layers or []),
+                             *(l.activation for l in config.model.decoder_layers or [])} if a in ("cosh",)]
+    hints = [f"a lower training.learning_rate (now {cfg.learning_rate:g})"]
+    if unbounded:
+        hints.append("a bounded activation instead of cosh (relu, tanh, elu)")
+    hints.append(f"more training.epochs (now {cfg.epochs})")
+    guess = "median" if config.model.reconstruction_loss == "l1" else "mean"
+    log.warning("this model learned nothing useful: its test reconstruction loss %.4g is no better than "
+                "%.4g, that of the best constant guess (each pixel at its training %s); try %s",
+                loss, baseline, guess, ", ".join(hints))
 
 
 def build(config: Config, input_shape: tuple[int, int, int]) -> Autoencoder:
@@ -102,6 +121,9 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
         "n_train": len(train), "n_validation": 0 if validation is None else len(validation), "n_test": len(test),
         "input_shape": list(train.shape), "binary_data": binary,
     })
+    metrics["test"]["constant_baseline"] = constant_baseline(train.tensor(device), test.tensor(device),
+                                                             config.model.reconstruction_loss)
+    warn_if_useless(metrics["test"], config)
     runs.write_json(run / runs.METRICS, metrics)
     runs.write_history(run / runs.HISTORY, state.history)
     runs.save_model(run / runs.MODEL, model.cpu(), config,
