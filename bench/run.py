@@ -22,7 +22,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PYTHAE_PYTHONS = [HERE / ".venv" / "bin" / "python", Path("/work/bench-venv/bin/python")]
+# pythae's interpreter: --pythae, else $AELAB_PYTHAE_PYTHON, else bench/.venv (never a fixed path of one machine).
+PYTHAE_PYTHONS = [*([Path(os.environ["AELAB_PYTHAE_PYTHON"])] if os.environ.get("AELAB_PYTHAE_PYTHON") else []),
+                  HERE / ".venv" / "bin" / "python"]
 
 
 def measure(python: str, way: str, args: list[str]) -> dict:
@@ -104,7 +106,7 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--pythae", help="python of a venv with pythae (default: bench/.venv, /work/bench-venv)")
+    p.add_argument("--pythae", help="python of a venv with pythae (default: $AELAB_PYTHAE_PYTHON, then bench/.venv)")
     p.add_argument("--no-scaling", action="store_true")
     p.add_argument("--bf16", action="store_true", help="add bf16 rows (slow on CPUs without bf16 hardware)")
     a = p.parse_args()

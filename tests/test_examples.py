@@ -37,3 +37,23 @@ def test_the_readme_config_example_validates():
     config = validate_config(json.loads(block), source="README.md")
     assert config.model.decoder_layers[-1].activation == "cosh" and config.training.batch_size == 2
     assert config.training.learning_rate <= 1e-4  # seed 004's 1e-3 overflows its cosh layer (see README)
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_examples_find_data_as_users_configs_do(path):
+    """No example names a folder outside the repository (a path of the developers' machines): the
+    MNIST family comes from the dataset lookup order, image folders ship in examples/."""
+    base, _, _ = read_sweep_file(path)
+    data_path = base.get("data", {}).get("path")
+    if data_path is not None:
+        resolved = (REPO / data_path).resolve()
+        assert resolved.is_relative_to(REPO) and resolved.exists(), data_path
+
+
+def test_bench_scripts_name_no_path_of_one_machine():
+    outside = str(REPO.parent) + "/"  # e.g. the developers' /work/: not there on a user's clone
+    for script in sorted((REPO / "bench").glob("*.py")):
+        assert outside not in script.read_text(encoding="utf-8"), script.name
