@@ -73,6 +73,7 @@ def write_report(run: str | Path) -> Path:
                      f"<figcaption><b>{html.escape(name)}</b>: {text}</figcaption></figure>")
     if not pictures:
         parts.append("<p>No figures yet: run <code>aelab report RUN</code>.</p>")
+    parts.append(_model_summary(run))
     parts.append("<h2>Config</h2><pre>" + html.escape(json.dumps(config, indent=2)) + "</pre>")
     page = _PAGE.format(title=html.escape(heading), body="\n".join(parts))
     path = run / INDEX
@@ -94,6 +95,16 @@ def _metrics_table(metrics: dict) -> str:
     extra = ", ".join(f"{html.escape(k)} {_fmt(v)}" for k, v in facts.items())
     return (f"<h2>Metrics</h2><table><tr><th>split</th>{head}</tr>{rows}</table>"
             f"<p class=note>{extra}</p>")
+
+
+def _model_summary(run: Path) -> str:
+    """The layer table of `aelab summary`, when the folder holds a model."""
+    if not (run / runs.MODEL).is_file():
+        return ""
+    from aelab.models.summary import format_summary
+
+    model, _, _ = runs.load_model(run)
+    return "<h2>Model</h2><pre>" + html.escape(format_summary(model)) + "</pre>"
 
 
 def _fmt(v) -> str:

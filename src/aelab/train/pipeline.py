@@ -19,6 +19,7 @@ from aelab.data.splits import kfold, split
 from aelab.errors import AelabError
 from aelab.evaluate.metrics import constant_baseline, evaluate
 from aelab.models.autoencoder import Autoencoder
+from aelab.models.summary import format_summary
 from aelab.models.topology import resolve_widths
 from aelab.train import distributed
 from aelab.train.trainer import Trainer, pick_device
@@ -86,6 +87,8 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
     train, validation, test = prepare_data(config)
     config = resolve_widths(config, train.shape)  # config.json shows the widths n_layers gave
     model = build(config, train.shape)
+    if main:
+        log.info("model:\n%s", format_summary(model))
     device = distributed.device_for(context, config.training.device) or pick_device(config.training.device)
     snapshots = None
     if config.training.snapshot_every:  # reconstruction strips during training, then training.gif
