@@ -17,9 +17,15 @@ from aelab.models.autoencoder import Autoencoder
 from aelab.train.losses import loss_terms, reconstruction_loss
 
 
+RECONSTRUCTION_METRICS = ("mse", "bce", "l1")
+
+
 @torch.no_grad()
-def objective(model: Autoencoder, data: torch.Tensor, seed: int, batch_size: int = 1024) -> dict[str, float]:
-    """The training objective's terms averaged over `data`, with seeded noise and z draws."""
+def objective(model: Autoencoder, data: torch.Tensor, seed: int, batch_size: int = 1024,
+              reconstruction_metrics: bool = False) -> dict[str, float]:
+    """The training objective's terms averaged over `data`, with seeded noise and z draws; with
+    `reconstruction_metrics`, also `mse`, `bce` and `l1` of the deterministic reconstruction, in
+    the same pass (the trainer's per-epoch validation curves)."""
     was_training = model.training
     model.eval()
     generator = torch.Generator(device=data.device).manual_seed(seed)
@@ -28,7 +34,12 @@ def objective(model: Autoencoder, data: torch.Tensor, seed: int, batch_size: int
     for start in range(0, len(data), batch_size):
         x = to_float(data[start:start + batch_size])
         x_in = corrupt(x, noise, generator) if noise is not None else x
-        terms = loss_terms(model, model(x_in, generator=generator), x)
+        out = model(x_in, generator=generator)
+        terms = loss_terms(model, out, x)
+        if reconstruction_metrics:
+            # Clean input, z = the mean: an AE without noise has just computed exactly that.
+            clean = out if noise is None and not model.variational else model(x, sample=False)
+            terms.update({k: reconstruction_loss(model, clean, x, k).mean() for k in RECONSTRUCTION_METRICS})
         for k, v in terms.items():
             sums[k] = sums.get(k, 0.0) + v * len(x)
     model.train(was_training)

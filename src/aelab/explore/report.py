@@ -22,7 +22,8 @@ INDEX = "index.html"
 # Shown in this order; other images in the folder follow with a caption made from their name.
 CAPTIONS = [
     ("reconstruction.png", "Test images (top) and their reconstructions (bottom)."),
-    ("loss.png", "The loss per epoch on the training and validation sets (VAEs: its two terms too)."),
+    ("loss.png", "The loss per epoch on the training and validation sets (VAEs: its two terms too), and the "
+                 "validation BCE, MSE and L1 per epoch."),
     ("training.gif", "Reconstructions of fixed test images as training went on (training.snapshot_every)."),
     ("latent_space.png", "Where the test images land in latent space, coloured by label."),
     ("latent_map*.png", "The latent map of the test set over images decoded at grid points (aelab latent)."),

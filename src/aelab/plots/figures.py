@@ -58,12 +58,24 @@ def latent_space(codes: np.ndarray, labels: np.ndarray | None, label_names: list
 
 
 def loss_curves(history: list[dict], path: Path) -> Path:
-    """Train and validation loss per epoch; reconstruction and KL in their own panels for VAEs."""
+    """Train and validation loss per epoch; reconstruction and KL in their own panels for VAEs; the
+    validation BCE, MSE and L1 per epoch in the last panel when the history has them."""
     epochs = [r["epoch"] for r in history]
     panels = [("loss", "loss (per image)")]
     if "kl" in history[0]:
         panels += [("reconstruction_loss", "reconstruction loss"), ("kl", "KL divergence")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6), squeeze=False)
+    metrics = [k for k in ("bce", "mse", "l1") if f"val_{k}" in history[0]]  # per-epoch reconstruction metrics
+    fig, axes = plt.subplots(1, len(panels) + bool(metrics), figsize=(4.5 * (len(panels) + bool(metrics)), 3.6),
+                             squeeze=False)
+    if metrics:
+        ax = axes[0][-1]
+        for k in metrics:
+            ax.plot(epochs, [r[f"val_{k}"] for r in history], label=k.upper())
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_title("validation reconstruction (per image)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend()
     for ax, (key, title) in zip(axes[0], panels):
         ax.plot(epochs, [r[key] for r in history], label="train")
         if f"val_{key}" in history[0]:

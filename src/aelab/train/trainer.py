@@ -157,7 +157,7 @@ class Trainer:
         self.state.samples_seen += len(train)
         row = {"epoch": self.state.epoch, **{k: float(v) / len(train) for k, v in zip(sums, totals.tolist())}}
         if validation is not None:
-            terms = objective(model, validation, seed=cfg.seed + 1)
+            terms = objective(model, validation, seed=cfg.seed + 1, reconstruction_metrics=True)
             row.update({f"val_{k}": v for k, v in terms.items()})
         row["seconds"] = seconds
         if not math.isfinite(row["loss"]):
