@@ -211,6 +211,7 @@ class TrainingConfig(_Section):
     # the end (a checkpoint per epoch would cost more than the epochs of a small model).
     checkpoint_every: Optional[Annotated[int, Field(gt=0)]] = None
     snapshot_every: Optional[Annotated[int, Field(gt=0)]] = None
+    tensorboard: bool = False  # scalars, reconstructions and the codes in RUN/tensorboard/
 
     @field_validator("optimizer", mode="before")
     @classmethod

@@ -96,6 +96,13 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
 
         snapshots = Snapshots(run, test, config.training.snapshot_every, config.training.seed)
         callbacks = [*(callbacks or []), snapshots]
+    tensorboard = None
+    if config.training.tensorboard and main:
+        from aelab.train.tensorboard import TensorBoardLog
+
+        every = config.training.snapshot_every or max(1, config.training.epochs // 10)
+        tensorboard = TensorBoardLog(run, test, every, config.training.seed)
+        callbacks = [*(callbacks or []), tensorboard]
     trainer = Trainer(model, config, device, progress=progress, callbacks=callbacks, context=context)
     if resume:
         trainer.load_checkpoint(run / runs.CHECKPOINT)
@@ -109,6 +116,8 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
     model.eval()
     if snapshots is not None:
         snapshots.finish()
+    if tensorboard is not None:
+        tensorboard.finish(model, state.epoch)
     binary = train.binary
     seed = config.training.seed + 1
     started = time.perf_counter()

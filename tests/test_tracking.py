@@ -1,0 +1,45 @@
+"""Experiment tracking: TensorBoard event files written during training (read back with
+TensorBoard's own reader), and `aelab compare` over several runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from aelab import runs
+from aelab.cli import main
+from aelab.config import load_config
+from aelab.train.pipeline import train_run
+
+QUICK = ["model.encoder_layers=[32]", "training.threads=1"]
+
+
+def test_tensorboard_event_files_hold_every_epochs_scalars_images_and_the_projector(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config = load_config(None, QUICK + ["training.epochs=4", "training.tensorboard=true"])
+    train_run(config, tmp_path, progress=False, figures=False)
+    events = EventAccumulator(str(tmp_path / "tensorboard"), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    tags = events.Tags()
+    history = runs.read_history(tmp_path / runs.HISTORY)
+    for tag, column in (("loss/train", "loss"), ("loss/validation", "val_loss"), ("kl/train", "kl"),
+                        ("mse/validation", "val_mse"), ("bce/validation", "val_bce")):
+        assert tag in tags["scalars"], (tag, tags["scalars"])
+        logged = events.Scalars(tag)
+        assert [e.step for e in logged] == [1, 2, 3, 4]
+        assert [e.value for e in logged] == pytest.approx([row[column] for row in history], rel=1e-6)
+    shots = events.Images("reconstruction/test (top: original)")
+    assert shots[0].step == 1 and shots[-1].step == 4 and shots[-1].height % 16 == 0  # 8 px over 8 px
+    projector = (tmp_path / "tensorboard" / "projector_config.pbtxt").read_text()
+    assert "sprite" in projector and "metadata.tsv" in projector
+    labels = next((tmp_path / "tensorboard").rglob("metadata.tsv")).read_text().split()
+    metrics = json.loads((tmp_path / runs.METRICS).read_text())
+    assert len(labels) == metrics["n_test"] and set(labels) <= set("0123456789")
+
+
+def test_without_the_setting_nothing_is_written(tmp_path):
+    train_run(load_config(None, QUICK + ["training.epochs=1"]), tmp_path, progress=False, figures=False)
+    assert not (tmp_path / "tensorboard").exists()
