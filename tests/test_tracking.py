@@ -43,3 +43,34 @@ def test_tensorboard_event_files_hold_every_epochs_scalars_images_and_the_projec
 def test_without_the_setting_nothing_is_written(tmp_path):
     train_run(load_config(None, QUICK + ["training.epochs=1"]), tmp_path, progress=False, figures=False)
     assert not (tmp_path / "tensorboard").exists()
+
+
+def test_compare_writes_a_table_overlaid_loss_curves_and_a_page_and_checks_its_runs_first(tmp_path, capsys, monkeypatch):
+    a, b = tmp_path / "runs" / "ae", tmp_path / "runs" / "vae"
+    train_run(load_config(None, QUICK + ["model.type=ae", "training.epochs=3"]), a, progress=False, figures=False)
+    train_run(load_config(None, QUICK + ["training.epochs=5", "model.latent_dim=3"]), b, progress=False, figures=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    folder = tmp_path / out.strip().splitlines()[-1]
+    assert folder.parent == tmp_path / "comparisons"
+    rows = list(csv.DictReader((folder / "compare.csv").open()))
+    assert [r["run"] for r in rows] == ["ae", "vae"] and [r["type"] for r in rows] == ["ae", "vae"]
+    assert [int(r["epochs_run"]) for r in rows] == [3, 5] and rows[1]["latent_dim"] == "3"
+    for row, run in zip(rows, (a, b)):
+        test = json.loads((run / runs.METRICS).read_text())["test"]
+        assert float(row["test_loss"]) == pytest.approx(test["loss"], rel=1e-9)
+    assert rows[0]["test_kl"] == "" and float(rows[1]["test_kl"]) > 0
+    assert int(rows[0]["parameters"]) < int(rows[1]["parameters"])  # a VAE's head is twice as wide
+    assert "| ae | ae |" in out and "| vae | vae |" in out
+    page = (folder / "index.html").read_text()
+    assert page.count("<tr>") == 3 and 'src="loss.png"' in page and (folder / "loss.png").stat().st_size > 10_000
+    # A second comparison never overwrites the first; a bad run is one line, and nothing is written.
+    assert main(["compare", str(a), str(b)]) == 0
+    assert len(list((tmp_path / "comparisons").iterdir())) == 2
+    capsys.readouterr()
+    assert main(["compare", str(a), str(tmp_path)]) == 2
+    assert main(["compare", str(a)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("aelab: error:") == 2 and "is not a finished aelab run" in err and "two or more" in err
+    assert len(list((tmp_path / "comparisons").iterdir())) == 2

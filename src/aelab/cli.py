@@ -19,6 +19,7 @@ COMMANDS = [
     "aelab.commands.evaluate",
     "aelab.commands.anomalies",
     "aelab.commands.summary",
+    "aelab.commands.compare",
 ]
 
 

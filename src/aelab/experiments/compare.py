@@ -1,0 +1,138 @@
+"""`aelab compare RUN RUN ...`: several finished runs side by side, written into a new folder:
+
+    compare.csv, compare.md   one row per run: what it is (model, latent size, data, parameters)
+                              and what it reached (test metrics, epochs, training time)
+    loss.png                  the loss curves of every run overlaid (validation solid, train dashed)
+    index.html                both on one page (opens without a server)
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+from datetime import datetime
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from aelab import runs
+from aelab.errors import AelabError
+
+FACTS = ("type", "architecture", "latent_dim", "dataset", "parameters", "epochs_run", "best_epoch", "train_seconds")
+TEST_METRICS = ("loss", "reconstruction_loss", "kl", "mse", "bce", "l1", "nll", "pixel_accuracy")
+
+
+def run_row(run: Path, name: str) -> dict:
+    """What one run is and what it reached; AelabError when `run` is not a finished run folder."""
+    if not (run / runs.METRICS).is_file() or not (run / runs.MODEL).is_file():
+        raise AelabError(f"{run} is not a finished aelab run (no {runs.METRICS} or {runs.MODEL}); "
+                         "give run folders written by aelab train")
+    model, config, _ = runs.load_model(run)
+    metrics = json.loads((run / runs.METRICS).read_text())
+    test = metrics.get("test", {})
+    row = {"run": name, "type": config.model.type, "architecture": config.model.architecture,
+           "latent_dim": config.model.latent_dim, "dataset": config.data.dataset,
+           "parameters": sum(p.numel() for p in model.parameters()),
+           **{k: metrics.get(k) for k in ("epochs_run", "best_epoch", "train_seconds")}}
+    row.update({f"test_{k}": test[k] for k in TEST_METRICS if test.get(k) is not None})
+    return row
+
+
+def collect(paths: list[str | Path]) -> tuple[list[dict], dict[str, list[dict]]]:
+    """(one row per run, each run's history by name); AelabError before anything is written."""
+    if len(paths) < 2:
+        raise AelabError("aelab compare needs two or more run folders, e.g. aelab compare runs/a runs/b")
+    paths = [Path(p) for p in paths]
+    names = _names(paths)
+    rows = [run_row(p, n) for p, n in zip(paths, names)]
+    histories = {n: runs.read_history(p / runs.HISTORY) if (p / runs.HISTORY).is_file() else []
+                 for p, n in zip(paths, names)}
+    return rows, histories
+
+
+def write_comparison(rows: list[dict], histories: dict[str, list[dict]], out: Path) -> list[Path]:
+    """compare.csv, compare.md, loss.png and index.html in the (new, empty) folder `out`."""
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    with open(out / "compare.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    (out / "compare.md").write_text(markdown_table(rows, columns) + "\n")
+    loss_overlay(histories, out / "loss.png")
+    (out / "index.html").write_text(_page(rows, columns), encoding="utf-8")
+    return [out / n for n in ("compare.csv", "compare.md", "loss.png", "index.html")]
+
+
+def new_folder(root: str | Path = "comparisons") -> Path:
+    return runs.new_run_dir(root, None, f"compare-{datetime.now():%Y%m%d-%H%M%S}")
+
+
+def _names(paths: list[Path]) -> list[str]:
+    """Each run's folder name, or its path where two names are the same."""
+    short = [p.name for p in paths]
+    return [s if short.count(s) == 1 else str(p) for s, p in zip(short, paths)]
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 10_000:
+        return f"{value:,}"
+    return str(value)
+
+
+def markdown_table(rows: list[dict], columns: list[str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def loss_overlay(histories: dict[str, list[dict]], path: Path) -> Path:
+    """Every run's loss per epoch on one axis: validation solid (where there is one), train dashed."""
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, history) in enumerate(histories.items()):
+        if not history:
+            continue
+        colour = colours[i % len(colours)]
+        epochs = [r["epoch"] for r in history]
+        ax.plot(epochs, [r["loss"] for r in history], "--", color=colour, alpha=0.7, label=f"{name} (train)")
+        if "val_loss" in history[0]:
+            ax.plot(epochs, [r["val_loss"] for r in history], "-", color=colour, label=f"{name} (validation)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss per image")
+    ax.set_yscale("log")
+    ax.set_title("Loss per epoch of each run")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _page(rows: list[dict], columns: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(row.get(c)))}</td>" for c in columns) + "</tr>"
+                   for row in rows)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>aelab compare</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; padding: 0 1em; color: #222; }}
+table {{ border-collapse: collapse; font-size: 0.85em; display: block; overflow-x: auto; }}
+th, td {{ border: 1px solid #ccc; padding: 0.25em 0.5em; text-align: right; }}
+th {{ background: #f3f3f3; }}
+img {{ max-width: 100%; }}
+.note {{ color: #666; font-size: 0.9em; }}
+</style></head>
+<body>
+<h1>{len(rows)} runs compared</h1>
+<p class=note>written {datetime.now():%Y-%m-%d %H:%M}</p>
+<table><tr>{head}</tr>{body}</table>
+<figure><img src="loss.png" alt="loss per epoch of each run"><figcaption>The loss per epoch of each run:
+validation solid, train dashed.</figcaption></figure>
+</body></html>
+"""
