@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +31,7 @@ from aelab.data.dataset import to_float
 from aelab.errors import AelabError
 from aelab.models.autoencoder import Autoencoder
 from aelab.train.losses import kl_divergence, reconstruction_loss
-from aelab.train.speed import native_bf16
+from aelab.train.speed import intra_op_threads, native_bf16
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -74,9 +75,12 @@ def _log_px(model: Autoencoder, logits: torch.Tensor, x: torch.Tensor) -> torch.
 @torch.no_grad()
 def likelihood_bounds(model: Autoencoder, data: torch.Tensor, samples: int, seed: int,
                       precision: str = "auto", max_rows: int = 2048, batch_size: int = 1024,
-                      progress: bool = False, desc: str = "nll") -> tuple[torch.Tensor, torch.Tensor]:
+                      progress: bool = False, desc: str = "nll", workers: int | None = None,
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
     """(N,) IWAE lower bounds on log p(x) with `samples` draws each, and (N,) ELBOs from the same
-    draws, in nats. `precision`: 'auto' (bf16 decoding where the hardware has it), 'bf16', 'fp32'."""
+    draws, in nats. `precision`: 'auto' (bf16 decoding where the hardware has it), 'bf16', 'fp32'.
+    `workers` (default: torch's thread count on a CPU) share the images; the numbers do not depend
+    on it."""
     _check(model)
     if samples < 1:
         raise AelabError(f"--nll-samples {samples}: give 1 or more importance samples, e.g. 1000")
@@ -87,38 +91,47 @@ def likelihood_bounds(model: Autoencoder, data: torch.Tensor, samples: int, seed
     # A bf16 copy of the decoder: autocast would cast every weight again on every call.
     decoder = copy.deepcopy(model.decoder).to(torch.bfloat16) if bf16 else model.decoder
     dtype = torch.bfloat16 if bf16 else torch.float32
-    generator = torch.Generator(device=device).manual_seed(seed)
     constant = log_likelihood_constant(model)
+    codes = [model.encode(to_float(data[i:i + batch_size])) for i in range(0, len(data), batch_size)]
+    mean, logvar = torch.cat([m for m, _ in codes]), torch.cat([lv for _, lv in codes])
+    kl = kl_divergence_of(mean, logvar)
     images_per_pass = max(1, max_rows // samples)  # few samples: several images per pass
     draws_per_pass = max(1, min(samples, max_rows))  # many samples: one image's draws in chunks
-    bounds, elbos = [], []
     bar = tqdm(total=len(data) * samples, desc=desc, unit="draw", unit_scale=True, disable=not progress,
                dynamic_ncols=True, leave=False)
-    for start in range(0, len(data), batch_size):
-        x = to_float(data[start:start + batch_size])
-        mean, logvar = model.encode(x)
-        kl = kl_divergence_of(mean, logvar)
-        flat = x.flatten(1)
-        for i in range(0, len(x), images_per_pass):
-            m, lv, xi = mean[i:i + images_per_pass], logvar[i:i + images_per_pass], flat[i:i + images_per_pass]
-            std = torch.exp(0.5 * lv).unsqueeze(1)
-            log_w, log_px_sum = [], 0.0
-            for done in range(0, samples, draws_per_pass):
-                k = min(draws_per_pass, samples - done)
-                eps = torch.randn((len(m), k, m.shape[1]), generator=generator, device=device)  # (b, k, d)
-                z = m.unsqueeze(1) + std * eps
-                logits = decoder(z.flatten(0, 1).to(dtype))
-                log_px = _log_px(model, logits.view(len(m), k, -1), xi) + constant  # (b, k)
-                log_pz = -0.5 * (z.square() + LOG_2PI).sum(-1)
-                log_qz = -0.5 * (eps.square() + LOG_2PI + lv.unsqueeze(1)).sum(-1)
-                log_w.append(log_px + log_pz - log_qz)
-                log_px_sum = log_px_sum + log_px.sum(1)
-                bar.update(len(m) * k)
-            bounds.append(torch.logsumexp(torch.cat(log_w, 1), 1) - math.log(samples))
-            elbos.append(log_px_sum / samples - kl[i:i + images_per_pass])
+
+    def unit(u: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The images of pass `u`, with their own seeded draws: any order of units, any number of
+        workers, the same numbers."""
+        i = u * images_per_pass
+        m, lv = mean[i:i + images_per_pass], logvar[i:i + images_per_pass]
+        x = to_float(data[i:i + images_per_pass]).flatten(1)
+        generator = torch.Generator(device=device).manual_seed(seed * 1_000_003 + u)
+        std = torch.exp(0.5 * lv).unsqueeze(1)
+        log_w, log_px_sum = [], 0.0
+        for done in range(0, samples, draws_per_pass):
+            k = min(draws_per_pass, samples - done)
+            eps = torch.randn((len(m), k, m.shape[1]), generator=generator, device=device)  # (b, k, d)
+            z = m.unsqueeze(1) + std * eps
+            logits = decoder(z.flatten(0, 1).to(dtype))
+            log_px = _log_px(model, logits.view(len(m), k, -1), x) + constant  # (b, k)
+            log_pz = -0.5 * (z.square() + LOG_2PI).sum(-1)
+            log_qz = -0.5 * (eps.square() + LOG_2PI + lv.unsqueeze(1)).sum(-1)
+            log_w.append(log_px + log_pz - log_qz)
+            log_px_sum = log_px_sum + log_px.sum(1)
+            bar.update(len(m) * k)
+        bound = torch.logsumexp(torch.cat(log_w, 1), 1) - math.log(samples)
+        return bound, log_px_sum / samples - kl[i:i + images_per_pass]
+
+    n_units = math.ceil(len(data) / images_per_pass)
+    workers = workers or (torch.get_num_threads() if device.type == "cpu" else 1)
+    # Whole passes per worker thread, each op on one core: on a busy machine, an op split over
+    # threads waits for the slowest of them at every step; whole passes never wait (BENCHMARKS.md).
+    with intra_op_threads(1 if workers > 1 else None), ThreadPoolExecutor(workers) as pool:
+        parts = list(pool.map(unit, range(n_units)))
     bar.close()
     model.train(was_training)
-    return torch.cat(bounds), torch.cat(elbos)
+    return torch.cat([b for b, _ in parts]), torch.cat([e for _, e in parts])
 
 
 def kl_divergence_of(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -57,10 +57,9 @@ def warn_if_useless(test: dict, config: Config) -> None:
     if loss < baseline:
         return
     cfg = config.training
-    unbounded = [a for a in {config.model.activation, *(l.activation for l in config.model.encoder_layers or []),
-                             *(l.activation for l in config.model.decoder_layers or [])} if a in ("cosh",)]
+    layers = (config.model.encoder_layers or []) + (config.model.decoder_layers or [])
     hints = [f"a lower training.learning_rate (now {cfg.learning_rate:g})"]
-    if unbounded:
+    if "cosh" in {config.model.activation, *(layer.activation for layer in layers)}:
         hints.append("a bounded activation instead of cosh (relu, tanh, elu)")
     hints.append(f"more training.epochs (now {cfg.epochs})")
     guess = "median" if config.model.reconstruction_loss == "l1" else "mean"
