@@ -122,14 +122,14 @@ def test_cli_evaluate_prints_a_table_and_merges_into_metrics_json(font_vae, caps
 
     before = json.loads((font_vae / "metrics.json").read_text())
     assert main(["evaluate", str(font_vae), "--noise", "gaussian:0.2,0.4", "--nll-samples", "50",
-                 "--noise-repeats", "3"]) == 0
+                 "--noise-repeats", "3", "--nll-precision", "fp32"]) == 0
     out = capsys.readouterr().out
     assert "pixel_accuracy" in out and "gaussian:0.4" in out and "nll" in out
     after = json.loads((font_vae / "metrics.json").read_text())
     test = after["test"]
     assert after["epochs_run"] == before["epochs_run"]  # merged, not replaced
     assert test["loss"] == pytest.approx(before["test"]["loss"])  # the same seed: the same numbers
-    assert test["nll"] <= -test["elbo"] + 1e-3 and test["nll_samples"] == 50
+    assert test["nll"] <= -test["elbo"] + 1e-3 and test["nll_samples"] == 50 and test["nll_precision"] == "fp32"
     assert [d["noise"] for d in test["denoising"]] == ["gaussian:0.2", "gaussian:0.4"]
     assert 0 < test["denoising"][1]["pixel_accuracy"] <= 1 and test["active_units"] <= 4
     # Other data: stored under its own key, the run's own numbers stay.

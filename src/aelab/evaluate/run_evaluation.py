@@ -58,7 +58,7 @@ def model_data(model: Autoencoder, config: Config, data_overrides: list[str] | N
 
 def measure(model: Autoencoder, data: ImageData, seed: int, noise: list | None = None,
             nll_samples: int = 0, noise_repeats: int = 1, latent: bool = True, progress: bool = False,
-            name: str = "data") -> dict:
+            name: str = "data", nll_precision: str = "auto") -> dict:
     """All metrics of one split; each stage is logged as it starts and ends (`progress`: a bar for
     the importance-sampled NLL, the slow one)."""
     tensor = data.tensor(next(model.parameters()).device)
@@ -70,7 +70,8 @@ def measure(model: Autoencoder, data: ImageData, seed: int, noise: list | None =
             result.update(latent_metrics(encode(model, data.images), data.labels, seed))
     if nll_samples and model.variational:
         with _stage(name, f"importance-sampled NLL, {nll_samples} samples x {len(data)} images"):
-            result.update(nll_metrics(model, tensor, nll_samples, seed, progress=progress, desc=f"{name} nll"))
+            result.update(nll_metrics(model, tensor, nll_samples, seed, nll_precision, progress=progress,
+                                      desc=f"{name} nll"))
     if noise:
         with _stage(name, f"denoising at {len(noise)} noise level(s) x {noise_repeats}"):
             result["denoising"] = denoising_table(model, tensor, noise, seed, binary, noise_repeats)
@@ -88,7 +89,7 @@ def _stage(split: str, what: str):
 
 def evaluate_run(run: str | Path, splits: list[str] | None = None, data_overrides: list[str] | None = None,
                  noise: list | None = None, nll_samples: int = 0, noise_repeats: int = 1,
-                 write: bool = True, progress: bool = False) -> dict[str, dict]:
+                 write: bool = True, progress: bool = False, nll_precision: str = "auto") -> dict[str, dict]:
     """Measure the run on each split (default: the test split); with `write`, merge the results
     into its metrics.json."""
     run = Path(run)
@@ -104,7 +105,8 @@ def evaluate_run(run: str | Path, splits: list[str] | None = None, data_override
     seed = config.training.seed + 1  # the seed train_run evaluates with: the same numbers
     suffix = f"[{','.join(data_overrides)}]" if data_overrides else ""
     results = {f"{s}{suffix}": measure(model, parts[s], seed, noise, nll_samples, noise_repeats,
-                                       progress=progress, name=f"{s}{suffix}") for s in splits}
+                                       progress=progress, name=f"{s}{suffix}", nll_precision=nll_precision)
+               for s in splits}
     if write:
         merge_metrics(run, results)
     return results
