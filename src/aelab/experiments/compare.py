@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import csv
 import html
+import io
 import json
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -54,14 +56,25 @@ def collect(paths: list[str | Path]) -> tuple[list[dict], dict[str, list[dict]]]
 def write_comparison(rows: list[dict], histories: dict[str, list[dict]], out: Path) -> list[Path]:
     """compare.csv, compare.md, loss.png and index.html in the (new, empty) folder `out`."""
     columns = list(dict.fromkeys(k for row in rows for k in row))
-    with open(out / "compare.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    (out / "compare.md").write_text(markdown_table(rows, columns) + "\n")
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    _write(out / "compare.csv", table.getvalue())
+    _write(out / "compare.md", markdown_table(rows, columns) + "\n")
     loss_overlay(histories, out / "loss.png")
-    (out / "index.html").write_text(_page(rows, columns), encoding="utf-8")
+    _write(out / "index.html", _page(rows, columns))
     return [out / n for n in ("compare.csv", "compare.md", "loss.png", "index.html")]
+
+
+def _write(path: Path, text: str) -> None:
+    """Whole or not at all: a temporary file, flushed to disk, renamed into place."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
 
 
 def new_folder(root: str | Path = "comparisons") -> Path:
