@@ -16,8 +16,8 @@ from aelab.evaluate.denoising import denoising, noise_levels
 from aelab.evaluate.latent_quality import active_units, knn_accuracy, latent_metrics, silhouette
 from aelab.evaluate.likelihood import elbo, iwae_bound
 from aelab.evaluate.metrics import evaluate
-from aelab.models.autoencoder import Autoencoder
-from aelab.train.pipeline import train_run
+from aelab.models import Autoencoder, build_model
+from aelab.experiments.train_run import train_run
 
 FONT = font5x7()
 FAST = ["data.dataset=font5x7", "data.test_split=0", "training.validation_split=0", "training.patience=null",
@@ -32,7 +32,7 @@ def perfect_model() -> Autoencoder:
     steep sigmoid makes pixels 0 or 1."""
     config = load_config(None, ["model.type=ae", "model.latent_dim=32", "model.activation=identity"]).model
     config.encoder_layers = config.decoder_layers = [Layer(units=35)]
-    model = Autoencoder(config, FONT.shape)
+    model = build_model(config, FONT.shape)
     glyphs = torch.from_numpy(FONT.floats().reshape(32, 35).T)  # (35, 32)
     with torch.no_grad():
         for layer, weight in ((model.encoder.hidden[0], torch.eye(35)), (model.encoder.head, torch.linalg.pinv(glyphs)),

@@ -16,7 +16,7 @@ from aelab.errors import AelabError
 from aelab.explore import refs
 from aelab.explore.traverse import rows as traversal_rows
 from aelab.models.inference import reconstruct
-from aelab.train.pipeline import train_run
+from aelab.experiments.train_run import train_run
 
 
 @pytest.fixture(scope="module")

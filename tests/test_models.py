@@ -8,14 +8,14 @@ from torch import nn
 
 from aelab.config import load_config
 from aelab.errors import AelabError
-from aelab.models.autoencoder import Autoencoder
+from aelab.models import Autoencoder, build_model
 from aelab.models.topology import layer_rule
-from aelab.train.losses import loss_terms
+from aelab.models.losses import loss_terms
 
 
 def model(*overrides, shape=(1, 28, 28)) -> Autoencoder:
     torch.manual_seed(0)
-    return Autoencoder(load_config(None, list(overrides)).model, shape)
+    return build_model(load_config(None, list(overrides)).model, shape)
 
 
 def linear_sizes(module: nn.Module) -> list[tuple[int, int]]:

@@ -115,7 +115,9 @@ def parse_noise(text: str) -> dict:
 
 
 class ModelConfig(_Section):
-    type: Literal["ae", "dae", "vae", "beta_vae"] = "vae"
+    # A registered model type (models/registry.py): ae, dae, vae, beta_vae, or one added with
+    # aelab.register_model; the registry says which when the model is built.
+    type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")] = "vae"
     architecture: Literal["mlp", "conv"] = "mlp"
     latent_dim: Annotated[int, Field(gt=0)] = 2
     # Hidden widths, from exactly one of: listed layers, seed 000's topology lists, seed 001's rule.
@@ -133,6 +135,12 @@ class ModelConfig(_Section):
     conv_channels: list[Annotated[int, Field(gt=0)]] = [8, 16, 32]
     conv_dense: Annotated[int, Field(gt=0)] = 64
     kernel_size: Literal[3, 5] = 3
+    # Your own networks: import paths of factories, "package.module:function" (models/networks.py
+    # says how they are called); they replace the MLP/conv encoder or decoder above.
+    encoder: Optional[Annotated[str, Field(min_length=1)]] = None
+    decoder: Optional[Annotated[str, Field(min_length=1)]] = None
+    # Settings of a model type added by a plug-in; its class validates them (Options) when built.
+    options: dict[str, Any] = {}
 
     @field_validator("encoder_layers", "decoder_layers", mode="before")
     @classmethod
@@ -181,6 +189,7 @@ class ModelConfig(_Section):
 
     @property
     def variational(self) -> bool:
+        """Of the built-in types; a plug-in's class says it (Autoencoder.variational)."""
         return self.type in ("vae", "beta_vae")
 
 

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import torch
 
-from aelab.config import Config, validate_config
+from aelab.config import Config, read_config_file, validate_config
 from aelab.errors import AelabError
+from aelab.layout import CHECKPOINT, CONFIG, HISTORY, METRICS, MODEL  # the run folder's names live in layout.py
 from aelab.models.autoencoder import Autoencoder
+from aelab.models.registry import build_model
 from aelab.train import checkpoint
 
-CONFIG, MODEL, CHECKPOINT, METRICS, HISTORY = (
-    "config.json", "model.safetensors", "checkpoint.safetensors", "metrics.json", "history.csv")
 
 
 def new_run_dir(root: str | Path, config: Config, name: str | None = None) -> Path:
@@ -58,8 +58,9 @@ def save_model(path: Path, model: Autoencoder, config: Config, info: dict) -> No
     checkpoint.atomic_save(dict(model.state_dict()), path, meta)
 
 
-def load_model(path: str | Path) -> tuple[Autoencoder, Config, dict]:
-    """A model file or a run folder -> (model in eval mode, its config, its metadata)."""
+def load_model(path: str | Path, encoder=None, decoder=None) -> tuple[Autoencoder, Config, dict]:
+    """A model file or a run folder -> (model in eval mode, its config, its metadata).
+    `encoder`/`decoder`: the networks of a model fitted with modules given in Python."""
     path = Path(path)
     if path.is_dir():
         if not (path / MODEL).is_file():
@@ -71,7 +72,7 @@ def load_model(path: str | Path) -> tuple[Autoencoder, Config, dict]:
     if "config" not in meta or "input_shape" not in meta:
         raise AelabError(f"{path} is not an aelab model file (no config in its metadata)")
     config = validate_config(meta["config"], source=str(path))
-    model = Autoencoder(config.model, tuple(meta["input_shape"]))
+    model = build_model(config.model, tuple(meta["input_shape"]), encoder, decoder)
     try:
         model.load_state_dict(tensors)
     except RuntimeError as e:
@@ -101,8 +102,6 @@ def read_history(path: Path) -> list[dict]:
 def read_config(run: Path) -> Config:
     if not (run / CONFIG).is_file():
         raise AelabError(f"{run} is not an aelab run folder: it has no {CONFIG}")
-    from aelab.config import read_config_file
-
     return validate_config(read_config_file(run / CONFIG), source=str(run / CONFIG))
 
 

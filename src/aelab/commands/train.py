@@ -8,9 +8,10 @@ import logging
 import shutil
 from pathlib import Path
 
-from aelab import runs
-from aelab.config import load_config, read_config_file
 from aelab.errors import AelabError
+
+# aelab modules that load torch, pydantic or scikit-learn are imported inside the handlers, so that
+# `aelab --help` and `--version` start in well under a second.
 
 log = logging.getLogger("aelab")
 
@@ -47,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, distributed) -> int:
-    from aelab.train.pipeline import train_run
+    from aelab import runs
+    from aelab.config import load_config, read_config_file
+    from aelab.experiments.train_run import train_run
 
     if args.resume:
         run_dir = Path(args.resume)

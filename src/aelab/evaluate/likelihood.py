@@ -19,7 +19,7 @@ import torch
 from aelab.data.dataset import to_float
 from aelab.errors import AelabError
 from aelab.models.autoencoder import Autoencoder, ForwardOutput
-from aelab.train.losses import kl_divergence, reconstruction_loss
+from aelab.models.losses import kl_divergence, reconstruction_loss
 
 LOG_2PI = math.log(2 * math.pi)
 

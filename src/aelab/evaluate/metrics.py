@@ -12,27 +12,9 @@ from __future__ import annotations
 import torch
 
 from aelab.data.dataset import to_float
-from aelab.data.noise import corrupt
 from aelab.models.autoencoder import Autoencoder
-from aelab.train.losses import loss_terms, reconstruction_loss
-
-
-@torch.no_grad()
-def objective(model: Autoencoder, data: torch.Tensor, seed: int, batch_size: int = 1024) -> dict[str, float]:
-    """The training objective's terms averaged over `data`, with seeded noise and z draws."""
-    was_training = model.training
-    model.eval()
-    generator = torch.Generator(device=data.device).manual_seed(seed)
-    noise = model.config.noise
-    sums: dict[str, torch.Tensor] = {}
-    for start in range(0, len(data), batch_size):
-        x = to_float(data[start:start + batch_size])
-        x_in = corrupt(x, noise, generator) if noise is not None else x
-        terms = loss_terms(model, model(x_in, generator=generator), x)
-        for k, v in terms.items():
-            sums[k] = sums.get(k, 0.0) + v * len(x)
-    model.train(was_training)
-    return {k: float(v) / len(data) for k, v in sums.items()}
+from aelab.models.losses import reconstruction_loss
+from aelab.train.objective import mean_objective as objective  # the training objective, seeded
 
 
 @torch.no_grad()

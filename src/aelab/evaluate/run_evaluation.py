@@ -12,6 +12,7 @@ import numpy as np
 from aelab import runs
 from aelab.config import Config, load_config, read_config_file
 from aelab.data.dataset import ImageData
+from aelab.data.prepare import prepare_data
 from aelab.errors import AelabError
 from aelab.evaluate.denoising import denoising_table
 from aelab.evaluate.latent_quality import latent_metrics
@@ -33,8 +34,6 @@ def run_config(run: Path, data_overrides: list[str] | None = None) -> Config:
 
 
 def split_data(config: Config) -> dict[str, ImageData]:
-    from aelab.train.pipeline import prepare_data
-
     train, validation, test = prepare_data(config)
     parts = {"train": train, "validation": validation, "test": test}
     return {k: v for k, v in parts.items() if v is not None}

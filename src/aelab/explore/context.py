@@ -14,6 +14,7 @@ import numpy as np
 
 from aelab import runs
 from aelab.data.dataset import ImageData, from_array
+from aelab.data.prepare import prepare_data
 from aelab.errors import AelabError
 from aelab.models.autoencoder import Autoencoder
 from aelab.models.inference import decode, encode
@@ -102,8 +103,6 @@ class Context:
 
 def open_run(path: str | Path) -> Context:
     """A run folder written by `aelab train` -> its model and its (re-loaded) train and test data."""
-    from aelab.train.pipeline import prepare_data
-
     path = Path(path)
     if not path.is_dir():
         raise AelabError(f"{path} is not a run folder (no such directory); give a folder written by aelab train")

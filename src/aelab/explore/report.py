@@ -15,9 +15,17 @@ from datetime import datetime
 from pathlib import Path
 
 from aelab import runs
+from aelab.explore.animate import animate, morph
+from aelab.explore.context import open_run
+from aelab.explore.denoise import denoise
+from aelab.explore.generate import generate
+from aelab.explore.latent_map import latent_map
+from aelab.explore.run_figures import pick_pair, write_all
+from aelab.explore.snapshots import training_gif
+from aelab.explore.traverse import traverse
+from aelab.layout import INDEX
 
 log = logging.getLogger("aelab")
-INDEX = "index.html"
 
 # Shown in this order; other images in the folder follow with a caption made from their name.
 CAPTIONS = [
@@ -107,20 +115,11 @@ def _fmt(v) -> str:
 def regenerate(run: str | Path, animations: bool = True) -> Path:
     """`aelab report`: draw every figure of the run again (the training figures and the
     explorations) and write index.html."""
-    from aelab.explore.animate import animate, morph
-    from aelab.explore.denoise import denoise
-    from aelab.explore.generate import generate
-    from aelab.explore.latent_map import latent_map
-    from aelab.explore.traverse import traverse
-    from aelab.explore.context import open_run
-    from aelab.explore.snapshots import training_gif
-    from aelab.plots.run_figures import pick_pair, write_all
-
     ctx = open_run(run)
     run = Path(run)
     history = runs.read_history(run / runs.HISTORY) if (run / runs.HISTORY).is_file() else []
     if history:
-        write_all(run, ctx.model, ctx.test, history, ctx.seed)
+        write_all(ctx, history)
     training_gif(run)
     generate(ctx, 32, with_nearest=True)
     traverse(ctx)

@@ -16,8 +16,9 @@ from PIL import Image
 
 from aelab.data.dataset import ImageData, to_float
 from aelab.explore import frames as fr
+from aelab.layout import SNAPSHOTS, TRAINING_GIF
 
-FOLDER, GIF = "snapshots", "training.gif"
+FOLDER, GIF = SNAPSHOTS, TRAINING_GIF
 
 
 class Snapshots:

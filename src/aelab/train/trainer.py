@@ -22,12 +22,10 @@ from tqdm.auto import tqdm
 
 from aelab.config import Config
 from aelab.data.dataset import to_float
-from aelab.data.noise import corrupt
 from aelab.errors import AelabError
-from aelab.evaluate.metrics import objective
 from aelab.models.autoencoder import Autoencoder
 from aelab.train import checkpoint, distributed
-from aelab.train.losses import loss_terms
+from aelab.train.objective import mean_objective
 from aelab.train.optim import build_optimizer
 from aelab.train.speed import SMALL_STEP_MACS, flush_denormals, intra_op_threads, native_bf16, step_macs
 
@@ -75,18 +73,22 @@ class Trainer:
         self.progress = progress and self.is_main
         # Callbacks may write files (snapshots, sweeps): only rank 0 runs them.
         self.callbacks = list(callbacks or []) if self.is_main else []
-        self._train_forward = distributed.wrap(self.model, context, self.device)
+        self._objective = distributed.wrap(self.model, context, self.device)  # model.objective, or DDP's
         if config.training.precision == "bf16" and not native_bf16(self.device):
             warnings.warn("training.precision is bf16 but this CPU has no bf16 hardware (AVX512-BF16 or "
                           "AMX): bf16 emulated in software is several times slower than fp32 here")
 
     # ------------------------------------------------------------------------------- the loop
     def fit(self, train: torch.Tensor, validation: torch.Tensor | None = None,
-            checkpoint_path: Path | None = None) -> TrainState:
-        """Train on `train` (N, C, H, W) in its stored dtype; returns the final state."""
+            checkpoint_path: Path | None = None, labels: torch.Tensor | None = None,
+            validation_labels: torch.Tensor | None = None) -> TrainState:
+        """Train on `train` (N, C, H, W) in its stored dtype; returns the final state. `labels`
+        (N,) go with each batch to models that need them (conditional models)."""
         cfg = self.config.training
         train = train.to(self.device)
         validation = None if validation is None or len(validation) == 0 else validation.to(self.device)
+        self._labels = None if labels is None else labels.to(self.device)
+        self._validation_labels = None if validation_labels is None or validation is None else validation_labels.to(self.device)
         bar = tqdm(total=cfg.epochs, initial=self.state.epoch, desc="training", unit="epoch",
                    disable=not self.progress, dynamic_ncols=True)
         with flush_denormals(), intra_op_threads(self._threads()):
@@ -122,7 +124,7 @@ class Trainer:
 
     def _epoch(self, train: torch.Tensor, validation: torch.Tensor | None) -> dict:
         cfg = self.config.training
-        model, noise, generator = self.model, self.model.config.noise, self.generator
+        model, generator, labels = self.model, self.generator, self._labels
         dynamic = self.config.data.binarize == "dynamic"
         precision = torch.bfloat16 if cfg.precision == "bf16" else None
         world = 1 if self.context is None else self.context.world_size
@@ -139,9 +141,9 @@ class Trainer:
             x = to_float(train[local])
             if dynamic:  # a fresh binary draw of each image every epoch (Bernoulli likelihood)
                 x = torch.bernoulli(x, generator=draws)
-            x_in = corrupt(x, noise, draws) if noise is not None else x
+            y = None if labels is None else labels[local]
             with torch.autocast(self.device.type, dtype=precision or torch.float32, enabled=precision is not None):
-                terms = loss_terms(model, self._train_forward(x_in, generator=draws), x)
+                terms = self._objective(x, generator=draws, labels=y)  # noise, z: the model draws them
             loss = terms["loss"]
             if world > 1:  # DDP averages over ranks; weigh each by its share of the global batch
                 loss = loss * (len(local) * world / len(batch))
@@ -157,7 +159,7 @@ class Trainer:
         self.state.samples_seen += len(train)
         row = {"epoch": self.state.epoch, **{k: float(v) / len(train) for k, v in zip(sums, totals.tolist())}}
         if validation is not None:
-            terms = objective(model, validation, seed=cfg.seed + 1)
+            terms = mean_objective(model, validation, seed=cfg.seed + 1, labels=self._validation_labels)
             row.update({f"val_{k}": v for k, v in terms.items()})
         row["seconds"] = seconds
         if not math.isfinite(row["loss"]):

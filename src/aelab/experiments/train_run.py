@@ -1,5 +1,6 @@
 """One training run from a config to a complete run folder: data, model, training, metrics,
-history, weights and figures. The CLI's `train` and the sweeps call this."""
+history, weights and figures. The CLI's `train` and the sweeps call this.
+(Moved from train/pipeline.py: it draws the figures, so it sits above explore/.)"""
 
 from __future__ import annotations
 
@@ -8,49 +9,22 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 
 from aelab import runs
 from aelab.config import Config
-from aelab.data import load_dataset
-from aelab.data.dataset import ImageData
-from aelab.data.splits import kfold, split
+from aelab.data.prepare import prepare_data
 from aelab.errors import AelabError
 from aelab.evaluate.metrics import evaluate
-from aelab.models.autoencoder import Autoencoder
+from aelab.explore.context import Context
+from aelab.explore.report import write_report
+from aelab.explore.run_figures import write_all
+from aelab.explore.snapshots import Snapshots
+from aelab.models.registry import build_model
 from aelab.train import distributed
 from aelab.train.trainer import Trainer, pick_device
 
 log = logging.getLogger("aelab")
-
-
-def prepare_data(config: Config) -> tuple[ImageData, ImageData | None, ImageData]:
-    """(train, validation or None, test) as the config asks, all seeded."""
-    train, test = load_dataset(config.data, config.training.seed)
-    if config.data.exclude_labels:
-        train = drop_labels(train, config.data.exclude_labels)
-    if config.data.folds is not None:  # cross-validation: the held-out fold is the test set
-        rest, held_out = kfold(len(train), config.data.folds, config.training.seed)[config.data.fold]
-        train, test = train.subset(rest), train.subset(held_out)
-    train, validation = split(train, config.training.validation_split, config.training.seed)
-    return train, validation, test
-
-
-def drop_labels(data: ImageData, names: list[str]) -> ImageData:
-    if data.labels is None:
-        raise AelabError(f"data.exclude_labels needs a labelled dataset; {data.name} has no labels")
-    known = data.label_names or [str(i) for i in range(int(data.labels.max()) + 1)]
-    missing = [n for n in names if n not in known]
-    if missing:
-        raise AelabError(f"data.exclude_labels: {missing} are not labels of {data.name}; its labels are {known}")
-    keep = ~np.isin(data.labels, [known.index(n) for n in names])
-    return data.subset(np.flatnonzero(keep))
-
-
-def build(config: Config, input_shape: tuple[int, int, int]) -> Autoencoder:
-    torch.manual_seed(config.training.seed)  # same seed, same initial weights
-    return Autoencoder(config.model, input_shape)
 
 
 def train_run(config: Config, run: Path, resume: bool = False, progress: bool = True,
@@ -64,12 +38,13 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
         run.mkdir(parents=True, exist_ok=True)
     runs.set_threads(config.training.threads)
     train, validation, test = prepare_data(config)
-    model = build(config, train.shape)
+    model = build_model(config.model, train.shape, seed=config.training.seed)
+    if model.needs_labels and train.labels is None:
+        raise AelabError(f"model.type '{config.model.type}' learns from labels; {train.name} has none "
+                         "(use a labelled dataset, e.g. a folder with one sub-folder per class)")
     device = distributed.device_for(context, config.training.device) or pick_device(config.training.device)
     snapshots = None
     if config.training.snapshot_every:  # reconstruction strips during training, then training.gif
-        from aelab.explore.snapshots import Snapshots
-
         snapshots = Snapshots(run, test, config.training.snapshot_every, config.training.seed)
         callbacks = [*(callbacks or []), snapshots]
     trainer = Trainer(model, config, device, progress=progress, callbacks=callbacks, context=context)
@@ -78,8 +53,11 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
         log.info("resuming %s after epoch %d", run, trainer.state.epoch)
     elif main:
         runs.write_json(run / runs.CONFIG, config.to_dict())
+    labelled = model.needs_labels
     state = trainer.fit(train.tensor(), None if validation is None else validation.tensor(),
-                        checkpoint_path=run / runs.CHECKPOINT)
+                        checkpoint_path=run / runs.CHECKPOINT,
+                        labels=_labels(train) if labelled else None,
+                        validation_labels=_labels(validation) if labelled and validation is not None else None)
     if not main:
         return {}
     model.eval()
@@ -105,10 +83,10 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
     runs.save_model(run / runs.MODEL, model.cpu(), config,
                     {"label_names": test.label_names, "binary": binary, "dataset": test.name})
     if figures:
-        from aelab.plots.run_figures import write_all
-
-        write_all(run, model, test, state.history, config.training.seed)
-        from aelab.explore.report import write_report
-
+        write_all(Context(model, test, train, run, config.training.seed), state.history)
         write_report(run)
     return metrics
+
+
+def _labels(data) -> torch.Tensor:
+    return torch.from_numpy(data.labels)
