@@ -90,7 +90,7 @@ def test_interpolation_ends_are_the_endpoints_reconstructions(digits, tmp_path):
 
 
 def test_traversal_centre_is_the_decoded_origin(font, tmp_path):
-    rows = traversal_rows(font, span=(-2, 2), steps=5)
+    rows = traversal_rows(font, np.tile([[-2.0, 2.0]], (3, 1)), steps=5)
     assert rows.shape == (3, 5, 1, 7, 5)
     origin = font.decode(np.zeros((1, 3)))[0]
     for d in range(3):

@@ -51,6 +51,7 @@ def _run(args: argparse.Namespace, distributed) -> int:
     from aelab import runs
     from aelab.config import load_config, read_config_file
     from aelab.experiments.train_run import train_run
+    from aelab.models.registry import model_class
 
     if args.resume:
         run_dir = Path(args.resume)
@@ -61,6 +62,7 @@ def _run(args: argparse.Namespace, distributed) -> int:
         config = load_config(None, args.overrides, base=read_config_file(run_dir / runs.CONFIG))
     else:
         config = load_config(args.config, args.overrides)
+    model_class(config.model.type)  # an unknown model type stops here, before any folder is made
     # Under torchrun every rank gets here; rank 0 alone makes or changes the run folder.
     context = distributed.setup(config.training.device) if distributed else None
     main = context is None or context.is_main

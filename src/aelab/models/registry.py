@@ -4,7 +4,9 @@ registry lookup imports only the model it needs."""
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import json
 
 import torch
 from torch import nn
@@ -31,8 +33,10 @@ def register_model(name: str, model_class: type | str) -> type | str:
 
 def model_class(name: str) -> type:
     if name not in MODEL_TYPES:
-        raise AelabError(f"model.type {name!r} is not a registered model type; known: "
-                         f"{', '.join(sorted(MODEL_TYPES))} (add your own with aelab.register_model)")
+        close = difflib.get_close_matches(name, MODEL_TYPES, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise AelabError(f"model.type {json.dumps(name)} is not a registered model type; {hint}known: "
+                         f"{', '.join(MODEL_TYPES)} (add your own with aelab.register_model)")
     entry = MODEL_TYPES[name]
     if isinstance(entry, str):
         module, _, attr = entry.partition(":")
