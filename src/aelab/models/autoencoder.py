@@ -17,6 +17,7 @@ import math
 from typing import ClassVar, NamedTuple
 
 import torch
+from pydantic import BaseModel, ValidationError
 from torch import nn
 
 from aelab.config import ModelConfig
@@ -39,11 +40,14 @@ class Autoencoder(nn.Module):
 
     variational: ClassVar[bool] = False  # has a posterior q(z|x) and a prior to sample from
     needs_labels: ClassVar[bool] = False  # conditional models: the trainer passes each batch's labels
+    # The type's own settings (model.options in a config), as a pydantic model; None: it has none.
+    Options: ClassVar[type[BaseModel] | None] = None
 
     def __init__(self, config: ModelConfig, input_shape: tuple[int, int, int], encoder: nn.Module,
                  decoder: nn.Module):
         super().__init__()
         self.config = config
+        self.options = _options(type(self), config)
         self.input_shape = tuple(int(s) for s in input_shape)  # (C, H, W)
         self.encoder, self.decoder = encoder, decoder
         self.output_activation = activation(config.output_activation)
@@ -61,7 +65,8 @@ class Autoencoder(nn.Module):
         input_dim = math.prod(input_shape)
         if config.latent_dim >= input_dim and encoder is None:
             raise AelabError(f"model.latent_dim {config.latent_dim} is not smaller than the input "
-                             f"({input_dim} values per image); choose latent_dim < {input_dim}")
+                             f"({input_dim} values per image, n_features = {input_dim}); an autoencoder "
+                             f"compresses: choose latent_dim < {input_dim}")
         built_encoder, built_decoder = build_networks(config, tuple(input_shape), cls.encoder_outputs(config.latent_dim),
                                                       need_encoder=encoder is None, need_decoder=decoder is None)
         return cls(config, input_shape, encoder or built_encoder, decoder or built_decoder)
@@ -136,3 +141,19 @@ class Autoencoder(nn.Module):
             raise AelabError(f"the decoder maps codes of shape (2, {self.config.latent_dim}) to {got}; "
                              f"it must give images (2, {', '.join(map(str, self.input_shape))})")
         self.train(was_training)
+
+
+def _options(cls: type, config: ModelConfig) -> BaseModel | None:
+    """model.options checked against the type's Options: one line naming the key when wrong."""
+    if cls.Options is None:
+        if config.options:
+            raise AelabError(f"model.options: a '{config.type}' has no options of its own; remove "
+                             f"{', '.join(config.options)}")
+        return None
+    try:
+        return cls.Options.model_validate(config.options)
+    except ValidationError as e:
+        err = e.errors()[0]
+        key = ".".join(str(p) for p in ("model.options", *err["loc"]))
+        known = ", ".join(cls.Options.model_fields)
+        raise AelabError(f"{key}: {err['msg']} (the options of a '{config.type}': {known})") from None
