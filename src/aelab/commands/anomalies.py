@@ -43,7 +43,7 @@ def add_commands(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from aelab import runs
-    from aelab.evaluate import anomaly_figures as figs
+    from aelab.plots import anomaly_figures as figs
     from aelab.evaluate.anomalies import anomaly_scores, detection_metrics, error_maps, threshold_at
     from aelab.evaluate.run_evaluation import merge_metrics, model_data, run_config
 

@@ -8,6 +8,7 @@ import logging
 import math
 from pathlib import Path
 
+from aelab import layout
 from aelab.errors import AelabError
 
 log = logging.getLogger("aelab")
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         log.warning("--nll-samples: a likelihood needs a VAE (an encoder that gives q(z|x)); skipped for this run")
     results = evaluate_run(Path(args.run), splits, args.data, noise, args.nll_samples, args.noise_repeats)
     print(format_table(results))
-    print(f"merged into {Path(args.run) / 'metrics.json'}")
+    print(f"merged into {Path(args.run) / layout.METRICS}")
     return 0
 
 
