@@ -141,3 +141,22 @@ def test_the_cli_offers_the_anomaly_scores_the_library_has():
     from aelab.evaluate.anomalies import SCORES
 
     assert offered == SCORES
+
+
+def test_every_option_of_every_command_has_help_and_overrides_are_spelt_one_way(capsys):
+    import argparse
+
+    from aelab.cli import build_parser, main
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing, override_flags = [], set()
+    for name, parser in sub.choices.items():
+        for action in parser._actions:
+            if action.option_strings and action.help != argparse.SUPPRESS and not action.help:
+                missing.append(f"{name} {action.option_strings[0]}")
+            if action.metavar and "=VALUE" in str(action.metavar) or action.dest == "overrides":
+                override_flags.update(action.option_strings)
+    assert not missing, missing
+    assert override_flags == {"--set"}  # KEY=VALUE overrides of a config: --set, in every command
+    assert main(["evaluate", "nowhere", "--set", "model.latent_dim=3"]) == 2
+    assert "changes only the data" in capsys.readouterr().err

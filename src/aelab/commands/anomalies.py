@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aelab.commands.evaluate import data_overrides
 from aelab.errors import AelabError
 
 # aelab modules that load torch are imported inside the handler: `aelab --help` starts fast.
@@ -23,7 +24,8 @@ def add_commands(sub) -> None:
                                    "which are normal by construction. Train with data.exclude_labels to "
                                    "hold classes out: they are the anomalies by default.")
     p.add_argument("run", help="a run folder written by aelab train")
-    p.add_argument("--data", action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--data", action="append", default=[], help=argparse.SUPPRESS)  # older spelling: KEY=VALUE
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="data.KEY=VALUE",
                    help="score other data (images of the model's shape): override the run's data section, "
                         "e.g. --data test_split=0.5; the threshold still comes from the run's own training "
                         "images, and the numbers go into metrics.json under 'anomalies[KEY=VALUE]'")
@@ -52,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise AelabError(f"--top {args.top}: show at least 1 image, e.g. --top 10")
     run_dir = Path(args.run)
+    args.data = data_overrides(args)
     config = run_config(run_dir, args.data)  # says so when RUN is not a run folder
     model, _, _ = runs.load_model(run_dir)
     parts = model_data(model, config, args.data)

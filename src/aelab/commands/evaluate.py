@@ -24,9 +24,10 @@ def add_commands(sub) -> None:
                        description="Measure a run on its train, validation and test splits and merge the "
                                    "results into its metrics.json.")
     p.add_argument("run", help="a run folder written by aelab train")
-    p.add_argument("--data", action="append", default=[], metavar="KEY=VALUE",
-                   help="evaluate on other data: override the run's data section, e.g. --data dataset=mnist "
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="data.KEY=VALUE",
+                   help="evaluate on other data: override the run's data section, e.g. --set data.dataset=mnist "
                         "(repeatable); results are stored under '<split>[KEY=VALUE]'")
+    p.add_argument("--data", action="append", default=[], help=argparse.SUPPRESS)  # older spelling: KEY=VALUE
     p.add_argument("--splits", default=None, help="comma-separated splits (default: all the run has)")
     p.add_argument("--noise", help="denoising at each level, e.g. gaussian:0.2,0.3,0.4 or bitflip:0.05,0.1 "
                                    "(noise drawn from a fixed seed: the same for every model)")
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     splits = [s.strip() for s in args.splits.split(",")] if args.splits else None
     if args.nll_samples and not _is_variational(Path(args.run)):
         log.warning("--nll-samples: a likelihood needs a VAE (an encoder that gives q(z|x)); skipped for this run")
-    results = evaluate_run(Path(args.run), splits, args.data, noise, args.nll_samples, args.noise_repeats)
+    results = evaluate_run(Path(args.run), splits, data_overrides(args), noise, args.nll_samples, args.noise_repeats)
     print(format_table(results))
     print(f"merged into {Path(args.run) / layout.METRICS}")
     return 0
@@ -54,8 +55,22 @@ def run(args: argparse.Namespace) -> int:
 
 def _is_variational(run: Path) -> bool:
     from aelab.evaluate.run_evaluation import run_config
+    from aelab.models.registry import model_class
 
-    return run_config(run).model.variational
+    return model_class(run_config(run).model.type).variational
+
+
+def data_overrides(args: argparse.Namespace) -> list[str]:
+    """--set data.KEY=VALUE (and the older --data KEY=VALUE) -> KEY=VALUE items of the data section;
+    a run's model and training are its own, so other keys are refused."""
+    items = list(args.data)
+    for item in args.overrides:
+        key, _, value = item.partition("=")
+        if not key.startswith("data."):
+            raise AelabError(f"--set {item}: {args.command} changes only the data (--set data.KEY=VALUE, e.g. "
+                             "--set data.test_split=0.5); the model and its training are the run's")
+        items.append(item.removeprefix("data."))
+    return items
 
 
 def _cell(value) -> str:

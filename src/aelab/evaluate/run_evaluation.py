@@ -40,13 +40,13 @@ def split_data(config: Config) -> dict[str, ImageData]:
 
 
 def model_data(model: Autoencoder, config: Config, data_overrides: list[str] | None = None) -> dict[str, ImageData]:
-    """`split_data(config)`, checked to fit the model: --data may not change the images' shape."""
+    """`split_data(config)`, checked to fit the model: data overrides may not change the images' shape."""
     parts = split_data(config)
     shape = next(iter(parts.values())).shape
     if shape != model.input_shape:
-        given = f"--data {' '.join(data_overrides)}" if data_overrides else "the run's config"
+        given = " ".join(f"--set data.{o}" for o in data_overrides) if data_overrides else "the run's config"
         raise AelabError(f"{given}: the data has images of shape {shape} but the model expects "
-                         f"{model.input_shape}; --data must give images of the model's shape")
+                         f"{model.input_shape}; --set data.KEY=VALUE must give images of the model's shape")
     return parts
 
 
