@@ -1,11 +1,12 @@
-"""model.type -> model class. A new model type is one file plus one line here (or, from outside
-aelab, one call: `aelab.register_model("my_vae", MyVAE)`). Entries are import paths so that a
-registry lookup imports only the model it needs."""
+"""model.type -> model class. A new model type is one file plus one line here; from outside aelab,
+one call (`aelab.register_model("my_vae", MyVAE)`) or an entry point of an installed package (group
+"aelab.models"). Entries are import paths so that a lookup imports only the model it needs."""
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.metadata
 import json
 
 import torch
@@ -33,6 +34,8 @@ def register_model(name: str, model_class: type | str) -> type | str:
 
 def model_class(name: str) -> type:
     if name not in MODEL_TYPES:
+        _load_entry_points()
+    if name not in MODEL_TYPES:
         close = difflib.get_close_matches(name, MODEL_TYPES, n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
         raise AelabError(f"model.type {json.dumps(name)} is not a registered model type; {hint}known: "
@@ -45,6 +48,13 @@ def model_class(name: str) -> type:
         except (ImportError, AttributeError) as e:
             raise AelabError(f"model.type {name!r}: cannot import {entry} ({e})") from None
     return entry
+
+
+def _load_entry_points() -> None:
+    """Model types that installed packages declare, in their pyproject.toml:
+    [project.entry-points."aelab.models"]  sparse_ae = "mypackage.sparse:SparseAE" """
+    for entry in importlib.metadata.entry_points(group="aelab.models"):
+        MODEL_TYPES.setdefault(entry.name, entry.value)
 
 
 def build_model(config: ModelConfig, input_shape, encoder: nn.Module | None = None,
