@@ -128,12 +128,16 @@ def test_importing_and_drawing_leave_matplotlibs_backend_and_pyplot_alone(tmp_pa
     seen = _fresh("import sys, json, matplotlib\n"
                   "raw = lambda: dict.__getitem__(matplotlib.rcParams, 'backend')  # get_backend() would resolve it\n"
                   "before = raw()\n"
-                  "import numpy as np, aelab, aelab.explore, aelab.plots.anomaly_figures, aelab.experiments.figures\n"
+                  "import numpy as np, aelab, aelab.plots.anomaly_figures, aelab.plots.explore_figures\n"
                   "from aelab.plots import figures\n"
                   f"figures.image_grid(np.random.rand(4, 1, 8, 8), r'{tmp_path}/g.png', 'grid')\n"
                   "print(json.dumps([before == raw(), 'matplotlib.pyplot' in sys.modules]))")
     assert seen == [True, False]
     assert (tmp_path / "g.png").stat().st_size > 0
+    # and nowhere else: no module switches the backend or draws through pyplot's global state
+    for path, tree in modules().items():
+        source = (SRC / path).read_text()
+        assert "matplotlib.use(" not in source and "import matplotlib.pyplot" not in source, path
 
 
 def test_the_cli_offers_the_anomaly_scores_the_library_has():

@@ -187,11 +187,6 @@ class ModelConfig(_Section):
             self.output_activation = "sigmoid"
         return self
 
-    @property
-    def variational(self) -> bool:
-        """Of the built-in types; a plug-in's class says it (Autoencoder.variational)."""
-        return self.type in ("vae", "beta_vae")
-
 
 # ------------------------------------------------------------------------------------ training
 
