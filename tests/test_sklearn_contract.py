@@ -65,7 +65,8 @@ def test_every_estimator_lists_every_parameter_and_clone_keeps_them():
         names = set(cls._get_param_names())
         assert {"latent_dim", "n_layers", "encoder_topology", "conv_channels", "conv_dense", "encoder", "decoder",
                 "reconstruction_loss", "beta1", "weight_decay", "patience", "precision"} <= names, cls
-    assert {"noise"} <= set(DAE._get_param_names()) and {"beta"} <= set(BetaVAE._get_param_names())
+    assert {"noise"} <= set(VAE._get_param_names()) and {"beta"} <= set(BetaVAE._get_param_names())
+    assert DAE().noise == "gaussian:0.3" and VAE().noise is None  # a VAE may denoise too
 
 
 def test_seed_rules_set_from_python_build_the_network_they_describe():

@@ -60,10 +60,11 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def __init__(self, latent_dim=2, architecture="mlp", encoder_layers=None, decoder_layers=None,
                  encoder_topology=None, decoder_topology=None, n_layers=None, conv_channels=(8, 16, 32),
                  conv_dense=64, kernel_size=3, encoder=None, decoder=None, activation="relu",
-                 output_activation="auto", init="auto", reconstruction_loss="bce", optimizer="adam",
-                 learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, momentum=0.9, weight_decay=0.0,
-                 epochs=100, batch_size=64, validation_split=0.0, patience=None, min_delta=0.0, seed=42,
-                 device="auto", precision="fp32", threads=None, verbose=False):
+                 output_activation="auto", init="auto", reconstruction_loss="bce", noise=None,
+                 optimizer="adam",
+                 learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, momentum=0.9,
+                 weight_decay=0.0, epochs=100, batch_size=64, validation_split=0.0, patience=None, min_delta=0.0,
+                 seed=42, device="auto", precision="fp32", threads=None, verbose=False):
         self.latent_dim = latent_dim
         self.architecture = architecture
         self.encoder_layers = encoder_layers  # None: [256, 128] unless topology or n_layers is given
@@ -80,6 +81,7 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.output_activation = output_activation
         self.init = init
         self.reconstruction_loss = reconstruction_loss
+        self.noise = noise  # corrupts training inputs: 'gaussian:STD', 'salt_pepper:P', 'bitflip:P'
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.beta1 = beta1
@@ -116,6 +118,8 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         for key in ("encoder", "decoder"):
             if isinstance(getattr(self, key), str):
                 model[key] = getattr(self, key)
+        if self.noise is not None:
+            model["noise"] = self.noise
         return model
 
     def _config(self, **fit_params) -> Config:
@@ -308,14 +312,11 @@ class DAE(_Autoencoder):
             decoder_layers=decoder_layers, encoder_topology=encoder_topology, decoder_topology=decoder_topology,
             n_layers=n_layers, conv_channels=conv_channels, conv_dense=conv_dense, kernel_size=kernel_size,
             encoder=encoder, decoder=decoder, activation=activation, output_activation=output_activation,
-            init=init, reconstruction_loss=reconstruction_loss, optimizer=optimizer, learning_rate=learning_rate,
+            init=init, reconstruction_loss=reconstruction_loss, noise=noise, optimizer=optimizer,
+            learning_rate=learning_rate,
             beta1=beta1, beta2=beta2, epsilon=epsilon, momentum=momentum, weight_decay=weight_decay,
             epochs=epochs, batch_size=batch_size, validation_split=validation_split, patience=patience,
             min_delta=min_delta, seed=seed, device=device, precision=precision, threads=threads, verbose=verbose)
-        self.noise = noise
-
-    def _model_section(self) -> dict:
-        return {**super()._model_section(), "noise": self.noise}
 
 
 class BetaVAE(_Autoencoder):
@@ -325,7 +326,8 @@ class BetaVAE(_Autoencoder):
     def __init__(self, beta=4.0, latent_dim=2, architecture="mlp", encoder_layers=None, decoder_layers=None,
                  encoder_topology=None, decoder_topology=None, n_layers=None, conv_channels=(8, 16, 32),
                  conv_dense=64, kernel_size=3, encoder=None, decoder=None, activation="relu",
-                 output_activation="auto", init="auto", reconstruction_loss="bce", optimizer="adam",
+                 output_activation="auto", init="auto", reconstruction_loss="bce", noise=None,
+                 optimizer="adam",
                  learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, momentum=0.9, weight_decay=0.0,
                  epochs=100, batch_size=64, validation_split=0.0, patience=None, min_delta=0.0, seed=42,
                  device="auto", precision="fp32", threads=None, verbose=False):
@@ -334,7 +336,8 @@ class BetaVAE(_Autoencoder):
             decoder_layers=decoder_layers, encoder_topology=encoder_topology, decoder_topology=decoder_topology,
             n_layers=n_layers, conv_channels=conv_channels, conv_dense=conv_dense, kernel_size=kernel_size,
             encoder=encoder, decoder=decoder, activation=activation, output_activation=output_activation,
-            init=init, reconstruction_loss=reconstruction_loss, optimizer=optimizer, learning_rate=learning_rate,
+            init=init, reconstruction_loss=reconstruction_loss, noise=noise, optimizer=optimizer,
+            learning_rate=learning_rate,
             beta1=beta1, beta2=beta2, epsilon=epsilon, momentum=momentum, weight_decay=weight_decay,
             epochs=epochs, batch_size=batch_size, validation_split=validation_split, patience=patience,
             min_delta=min_delta, seed=seed, device=device, precision=precision, threads=threads, verbose=verbose)
@@ -360,20 +363,20 @@ class Estimator(_Autoencoder):
             decoder_layers=decoder_layers, encoder_topology=encoder_topology, decoder_topology=decoder_topology,
             n_layers=n_layers, conv_channels=conv_channels, conv_dense=conv_dense, kernel_size=kernel_size,
             encoder=encoder, decoder=decoder, activation=activation, output_activation=output_activation,
-            init=init, reconstruction_loss=reconstruction_loss, optimizer=optimizer, learning_rate=learning_rate,
+            init=init, reconstruction_loss=reconstruction_loss, noise=noise, optimizer=optimizer,
+            learning_rate=learning_rate,
             beta1=beta1, beta2=beta2, epsilon=epsilon, momentum=momentum, weight_decay=weight_decay,
             epochs=epochs, batch_size=batch_size, validation_split=validation_split, patience=patience,
             min_delta=min_delta, seed=seed, device=device, precision=precision, threads=threads, verbose=verbose)
         self.model_type = model_type
         self.options = options
         self.beta = beta
-        self.noise = noise
 
     model_type = None  # an ordinary attribute here, not the read-only property of the fixed types
 
     def _model_section(self) -> dict:
         model = super()._model_section()
-        extra = {"beta": self.beta, "noise": self.noise, "options": self.options}
+        extra = {"beta": self.beta, "options": self.options}
         return {**model, **{k: v for k, v in extra.items() if v is not None}}
 
 
@@ -399,12 +402,11 @@ def params_from_config(config: Config) -> dict:
     noise = None
     if m.noise is not None:
         noise = f"{m.noise.type}:{getattr(m.noise, 'std', None) or getattr(m.noise, 'p')}"
-    if m.type == "dae":
-        params["noise"] = noise
-    elif m.type == "beta_vae":
+    params["noise"] = noise
+    if m.type == "beta_vae":
         params["beta"] = m.beta
     elif m.type not in ESTIMATORS:
-        params.update(model_type=m.type, options=dict(m.options) or None, beta=m.beta, noise=noise)
+        params.update(model_type=m.type, options=dict(m.options) or None, beta=m.beta)
     return params
 
 

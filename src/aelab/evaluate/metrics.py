@@ -19,8 +19,9 @@ from aelab.train.objective import mean_objective as objective  # the training ob
 
 @torch.no_grad()
 def evaluate(model: Autoencoder, data: torch.Tensor, seed: int, binary: bool,
-             batch_size: int = 1024) -> dict[str, float]:
-    metrics = objective(model, data, seed, batch_size)
+             batch_size: int = 1024, labels: torch.Tensor | None = None) -> dict[str, float]:
+    """`labels` go to the objective of models that need them (conditional models)."""
+    metrics = objective(model, data, seed, batch_size, labels=labels)
     was_training = model.training
     model.eval()
     sums = {"mse": 0.0, "bce": 0.0, "l1": 0.0}

@@ -66,10 +66,14 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
     binary = train.binary
     seed = config.training.seed + 1
     started = time.perf_counter()
-    metrics = {"train": evaluate(model, train.tensor(device), seed, binary)}
+    def measure(part):
+        labels = _labels(part).to(device) if labelled else None
+        return evaluate(model, part.tensor(device), seed, binary, labels=labels)
+
+    metrics = {"train": measure(train)}
     if validation is not None:
-        metrics["validation"] = evaluate(model, validation.tensor(device), seed, binary)
-    metrics["test"] = evaluate(model, test.tensor(device), seed, binary)
+        metrics["validation"] = measure(validation)
+    metrics["test"] = measure(test)
     metrics.update({
         "epochs_run": state.epoch, "best_epoch": state.best_epoch, "stopped_early": state.stopped_early,
         "train_seconds": round(state.train_seconds, 3),

@@ -1,6 +1,9 @@
 """Where new codes come from: the model's prior (VAE family) or, for a model without one (a plain
 AE), a Gaussian fitted to its training codes. `draw` is the one path behind samples.png,
-`aelab generate` and the estimators' `sample()`."""
+`aelab generate` and the estimators' `sample()`.
+
+A sampler fitted to codes is any object with `sample(n, seed, temperature) -> (n, latent_dim)` and
+a `description` for titles (a Gaussian mixture is one more class beside FittedGaussian)."""
 
 from __future__ import annotations
 
