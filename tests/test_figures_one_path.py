@@ -13,7 +13,7 @@ from aelab import explore
 from aelab.cli import main
 from aelab.config import load_config
 from aelab.experiments.train_run import train_run
-from aelab.explore.traverse import default_spans
+from aelab.explore.traverse import centre, default_spans
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +39,10 @@ def test_ae_traversal_spans_each_axis_over_its_own_training_codes(ae_run):
     # Every decoded point of the rows lies inside the range where that axis's codes lie.
     lo, hi = ctx.train_codes.min(0), ctx.train_codes.max(0)
     assert (spans[:, 0] >= lo).all() and (spans[:, 1] <= hi).all()
+    # and the other axes stay where the codes are too (their median), not at 0
+    base, how = centre(ctx, None)
+    np.testing.assert_allclose(base, np.median(ctx.train_codes, axis=0), rtol=1e-5)
+    assert "median" in how
 
 
 def test_vae_traversal_spans_the_prior(tmp_path):

@@ -29,9 +29,12 @@ def check_dims(ctx: Context, dims: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def centre(ctx: Context, around: str | None) -> tuple[np.ndarray, str]:
-    """The fixed point of the traversal and how to say it in a title."""
-    if around is None:
+    """The fixed point of the traversal and how to say it in a title: 0, the prior's centre, for the
+    VAE family; for an AE, whose codes may lie far from 0, the median of its training codes."""
+    if around is None and ctx.model.variational:
         return np.zeros(ctx.latent_dim, np.float32), "others at 0"
+    if around is None:
+        return np.median(ctx.train_codes, axis=0).astype(np.float32), "others at the training codes' median"
     index = refs.image_index(ctx, refs.parse_ref(ctx, around))
     return ctx.test_codes[index].astype(np.float32), f"others at the code of {refs.describe(ctx, index)}"
 

@@ -22,8 +22,8 @@ from torch import nn
 
 from aelab.config import ModelConfig
 from aelab.errors import AelabError
-from aelab.models.layers import activation
 from aelab.data.noise import corrupt
+from aelab.models.layers import activation
 from aelab.models.losses import reconstruction_loss
 from aelab.models.networks import build_networks
 
@@ -69,7 +69,8 @@ class Autoencoder(nn.Module):
                              f"compresses: choose latent_dim < {input_dim}")
         built_encoder, built_decoder = build_networks(config, tuple(input_shape), cls.encoder_outputs(config.latent_dim),
                                                       need_encoder=encoder is None, need_decoder=decoder is None)
-        return cls(config, input_shape, encoder or built_encoder, decoder or built_decoder)
+        return cls(config, input_shape, built_encoder if encoder is None else encoder,
+                   built_decoder if decoder is None else decoder)
 
     # ------------------------------------------------------------------------------ mapping
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
