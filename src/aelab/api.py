@@ -351,6 +351,8 @@ class Estimator(_Autoencoder):
     """Any registered model type, a plug-in's included: `Estimator(model_type="my_vae",
     options={...})`; `beta` and `noise` as in the config (None: the type's default)."""
 
+    model_type = None  # a parameter here, not the read-only property of the fixed types
+
     def __init__(self, model_type="vae", options=None, beta=None, noise=None, latent_dim=2, architecture="mlp",
                  encoder_layers=None, decoder_layers=None, encoder_topology=None, decoder_topology=None,
                  n_layers=None, conv_channels=(8, 16, 32), conv_dense=64, kernel_size=3, encoder=None,
@@ -371,8 +373,6 @@ class Estimator(_Autoencoder):
         self.model_type = model_type
         self.options = options
         self.beta = beta
-
-    model_type = None  # an ordinary attribute here, not the read-only property of the fixed types
 
     def _model_section(self) -> dict:
         model = super()._model_section()

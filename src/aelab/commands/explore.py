@@ -38,7 +38,7 @@ def add_commands(sub) -> None:
                 "the grid's file; the rows go beside it as <name>_rows.png")
     p.add_argument("--dims", default="0,1", help="the two dimensions of the grid (default 0,1)")
     p.add_argument("--range", dest="span", help="values from,to for every axis (default: -3,3 for a VAE, "
-                   "the prior's; for an AE, each axis's own 2-98%% range of the training codes)")
+                   "the prior's +-3 sigma; for an AE, each axis's own 2-98%% range of the training codes)")
     # Let "--range -3,3" read -3,3 as a value, not as an option (argparse knows only "-3").
     p._negative_number_matcher = re.compile(r"^-\.?\d[\d.,]*$")
     p.add_argument("--steps", type=int, default=15, help="images per row (default 15)")

@@ -31,8 +31,8 @@ def check_dims(ctx: Context, dims: tuple[int, ...]) -> tuple[int, ...]:
 def centre(ctx: Context, around: str | None) -> tuple[np.ndarray, str]:
     """The fixed point of the traversal and how to say it in a title: 0, the prior's centre, for the
     VAE family; for an AE, whose codes may lie far from 0, the median of its training codes."""
-    if around is None and ctx.model.variational:
-        return np.zeros(ctx.latent_dim, np.float32), "others at 0"
+    if around is None and ctx.model.prior_span() is not None:
+        return np.full(ctx.latent_dim, np.mean(ctx.model.prior_span()), np.float32), "others at the prior's centre"
     if around is None:
         return np.median(ctx.train_codes, axis=0).astype(np.float32), "others at the training codes' median"
     index = refs.image_index(ctx, refs.parse_ref(ctx, around))
@@ -50,11 +50,12 @@ def rows(ctx: Context, spans: np.ndarray, steps: int = 15, around: np.ndarray | 
 
 
 def default_spans(ctx: Context) -> tuple[np.ndarray, str]:
-    """((latent_dim, 2) range of each axis, how it was chosen). The VAE family: -3..3, the prior's
-    +-3 sigma. A model without a prior, whose codes have no set scale (an AE): each axis's own
-    2nd to 98th percentile of the training codes, so that no axis is decoded outside its data."""
-    if ctx.model.variational:
-        return np.tile(np.array([-3.0, 3.0], np.float32), (ctx.latent_dim, 1)), "±3 σ of the prior"
+    """((latent_dim, 2) range of each axis, how it was chosen). A model with a prior says its range
+    (the VAE family: -3..3, the prior's +-3 sigma). A model whose codes have no set scale (an AE):
+    each axis's own 2nd to 98th percentile of the training codes, so no axis leaves its data."""
+    span = ctx.model.prior_span()
+    if span is not None:
+        return np.tile(np.array(span, np.float32), (ctx.latent_dim, 1)), "the prior's range"
     spans = np.percentile(ctx.train_codes, [2, 98], axis=0).T.astype(np.float32)  # (latent_dim, 2)
     spans[:, 1] = np.maximum(spans[:, 1], spans[:, 0] + 1e-3)  # a dead axis still gets a range
     return spans, "2-98% of the training codes per axis"

@@ -113,6 +113,12 @@ class Autoencoder(nn.Module):
     def prior_description(self) -> str:
         return "the prior N(0, I)"
 
+    def prior_span(self) -> tuple[float, float] | None:
+        """The range of each latent axis that traversals span, from the prior (a VAE: -3..3, its
+        +-3 sigma, centred on 0); None when the codes have no set scale (an AE): traversals then use
+        each axis's own range of the training codes."""
+        return None
+
     # ------------------------------------------------------------------------------- checks
     @torch.no_grad()
     def check_networks(self) -> None:

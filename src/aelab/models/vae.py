@@ -41,6 +41,9 @@ class VAE(Autoencoder):
               temperature: float = 1.0) -> torch.Tensor | None:
         return temperature * torch.randn((n, self.config.latent_dim), generator=generator)
 
+    def prior_span(self) -> tuple[float, float] | None:
+        return -3.0, 3.0
+
 
 class BetaVAE(VAE):
     """The KL term weighted by model.beta (Higgins et al.): the same model, another objective
