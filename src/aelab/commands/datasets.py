@@ -6,6 +6,9 @@ import argparse
 
 from aelab.errors import AelabError
 
+# Modules that load torch, scikit-learn or the data are imported inside the handlers, so that
+# `aelab --help` and `--version` start in well under a second.
+
 
 def add_commands(sub) -> None:
     p = sub.add_parser("datasets", help="list the datasets and where each is found on this machine",

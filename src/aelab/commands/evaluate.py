@@ -11,6 +11,9 @@ from pathlib import Path
 from aelab import layout
 from aelab.errors import AelabError
 
+# Modules that load torch, scikit-learn or the data are imported inside the handlers, so that
+# `aelab --help` and `--version` start in well under a second.
+
 log = logging.getLogger("aelab")
 
 # Rows of the printed table, in order, when present.

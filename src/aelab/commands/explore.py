@@ -7,6 +7,9 @@ import re
 
 from aelab.errors import AelabError
 
+# Modules that load torch, scikit-learn or the data are imported inside the handlers, so that
+# `aelab --help` and `--version` start in well under a second.
+
 REF_HELP = "a test-set index (12, #12, -1) or a label (6, a; a label means a typical image of it)"
 
 
