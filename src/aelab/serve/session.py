@@ -177,7 +177,7 @@ class Session:
                 img.seek(0)
                 img.load()
                 img = flatten(img, tuple(data_cfg.background), c)
-                array = np.asarray(img, dtype=np.uint8)
+                array = np.array(img, dtype=np.uint8)  # a writable copy
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, EOFError) as e:
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise AelabError(f"the upload is not a readable image ({reason}); send a PNG, JPEG, BMP, GIF or WebP") from None
