@@ -268,7 +268,8 @@ function setUpPad() {
   pad.addEventListener("pointerdown", e => { last = [e.offsetX, e.offsetY]; pad.setPointerCapture(e.pointerId); });
   pad.addEventListener("pointermove", e => {
     if (!last) return;
-    g.strokeStyle = ink; g.lineWidth = 20; g.lineCap = "round";
+    // A pen about a pixel and a half of the model's images wide: digits' strokes, whatever the size.
+    g.strokeStyle = ink; g.lineWidth = Math.max(16, 1.5 * pad.width / INFO.shape[2]); g.lineCap = "round";
     g.beginPath(); g.moveTo(...last); g.lineTo(e.offsetX, e.offsetY); g.stroke();
     last = [e.offsetX, e.offsetY];
   });
