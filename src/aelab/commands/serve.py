@@ -25,6 +25,9 @@ def add_commands(sub) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    # The explorer's requests are small batches: one thread answers them fastest. With two, each
+    # decode waits for the threads to meet, which on a busy 2-core CPU took 70 ms instead of 0.5 ms.
+    p.add_argument("--threads", type=int, default=1, help="PyTorch threads per request (default 1)")
     p.set_defaults(handler=run)
 
 
@@ -37,12 +40,14 @@ def run(args: argparse.Namespace) -> int:
             raise AelabError(f"{path} is not a folder; give a folder of runs (e.g. runs) or a run folder")
     if not 0 <= args.port <= 65535:
         raise AelabError(f"--port {args.port}: give a port between 1 and 65535 (or 0 for a free one)")
+    if args.threads < 1:
+        raise AelabError(f"--threads {args.threads}: give 1 or more")
     _check_port(args.host, args.port)
     found = len(Catalog(args.paths).runs)
     if not is_local(args.host):
         log.warning("--host %s: the explorer is reachable from other machines; it has no login, and "
                     "anyone who can connect sees these runs", args.host)
-    server = Server(args.paths, args.host, args.port).start()
+    server = Server(args.paths, args.host, args.port, args.threads).start()
     where = ", ".join(args.paths)
     print(f"aelab: serving {found} run{'s' * (found != 1)} from {where} at {server.url} (Ctrl-C to stop)",
           flush=True)

@@ -68,8 +68,9 @@ def api(handler):
 class Explorer:
     """The state behind the routes: which runs exist and which are open."""
 
-    def __init__(self, roots: list[str | Path]):
+    def __init__(self, roots: list[str | Path], threads: int | None = None):
         self.catalog = Catalog(roots)
+        self.threads = threads
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._opening: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -96,7 +97,7 @@ class Explorer:
             with self._lock:
                 if run_id in self._sessions:
                     return self._sessions[run_id]
-            session = Session(folder)
+            session = Session(folder, self.threads)
             with self._lock:
                 self._sessions[run_id] = session
                 while len(self._sessions) > OPEN_SESSIONS:
@@ -105,10 +106,12 @@ class Explorer:
             return session
 
 
-def create_app(roots: list[str | Path], allowed_hosts: list[str] | None = None) -> Starlette:
+def create_app(roots: list[str | Path], allowed_hosts: list[str] | None = None,
+               threads: int | None = None) -> Starlette:
     """The app serving the runs under `roots`. `allowed_hosts`: Host header names to accept
-    (default: the local names; ["*"] accepts any)."""
-    explorer = Explorer(roots)
+    (default: the local names; ["*"] accepts any). `threads`: torch's intra-op threads once a run
+    is open (None: leave them)."""
+    explorer = Explorer(roots, threads)
     pages = _static_files()
 
     async def session_of(request):

@@ -39,9 +39,10 @@ class Server:
     """A uvicorn server for the runs under `roots`; `start()` runs it in a thread and returns when
     it accepts connections, `url` says where, `stop()` ends it."""
 
-    def __init__(self, roots, host: str = "127.0.0.1", port: int = 8000, log_level: str = "warning"):
+    def __init__(self, roots, host: str = "127.0.0.1", port: int = 8000, threads: int | None = None,
+                 log_level: str = "warning"):
         self.host = host
-        app = create_app(roots, allowed_hosts(host))
+        app = create_app(roots, allowed_hosts(host), threads)
         self.config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
                                      lifespan="off", timeout_keep_alive=30, limit_concurrency=200,
                                      h11_max_incomplete_event_size=64 * 1024)

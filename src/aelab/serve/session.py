@@ -36,8 +36,10 @@ ANOMALY_QUANTILE = 0.95  # as `aelab anomalies`' default threshold
 class Session:
     """A run folder's model and data, with locks so the web server's threads take turns."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, threads: int | None = None):
         self.ctx = open_run(folder)
+        if threads:  # after open_run, which applies the run's training.threads
+            torch.set_num_threads(threads)
         self.data_config = read_config(Path(folder)).data
         self.lock = threading.RLock()  # lazily computed codes and maps are built once
         self._maps: dict[str, dict] = {}
