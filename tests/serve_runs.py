@@ -17,7 +17,7 @@ EMOJIS = Path(__file__).resolve().parents[1] / "examples" / "emojis"
 RUNS = {
     # the default job, briefly: a 2-D VAE on the digits (labelled, grey, MLP)
     "digits-vae-2d": ["data.dataset=digits", "model.latent_dim=2", "model.encoder_layers=[64]",
-                      "training.epochs=6"],
+                      "training.epochs=40"],
     # a 16-D conv DAE on the digits
     "digits-dae-conv-16d": ["data.dataset=digits", "model.type=dae", "model.architecture=conv",
                             "model.conv_channels=[8,16]", "model.conv_dense=32", "model.latent_dim=16",

@@ -104,7 +104,8 @@ def test_runs_page_lists_every_run_with_its_model_and_metrics(client):
     for run in runs.values():
         assert np.isfinite(run["metrics"]["test_loss"]) and run["metrics"]["epochs_run"] >= 1
     status, history = client.get("/api/history?run=digits-vae-2d")
-    assert status == 200 and [row["epoch"] for row in history["history"]] == [1, 2, 3, 4, 5, 6]
+    epochs = runs["digits-vae-2d"]["metrics"]["epochs_run"]
+    assert status == 200 and [row["epoch"] for row in history["history"]] == list(range(1, epochs + 1))
     assert all(np.isfinite(row["val_loss"]) for row in history["history"])
 
 
@@ -150,6 +151,18 @@ def test_info_map_and_decoding_match_the_cli_explore_functions(client, serve_run
     status, decoded = client.post(f"/api/decode?run={run_id}", {"codes": z.tolist()})
     assert status == 200
     np.testing.assert_allclose(unpack(decoded["images"]), ctx.decode(z), atol=1 / 255 + 1e-6)
+
+
+def test_a_tsne_map_decodes_test_images_but_not_points(client, serve_runs):
+    ctx = explore.open_run(serve_runs / "emojis-rgb-betavae-16d")
+    status, found = client.get("/api/map?run=emojis-rgb-betavae-16d&method=tsne")
+    assert status == 200 and not found["invertible"] and found["axes"] == ["t-SNE 1", "t-SNE 2"]
+    assert len(found["points"]) == len(ctx.test) and found["labels"] is None
+    status, refused = client.post("/api/decode?run=emojis-rgb-betavae-16d", {"points": [[0, 0]], "method": "tsne"})
+    assert status == 400 and "t-SNE" in refused["error"]
+    status, decoded = client.post("/api/decode?run=emojis-rgb-betavae-16d", {"indices": [1], "method": "tsne"})
+    assert status == 200 and "points" not in decoded
+    np.testing.assert_allclose(unpack(decoded["images"]), ctx.decode(ctx.test_codes[1:2]), atol=1 / 255 + 1e-6)
 
 
 def test_interpolation_and_references_as_the_cli_reads_them(client, serve_runs):

@@ -1,10 +1,14 @@
 """`aelab serve` in a real browser: headless Chromium (Debian's `chromium` package) driven by
 Playwright. The pages must load with no script error and fetch nothing from elsewhere, the
 decoded image must follow the pointer and the sliders, and an uploaded or drawn image must come
-back reconstructed. Set AELAB_SCREENSHOT=path to keep the README's screenshot of the explorer."""
+back reconstructed. The README's screenshot comes from here:
+
+    AELAB_SCREENSHOT=docs/img/serve.png pytest -q tests/test_serve_browser.py
+"""
 
 from __future__ import annotations
 
+import io
 import os
 import time
 import shutil
@@ -126,7 +130,8 @@ def test_the_decoded_image_follows_the_pointer_and_a_screenshot(page, server):
     if shot:
         page.mouse.move(box["x"] + 0.6 * box["width"], box["y"] + 0.4 * box["height"])
         page.wait_for_timeout(300)
-        page.screenshot(path=shot, clip={"x": 0, "y": 0, "width": 1280, "height": 1020})
+        png = page.screenshot(clip={"x": 0, "y": 0, "width": 1280, "height": 1020})
+        Image.open(io.BytesIO(png)).convert("RGB").quantize(64).save(shot, optimize=True)  # ~30 kB
 
 
 def test_a_slider_decodes_a_16d_code(page, server):

@@ -110,7 +110,7 @@ const decodeLive = coalescing(async job => {
   window.aelabStats.decodes += 1;
   window.aelabStats.latencies.push(ms);
   document.getElementById("latency").textContent = `${ms.toFixed(0)} ms round trip`;
-  if (result.points) cursor = result.points[0];
+  if (result.points && MAP.invertible) cursor = result.points[0];  // (t-SNE: no place for a code)
   if (job.source !== "slider") setSliders(result.codes[0]);
   drawMap();
 });
@@ -185,6 +185,17 @@ async function resetSliders() {
   } catch (e) { showError(e.message); }
 }
 
+async function showFirstCode() {  // the decoded image is never empty, even before the pointer moves
+  try {
+    const ref = encodeURIComponent(document.getElementById("reset-ref").value);
+    const found = await getJSON(`/api/code?${Q}&ref=${ref}`);
+    const result = await postJSON(`/api/decode?${Q}`, {codes: [found.code], method: mapMethod()});
+    pixels(result.images).paint(document.getElementById("decoded"), 0);
+    setSliders(found.code);
+    if (result.points && MAP.invertible) { cursor = result.points[0]; drawMap(); }
+  } catch (e) { showError(e.message); }
+}
+
 // ---------------------------------------------------------------------------- interpolation
 
 async function interpolate() {
@@ -206,7 +217,7 @@ async function interpolate() {
       strip[where](figure);
     }
     document.getElementById("interp-note").textContent = `${method} from ${found.a_label} to ${found.b_label}`;
-    path = found.points;
+    path = MAP.invertible ? found.points : null;
     const scrub = document.getElementById("scrub");
     scrub.disabled = false;
     scrub.dataset.a = `#${found.a}`; scrub.dataset.b = `#${found.b}`; scrub.dataset.method = method;
@@ -219,7 +230,7 @@ const scrubLive = coalescing(async job => {
   const found = await postJSON(`/api/interpolate?${Q}`, job.body);
   pixels(found.images).paint(document.getElementById("scrubbed"), 0);
   document.getElementById("scrub-caption").textContent = `t=${job.body.t[0].toFixed(2)}`;
-  if (found.points) { cursor = found.points[0]; drawMap(); }
+  if (found.points && MAP.invertible) { cursor = found.points[0]; drawMap(); }
 });
 
 function scrubTo() {
@@ -252,7 +263,7 @@ async function analyse(blob) {
       `anomaly score ${found.score.toFixed(2)}: above ${found.percentile.toFixed(0)}% of the training images` +
       (flagged ? " (flagged: above the 95% threshold)" : "");
     document.getElementById("upload-result").hidden = false;
-    if (found.point) { marks.upload = found.point; drawMap(); }
+    if (found.point && MAP.invertible) { marks.upload = found.point; drawMap(); }
     setSliders(found.code);
     showError("");
   } catch (e) { showError(e.message); }
@@ -332,7 +343,7 @@ async function main() {
   document.getElementById("sample").addEventListener("click", () => { sampleSeed += 1; sample(); });
   if (c === 1) setUpPad();
   try { await loadMap("auto"); } catch (e) { showError(e.message); return; }
-  await Promise.all([sample(), interpolate()]);
+  await Promise.all([sample(), interpolate(), showFirstCode()]);
   document.body.dataset.ready = "1";
 }
 
