@@ -23,7 +23,7 @@ class BadRequest(Exception):
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 Vector = Annotated[list[float], Field(min_length=1, max_length=MAX_LATENT)]
