@@ -15,4 +15,4 @@ def _isolated_data_dir(tmp_path_factory):
     mp.undo()
 
 
-from serve_runs import server, serve_runs  # noqa: E402,F401  (the `aelab serve` tests' runs and server)
+from serve_runs import explorer_server, serve_runs  # noqa: E402,F401  (the `aelab serve` tests' runs and server)

@@ -48,7 +48,7 @@ def serve_runs(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def server(serve_runs):
+def explorer_server(serve_runs):
     from aelab.serve import Server
 
     server = Server([serve_runs], port=0).start()

@@ -66,8 +66,8 @@ class Client:
 
 
 @pytest.fixture(scope="module")
-def client(server):
-    c = Client(server)
+def client(explorer_server):
+    c = Client(explorer_server)
     yield c
     c.conn.close()
 
@@ -109,8 +109,8 @@ def test_runs_page_lists_every_run_with_its_model_and_metrics(client):
     assert all(np.isfinite(row["val_loss"]) for row in history["history"])
 
 
-def test_pages_and_their_scripts_come_from_the_package(client, server):
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+def test_pages_and_their_scripts_come_from_the_package(client, explorer_server):
+    conn = http.client.HTTPConnection("127.0.0.1", explorer_server.port, timeout=10)
     for path, kind in [("/", "text/html"), ("/run?run=digits-vae-2d", "text/html"),
                        ("/static/run.js", "text/javascript"), ("/static/app.css", "text/css")]:
         conn.request("GET", path)
@@ -292,7 +292,7 @@ def test_a_huge_picture_is_refused_before_it_is_decoded(client):
     assert status == 400 and "megapixels" in found["error"]
 
 
-def test_thousands_of_malformed_requests_and_the_server_still_answers(client, server):
+def test_thousands_of_malformed_requests_and_the_server_still_answers(client, explorer_server):
     rng = np.random.default_rng(0)
     start = time.monotonic()
     statuses = []
@@ -307,7 +307,7 @@ def test_thousands_of_malformed_requests_and_the_server_still_answers(client, se
         statuses.append(status)
         assert 400 <= status < 500, (k, method, path, found)
     for k in range(100):  # garbage that is not HTTP at all, and requests cut short
-        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        with socket.create_connection(("127.0.0.1", explorer_server.port), timeout=10) as sock:
             sock.sendall(bytes(rng.integers(0, 256, 300, dtype=np.uint8)) if k % 2 else
                          b"POST /api/decode?run=digits-vae-2d HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
             sock.shutdown(socket.SHUT_WR)
@@ -320,13 +320,13 @@ def test_thousands_of_malformed_requests_and_the_server_still_answers(client, se
 
 # ----------------------------------------------------------------------------------- the CLI
 
-def test_serve_refuses_a_missing_folder_and_a_busy_port_in_one_line(tmp_path, capsys, serve_runs, server):
+def test_serve_refuses_a_missing_folder_and_a_busy_port_in_one_line(tmp_path, capsys, serve_runs, explorer_server):
     assert main(["serve", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "is not a folder" in err
-    assert main(["serve", str(serve_runs), "--port", str(server.port)]) == 2
+    assert main(["serve", str(serve_runs), "--port", str(explorer_server.port)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and f"port {server.port}" in err and "--port" in err
+    assert err.count("\n") == 0 and f"port {explorer_server.port}" in err and "--port" in err
 
 
 def test_serve_command_prints_the_url_warns_off_localhost_and_stops_on_ctrl_c(serve_runs):

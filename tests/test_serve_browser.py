@@ -38,14 +38,14 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, server):
+def page(browser, explorer_server):
     """A fresh page; every console error, page error and request to another host fails the test."""
     context = browser.new_context(viewport={"width": 1280, "height": 1500})
     page = context.new_page()
     problems = []
     page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.on("request", lambda r: None if r.url.startswith(server.url) else problems.append(f"fetched {r.url}"))
+    page.on("request", lambda r: None if r.url.startswith(explorer_server.url) else problems.append(f"fetched {r.url}"))
     page.set_default_timeout(20_000)
     page.expected_errors = []  # console lines a test provokes on purpose
     yield page
@@ -79,8 +79,8 @@ def decodes(page) -> int:
     return page.evaluate("window.aelabStats.decodes")
 
 
-def test_runs_page_sorts_and_compares(page, server):
-    page.goto(server.url)
+def test_runs_page_sorts_and_compares(page, explorer_server):
+    page.goto(explorer_server.url)
     rows = page.locator("#runs tbody tr")
     rows.first.wait_for()
     assert rows.count() == 3
@@ -100,8 +100,8 @@ def test_runs_page_sorts_and_compares(page, server):
     assert "test loss" in page.locator("#metrics").inner_text()
 
 
-def test_the_decoded_image_follows_the_pointer_and_a_screenshot(page, server):
-    page.goto(server.url)
+def test_the_decoded_image_follows_the_pointer_and_a_screenshot(page, explorer_server):
+    page.goto(explorer_server.url)
     page.click("text=digits-vae-2d")
     page.wait_for_selector("body[data-ready='1']")
     box = page.locator("#map").bounding_box()
@@ -135,8 +135,8 @@ def test_the_decoded_image_follows_the_pointer_and_a_screenshot(page, server):
         small.save(shot, optimize=True)  # ~30 kB
 
 
-def test_a_slider_decodes_a_16d_code(page, server):
-    open_run(page, server, "digits-dae-conv-16d")
+def test_a_slider_decodes_a_16d_code(page, explorer_server):
+    open_run(page, explorer_server, "digits-dae-conv-16d")
     sliders = page.locator("#sliders input[type=range]")
     assert sliders.count() == 16
     page.fill("#reset-ref", "#0")
@@ -157,8 +157,8 @@ def test_a_slider_decodes_a_16d_code(page, server):
     assert page.locator("#map-note").inner_text().startswith("(PCA of 16-D codes")
 
 
-def test_drawing_on_a_grey_run_shows_its_reconstruction(page, server):
-    open_run(page, server, "digits-vae-2d")
+def test_drawing_on_a_grey_run_shows_its_reconstruction(page, explorer_server):
+    open_run(page, explorer_server, "digits-vae-2d")
     pad = page.locator("#pad").bounding_box()
     page.mouse.move(pad["x"] + 0.5 * pad["width"], pad["y"] + 0.15 * pad["height"])
     page.mouse.down()
@@ -170,8 +170,8 @@ def test_drawing_on_a_grey_run_shows_its_reconstruction(page, server):
     assert "anomaly score" in page.locator("#anomaly").inner_text()
 
 
-def test_an_uploaded_rgb_image_comes_back_reconstructed(page, server, tmp_path):
-    open_run(page, server, "emojis-rgb-betavae-16d")
+def test_an_uploaded_rgb_image_comes_back_reconstructed(page, explorer_server, tmp_path):
+    open_run(page, explorer_server, "emojis-rgb-betavae-16d")
     assert page.locator("#legend").inner_text() == "unlabelled data"
     assert page.locator("#draw-box").is_hidden()  # drawing is for grey data
     picture = tmp_path / "upload.png"
