@@ -197,6 +197,22 @@ def test_samples_follow_the_seed_and_the_temperature(client, serve_runs):
     np.testing.assert_allclose(unpack(first["images"]), ctx.decode(z), atol=1 / 255 + 1e-5)
 
 
+def test_a_vae_also_samples_where_its_training_codes_lie_and_an_ae_has_no_prior(client, serve_runs):
+    ctx = explore.open_run(serve_runs / "emojis-rgb-betavae-16d")
+    status, info = client.get("/api/info?run=emojis-rgb-betavae-16d")
+    assert info["samplers"] == ["prior", "codes"]
+    status, fitted = client.post("/api/sample?run=emojis-rgb-betavae-16d", {"n": 256, "sampler": "codes"})
+    assert status == 200 and "training codes" in fitted["source"]
+    z, codes = np.array(fitted["codes"]), ctx.train_codes
+    spread = codes.std(0).mean()
+    assert np.abs(z.mean(0) - codes.mean(0)).max() < 0.5 * spread + 0.05
+    assert abs(z.std(0).mean() - spread) < 0.3 * spread
+    status, info = client.get("/api/info?run=digits-dae-conv-16d")
+    assert info["samplers"] == ["codes"]
+    status, refused = client.post("/api/sample?run=digits-dae-conv-16d", {"sampler": "prior"})
+    assert status == 400 and "no prior" in refused["error"]
+
+
 @pytest.mark.parametrize("run_id", RUN_IDS)
 def test_an_upload_is_preprocessed_encoded_and_placed_like_training_data(client, serve_runs, run_id):
     ctx = explore.open_run(serve_runs / run_id)

@@ -174,6 +174,10 @@ def test_an_uploaded_rgb_image_comes_back_reconstructed(page, explorer_server, t
     open_run(page, explorer_server, "emojis-rgb-betavae-16d")
     assert page.locator("#legend").inner_text() == "unlabelled data"
     assert page.locator("#draw-box").is_hidden()  # drawing is for grey data
+    assert "prior" in page.inner_text("#sample-source")
+    page.select_option("#sampler", "codes")  # the beta-VAE's other sampler
+    wait_until(page, "() => document.getElementById('sample-source').textContent.includes('training codes')")
+    assert page.locator("#samples canvas").count() == 16
     picture = tmp_path / "upload.png"
     Image.new("RGB", (48, 40), (230, 40, 40)).save(picture)
     page.set_input_files("#upload", str(picture))

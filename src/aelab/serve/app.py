@@ -211,7 +211,7 @@ def create_app(roots: list[str | Path], allowed_hosts: list[str] | None = None,
         session = await session_of(request)
 
         def work():
-            z, source = session.sample(body.n, body.temperature, body.seed)
+            z, source = session.sample(body.n, body.temperature, body.seed, body.sampler)
             return {"source": source, "codes": rounded(z), "images": pack(session.decode(z))}
         return await run_in_threadpool(work)
 

@@ -48,6 +48,7 @@ class SampleBody(_Body):
     n: Annotated[int, Field(ge=1, le=MAX_BATCH)] = 16
     temperature: Annotated[float, Field(gt=0, le=10)] = 1.0
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    sampler: Literal["auto", "prior", "codes"] = "auto"
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -65,6 +65,7 @@ class Session:
             "binary": ctx.binary, "dark_background": self._dark_background(),
             "slider_lo": lo.round(3).tolist(), "slider_hi": hi.round(3).tolist(),
             "conditional": False,  # no aelab model takes a label yet
+            "samplers": self.samplers,
             "interpolation_methods": list(PATH_METHODS),
         }
 
@@ -160,9 +161,28 @@ class Session:
 
     # ------------------------------------------------------------------------------ sampling
 
-    def sample(self, n: int, temperature: float, seed: int) -> tuple[np.ndarray, str]:
+    @property
+    def samplers(self) -> list[str]:
+        """'prior' (VAE family) and 'codes': a Gaussian fitted to the training codes."""
+        return ["prior", "codes"] if self.ctx.model.variational else ["codes"]
+
+    def sample(self, n: int, temperature: float, seed: int, sampler: str = "auto") -> tuple[np.ndarray, str]:
+        if sampler not in ("auto", *self.samplers):
+            raise AelabError(f"sampler '{sampler}': this {self.ctx.kind} has no prior; use codes (a Gaussian "
+                             "fitted to its training codes)")
         with self.lock:
+            if sampler == "codes" and self.ctx.model.variational:
+                return self._fitted_codes(n, temperature, seed)
             return sample_codes(self.ctx, n, temperature, seed)
+
+    def _fitted_codes(self, n: int, temperature: float, seed: int) -> tuple[np.ndarray, str]:
+        """For a VAE, the Gaussian `aelab generate` draws an AE's samples from: where the codes
+        actually lie, which shows how far the aggregate posterior is from the prior."""
+        codes, k = self.ctx.train_codes, self.ctx.latent_dim
+        mean, cov = codes.mean(0), np.cov(codes, rowvar=False).reshape(k, k)
+        z = np.random.default_rng(seed).multivariate_normal(mean, cov * temperature ** 2, n, method="eigh")
+        temp = "" if temperature == 1 else f", temperature {temperature:g}"
+        return z.astype(np.float32), f"a Gaussian fitted to the training codes{temp}"
 
     # -------------------------------------------------------------------------- an uploaded image
 

@@ -297,7 +297,8 @@ async function sample() {
   const temperature = Number(document.getElementById("temperature").value);
   document.getElementById("temperature-value").textContent = temperature.toFixed(1);
   try {
-    const found = await postJSON(`/api/sample?${Q}`, {n: 16, temperature, seed: sampleSeed});
+    const sampler = document.getElementById("sampler").value;
+    const found = await postJSON(`/api/sample?${Q}`, {n: 16, temperature, seed: sampleSeed, sampler});
     imageRow(document.getElementById("samples"), found.images, null, 56);
     document.getElementById("sample-source").textContent = `from ${found.source}`;
   } catch (e) { showError(e.message); }
@@ -339,6 +340,13 @@ async function main() {
   document.getElementById("interpolate").addEventListener("click", interpolate);
   document.getElementById("scrub").addEventListener("input", scrubTo);
   document.getElementById("upload").addEventListener("change", e => { if (e.target.files[0]) analyse(e.target.files[0]); });
+  const sampler = document.getElementById("sampler");
+  for (const name of INFO.samplers) {
+    const option = document.createElement("option");
+    option.value = name; option.textContent = name === "prior" ? "the prior" : "the training codes' Gaussian";
+    sampler.append(option);
+  }
+  sampler.addEventListener("change", sample);
   document.getElementById("temperature").addEventListener("input", sample);
   document.getElementById("sample").addEventListener("click", () => { sampleSeed += 1; sample(); });
   if (c === 1) setUpPad();
