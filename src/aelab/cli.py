@@ -18,6 +18,7 @@ COMMANDS = [
     "aelab.commands.sweep",
     "aelab.commands.evaluate",
     "aelab.commands.anomalies",
+    "aelab.commands.serve",
 ]
 
 
