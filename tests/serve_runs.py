@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aelab.config import load_config
-from aelab.train.pipeline import train_run
+from aelab.experiments.train_run import train_run
 
 EMOJIS = Path(__file__).resolve().parents[1] / "examples" / "emojis"
 

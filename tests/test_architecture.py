@@ -21,7 +21,7 @@ LAYERS = {
     "train": 3, "runs": 3,  # runs.py: saving and loading a model file, the run folder's own files
     "evaluate": 4,
     "plots": 5, "explore": 5,
-    "experiments": 6, "api": 6,
+    "experiments": 6, "api": 6, "serve": 6,
     "commands": 7, "cli": 7, "__main__": 7, "__init__": 7,
 }
 # Function-level imports of aelab modules, each for start-up time (`aelab --help` never loads torch,

@@ -118,7 +118,7 @@ def create_app(roots: list[str | Path], allowed_hosts: list[str] | None = None,
         return await run_in_threadpool(explorer.session, request)
 
     async def page(request: Request) -> Response:
-        name = {"/": "index.html", "/run": "run.html"}.get(request.url.path) or request.path_params["name"]
+        name = {"/": "runs.html", "/run": "run.html"}.get(request.url.path) or request.path_params["name"]
         if name not in pages:
             return error(404, f"no such file '{name[:80]}'")
         return Response(pages[name], media_type=STATIC_TYPES[Path(name).suffix], headers=SECURITY_HEADERS)

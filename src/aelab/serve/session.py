@@ -25,6 +25,7 @@ from aelab.explore import open_run, refs
 from aelab.explore.generate import sample_codes
 from aelab.explore.latent_map import extent, project
 from aelab.explore.latent_paths import METHODS as PATH_METHODS, slerp
+from aelab.models import samplers
 from aelab.runs import read_config
 
 MAP_POINTS = 3000  # points sent to the browser's map: enough to see the structure, light to draw
@@ -178,11 +179,9 @@ class Session:
     def _fitted_codes(self, n: int, temperature: float, seed: int) -> tuple[np.ndarray, str]:
         """For a VAE, the Gaussian `aelab generate` draws an AE's samples from: where the codes
         actually lie, which shows how far the aggregate posterior is from the prior."""
-        codes, k = self.ctx.train_codes, self.ctx.latent_dim
-        mean, cov = codes.mean(0), np.cov(codes, rowvar=False).reshape(k, k)
-        z = np.random.default_rng(seed).multivariate_normal(mean, cov * temperature ** 2, n, method="eigh")
+        gaussian = samplers.FittedGaussian.fit(self.ctx.train_codes)
         temp = "" if temperature == 1 else f", temperature {temperature:g}"
-        return z.astype(np.float32), f"a Gaussian fitted to the training codes{temp}"
+        return gaussian.sample(n, seed, temperature).astype(np.float32), f"a Gaussian fitted to the training codes{temp}"
 
     # -------------------------------------------------------------------------- an uploaded image
 
