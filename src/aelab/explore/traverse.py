@@ -9,7 +9,7 @@ import numpy as np
 
 from aelab.errors import AelabError
 from aelab.explore import refs
-from aelab.explore.context import Context, as_context
+from aelab.explore.context import Context, as_context, not_existing
 
 MAX_ROWS = 32  # one row per dimension; beyond this the figure is unreadable
 
@@ -68,6 +68,8 @@ def traverse(ctx: Context, dims=(0, 1), span=None, steps: int = 15, around: str 
     dims = check_dims(ctx, tuple(dims)[:2] if ctx.latent_dim > 1 else (0,))
     base, how = centre(ctx, around)
     grid_path = ctx.out_path(out, "traversal.png")
+    if out is not None:
+        not_existing(grid_path.with_name(grid_path.stem + "_rows.png"))
     over = f"z[{dims[0]}]" + (f" and z[{dims[1]}]" if len(dims) > 1 else "")
     title = f"{ctx.kind}: images decoded over {over}" + (f" ({how})" if ctx.latent_dim > len(dims) or around else "")
     traversal_grid(ctx.decode, ctx.latent_dim, grid_path, dims if len(dims) > 1 else (dims[0], dims[0]),

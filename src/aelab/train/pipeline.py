@@ -43,14 +43,23 @@ def drop_labels(data: ImageData, names: list[str]) -> ImageData:
     known = data.label_names or [str(i) for i in range(int(data.labels.max()) + 1)]
     missing = [n for n in names if n not in known]
     if missing:
-        raise AelabError(f"data.exclude_labels: {missing} are not labels of {data.name}; its labels are {known}")
+        shown = str(missing[:5])[:200] + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise AelabError(f"data.exclude_labels: {shown} are not labels of {data.name}; its labels are "
+                         f"{str(known)[:300]}")
     keep = ~np.isin(data.labels, [known.index(n) for n in names])
+    if not keep.any():
+        raise AelabError(f"data.exclude_labels excludes every label of {data.name}; nothing is left to train "
+                         "on: keep at least one label")
     return data.subset(np.flatnonzero(keep))
 
 
 def build(config: Config, input_shape: tuple[int, int, int]) -> Autoencoder:
     torch.manual_seed(config.training.seed)  # same seed, same initial weights
-    return Autoencoder(config.model, input_shape)
+    try:
+        return Autoencoder(config.model, input_shape)
+    except (RuntimeError, MemoryError) as e:  # e.g. "can't allocate memory" for absurd widths
+        raise AelabError(f"the model cannot be built on this machine ({str(e).splitlines()[0][:200]}); "
+                         "use smaller layers (model.encoder_layers, conv_channels) or smaller images") from None
 
 
 def train_run(config: Config, run: Path, resume: bool = False, progress: bool = True,
@@ -73,10 +82,12 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
         snapshots = Snapshots(run, test, config.training.snapshot_every, config.training.seed)
         callbacks = [*(callbacks or []), snapshots]
     trainer = Trainer(model, config, device, progress=progress, callbacks=callbacks, context=context)
-    if resume:
+    if resume and (run / runs.CHECKPOINT).is_file():
         trainer.load_checkpoint(run / runs.CHECKPOINT)
         log.info("resuming %s after epoch %d", run, trainer.state.epoch)
-    elif main:
+    elif resume:  # killed before its first checkpoint: start again (same seed, same result)
+        log.info("%s has no checkpoint yet: training it from the start", run)
+    if main:  # after the checkpoint fitted: a refused --resume leaves config.json as it was
         runs.write_json(run / runs.CONFIG, config.to_dict())
     state = trainer.fit(train.tensor(), None if validation is None else validation.tensor(),
                         checkpoint_path=run / runs.CHECKPOINT)
