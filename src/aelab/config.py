@@ -37,7 +37,7 @@ class _Section(BaseModel):
                 field = cls.model_fields.get(key)
                 values = value if isinstance(value, list) else [value]
                 if field is not None and any(isinstance(v, bool) for v in values) and not _takes_bool(field.annotation):
-                    raise ValueError(f"{key} is a number, not {json.dumps(value)[:40]}")
+                    raise ValueError(f"{key} expects a number, not true or false")
         return raw
 
 

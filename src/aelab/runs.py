@@ -72,15 +72,23 @@ def claim_dir(path: str | Path) -> Path:
     if path.exists() and not path.is_dir():
         raise AelabError(f"--out {path} is a file; give a folder for the run")
     path.mkdir(parents=True, exist_ok=True)
+    made_lock = True
     try:
         _claim(path)
     except FileExistsError:
-        raise AelabError(_taken(path)) from None
-    if any(p.name != LOCK for p in path.iterdir()):
-        release(path, remove_lock=True)
+        if is_locked(path) or _contents(path):
+            raise AelabError(_taken(path)) from None
+        lock_run(path)  # left by a run killed before it wrote a file: take it over
+        made_lock = False
+    if _contents(path):
+        release(path, remove_lock=made_lock)
         raise AelabError(f"--out {path} already exists and is not empty; choose a new folder "
                          "(runs are never overwritten) or use --resume to continue a run")
     return path
+
+
+def _contents(path: Path) -> list[str]:
+    return [p.name for p in path.iterdir() if p.name != LOCK and files.TEMP_MARK not in p.name]
 
 
 def _taken(path: Path) -> str:

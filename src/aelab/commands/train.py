@@ -54,7 +54,11 @@ def _run(args: argparse.Namespace, distributed) -> int:
         if args.config or args.out or args.name:
             raise AelabError("--resume continues a run with its own config; drop --config, --out and --name")
         if not (run_dir / runs.CONFIG).is_file():
-            raise AelabError(f"{run_dir} has no {runs.CONFIG} to resume from; is it an aelab run folder?")
+            raise AelabError(f"{run_dir} has no {runs.CONFIG} or {runs.CHECKPOINT} to resume from; is it an aelab "
+                             "run folder?")
+        if (run_dir / runs.MODEL).is_file() and not (run_dir / runs.CHECKPOINT).is_file():
+            raise AelabError(f"{run_dir} has finished and has no {runs.CHECKPOINT} to continue from; "
+                             "train a new run (runs are never overwritten)")
         changed = [o for o in args.overrides if not o.strip().startswith("training.")]
         if changed:  # checked before anything is read or written: the run stays resumable
             raise AelabError(f"--resume keeps the run's data and model; only training.* settings can change "

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 from pathlib import Path
 
 import torch
@@ -30,7 +32,13 @@ def atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict) ->
     text = {k: json.dumps(v) for k, v in metadata.items()}
     text[HASH_KEY] = content_hash(tensors, text)
     with files.atomic_write(path) as tmp:
-        save_file(tensors, str(tmp), metadata=text)
+        try:
+            save_file(tensors, str(tmp), metadata=text)
+        except SafetensorError as e:  # a full disk arrives as text: "... (os error 28)"
+            code = re.search(r"os error (\d+)", str(e))
+            if code is None:
+                raise
+            raise OSError(int(code[1]), os.strerror(int(code[1])), str(path)) from None
 
 
 def content_hash(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:

@@ -71,6 +71,8 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
     main = context is None or context.is_main
     if main:
         run.mkdir(parents=True, exist_ok=True)
+        if not resume:  # first: a run killed from here on can be resumed
+            runs.write_json(run / runs.CONFIG, config.to_dict())
     runs.set_threads(config.training.threads)
     train, validation, test = prepare_data(config)
     model = build(config, train.shape)
@@ -87,7 +89,7 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
         log.info("resuming %s after epoch %d", run, trainer.state.epoch)
     elif resume:  # killed before its first checkpoint: start again (same seed, same result)
         log.info("%s has no checkpoint yet: training it from the start", run)
-    if main:  # after the checkpoint fitted: a refused --resume leaves config.json as it was
+    if main and resume:  # after the checkpoint fitted: a refused --resume leaves config.json as it was
         runs.write_json(run / runs.CONFIG, config.to_dict())
     state = trainer.fit(train.tensor(), None if validation is None else validation.tensor(),
                         checkpoint_path=run / runs.CHECKPOINT)
