@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         _error(str(e))
-        return 2
+        return e.exit_code
     except KeyboardInterrupt:
         if debug:
             raise
@@ -134,7 +134,9 @@ _USER_FIXABLE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EP
 
 def describe_os_error(e: OSError) -> str:
     """One line for a failing file operation: which file, what happened, what to do."""
-    where = e.filename if e.filename is not None else "a file"
+    from aelab.files import target_of
+
+    where = target_of(str(e.filename)) if e.filename is not None else "a file"
     what = e.strerror or str(e)
     hints = {
         errno.ENOSPC: "the disk is full: free some space, then run again (a training run continues "

@@ -3,3 +3,11 @@
 
 class AelabError(Exception):
     """Bad input (config, files, arguments, checkpoints). The CLI prints it as one line and exits with 2."""
+
+    exit_code = 2
+
+
+class StoppedBySignal(AelabError):
+    """Ctrl-C or SIGTERM, reported as one line that says what was saved; exit code 130 like a shell."""
+
+    exit_code = 130

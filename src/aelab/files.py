@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,6 +66,12 @@ def publish(tmp: Path, path: Path, overwrite: bool) -> None:
             raise AelabError(f"{path} already exists; aelab never overwrites a file it did not make: "
                              "choose another name or move that file away") from None
         os.replace(tmp, path)
+
+
+def target_of(name: str) -> str:
+    """The file a temporary file stands for ('.a.png.12-ab12cd34.aelab-tmp' -> 'a.png'), for messages."""
+    match = re.fullmatch(r"(.*/)?\.(.+)\.\d+-[0-9a-f]+" + re.escape(TEMP_MARK), name)
+    return f"{match[1] or ''}{match[2]}" if match else name
 
 
 def clean_temps(folder: str | Path) -> list[Path]:

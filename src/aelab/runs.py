@@ -80,6 +80,7 @@ def claim_dir(path: str | Path) -> Path:
             raise AelabError(_taken(path)) from None
         lock_run(path)  # left by a run killed before it wrote a file: take it over
         made_lock = False
+    files.clean_temps(path)
     if _contents(path):
         release(path, remove_lock=made_lock)
         raise AelabError(f"--out {path} already exists and is not empty; choose a new folder "

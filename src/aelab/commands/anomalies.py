@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     merge_metrics(run_dir, {key: {k: v for k, v in summary.items() if not isinstance(v, str)}})
     print(json.dumps(summary, indent=2))
     print(out)
+    runs.release(out)
     return 0
 
 

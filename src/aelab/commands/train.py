@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aelab import runs
 from aelab.config import load_config, read_config_file
-from aelab.errors import AelabError
+from aelab.errors import AelabError, StoppedBySignal
 
 log = logging.getLogger("aelab")
 
@@ -92,9 +92,9 @@ def _run(args: argparse.Namespace, distributed) -> int:
             # Nothing trained yet: leave no half-made run behind. A folder the user made stays, empty.
             _remove_new_run(run_dir, created)
             if isinstance(e, KeyboardInterrupt):
-                raise AelabError("interrupted before the first checkpoint; nothing was saved") from None
+                raise StoppedBySignal("interrupted before the first checkpoint; nothing was saved") from None
         elif isinstance(e, KeyboardInterrupt):
-            raise AelabError(f"interrupted; the checkpoint is saved: continue with aelab train --resume {run_dir}") from None
+            raise StoppedBySignal(f"interrupted; the checkpoint is saved: continue with aelab train --resume {run_dir}") from None
         raise
     finally:
         if main:
