@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 
-from aelab import runs
+from aelab import files, runs
 from aelab.errors import AelabError
 from aelab.evaluate.anomalies import SCORES
 
@@ -64,12 +65,13 @@ def run(args: argparse.Namespace) -> int:
     is_anomaly = anomaly_truth(test, args.normal_labels, config.data.exclude_labels)
     out = runs.claim_dir(args.out) if args.out else runs.new_run_dir(run_dir, config, "anomalies")
 
-    with open(out / "scores.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["index", "label", "score", "flagged"] + (["anomaly"] if is_anomaly is not None else []))
-        for i, s in enumerate(scores):
-            truth = [int(is_anomaly[i])] if is_anomaly is not None else []
-            writer.writerow([i, test.label_text(i), f"{s:.6g}", int(s > threshold)] + truth)
+    table = io.StringIO(newline="")
+    writer = csv.writer(table)
+    writer.writerow(["index", "label", "score", "flagged"] + (["anomaly"] if is_anomaly is not None else []))
+    for i, s in enumerate(scores):
+        truth = [int(is_anomaly[i])] if is_anomaly is not None else []
+        writer.writerow([i, test.label_text(i), f"{s:.6g}", int(s > threshold)] + truth)
+    files.write_text(out / "scores.csv", table.getvalue())
     summary = {"score": args.score, "threshold_from": "fixed" if args.threshold is not None else
                f"quantile {args.quantile} of {len(train)} training images"}
     if is_anomaly is not None:

@@ -106,7 +106,8 @@ def _crop_one(photo, rel, stamp, out, detector, size, channels, margin, backgrou
     target = out / name
     target.parent.mkdir(parents=True, exist_ok=True)
     image = Image.fromarray(crop).resize((size[1], size[0]), Image.Resampling.LANCZOS)
-    (image.convert("L") if channels == 1 else image).save(target)
+    with files.atomic_write(target) as tmp:
+        (image.convert("L") if channels == 1 else image).save(tmp, format="PNG")
     return {"stamp": stamp, "crop": name, "box": [int(v) for v in box]}
 
 
