@@ -155,7 +155,18 @@ def test_killed_before_its_first_checkpoint_can_be_resumed(capsys, tmp_path, dig
 
 def test_ctrl_c_while_starting_up_is_one_line(tmp_path):
     proc = aelab_process("train", "--runs-dir", tmp_path / "runs", cwd=tmp_path)
-    time.sleep(0.4)  # torch and friends are still loading
+    maps = Path(f"/proc/{proc.pid}/maps")
+    if not maps.exists():
+        proc.kill()
+        pytest.skip("no /proc to see when the process loads torch")
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            if "libtorch" in maps.read_text():  # torch is loading: aelab's imports are under way
+                break
+        except OSError:
+            break
+        time.sleep(0.005)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert "Traceback" not in err and proc.returncode == 130, err
@@ -443,9 +454,27 @@ def test_bad_values_are_one_line(capsys, tmp_path, override, says):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_empty_encoder_layers_means_no_hidden_layer():
+def test_empty_encoder_layers_means_no_hidden_layer(tmp_path):
     config = aelab.load_config(None, ["model.encoder_layers=[]"])
     assert config.model.encoder_layers == [] and config.model.decoder_layers == []
+    assert main(["train", "--out", str(tmp_path / "linear"), *FONT, "--set", "model.encoder_layers=[]"]) == 0
+    shapes = {k: tuple(v.shape) for k, v in weights(tmp_path / "linear").items()}
+    assert sorted(shapes.values()) == sorted([(4, 35), (4,), (35, 2), (35,)]), shapes  # input -> z -> output
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "metrics.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with files.atomic_write(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("disk gone")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+    with pytest.raises(AelabError, match="never overwrites"):
+        files.write_text(target, "new", overwrite=False)
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+    files.write_text(tmp_path / "fresh.txt", "new", overwrite=False)
+    assert (tmp_path / "fresh.txt").read_text() == "new"
 
 
 @pytest.mark.parametrize("name, content, says", [
