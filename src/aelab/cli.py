@@ -139,8 +139,8 @@ def describe_os_error(e: OSError) -> str:
     where = target_of(str(e.filename)) if e.filename is not None else "a file"
     what = e.strerror or str(e)
     hints = {
-        errno.ENOSPC: "the disk is full: free some space, then run again (a training run continues "
-                      "with aelab train --resume RUN; its last checkpoint is intact)",
+        errno.ENOSPC: "the disk is full: free some space, then run again (a run with a checkpoint "
+                      "continues with aelab train --resume RUN; the checkpoint is intact)",
         errno.EDQUOT: "the disk quota is used up: free some space, then run again",
         errno.EFBIG: "the file is larger than this system allows (ulimit -f?)",
         errno.EROFS: "that place is read-only: give a writable folder (--out, --runs-dir) or copy the run "

@@ -18,6 +18,7 @@ import csv
 import errno
 import io
 import json
+import logging
 import math
 import os
 import re
@@ -26,8 +27,8 @@ from pathlib import Path
 
 import torch
 
-from aelab.config import Config, validate_config
 from aelab import files
+from aelab.config import Config, validate_config
 from aelab.errors import AelabError
 from aelab.models.autoencoder import Autoencoder
 from aelab.train import checkpoint
@@ -38,6 +39,12 @@ LOCK = ".aelab-lock"
 MAX_NAME = 200  # characters of a run folder's name (filesystems allow 255 bytes)
 MAX_PIXELS = 1 << 26  # per image (C x H x W) of a model file: 67M, far above any real model
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; the exclusive lock file alone decides claims
+    fcntl = None
+
+log = logging.getLogger("aelab")
 _held: dict[Path, int] = {}  # run folder -> file descriptor holding its lock, in this process
 
 
@@ -118,15 +125,14 @@ def lock_run(path: str | Path) -> Path:
                          "folder: make it writable or copy the folder somewhere writable") from None
     _hold(path, fd)
     for tmp in files.clean_temps(path):
-        log_removed(tmp)
+        log.info("removed %s, left by an interrupted run", tmp.name)
     return path
 
 
 def _hold(path: Path, fd: int) -> None:
-    import fcntl
-
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as e:
         os.close(fd)
         if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
@@ -137,10 +143,10 @@ def _hold(path: Path, fd: int) -> None:
 
 def is_locked(path: Path) -> bool:
     """Whether some process (this one included) holds the folder."""
-    import fcntl
-
     if path.resolve() in _held:
         return True
+    if fcntl is None:
+        return False
     try:
         fd = os.open(path / LOCK, os.O_RDONLY)
     except OSError:
@@ -162,12 +168,6 @@ def release(path: str | Path, remove_lock: bool = False) -> None:
         (path / LOCK).unlink(missing_ok=True)
     if fd is not None:
         os.close(fd)
-
-
-def log_removed(path: Path) -> None:
-    import logging
-
-    logging.getLogger("aelab").info("removed %s, left by an interrupted run", path.name)
 
 
 def save_model(path: Path, model: Autoencoder, config: Config, info: dict) -> None:
