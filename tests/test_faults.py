@@ -105,14 +105,16 @@ def test_random_kill_9_then_resume_gives_identical_weights(tmp_path, digits_refe
     proc = aelab_process("train", "--out", run, *DIGITS, cwd=tmp_path)
     while not (run / runs.CONFIG).is_file() and proc.poll() is None:
         time.sleep(0.01)
-    time.sleep(rng.uniform(0.0, 1.0))  # anywhere: loading, an epoch, a checkpoint write, evaluation
+    delay = rng.uniform(0.0, 1.0)  # anywhere: loading, an epoch, a checkpoint write, evaluation
+    time.sleep(delay)
     proc.kill()
     proc.wait()
+    left = sorted(p.name for p in run.iterdir())
     # A leftover temporary file, as a kill during a checkpoint write leaves it.
     (run / f".checkpoint.safetensors.1-dead{files.TEMP_MARK}").write_bytes(b"\0" * 1000)
     code = main(["train", "--resume", str(run), "--no-progress", "--no-figures"])
-    assert code == 0
-    assert same_weights(run, digits_reference)
+    assert code == 0, (delay, left)
+    assert same_weights(run, digits_reference), (delay, left)
     assert not [p for p in run.iterdir() if files.TEMP_MARK in p.name]
 
 
@@ -169,7 +171,9 @@ def test_ctrl_c_while_starting_up_is_one_line(tmp_path):
         time.sleep(0.005)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    assert "Traceback" not in err and proc.returncode == 130, err
+    # 130, or death by SIGINT (-2; a shell shows 130 too): CPython exits that way when a
+    # KeyboardInterrupt once crossed a PyRun_* call of an extension being imported, even if caught.
+    assert "Traceback" not in err and proc.returncode in (130, -signal.SIGINT), err
     assert err.strip().splitlines()[-1].startswith("aelab: ")
 
 
