@@ -11,6 +11,7 @@ import importlib
 import logging
 import signal
 import sys
+import threading
 
 from aelab.errors import AelabError
 
@@ -66,7 +67,7 @@ MAX_MESSAGE = 1000  # characters of an error line: a huge value in a config is n
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
-    previous = _terminate_as_interrupt()
+    restore = _terminate_as_interrupt()
     try:
         parser = build_parser()
         args = parser.parse_args(argv or ["train"])  # no arguments: the default run
@@ -104,8 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                "traceback and please report it")
         return 1
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        restore()
 
 
 def _error(message: str) -> None:
@@ -116,16 +116,16 @@ def _error(message: str) -> None:
 
 
 def _terminate_as_interrupt():
-    """SIGTERM (kill, a scheduler's time limit) ends like Ctrl-C: training saves a checkpoint."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return None
+    """SIGTERM (kill, a scheduler's time limit) ends like Ctrl-C: training saves a checkpoint.
+    Returns what puts the previous handler back."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may
+        return lambda: None
 
     def handler(signum, frame):
         raise KeyboardInterrupt
 
-    return signal.signal(signal.SIGTERM, handler)
+    previous = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 _USER_FIXABLE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT,

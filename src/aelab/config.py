@@ -173,6 +173,8 @@ class ModelConfig(_Section):
         sources = [k for k in ("encoder_layers", "encoder_topology", "n_layers") if getattr(self, k) is not None]
         if len(sources) > 1:
             raise ValueError(f"give the encoder's widths one way, not {' and '.join(sources)}")
+        if self.encoder_topology is not None and len(self.encoder_topology) < 2:
+            raise ValueError("encoder_topology lists the sizes from the input to the latent layer, e.g. [784, 256, 4]")
         if self.decoder_topology and not self.encoder_topology:
             raise ValueError("decoder_topology needs encoder_topology")
         if self.type == "vae" and self.beta not in (None, 1.0):
@@ -284,6 +286,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     return validate_config(raw, source=str(path) if path else "config")
 
 
+MAX_CONFIG_BYTES = 1 << 20  # 1 MiB: a config is a few kB
+
+
 def read_config_file(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
@@ -312,9 +317,6 @@ def read_config_file(path: str | Path) -> dict:
     if not isinstance(raw, dict):
         raise AelabError(f"{path}: the config must be an object with sections data, model, training")
     return raw
-
-
-MAX_CONFIG_BYTES = 1 << 20  # 1 MiB
 
 
 def _safe_yaml(text: str) -> Any:
