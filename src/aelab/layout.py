@@ -5,7 +5,7 @@ these names without loading torch.
       config.json  model.safetensors  checkpoint.safetensors  metrics.json  history.csv
       reconstruction.png  latent_space.png  loss.png  latent_traversal.png  samples.png  interpolation.png
       snapshots/epoch_NNNN.png  training.gif   (training.snapshot_every)
-      index.html
+      index.html  .aelab-lock (while a process works in it)
       and what the explore commands write by default (below)
 """
 
@@ -16,6 +16,7 @@ CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.json"
 HISTORY = "history.csv"
 INDEX = "index.html"
+LOCK = ".aelab-lock"  # held while a process trains in the folder (runs.claim_dir)
 SNAPSHOTS = "snapshots"  # a folder of epoch_NNNN.png
 TRAINING_GIF = "training.gif"
 RECONSTRUCTION = "reconstruction.png"

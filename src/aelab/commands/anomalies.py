@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def add_commands(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aelab import runs
+    from aelab import files, runs
     from aelab.plots import anomaly_figures as figs
     from aelab.evaluate.anomalies import anomaly_scores, detection_metrics, error_maps, threshold_at
     from aelab.evaluate.run_evaluation import merge_metrics, model_data, run_config
@@ -69,12 +70,13 @@ def run(args: argparse.Namespace) -> int:
     is_anomaly = anomaly_truth(test, args.normal_labels, config.data.exclude_labels)
     out = runs.claim_dir(args.out) if args.out else runs.new_run_dir(run_dir, config, "anomalies")
 
-    with open(out / "scores.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["index", "label", "score", "flagged"] + (["anomaly"] if is_anomaly is not None else []))
-        for i, s in enumerate(scores):
-            truth = [int(is_anomaly[i])] if is_anomaly is not None else []
-            writer.writerow([i, test.label_text(i), f"{s:.6g}", int(s > threshold)] + truth)
+    table = io.StringIO(newline="")
+    writer = csv.writer(table)
+    writer.writerow(["index", "label", "score", "flagged"] + (["anomaly"] if is_anomaly is not None else []))
+    for i, s in enumerate(scores):
+        truth = [int(is_anomaly[i])] if is_anomaly is not None else []
+        writer.writerow([i, test.label_text(i), f"{s:.6g}", int(s > threshold)] + truth)
+    files.write_text(out / "scores.csv", table.getvalue())
     summary = {"score": args.score, "threshold_from": "fixed" if args.threshold is not None else
                f"quantile {args.quantile} of {len(train)} training images"}
     if is_anomaly is not None:
@@ -93,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     merge_metrics(run_dir, {key: {k: v for k, v in summary.items() if not isinstance(v, str)}})
     print(json.dumps(summary, indent=2))
     print(out)
+    runs.release(out)
     return 0
 
 

@@ -8,7 +8,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from aelab.errors import AelabError
+from aelab.errors import AelabError, StoppedBySignal
 
 # aelab modules that load torch, pydantic or scikit-learn are imported inside the handlers, so that
 # `aelab --help` and `--version` start in well under a second.
@@ -57,8 +57,16 @@ def _run(args: argparse.Namespace, distributed) -> int:
         run_dir = Path(args.resume)
         if args.config or args.out or args.name:
             raise AelabError("--resume continues a run with its own config; drop --config, --out and --name")
-        if not (run_dir / runs.CHECKPOINT).is_file():
-            raise AelabError(f"{run_dir} has no {runs.CHECKPOINT} to resume from; is it an aelab run folder?")
+        if not (run_dir / runs.CONFIG).is_file():
+            raise AelabError(f"{run_dir} has no {runs.CONFIG} or {runs.CHECKPOINT} to resume from; is it an aelab "
+                             "run folder?")
+        if (run_dir / runs.MODEL).is_file() and not (run_dir / runs.CHECKPOINT).is_file():
+            raise AelabError(f"{run_dir} has finished and has no {runs.CHECKPOINT} to continue from; "
+                             "train a new run (runs are never overwritten)")
+        changed = [o for o in args.overrides if not o.strip().startswith("training.")]
+        if changed:  # checked before anything is read or written: the run stays resumable
+            raise AelabError(f"--resume keeps the run's data and model; only training.* settings can change "
+                             f"(e.g. --set training.epochs=200), not {changed[0].partition('=')[0]}")
         config = load_config(None, args.overrides, base=read_config_file(run_dir / runs.CONFIG))
     else:
         config = load_config(args.config, args.overrides)
@@ -68,9 +76,11 @@ def _run(args: argparse.Namespace, distributed) -> int:
     main = context is None or context.is_main
     if not main:
         log.setLevel(logging.WARNING)
-    if main and args.resume and args.overrides:
-        runs.write_json(run_dir / runs.CONFIG, config.to_dict())
+    created = False
+    if main and args.resume:
+        runs.lock_run(run_dir)  # refused while another process trains in it
     if main and not args.resume:
+        created = not args.out or not Path(args.out).exists()
         run_dir = runs.claim_dir(args.out) if args.out else runs.new_run_dir(args.runs_dir, config, args.name)
     if context is not None:
         run_dir = Path(distributed.share(str(run_dir) if main else None, context))
@@ -83,14 +93,17 @@ def _run(args: argparse.Namespace, distributed) -> int:
     except BaseException as e:
         if not main:
             raise
-        if not (run_dir / runs.CHECKPOINT).is_file():
-            # Nothing trained yet: leave no half-made run folder behind (it was ours, fresh).
-            shutil.rmtree(run_dir, ignore_errors=True)
+        if not args.resume and not (run_dir / runs.CHECKPOINT).is_file():
+            # Nothing trained yet: leave no half-made run behind. A folder the user made stays, empty.
+            _remove_new_run(run_dir, created)
             if isinstance(e, KeyboardInterrupt):
-                raise AelabError("interrupted before the first epoch ended; nothing was saved") from None
+                raise StoppedBySignal("interrupted before the first checkpoint; nothing was saved") from None
         elif isinstance(e, KeyboardInterrupt):
-            raise AelabError(f"interrupted; continue with: aelab train --resume {run_dir}") from None
+            raise StoppedBySignal(f"interrupted; the checkpoint is saved: continue with aelab train --resume {run_dir}") from None
         raise
+    finally:
+        if main:
+            runs.release(run_dir)
     if not main:
         return 0
     test = metrics["test"]
@@ -100,3 +113,17 @@ def _run(args: argparse.Namespace, distributed) -> int:
              metrics["train_seconds"], metrics["samples_per_second"])
     print(run_dir)
     return 0
+
+
+def _remove_new_run(run_dir: Path, created: bool) -> None:
+    """Undo a run that saved no checkpoint: its folder if this run made it, else only its files
+    (the folder was empty when claimed, so everything in it is this run's)."""
+    from aelab import runs
+
+    if created:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    for item in run_dir.iterdir():
+        if item.name != runs.LOCK:
+            shutil.rmtree(item, ignore_errors=True) if item.is_dir() and not item.is_symlink() else item.unlink(missing_ok=True)
+    runs.release(run_dir, remove_lock=True)

@@ -30,6 +30,11 @@ def drop_labels(data: ImageData, names: list[str]) -> ImageData:
     known = data.label_names or [str(i) for i in range(int(data.labels.max()) + 1)]
     missing = [n for n in names if n not in known]
     if missing:
-        raise AelabError(f"data.exclude_labels: {missing} are not labels of {data.name}; its labels are {known}")
+        shown = str(missing[:5])[:200] + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise AelabError(f"data.exclude_labels: {shown} are not labels of {data.name}; its labels are "
+                         f"{str(known)[:300]}")
     keep = ~np.isin(data.labels, [known.index(n) for n in names])
+    if not keep.any():
+        raise AelabError(f"data.exclude_labels excludes every label of {data.name}; nothing is left to train "
+                         "on: keep at least one label")
     return data.subset(np.flatnonzero(keep))

@@ -87,7 +87,7 @@ def evaluate_run(run: str | Path, splits: list[str] | None = None, data_override
 
 def merge_metrics(run: Path, results: dict[str, dict]) -> None:
     path = run / runs.METRICS
-    metrics = json.loads(path.read_text()) if path.is_file() else {}
+    metrics = runs.read_json(path) if path.is_file() else {}
     for split, values in results.items():
         metrics[split] = {**metrics.get(split, {}), **values}
     runs.write_json(path, _finite(metrics))

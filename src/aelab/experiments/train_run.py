@@ -36,6 +36,8 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
     main = context is None or context.is_main
     if main:
         run.mkdir(parents=True, exist_ok=True)
+        if not resume:  # first: a run killed from here on can be resumed
+            runs.write_json(run / runs.CONFIG, config.to_dict())
     runs.set_threads(config.training.threads)
     train, validation, test = prepare_data(config)
     model = build_model(config.model, train.shape, seed=config.training.seed)
@@ -48,10 +50,12 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
         snapshots = Snapshots(run, test, config.training.snapshot_every, config.training.seed)
         callbacks = [*(callbacks or []), snapshots]
     trainer = Trainer(model, config, device, progress=progress, callbacks=callbacks, context=context)
-    if resume:
+    if resume and (run / runs.CHECKPOINT).is_file():
         trainer.load_checkpoint(run / runs.CHECKPOINT)
         log.info("resuming %s after epoch %d", run, trainer.state.epoch)
-    elif main:
+    elif resume:  # killed before its first checkpoint: start again (same seed, same result)
+        log.info("%s has no checkpoint yet: training it from the start", run)
+    if main and resume:  # after the checkpoint fitted: a refused --resume leaves config.json as it was
         runs.write_json(run / runs.CONFIG, config.to_dict())
     labelled = model.needs_labels
     state = trainer.fit(train.tensor(), None if validation is None else validation.tensor(),

@@ -14,7 +14,6 @@ import logging
 from datetime import datetime
 from pathlib import Path
 
-from aelab import runs
 from aelab.explore.animate import animate, morph
 from aelab.explore.context import open_run
 from aelab.explore.denoise import denoise
@@ -24,6 +23,7 @@ from aelab.explore.run_figures import pick_pair, write_all
 from aelab.explore.snapshots import training_gif
 from aelab.explore.traverse import traverse
 from aelab.layout import INDEX
+from aelab import files, runs
 
 log = logging.getLogger("aelab")
 
@@ -64,8 +64,8 @@ def _order(name: str) -> tuple[int, str]:
 def write_report(run: str | Path) -> Path:
     """Write run/index.html describing what the folder holds now."""
     run = Path(run)
-    config = json.loads((run / runs.CONFIG).read_text()) if (run / runs.CONFIG).is_file() else {}
-    metrics = json.loads((run / runs.METRICS).read_text()) if (run / runs.METRICS).is_file() else {}
+    config = runs.read_json(run / runs.CONFIG) if (run / runs.CONFIG).is_file() else {}
+    metrics = runs.read_json(run / runs.METRICS) if (run / runs.METRICS).is_file() else {}
     pictures = sorted((p.name for p in run.iterdir() if p.suffix.lower() in (".png", ".gif") and p.is_file()),
                       key=_order)
     model = config.get("model", {})
@@ -83,11 +83,7 @@ def write_report(run: str | Path) -> Path:
         parts.append("<p>No figures yet: run <code>aelab report RUN</code>.</p>")
     parts.append("<h2>Config</h2><pre>" + html.escape(json.dumps(config, indent=2)) + "</pre>")
     page = _PAGE.format(title=html.escape(heading), body="\n".join(parts))
-    path = run / INDEX
-    tmp = path.with_name(INDEX + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return files.write_text(run / INDEX, page)
 
 
 def _metrics_table(metrics: dict) -> str:

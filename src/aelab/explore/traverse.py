@@ -9,7 +9,7 @@ import numpy as np
 
 from aelab.errors import AelabError
 from aelab.explore import refs
-from aelab.explore.context import Context, as_context
+from aelab.explore.context import Context, as_context, not_existing
 from aelab.layout import TRAVERSE_GRID
 from aelab.plots.explore_figures import traversal_rows
 from aelab.plots.figures import traversal_grid as draw_grid
@@ -96,7 +96,10 @@ def traverse(ctx: Context, dims=(0, 1), span=None, steps: int = 15, around: str 
     """The grid figure (traversal.png) and the per-dimension rows (traversal_rows.png).
     `span` (from, to), for every axis, defaults to default_spans()."""
     ctx = as_context(ctx)
-    grid_path = traversal_grid(ctx, ctx.out_path(out, TRAVERSE_GRID), dims, span, steps, around)
+    grid_target = ctx.out_path(out, TRAVERSE_GRID)
+    if out is not None:  # both files are refused before either is written
+        not_existing(grid_target.with_name(grid_target.stem + "_rows.png"))
+    grid_path = traversal_grid(ctx, grid_target, dims, span, steps, around)
     spans, source = _spans(ctx, span)
     base, how = centre(ctx, around)
     images = rows(ctx, spans, steps, base)

@@ -64,4 +64,8 @@ def build_model(config: ModelConfig, input_shape, encoder: nn.Module | None = No
     cls = model_class(config.type)
     if seed is not None:
         torch.manual_seed(seed)
-    return cls.from_config(config, tuple(input_shape), encoder, decoder)
+    try:
+        return cls.from_config(config, tuple(input_shape), encoder, decoder)
+    except (RuntimeError, MemoryError) as e:  # e.g. "can't allocate memory" for absurd widths
+        raise AelabError(f"the model cannot be built on this machine ({str(e).splitlines()[0][:200]}); "
+                         "use smaller layers (model.encoder_layers, conv_channels) or smaller images") from None

@@ -8,13 +8,15 @@ from pathlib import Path
 import numpy as np
 
 from aelab.plots.canvas import subplots
+from aelab import files
 from aelab.plots.images import show
 
 DPI = 110
 
 
 def _save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    with files.atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=DPI, bbox_inches="tight", format=Path(path).suffix.lstrip(".") or "png")
     return path
 
 

@@ -9,6 +9,7 @@ from typing import Callable
 import numpy as np
 
 from aelab.plots.canvas import colormap, subplots
+from aelab import files
 from aelab.plots.images import cell_inches, show, tile
 
 Decode = Callable[[np.ndarray], np.ndarray]  # (N, latent_dim) -> (N, C, H, W) in [0, 1]
@@ -16,7 +17,8 @@ DPI = 110
 
 
 def _save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    with files.atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=DPI, bbox_inches="tight", format=Path(path).suffix.lstrip(".") or "png")
     return Path(path)
 
 
