@@ -32,8 +32,9 @@ from aelab.config import load_config  # noqa: E402
 from aelab.data.dataset import to_float  # noqa: E402
 from aelab.evaluate.likelihood import LOG_2PI, elbo, likelihood_bounds, log_likelihood_constant  # noqa: E402
 from aelab.models.autoencoder import ForwardOutput  # noqa: E402
-from aelab.train.losses import reconstruction_loss  # noqa: E402
-from aelab.train.pipeline import prepare_data, train_run  # noqa: E402
+from aelab.data.prepare import prepare_data  # noqa: E402
+from aelab.experiments.train_run import train_run  # noqa: E402
+from aelab.models.losses import reconstruction_loss  # noqa: E402
 
 
 @torch.no_grad()

@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from aelab.config import load_config  # noqa: E402
 from aelab.evaluate.metrics import objective  # noqa: E402
-from aelab.train.pipeline import build, prepare_data  # noqa: E402
+from aelab.data.prepare import prepare_data  # noqa: E402
+from aelab.models.registry import build_model  # noqa: E402
 from aelab.train.trainer import Trainer  # noqa: E402
 
 
@@ -38,7 +39,7 @@ def main() -> None:
         config = load_config(None, ["data.dataset=mnist", "data.published_split=test", f"model.type={kind}",
                                     "training.epochs=1", "training.threads=" + str(args.threads)])
         train, validation, _ = prepare_data(config)
-        model = build(config, train.shape)
+        model = build_model(config.model, train.shape, seed=config.training.seed)
         trainer = Trainer(model, config, progress=False)
         val = validation.tensor()
         epoch, plain, full = [], [], []

@@ -93,12 +93,12 @@ def aelab_config(a):
 
 def run_aelab(a, train_images, test_images) -> float:
     from aelab.evaluate.metrics import objective
-    from aelab.train.pipeline import build
+    from aelab.models import build_model
     from aelab.train.trainer import Trainer
 
     mark("started")
     config = aelab_config(a)
-    model = build(config, train_images.shape[1:])
+    model = build_model(config.model, train_images.shape[1:], seed=config.training.seed)
     trainer = Trainer(model, config, "cpu", progress=False)
     trainer.fit(torch.from_numpy(train_images))
     mark("trained")

@@ -13,3 +13,6 @@ def _isolated_data_dir(tmp_path_factory):
     mp.setenv("AELAB_DATA_DIR", str(tmp_path_factory.mktemp("aelab-data")))
     yield
     mp.undo()
+
+
+from serve_runs import explorer_server, serve_runs  # noqa: E402,F401  (the `aelab serve` tests' runs and server)

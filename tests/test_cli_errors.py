@@ -28,7 +28,7 @@ def one_error_line(err: str) -> str:
 @pytest.mark.parametrize("override, must_say", [
     ("model.latnt_dim=3", ["unknown key 'model.latnt_dim'", "did you mean 'model.latent_dim'"]),
     ("trainig.epochs=3", ["unknown key 'trainig'", "did you mean 'training'"]),
-    ("model.type=vea", ["model.type", "'ae', 'dae', 'vae' or 'beta_vae'", '"vea"']),
+    ("model.type=vea", ["model.type", "did you mean 'vae'", "ae, dae, vae, beta_vae", '"vea"']),
     ("training.epochs=abc", ["training.epochs", "integer"]),
     ("training.optimizer.type=rmsprop", ["training.optimizer.type", "'sgd', 'momentum' or 'adam'"]),
     ("model.activation=swish", ["model.activation", "cosh"]),

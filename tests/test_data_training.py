@@ -8,7 +8,7 @@ import pytest
 from aelab import runs
 from aelab.cli import main
 from aelab.config import load_config
-from aelab.train.pipeline import train_run
+from aelab.experiments.train_run import train_run
 
 
 @pytest.fixture(autouse=True)
@@ -72,5 +72,5 @@ def test_datasets_command_lists_every_name_and_where_it_is(capsys, tmp_path):
     assert "AELAB_OFFLINE" in out
     mnist_line = next(line for line in out.splitlines() if line.startswith("mnist "))
     assert " no " in mnist_line  # the 60k training files are not on this machine
-    assert main(["datasets", "--path", str(tmp_path)]) == 0
+    assert main(["datasets", "--set", f"data.path={tmp_path}"]) == 0
     assert "folder" in capsys.readouterr().out

@@ -16,7 +16,7 @@ from safetensors.numpy import load_file
 from aelab import cli, runs
 from aelab.config import load_config
 from aelab.train.distributed import LAUNCHER_VARIABLES
-from aelab.train.pipeline import train_run
+from aelab.experiments.train_run import train_run
 
 # An AE draws nothing at random but the order, so 1 and 2 processes differ only in summation order.
 # 1797 digits: the last global batch of each epoch is uneven across the ranks, on purpose.

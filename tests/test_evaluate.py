@@ -16,8 +16,8 @@ from aelab.evaluate.denoising import denoising, noise_levels
 from aelab.evaluate.latent_quality import active_units, knn_accuracy, latent_metrics, silhouette
 from aelab.evaluate.likelihood import elbo, iwae_bound
 from aelab.evaluate.metrics import evaluate
-from aelab.models.autoencoder import Autoencoder
-from aelab.train.pipeline import train_run
+from aelab.models import Autoencoder, build_model
+from aelab.experiments.train_run import train_run
 
 FONT = font5x7()
 FAST = ["data.dataset=font5x7", "data.test_split=0", "training.validation_split=0", "training.patience=null",
@@ -32,7 +32,7 @@ def perfect_model() -> Autoencoder:
     steep sigmoid makes pixels 0 or 1."""
     config = load_config(None, ["model.type=ae", "model.latent_dim=32", "model.activation=identity"]).model
     config.encoder_layers = config.decoder_layers = [Layer(units=35)]
-    model = Autoencoder(config, FONT.shape)
+    model = build_model(config, FONT.shape)
     glyphs = torch.from_numpy(FONT.floats().reshape(32, 35).T)  # (35, 32)
     with torch.no_grad():
         for layer, weight in ((model.encoder.hidden[0], torch.eye(35)), (model.encoder.head, torch.linalg.pinv(glyphs)),
@@ -133,7 +133,7 @@ def test_cli_evaluate_prints_a_table_and_merges_into_metrics_json(font_vae, caps
     assert [d["noise"] for d in test["denoising"]] == ["gaussian:0.2", "gaussian:0.4"]
     assert 0 < test["denoising"][1]["pixel_accuracy"] <= 1 and test["active_units"] <= 4
     # Other data: stored under its own key, the run's own numbers stay.
-    assert main(["evaluate", str(font_vae), "--data", "test_split=0.25", "--splits", "test"]) == 0
+    assert main(["evaluate", str(font_vae), "--set", "data.test_split=0.25", "--splits", "test"]) == 0
     other = json.loads((font_vae / "metrics.json").read_text())
     assert other["test[test_split=0.25]"]["mse"] > 0 and other["test"] == after["test"]
 
@@ -182,10 +182,10 @@ def font_cli_run(tmp_path_factory):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["evaluate", "RUN", "--data", "dataset=digits"],
-     "shape (1, 8, 8) but the model expects (1, 7, 5); --data must give images of the model's shape"),
-    (["anomalies", "RUN", "--data", "dataset=digits"],
-     "shape (1, 8, 8) but the model expects (1, 7, 5); --data must give images of the model's shape"),
+    (["evaluate", "RUN", "--set", "data.dataset=digits"],
+     "shape (1, 8, 8) but the model expects (1, 7, 5); --set data.KEY=VALUE must give images of the model's shape"),
+    (["anomalies", "RUN", "--set", "data.dataset=digits"],
+     "shape (1, 8, 8) but the model expects (1, 7, 5); --set data.KEY=VALUE must give images of the model's shape"),
     (["anomalies", "RUN", "--top", "0"], "--top 0: show at least 1 image"),
     (["anomalies", "RUN", "--score", "psnr"], "invalid choice: 'psnr'"),
     (["evaluate", "RUN", "--noise", "gaussian:-1"], "--noise gaussian:-1: Input should be greater than 0"),
@@ -213,7 +213,7 @@ def test_cli_anomalies_on_other_data_keeps_the_runs_threshold_and_its_own_key(fo
     assert main(["anomalies", str(run), "--top", "3"]) == 0
     own = json.loads((run / "metrics.json").read_text())["anomalies"]
     # test_split=0.5 changes the training split too: the threshold must still come from the run's own.
-    assert main(["anomalies", str(run), "--data", "test_split=0.5", "--top", "3"]) == 0
+    assert main(["anomalies", str(run), "--set", "data.test_split=0.5", "--top", "3"]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
     other = metrics["anomalies[test_split=0.5]"]
     assert metrics["anomalies"] == own  # not overwritten
@@ -222,7 +222,7 @@ def test_cli_anomalies_on_other_data_keeps_the_runs_threshold_and_its_own_key(fo
     summary = json.loads((run / "anomalies-2" / "summary.json").read_text())
     assert summary["threshold"] == pytest.approx(own["threshold"]) and "of 23 training images" in summary["threshold_from"]
     # evaluate on other data of the model's shape still works and keeps its own key.
-    assert main(["evaluate", str(run), "--data", "test_split=0.5", "--splits", "test"]) == 0
+    assert main(["evaluate", str(run), "--set", "data.test_split=0.5", "--splits", "test"]) == 0
     assert json.loads((run / "metrics.json").read_text())["test[test_split=0.5]"]["mse"] > 0
 
 

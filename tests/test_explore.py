@@ -16,7 +16,7 @@ from aelab.errors import AelabError
 from aelab.explore import refs
 from aelab.explore.traverse import rows as traversal_rows
 from aelab.models.inference import reconstruct
-from aelab.train.pipeline import train_run
+from aelab.experiments.train_run import train_run
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_interpolation_ends_are_the_endpoints_reconstructions(digits, tmp_path):
 
 
 def test_traversal_centre_is_the_decoded_origin(font, tmp_path):
-    rows = traversal_rows(font, span=(-2, 2), steps=5)
+    rows = traversal_rows(font, np.tile([[-2.0, 2.0]], (3, 1)), steps=5)
     assert rows.shape == (3, 5, 1, 7, 5)
     origin = font.decode(np.zeros((1, 3)))[0]
     for d in range(3):

@@ -10,7 +10,7 @@ from PIL import Image
 from aelab import runs
 from aelab.config import load_config
 from aelab.plots.figures import loss_curves
-from aelab.train.pipeline import train_run
+from aelab.experiments.train_run import train_run
 
 
 @pytest.mark.parametrize("model_type", ["vae", "ae"])

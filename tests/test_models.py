@@ -8,14 +8,14 @@ from torch import nn
 
 from aelab.config import load_config
 from aelab.errors import AelabError
-from aelab.models.autoencoder import Autoencoder
+from aelab.models import Autoencoder, build_model
 from aelab.models.topology import layer_rule
-from aelab.train.losses import loss_terms
+from aelab.models.losses import loss_terms
 
 
 def model(*overrides, shape=(1, 28, 28)) -> Autoencoder:
     torch.manual_seed(0)
-    return Autoencoder(load_config(None, list(overrides)).model, shape)
+    return build_model(load_config(None, list(overrides)).model, shape)
 
 
 def linear_sizes(module: nn.Module) -> list[tuple[int, int]]:
@@ -110,7 +110,7 @@ def test_config_json_shows_the_widths_a_rule_or_topology_built(tmp_path, how):
 
     from aelab import runs
     from aelab.config import read_config_file
-    from aelab.train.pipeline import train_run
+    from aelab.experiments.train_run import train_run
 
     config = load_config(None, how + ["model.latent_dim=2", "training.epochs=1", "training.threads=1"])
     train_run(config, tmp_path, progress=False, figures=False)
@@ -120,6 +120,6 @@ def test_config_json_shows_the_widths_a_rule_or_topology_built(tmp_path, how):
     assert [l["units"] for l in saved["decoder_layers"]] == widths[::-1]
     # Re-running the written config builds the same network.
     model, _, _ = runs.load_model(tmp_path)
-    again = Autoencoder(load_config(None, [], base=read_config_file(tmp_path / runs.CONFIG)).model, (1, 8, 8))
+    again = build_model(load_config(None, [], base=read_config_file(tmp_path / runs.CONFIG)).model, (1, 8, 8))
     assert linear_sizes(again.encoder) == linear_sizes(model.encoder)
     assert linear_sizes(again.decoder) == linear_sizes(model.decoder)

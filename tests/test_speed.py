@@ -6,25 +6,25 @@ import torch
 
 from aelab.config import load_config
 from aelab.data.builtin import digits
-from aelab.train.pipeline import build
+from aelab.models import build_model
 from aelab.train.speed import SMALL_STEP_MACS, step_macs
 from aelab.train.trainer import Trainer
 
 
 def test_step_macs_counts_the_multiply_adds_of_linear_and_conv_layers():
-    vae = build(load_config(None, ["model.encoder_layers=[400]", "model.latent_dim=20"]), (1, 28, 28))
+    vae = build_model(load_config(None, ["model.encoder_layers=[400]", "model.latent_dim=20"]).model, (1, 28, 28))
     assert step_macs(vae, 128) == 128 * (784 * 400 + 400 * 40 + 20 * 400 + 400 * 784)
-    conv = build(load_config(None, ["model.type=ae", "model.architecture=conv"]), (1, 28, 28))
+    conv = build_model(load_config(None, ["model.type=ae", "model.architecture=conv"]).model, (1, 28, 28))
     # first conv: 8 kernels of 3x3 at 14x14 output positions; the last transposed conv: 8->1 at 14x14 inputs
     assert step_macs(conv, 1) > 8 * 9 * 14 * 14 + 8 * 9 * 14 * 14
-    assert step_macs(vae, 128) > SMALL_STEP_MACS > step_macs(build(load_config(None, []), (1, 8, 8)), 64)
+    assert step_macs(vae, 128) > SMALL_STEP_MACS > step_macs(build_model(load_config(None, []).model, (1, 8, 8)), 64)
 
 
 def test_fit_uses_one_thread_for_a_small_model_and_restores_the_setting():
     config = load_config(None, ["training.epochs=2", "model.encoder_layers=[16]"])
     data = torch.from_numpy(digits().images[:256])
     seen = []
-    trainer = Trainer(build(config, (1, 8, 8)), config, "cpu", progress=False,
+    trainer = Trainer(build_model(config.model, (1, 8, 8)), config, "cpu", progress=False,
                       callbacks=[lambda t, row: seen.append(torch.get_num_threads())])
     before = torch.get_num_threads()
     torch.set_num_threads(2)

@@ -11,7 +11,7 @@ import pytest
 from aelab import runs
 from aelab.cli import main
 from aelab.config import load_config
-from aelab.train.pipeline import train_run
+from aelab.experiments.train_run import train_run
 
 QUICK = ["model.encoder_layers=[32]", "training.threads=1"]
 

@@ -13,7 +13,7 @@ from safetensors.numpy import load_file
 from aelab import runs
 from aelab.config import load_config
 from aelab.data.builtin import digits
-from aelab.train.pipeline import train_run
+from aelab.experiments.train_run import train_run
 
 FONT_AE = ["data.dataset=font5x7", "model.type=ae", "model.latent_dim=2", "model.encoder_layers=[64,32]",
            "data.test_split=0", "training.validation_split=0", "training.batch_size=8",

@@ -1,12 +1,32 @@
-"""aelab: train, compare and explore autoencoders (AE, DAE, VAE, beta-VAE) on image data."""
+"""aelab: train, compare and explore autoencoders (AE, DAE, VAE, beta-VAE) on image data.
 
-from aelab.api import AE, DAE, VAE, BetaVAE, load
-from aelab.config import Config, DataConfig, ModelConfig, TrainingConfig, load_config
+The names below load on first use (PEP 562), so `import aelab` and `aelab --version` do not pay
+for torch and scikit-learn until a model is needed.
+"""
+
 from aelab.errors import AelabError
 
 __version__ = "0.1.0"
-__all__ = [
-    "AE", "DAE", "VAE", "BetaVAE", "load",
-    "Config", "DataConfig", "ModelConfig", "TrainingConfig", "load_config",
-    "AelabError", "__version__",
-]
+
+_LAZY = {
+    "AE": "aelab.api", "DAE": "aelab.api", "VAE": "aelab.api", "BetaVAE": "aelab.api",
+    "Estimator": "aelab.api", "load": "aelab.api",
+    "register_model": "aelab.models.registry",
+    "Config": "aelab.config", "DataConfig": "aelab.config", "ModelConfig": "aelab.config",
+    "TrainingConfig": "aelab.config", "load_config": "aelab.config",
+}
+__all__ = [*_LAZY, "AelabError", "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'aelab' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

@@ -1,3 +1,9 @@
-from aelab.cli import main
+try:  # Ctrl-C while the libraries load: one line, not a traceback
+    from aelab.cli import main
+except KeyboardInterrupt:
+    import sys
+
+    print("aelab: interrupted", file=sys.stderr)
+    raise SystemExit(130) from None
 
 raise SystemExit(main())

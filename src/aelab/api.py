@@ -7,160 +7,250 @@
     vae.reconstruct(X), vae.sample(16), vae.score(X), vae.save("vae.safetensors")
     vae = aelab.load("vae.safetensors")   # or a run folder written by `aelab train`
 
-The constructor only stores parameters; `fit` builds a Config (validated like a config file),
-the model and a Trainer, and learns.
+Every estimator lists all its parameters in its constructor (everything a config can set that
+makes sense in Python), so get_params / set_params / clone round-trip and GridSearchCV trains what
+it says. The constructor only stores them; `fit` builds a Config (validated like a config file),
+the model and a Trainer, and learns. `Estimator(model_type=...)` serves any registered model type.
 """
 
 from __future__ import annotations
 
+import copy
+import math
 from pathlib import Path
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+import torch
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+from sklearn.utils.validation import check_array
+from torch import nn
 
 from aelab import runs
 from aelab.config import Config, validate_config
 from aelab.data.dataset import from_array
+from aelab.data.prepare import prepare_data
 from aelab.data.splits import split
 from aelab.errors import AelabError
 from aelab.evaluate.metrics import objective
-from aelab.models import inference
-from aelab.train.pipeline import build
+from aelab.explore.context import from_estimator
+from aelab.models import inference, samplers
+from aelab.models.registry import build_model
+from aelab.train import checkpoint
 from aelab.train.trainer import Trainer, pick_device
 
+class NotFittedError(AelabError, SklearnNotFittedError):
+    """Raised when a method that needs a fitted model is called before fit: scikit-learn's
+    NotFittedError and aelab's one-line AelabError at once."""
 
-class _Estimator(TransformerMixin, BaseEstimator):
-    _type = "ae"
 
-    def __init__(self, latent_dim=2, encoder_layers=(256, 128), decoder_layers=None, activation="relu",
-                 architecture="mlp", reconstruction_loss="bce", output_activation="auto", init="auto",
-                 optimizer="adam", learning_rate=1e-3, epochs=100, batch_size=64, validation_split=0.0,
-                 patience=None, seed=42, device="auto", verbose=False):
+def check_is_fitted(estimator, attribute: str = "model_") -> None:
+    if not hasattr(estimator, attribute):
+        raise NotFittedError(f"this {type(estimator).__name__} is not fitted yet; call fit(X) first")
+
+
+_CUSTOM = "<python object>"  # stands for an nn.Module given in Python, in saved parameters
+
+
+class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """The parameters and methods every aelab estimator shares; subclasses fix the model type."""
+
+    _model_type = "ae"
+
+    def __init__(self, latent_dim=2, architecture="mlp", encoder_layers=None, decoder_layers=None,
+                 encoder_topology=None, decoder_topology=None, n_layers=None, conv_channels=(8, 16, 32),
+                 conv_dense=64, kernel_size=3, encoder=None, decoder=None, activation="relu",
+                 output_activation="auto", init="auto", reconstruction_loss="bce", noise=None,
+                 optimizer="adam",
+                 learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, momentum=0.9,
+                 weight_decay=0.0, epochs=100, batch_size=64, validation_split=0.0, patience=None, min_delta=0.0,
+                 seed=42, device="auto", precision="fp32", threads=None, verbose=False):
         self.latent_dim = latent_dim
-        self.encoder_layers = encoder_layers
-        self.decoder_layers = decoder_layers
-        self.activation = activation
         self.architecture = architecture
-        self.reconstruction_loss = reconstruction_loss
+        self.encoder_layers = encoder_layers  # None: [256, 128] unless topology or n_layers is given
+        self.decoder_layers = decoder_layers
+        self.encoder_topology = encoder_topology
+        self.decoder_topology = decoder_topology
+        self.n_layers = n_layers
+        self.conv_channels = conv_channels
+        self.conv_dense = conv_dense
+        self.kernel_size = kernel_size
+        self.encoder = encoder  # an nn.Module, or a factory's import path "package.module:function"
+        self.decoder = decoder
+        self.activation = activation
         self.output_activation = output_activation
         self.init = init
+        self.reconstruction_loss = reconstruction_loss
+        self.noise = noise  # corrupts training inputs: 'gaussian:STD', 'salt_pepper:P', 'bitflip:P'
         self.optimizer = optimizer
         self.learning_rate = learning_rate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.momentum = momentum
+        self.weight_decay = weight_decay
         self.epochs = epochs
         self.batch_size = batch_size
         self.validation_split = validation_split
         self.patience = patience
+        self.min_delta = min_delta
         self.seed = seed
         self.device = device
+        self.precision = precision
+        self.threads = threads
         self.verbose = verbose
 
     # --------------------------------------------------------------------------- configuring
+    @property
+    def model_type(self) -> str:
+        return self._model_type
+
     def _model_section(self) -> dict:
-        model = {"type": self._type, "latent_dim": self.latent_dim, "activation": self.activation,
-                 "architecture": self.architecture, "reconstruction_loss": self.reconstruction_loss,
-                 "output_activation": self.output_activation, "init": self.init}
-        if self.architecture == "mlp":
-            model["encoder_layers"] = list(self.encoder_layers)
-            if self.decoder_layers is not None:
-                model["decoder_layers"] = list(self.decoder_layers)
+        model = {"type": self.model_type, "latent_dim": self.latent_dim, "architecture": self.architecture,
+                 "activation": self.activation, "output_activation": self.output_activation, "init": self.init,
+                 "reconstruction_loss": self.reconstruction_loss, "conv_channels": _listed(self.conv_channels),
+                 "conv_dense": self.conv_dense, "kernel_size": self.kernel_size}
+        for key in ("encoder_layers", "decoder_layers", "encoder_topology", "decoder_topology"):
+            if getattr(self, key) is not None:
+                model[key] = _listed(getattr(self, key))
+        if self.n_layers is not None:
+            model["n_layers"] = self.n_layers
+        for key in ("encoder", "decoder"):
+            if isinstance(getattr(self, key), str):
+                model[key] = getattr(self, key)
+        if self.noise is not None:
+            model["noise"] = self.noise
         return model
 
     def _config(self, **fit_params) -> Config:
-        training = {"learning_rate": self.learning_rate, "optimizer": self.optimizer, "epochs": self.epochs,
+        optimizer = {"type": self.optimizer, "beta1": self.beta1, "beta2": self.beta2, "epsilon": self.epsilon,
+                     "momentum": self.momentum, "weight_decay": self.weight_decay}
+        training = {"learning_rate": self.learning_rate, "optimizer": optimizer, "epochs": self.epochs,
                     "batch_size": self.batch_size, "validation_split": self.validation_split,
-                    "patience": self.patience, "seed": self.seed, "device": self.device}
+                    "patience": self.patience, "min_delta": self.min_delta, "seed": self.seed,
+                    "device": self.device, "precision": self.precision, "threads": self.threads}
         training.update({k: v for k, v in fit_params.items() if v is not None})
         return validate_config({"model": self._model_section(), "training": training}, source=type(self).__name__)
+
+    def _networks(self) -> tuple[nn.Module | None, nn.Module | None]:
+        """The modules given in Python, copied: fit never changes its parameters (scikit-learn's rule)."""
+        for key in ("encoder", "decoder"):
+            value = getattr(self, key)
+            if value is not None and not isinstance(value, (str, nn.Module)):
+                raise AelabError(f"{type(self).__name__}({key}=...) takes a torch.nn.Module or an import path "
+                                 f"'package.module:function'; got a {type(value).__name__}")
+        return tuple(copy.deepcopy(m) if isinstance(m, nn.Module) else None for m in (self.encoder, self.decoder))
 
     # ------------------------------------------------------------------------------ learning
     def fit(self, X, y=None, epochs=None, batch_size=None, validation_split=None, patience=None):
         """Learn from images X: (N, D), (N, H, W), (N, H, W, C) or (N, C, H, W); uint8 in
-        [0, 255] or floats in [0, 1]. `y` is ignored (autoencoders learn without labels)."""
+        [0, 255] or floats in [0, 1]. `y` (labels) is used only by conditional model types."""
         config = self._config(epochs=epochs, batch_size=batch_size, validation_split=validation_split,
                               patience=patience)
-        data = self._images(X, fitting=True)
+        data = self._images(X, fitting=True, labels=y)
+        encoder, decoder = self._networks()
+        self.model_ = build_model(config.model, data.shape, encoder, decoder, seed=config.training.seed)
+        if self.model_.needs_labels and data.labels is None:
+            raise AelabError(f"a '{config.model.type}' learns from labels: call fit(X, y)")
         train, validation = split(data, config.training.validation_split, config.training.seed)
-        self.model_ = build(config, data.shape)
+        labels = (lambda d: None if d is None or not self.model_.needs_labels else torch.from_numpy(d.labels))
         trainer = Trainer(self.model_, config, pick_device(config.training.device), progress=self.verbose)
-        state = trainer.fit(train.tensor(), None if validation is None else validation.tensor())
+        state = trainer.fit(train.tensor(), None if validation is None else validation.tensor(),
+                            labels=labels(train), validation_labels=labels(validation))
         self.model_.eval()
         self.config_, self.history_, self.n_epochs_ = config, state.history, state.epoch
-        self._fit_code_distribution(data.images)
+        codes = inference.encode(self.model_, data.images)
+        gaussian = samplers.FittedGaussian.fit(codes)  # for models without a prior (AE, DAE)
+        self.code_mean_, self.code_cov_ = gaussian.mean.astype(np.float32), gaussian.cov.astype(np.float32)
         return self
-
-    def _fit_code_distribution(self, images) -> None:
-        # For sampling from a model without a prior (AE, DAE): a Gaussian fitted to the codes.
-        codes = inference.encode(self.model_, images)
-        self.code_mean_ = codes.mean(0)
-        self.code_cov_ = np.cov(codes, rowvar=False).reshape(codes.shape[1], codes.shape[1])
 
     # ----------------------------------------------------------------------------- mapping
     def transform(self, X) -> np.ndarray:
         """Images -> latent codes (N, latent_dim); for VAEs the posterior means."""
-        return inference.encode(self._fitted(), self._images(X).images)
+        check_is_fitted(self, "model_")
+        return inference.encode(self.model_, self._images(X).images)
 
     def inverse_transform(self, Z) -> np.ndarray:
         """Latent codes (N, latent_dim) -> images, in the layout X had at fit time."""
-        Z = np.asarray(Z, dtype=np.float32)
-        if Z.ndim != 2 or Z.shape[1] != self._fitted().config.latent_dim:
-            raise AelabError(f"Z must have shape (N, {self.model_.config.latent_dim}); got {Z.shape}")
-        return self._layout_back(inference.decode(self.model_, Z))
+        check_is_fitted(self, "model_")
+        k = self.model_.config.latent_dim
+        Z = _checked(Z, "Z", ensure_2d=True)
+        if Z.shape[1] != k:
+            raise AelabError(f"Z must have shape (N, {k}) for this model's {k}-D latent space; got {Z.shape}")
+        return self._layout_back(inference.decode(self.model_, Z.astype(np.float32)))
 
     def reconstruct(self, X) -> np.ndarray:
         return self.inverse_transform(self.transform(X))
 
     def sample(self, n: int = 16, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
-        """n new images: decoded draws from the prior N(0, I) (VAE family) or, for AE/DAE, from a
-        Gaussian fitted to the training codes."""
-        rng = np.random.default_rng(self.seed if seed is None else seed)
-        k = self._fitted().config.latent_dim
-        if self.model_.variational:
-            z = temperature * rng.standard_normal((n, k))
-        else:
-            z = rng.multivariate_normal(self.code_mean_, self.code_cov_ * temperature**2, n)
-        return self.inverse_transform(z)
+        """n new images, as `aelab generate` and the run's samples.png draw them: decoded draws from
+        the prior (VAE family) or, for a model without one (AE, DAE), from a Gaussian fitted to the
+        training codes."""
+        check_is_fitted(self, "model_")
+        gaussian = samplers.FittedGaussian(self.code_mean_, self.code_cov_)
+        z, _ = samplers.draw(self.model_, n, self.seed if seed is None else seed, temperature, gaussian)
+        return self._layout_back(inference.decode(self.model_, z))
 
     def score(self, X, y=None) -> float:
         """Mean ELBO per image (VAE family) or negative mean reconstruction loss (AE, DAE):
         higher is better, as scikit-learn expects."""
-        data = self._images(X).tensor(next(self._fitted().parameters()).device)
+        check_is_fitted(self, "model_")
+        data = self._images(X).tensor(next(self.model_.parameters()).device)
         return -objective(self.model_, data, seed=self.seed + 1)["loss"]
 
     def explorer(self, X, y=None):
         """A Context for the functions of aelab.explore, on images X (labels y optional):
         `explore.interpolate(vae.explorer(X, y), "6", "0", out="i.png")`."""
-        from aelab.explore.context import from_estimator
-
+        check_is_fitted(self, "model_")
         return from_estimator(self, X, y)
+
+    @property
+    def _n_features_out(self) -> int:
+        return self.model_.config.latent_dim
 
     # ------------------------------------------------------------------------------ saving
     def save(self, path: str | Path) -> Path:
+        """Write the weights, the config and the parameters to one .safetensors file (no pickle).
+        A folder (existing, or a path ending in '/') gets model.safetensors inside it."""
+        check_is_fitted(self, "model_")
         path = Path(path)
-        if path.suffix != ".safetensors":
-            path = path.with_suffix(".safetensors")
+        if path.is_dir() or str(path).endswith(("/", "\\")):
+            path = path / runs.MODEL
+        elif path.suffix != ".safetensors":
+            path = path.with_name(path.name + ".safetensors")
         path.parent.mkdir(parents=True, exist_ok=True)
-        runs.save_model(path, self._fitted().cpu(), self.config_, {
-            "estimator": type(self).__name__, "layout": self.layout_,
+        params = {k: (_CUSTOM if isinstance(v, nn.Module) else _listed(v)) for k, v in self.get_params().items()}
+        runs.save_model(path, self.model_.cpu(), self.config_, {
+            "estimator": type(self).__name__, "params": params, "layout": self.layout_,
             "code_mean": self.code_mean_.tolist(), "code_cov": self.code_cov_.tolist()})
         return path
 
     # ----------------------------------------------------------------------------- helpers
     def _fitted(self):
-        if not hasattr(self, "model_"):
-            raise AelabError(f"this {type(self).__name__} is not fitted yet; call fit(X) first")
+        check_is_fitted(self, "model_")
         return self.model_
 
-    def _images(self, X, fitting: bool = False):
-        shape = tuple(np.shape(X))
+    def _range_checked(self) -> bool:
+        # BCE and a sigmoid output need pixels in [0, 1]; an identity/tanh/... output trained with
+        # MSE or L1 can model any real values (standardised features, say).
+        return self.reconstruction_loss == "bce" or self.output_activation in ("auto", "sigmoid")
+
+    def _images(self, X, fitting: bool = False, labels=None):
+        X = _checked(X, "X", ensure_2d=True)
+        if fitting:
+            self.layout_ = list(X.shape[1:])
+            self.n_features_in_ = math.prod(X.shape[1:])
+        else:
+            check_is_fitted(self, "model_")
+            if tuple(X.shape[1:]) != tuple(self.layout_):
+                n = math.prod(X.shape[1:])
+                raise AelabError(f"X has {n} features, but {type(self).__name__} is expecting "
+                                 f"{self.n_features_in_} features as input (images of shape "
+                                 f"{tuple(self.layout_)}; got {tuple(X.shape[1:])})")
         try:
-            data = from_array(X)
+            return from_array(X, labels, check_range=self._range_checked())
         except ValueError as e:
             raise AelabError(str(e)) from None
-        if fitting:
-            self.layout_ = list(shape[1:])
-        elif data.shape != self._fitted().input_shape:
-            raise AelabError(f"X has images of shape {shape[1:]}; this model was fitted on {tuple(self.layout_)}")
-        return data
 
     def _layout_back(self, images: np.ndarray) -> np.ndarray:
         """(N, C, H, W) back to the layout of the X given to fit."""
@@ -169,68 +259,194 @@ class _Estimator(TransformerMixin, BaseEstimator):
             return images.transpose(0, 2, 3, 1).reshape(len(images), *layout)
         return images.reshape(len(images), *layout)
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.transformer_tags.preserves_dtype = ["float32"]  # networks compute in float32
+        return tags
 
-class AE(_Estimator):
+
+def _checked(X, name: str, ensure_2d: bool) -> np.ndarray:
+    """An array of finite numbers with at least one row, or one AelabError line saying what is not."""
+    if isinstance(X, torch.Tensor):
+        X = X.detach().cpu().numpy()
+    try:
+        X = check_array(X, allow_nd=True, ensure_2d=ensure_2d, dtype="numeric", ensure_min_features=1,
+                        input_name=name)
+    except ValueError as e:
+        text = " ".join(str(e).split())
+        if "NaN" in text or "infinity" in text:
+            text = f"{name} contains NaN or infinity; aelab needs finite pixel values (replace or drop those images)"
+        raise AelabError(text) from None
+    return X
+
+
+def _listed(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+class AE(_Autoencoder):
     """A plain autoencoder."""
-    _type = "ae"
+    _model_type = "ae"
 
 
-class DAE(_Estimator):
+class VAE(_Autoencoder):
+    """A variational autoencoder (Kingma & Welling): ELBO = reconstruction + KL."""
+    _model_type = "vae"
+
+
+class DAE(_Autoencoder):
     """A denoising autoencoder: trained to reconstruct clean images from corrupted ones.
     `noise`: 'gaussian:STD', 'salt_pepper:P' or 'bitflip:P' (binary data)."""
-    _type = "dae"
+    _model_type = "dae"
 
-    def __init__(self, noise="gaussian:0.3", **params):
-        super().__init__(**params)
-        self.noise = noise
+    def __init__(self, noise="gaussian:0.3", latent_dim=2, architecture="mlp", encoder_layers=None,
+                 decoder_layers=None, encoder_topology=None, decoder_topology=None, n_layers=None,
+                 conv_channels=(8, 16, 32), conv_dense=64, kernel_size=3, encoder=None, decoder=None,
+                 activation="relu", output_activation="auto", init="auto", reconstruction_loss="bce",
+                 optimizer="adam", learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, momentum=0.9,
+                 weight_decay=0.0, epochs=100, batch_size=64, validation_split=0.0, patience=None,
+                 min_delta=0.0, seed=42, device="auto", precision="fp32", threads=None, verbose=False):
+        super().__init__(
+            latent_dim=latent_dim, architecture=architecture, encoder_layers=encoder_layers,
+            decoder_layers=decoder_layers, encoder_topology=encoder_topology, decoder_topology=decoder_topology,
+            n_layers=n_layers, conv_channels=conv_channels, conv_dense=conv_dense, kernel_size=kernel_size,
+            encoder=encoder, decoder=decoder, activation=activation, output_activation=output_activation,
+            init=init, reconstruction_loss=reconstruction_loss, noise=noise, optimizer=optimizer,
+            learning_rate=learning_rate,
+            beta1=beta1, beta2=beta2, epsilon=epsilon, momentum=momentum, weight_decay=weight_decay,
+            epochs=epochs, batch_size=batch_size, validation_split=validation_split, patience=patience,
+            min_delta=min_delta, seed=seed, device=device, precision=precision, threads=threads, verbose=verbose)
 
-    def _model_section(self) -> dict:
-        return {**super()._model_section(), "noise": self.noise}
 
-
-class VAE(_Estimator):
-    """A variational autoencoder (Kingma & Welling): ELBO = reconstruction + KL."""
-    _type = "vae"
-
-
-class BetaVAE(_Estimator):
+class BetaVAE(_Autoencoder):
     """A beta-VAE: the KL term weighted by `beta` (beta > 1: more disentangled, blurrier)."""
-    _type = "beta_vae"
+    _model_type = "beta_vae"
 
-    def __init__(self, beta=4.0, **params):
-        super().__init__(**params)
+    def __init__(self, beta=4.0, latent_dim=2, architecture="mlp", encoder_layers=None, decoder_layers=None,
+                 encoder_topology=None, decoder_topology=None, n_layers=None, conv_channels=(8, 16, 32),
+                 conv_dense=64, kernel_size=3, encoder=None, decoder=None, activation="relu",
+                 output_activation="auto", init="auto", reconstruction_loss="bce", noise=None,
+                 optimizer="adam",
+                 learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, momentum=0.9, weight_decay=0.0,
+                 epochs=100, batch_size=64, validation_split=0.0, patience=None, min_delta=0.0, seed=42,
+                 device="auto", precision="fp32", threads=None, verbose=False):
+        super().__init__(
+            latent_dim=latent_dim, architecture=architecture, encoder_layers=encoder_layers,
+            decoder_layers=decoder_layers, encoder_topology=encoder_topology, decoder_topology=decoder_topology,
+            n_layers=n_layers, conv_channels=conv_channels, conv_dense=conv_dense, kernel_size=kernel_size,
+            encoder=encoder, decoder=decoder, activation=activation, output_activation=output_activation,
+            init=init, reconstruction_loss=reconstruction_loss, noise=noise, optimizer=optimizer,
+            learning_rate=learning_rate,
+            beta1=beta1, beta2=beta2, epsilon=epsilon, momentum=momentum, weight_decay=weight_decay,
+            epochs=epochs, batch_size=batch_size, validation_split=validation_split, patience=patience,
+            min_delta=min_delta, seed=seed, device=device, precision=precision, threads=threads, verbose=verbose)
         self.beta = beta
 
     def _model_section(self) -> dict:
         return {**super()._model_section(), "beta": self.beta}
 
 
+class Estimator(_Autoencoder):
+    """Any registered model type, a plug-in's included: `Estimator(model_type="my_vae",
+    options={...})`; `beta` and `noise` as in the config (None: the type's default)."""
+
+    model_type = None  # a parameter here, not the read-only property of the fixed types
+
+    def __init__(self, model_type="vae", options=None, beta=None, noise=None, latent_dim=2, architecture="mlp",
+                 encoder_layers=None, decoder_layers=None, encoder_topology=None, decoder_topology=None,
+                 n_layers=None, conv_channels=(8, 16, 32), conv_dense=64, kernel_size=3, encoder=None,
+                 decoder=None, activation="relu", output_activation="auto", init="auto", reconstruction_loss="bce",
+                 optimizer="adam", learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, momentum=0.9,
+                 weight_decay=0.0, epochs=100, batch_size=64, validation_split=0.0, patience=None,
+                 min_delta=0.0, seed=42, device="auto", precision="fp32", threads=None, verbose=False):
+        super().__init__(
+            latent_dim=latent_dim, architecture=architecture, encoder_layers=encoder_layers,
+            decoder_layers=decoder_layers, encoder_topology=encoder_topology, decoder_topology=decoder_topology,
+            n_layers=n_layers, conv_channels=conv_channels, conv_dense=conv_dense, kernel_size=kernel_size,
+            encoder=encoder, decoder=decoder, activation=activation, output_activation=output_activation,
+            init=init, reconstruction_loss=reconstruction_loss, noise=noise, optimizer=optimizer,
+            learning_rate=learning_rate,
+            beta1=beta1, beta2=beta2, epsilon=epsilon, momentum=momentum, weight_decay=weight_decay,
+            epochs=epochs, batch_size=batch_size, validation_split=validation_split, patience=patience,
+            min_delta=min_delta, seed=seed, device=device, precision=precision, threads=threads, verbose=verbose)
+        self.model_type = model_type
+        self.options = options
+        self.beta = beta
+
+    def _model_section(self) -> dict:
+        model = super()._model_section()
+        extra = {"beta": self.beta, "options": self.options}
+        return {**model, **{k: v for k, v in extra.items() if v is not None}}
+
+
 ESTIMATORS = {"ae": AE, "dae": DAE, "vae": VAE, "beta_vae": BetaVAE}
 
 
-def load(path: str | Path) -> _Estimator:
-    """A model saved with `.save()` or a run folder written by `aelab train` -> a fitted estimator."""
-    model, config, meta = runs.load_model(path)
+def params_from_config(config: Config) -> dict:
+    """The estimator parameters that rebuild the model of `config` (a run folder's, or a file's)."""
     m, t = config.model, config.training
-    params = dict(latent_dim=m.latent_dim, activation=m.activation, architecture=m.architecture,
-                  reconstruction_loss=m.reconstruction_loss, output_activation=m.output_activation,
-                  init=m.init, optimizer=t.optimizer.type, learning_rate=t.learning_rate, epochs=t.epochs,
-                  batch_size=t.batch_size, validation_split=t.validation_split, patience=t.patience,
-                  seed=t.seed, device=t.device)
-    if m.encoder_layers:
-        params["encoder_layers"] = [l.units for l in m.encoder_layers]
-    if m.type == "dae" and m.noise is not None:
-        level = getattr(m.noise, "std", None) or getattr(m.noise, "p")
-        params["noise"] = f"{m.noise.type}:{level}"
+    params = dict(
+        latent_dim=m.latent_dim, architecture=m.architecture, n_layers=m.n_layers,
+        encoder_topology=m.encoder_topology, decoder_topology=m.decoder_topology,
+        conv_channels=list(m.conv_channels), conv_dense=m.conv_dense, kernel_size=m.kernel_size,
+        encoder=m.encoder, decoder=m.decoder, activation=m.activation, output_activation=m.output_activation,
+        init=m.init, reconstruction_loss=m.reconstruction_loss, optimizer=t.optimizer.type,
+        learning_rate=t.learning_rate, beta1=t.optimizer.beta1, beta2=t.optimizer.beta2,
+        epsilon=t.optimizer.epsilon, momentum=t.optimizer.momentum, weight_decay=t.optimizer.weight_decay,
+        epochs=t.epochs, batch_size=t.batch_size, validation_split=t.validation_split, patience=t.patience,
+        min_delta=t.min_delta, seed=t.seed, device=t.device, precision=t.precision, threads=t.threads)
+    if m.architecture == "mlp" and not m.n_layers and not m.encoder_topology:
+        params["encoder_layers"] = _layers(m.encoder_layers, m.activation)
+        params["decoder_layers"] = _layers(m.decoder_layers, m.activation)
+    noise = None
+    if m.noise is not None:
+        noise = f"{m.noise.type}:{getattr(m.noise, 'std', None) or getattr(m.noise, 'p')}"
+    params["noise"] = noise
     if m.type == "beta_vae":
         params["beta"] = m.beta
-    estimator = ESTIMATORS[m.type](**params)
+    elif m.type not in ESTIMATORS:
+        params.update(model_type=m.type, options=dict(m.options) or None, beta=m.beta)
+    return params
+
+
+def _layers(layers, activation: str):
+    """Config layers -> the estimator's form: widths, or {units, activation} where one differs."""
+    if not layers:
+        return None
+    if all(l.activation in (None, activation) for l in layers):
+        return [l.units for l in layers]
+    return [l.model_dump() for l in layers]
+
+
+def load(path: str | Path, encoder: nn.Module | None = None, decoder: nn.Module | None = None) -> _Autoencoder:
+    """A model saved with `.save()` or a run folder written by `aelab train` -> a fitted estimator.
+    A model fitted with networks given as Python objects needs them again (`encoder=`, `decoder=`):
+    only their weights were saved, never their code."""
+    file = Path(path) / runs.MODEL if Path(path).is_dir() else Path(path)
+    _, meta = checkpoint.read(file, "model file") if file.is_file() else ({}, {})
+    saved = meta.get("params", {})
+    for key, given in (("encoder", encoder), ("decoder", decoder)):
+        if saved.get(key) == _CUSTOM and given is None:
+            raise AelabError(f"{file} was fitted with a custom {key} given as a Python object; its code was "
+                             f"not saved: pass it again, aelab.load(path, {key}=...)")
+    model, config, meta = runs.load_model(path, encoder=copy.deepcopy(encoder), decoder=copy.deepcopy(decoder))
+    params = params_from_config(config)
+    params.update({k: v for k, v in saved.items() if v != _CUSTOM})
+    params.update({k: v for k, v in (("encoder", encoder), ("decoder", decoder)) if v is not None})
+    cls = ESTIMATORS.get(config.model.type, Estimator)
+    estimator = cls(**{k: v for k, v in params.items() if k in cls._get_param_names()})
     estimator.model_, estimator.config_ = model, config
     estimator.layout_ = meta.get("layout", list(model.input_shape))
+    estimator.n_features_in_ = math.prod(estimator.layout_)
     if "code_mean" in meta:
         estimator.code_mean_ = np.asarray(meta["code_mean"], np.float32)
         estimator.code_cov_ = np.asarray(meta["code_cov"], np.float32)
-    else:
-        estimator.code_mean_ = np.zeros(m.latent_dim, np.float32)
-        estimator.code_cov_ = np.eye(m.latent_dim, dtype=np.float32)
+    else:  # a run folder: the Gaussian of its training codes, as `aelab generate` fits it
+        has_prior = model.prior(1, torch.Generator()) is not None
+        train = None if has_prior else prepare_data(config)[0]  # loads the run's data: AE-type runs only
+        gaussian = samplers.FittedGaussian.fit(inference.encode(model, train.images)) if train is not None else \
+            samplers.FittedGaussian(np.zeros(config.model.latent_dim), np.eye(config.model.latent_dim))
+        estimator.code_mean_ = gaussian.mean.astype(np.float32)
+        estimator.code_cov_ = gaussian.cov.astype(np.float32)
     return estimator

@@ -25,8 +25,26 @@ DATASETS = ("digits", "font5x7", "mnist", "fashion-mnist", "kmnist", "folder", "
 
 
 class _Section(BaseModel):
-    # Unknown keys are errors (with a suggestion), never silently ignored.
-    model_config = ConfigDict(extra="forbid")
+    # Unknown keys are errors (with a suggestion), never silently ignored; so are infinite and NaN
+    # numbers, and true/false where a number belongs (pydantic would read true as 1).
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, raw: Any) -> Any:
+        if isinstance(raw, dict):
+            for key, value in raw.items():
+                field = cls.model_fields.get(key)
+                values = value if isinstance(value, list) else [value]
+                if field is not None and any(isinstance(v, bool) for v in values) and not _takes_bool(field.annotation):
+                    raise ValueError(f"{key} expects a number, not true or false")
+        return raw
+
+
+def _takes_bool(annotation: Any) -> bool:
+    if annotation is bool or isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_takes_bool(arg) for arg in typing.get_args(annotation))
 
 
 # ---------------------------------------------------------------------------------------- data
@@ -76,8 +94,11 @@ class DataConfig(_Section):
 
 # --------------------------------------------------------------------------------------- model
 
+MAX_WIDTH = 1 << 20  # units of one layer: far above any model that trains on a machine
+
+
 class Layer(_Section):
-    units: Annotated[int, Field(gt=0)]
+    units: Annotated[int, Field(gt=0, le=MAX_WIDTH)]
     activation: Optional[Activation] = None  # None: the model's `activation`
 
 
@@ -115,14 +136,16 @@ def parse_noise(text: str) -> dict:
 
 
 class ModelConfig(_Section):
-    type: Literal["ae", "dae", "vae", "beta_vae"] = "vae"
+    # A registered model type (models/registry.py): ae, dae, vae, beta_vae, or one added with
+    # aelab.register_model; the registry says which when the model is built.
+    type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")] = "vae"
     architecture: Literal["mlp", "conv"] = "mlp"
     latent_dim: Annotated[int, Field(gt=0)] = 2
     # Hidden widths, from exactly one of: listed layers, seed 000's topology lists, seed 001's rule.
     encoder_layers: Optional[list[Layer]] = None
     decoder_layers: Optional[list[Layer]] = None
-    encoder_topology: Optional[list[Annotated[int, Field(gt=0)]]] = None
-    decoder_topology: Optional[list[Annotated[int, Field(gt=0)]]] = None
+    encoder_topology: Optional[list[Annotated[int, Field(gt=0, le=MAX_WIDTH)]]] = None
+    decoder_topology: Optional[list[Annotated[int, Field(gt=0, le=MAX_WIDTH)]]] = None
     n_layers: Optional[Annotated[int, Field(gt=0)]] = None
     activation: Activation = "relu"
     output_activation: OutputActivation = "auto"
@@ -130,9 +153,15 @@ class ModelConfig(_Section):
     reconstruction_loss: Literal["bce", "mse", "l1"] = "bce"
     beta: Optional[float] = Field(None, ge=0)  # weight of the KL term; VAE family only
     noise: Optional[Noise] = None  # corrupts inputs during training (denoising)
-    conv_channels: list[Annotated[int, Field(gt=0)]] = [8, 16, 32]
-    conv_dense: Annotated[int, Field(gt=0)] = 64
+    conv_channels: list[Annotated[int, Field(gt=0, le=MAX_WIDTH)]] = [8, 16, 32]
+    conv_dense: Annotated[int, Field(gt=0, le=MAX_WIDTH)] = 64
     kernel_size: Literal[3, 5] = 3
+    # Your own networks: import paths of factories, "package.module:function" (models/networks.py
+    # says how they are called); they replace the MLP/conv encoder or decoder above.
+    encoder: Optional[Annotated[str, Field(min_length=1)]] = None
+    decoder: Optional[Annotated[str, Field(min_length=1)]] = None
+    # Settings of a model type added by a plug-in; its class validates them (Options) when built.
+    options: dict[str, Any] = {}
 
     @field_validator("encoder_layers", "decoder_layers", mode="before")
     @classmethod
@@ -148,9 +177,12 @@ class ModelConfig(_Section):
 
     @model_validator(mode="after")
     def _resolve(self) -> "ModelConfig":
-        sources = [k for k in ("encoder_layers", "encoder_topology", "n_layers") if getattr(self, k)]
+        # encoder_layers [] is a choice (no hidden layer: a linear encoder), not "unset".
+        sources = [k for k in ("encoder_layers", "encoder_topology", "n_layers") if getattr(self, k) is not None]
         if len(sources) > 1:
             raise ValueError(f"give the encoder's widths one way, not {' and '.join(sources)}")
+        if self.encoder_topology is not None and len(self.encoder_topology) < 2:
+            raise ValueError("encoder_topology lists the sizes from the input to the latent layer, e.g. [784, 256, 4]")
         if self.decoder_topology and not self.encoder_topology:
             raise ValueError("decoder_topology needs encoder_topology")
         if self.type == "vae" and self.beta not in (None, 1.0):
@@ -169,7 +201,7 @@ class ModelConfig(_Section):
             self.noise = GaussianNoise()
         if not sources and self.architecture == "mlp":
             self.encoder_layers = [Layer(units=256), Layer(units=128)]
-        if self.encoder_layers and self.decoder_layers is None:
+        if self.encoder_layers is not None and self.decoder_layers is None:
             self.decoder_layers = [l.model_copy() for l in reversed(self.encoder_layers)]
         for layer in (self.encoder_layers or []) + (self.decoder_layers or []):
             layer.activation = layer.activation or self.activation
@@ -178,10 +210,6 @@ class ModelConfig(_Section):
             # reconstructions in range too. With BCE the sigmoid is fused into the loss (logits).
             self.output_activation = "sigmoid"
         return self
-
-    @property
-    def variational(self) -> bool:
-        return self.type in ("vae", "beta_vae")
 
 
 # ------------------------------------------------------------------------------------ training
@@ -203,7 +231,7 @@ class TrainingConfig(_Section):
     validation_split: float = Field(0.1, ge=0, lt=1)
     patience: Optional[Annotated[int, Field(gt=0)]] = 20  # None: no early stopping
     min_delta: float = Field(0.0, ge=0)
-    seed: int = 42
+    seed: int = Field(42, ge=0, lt=2**32)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16"] = "fp32"
     threads: Optional[Annotated[int, Field(gt=0)]] = None
@@ -263,32 +291,57 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     return validate_config(raw, source=str(path) if path else "config")
 
 
+MAX_CONFIG_BYTES = 1 << 20  # 1 MiB: a config is a few kB
+
+
 def read_config_file(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise AelabError(f"config file {path} does not exist; give the path of a .json or .yaml file")
-    text = path.read_text(encoding="utf-8")
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise AelabError(f"config file {path} is {size / 1e6:.1f} MB; a config is a few kB: is it the right file?")
     try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            raw = yaml.safe_load(text)
-        else:
-            raw = json.loads(text)
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise AelabError(f"{path}: not UTF-8 text (byte {e.start} is {e.object[e.start:e.start + 1]!r}); "
+                         "save the config as UTF-8") from None
+    yaml_file = path.suffix.lower() in (".yaml", ".yml")
+    try:
+        raw = _safe_yaml(text) if yaml_file else json.loads(text)
     except json.JSONDecodeError as e:
         hint = " (JSON has no comments: remove the // lines)" if "//" in text else ""
         raise AelabError(f"{path}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}{hint}") from None
+    except RecursionError:
+        raise AelabError(f"{path}: nested too deeply to be a config (sections data, model, training hold "
+                         "plain values)") from None
+    except AelabError as e:
+        raise AelabError(f"{path}: {e}") from None
     except Exception as e:  # yaml.YAMLError
-        raise AelabError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
+        raise AelabError(f"{path}: not valid {'YAML' if yaml_file else 'JSON'}: {str(e).splitlines()[0][:200]}") from None
     if not isinstance(raw, dict):
         raise AelabError(f"{path}: the config must be an object with sections data, model, training")
     return raw
 
 
+def _safe_yaml(text: str) -> Any:
+    """yaml.safe_load without anchors and aliases: a 600-byte 'billion laughs' file would expand
+    to gigabytes. A config never needs them."""
+    import yaml
+
+    class NoAliases(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                raise AelabError("YAML aliases (*name) are not accepted in a config; write the values out")
+            return super().compose_node(parent, index)
+
+    return yaml.load(text, Loader=NoAliases)
+
+
 def parse_value(text: str) -> Any:
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return text
 
 
@@ -321,8 +374,13 @@ def _explain(err: dict) -> str:
     if err["type"] == "union_tag_invalid":
         return f"{key}: {msg}"
     got = err.get("input")
-    shown = "" if isinstance(got, dict) or err["type"] == "missing" else f" (got {json.dumps(got, default=str)})"
+    shown = "" if isinstance(got, dict) or err["type"] == "missing" else f" (got {_shorten(json.dumps(got, default=str))})"
     return f"{key}: {msg}{shown}"
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    """An echoed value, cut: a 50 MB list must not become a 50 MB error line."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _valid_keys(loc: tuple) -> list[str]:

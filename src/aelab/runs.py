@@ -4,25 +4,47 @@
     runs/<name>/model.safetensors    weights; metadata holds the config and input shape too
     runs/<name>/checkpoint.safetensors   optimizer, generator and loop state, for --resume
     runs/<name>/metrics.json, history.csv, *.png, index.html
+    runs/<name>/.aelab-lock          claims the folder (exclusive create) and, while held, marks it in use
+
+A folder belongs to one run: the run claims it by creating `.aelab-lock` exclusively, so of two
+runs started on one folder only one gets it, and holds an advisory lock (flock) on that file while
+it works in the folder; `--resume` and a second claim are refused while it does. The kernel drops
+the lock when the process dies, kill -9 included.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
+import io
 import json
+import logging
+import math
+import os
 import re
 from datetime import datetime
 from pathlib import Path
 
 import torch
 
-from aelab.config import Config, validate_config
+from aelab import files
+from aelab.config import Config, read_config_file, validate_config
 from aelab.errors import AelabError
+from aelab.layout import CHECKPOINT, CONFIG, HISTORY, LOCK, METRICS, MODEL  # the run folder's names live in layout.py
 from aelab.models.autoencoder import Autoencoder
+from aelab.models.registry import build_model
 from aelab.train import checkpoint
 
-CONFIG, MODEL, CHECKPOINT, METRICS, HISTORY = (
-    "config.json", "model.safetensors", "checkpoint.safetensors", "metrics.json", "history.csv")
+MAX_NAME = 200  # characters of a run folder's name (filesystems allow 255 bytes)
+MAX_PIXELS = 1 << 26  # per image (C x H x W) of a model file: 67M, far above any real model
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; the exclusive lock file alone decides claims
+    fcntl = None
+
+log = logging.getLogger("aelab")
+_held: dict[Path, int] = {}  # run folder -> file descriptor holding its lock, in this process
 
 
 def new_run_dir(root: str | Path, config: Config, name: str | None = None) -> Path:
@@ -32,25 +54,119 @@ def new_run_dir(root: str | Path, config: Config, name: str | None = None) -> Pa
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         name = f"{config.name or config.data.dataset}-{config.model.type}-{stamp}"
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+    if len(name) > MAX_NAME:
+        raise AelabError(f"the run name is {len(name)} characters long; folder names hold at most {MAX_NAME}: "
+                         "give a shorter --name (or config name)")
+    if root.exists() and not root.is_dir():
+        raise AelabError(f"--runs-dir {root} is a file, not a folder; give a folder for the run folders")
     root.mkdir(parents=True, exist_ok=True)
     for i in range(1, 10_000):
         path = root / (name if i == 1 else f"{name}-{i}")
         try:
-            path.mkdir()
-            return path
+            path.mkdir()  # exclusive: of two runs choosing this name, one gets it
         except FileExistsError:
             continue
+        _claim(path)
+        return path
     raise AelabError(f"could not find a free run name under {root}")
 
 
 def claim_dir(path: str | Path) -> Path:
-    """Use exactly `path` as the run folder; refuse one that already holds files."""
+    """Use exactly `path` as the run folder: a new folder, or an existing empty one. Atomic: of
+    two runs claiming one folder, the second is refused. Refuses a folder that holds files."""
     path = Path(path)
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise AelabError(f"--out {path} already exists and is not empty; choose a new folder "
-                         "(runs are never overwritten) or use --resume to continue it")
+    if path.exists() and not path.is_dir():
+        raise AelabError(f"--out {path} is a file; give a folder for the run")
     path.mkdir(parents=True, exist_ok=True)
+    made_lock = True
+    try:
+        _claim(path)
+    except FileExistsError:
+        if is_locked(path) or _contents(path):
+            raise AelabError(_taken(path)) from None
+        lock_run(path)  # left by a run killed before it wrote a file: take it over
+        made_lock = False
+    files.clean_temps(path)
+    if _contents(path):
+        release(path, remove_lock=made_lock)
+        raise AelabError(f"--out {path} already exists and is not empty; choose a new folder "
+                         "(runs are never overwritten) or use --resume to continue a run")
     return path
+
+
+def _contents(path: Path) -> list[str]:
+    return [p.name for p in path.iterdir() if p.name != LOCK and files.TEMP_MARK not in p.name]
+
+
+def _taken(path: Path) -> str:
+    if is_locked(path):
+        return f"{path} is in use by another aelab process; wait for it or choose another folder"
+    if (path / CONFIG).is_file():
+        return (f"{path} holds an earlier run; continue it with: aelab train --resume {path} "
+                "(or choose a new folder: runs are never overwritten)")
+    return f"{path} was claimed by another aelab run; choose a new folder"
+
+
+def _claim(path: Path) -> None:
+    """Create the folder's lock file exclusively and hold it (FileExistsError if it exists)."""
+    fd = os.open(path / LOCK, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    _hold(path, fd)
+
+
+def lock_run(path: str | Path) -> Path:
+    """Hold an existing run folder (for --resume): refused while another process holds it. Removes
+    the temporary files a killed run left behind."""
+    path = Path(path)
+    try:
+        fd = os.open(path / LOCK, os.O_CREAT | os.O_WRONLY, 0o644)
+    except OSError as e:
+        raise AelabError(f"cannot open {path} for writing ({e.strerror}); a run continues in its own "
+                         "folder: make it writable or copy the folder somewhere writable") from None
+    _hold(path, fd)
+    for tmp in files.clean_temps(path):
+        log.info("removed %s, left by an interrupted run", tmp.name)
+    return path
+
+
+def _hold(path: Path, fd: int) -> None:
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        os.close(fd)
+        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise AelabError(f"{path} is in use by another aelab process; wait for it to end") from None
+        raise
+    _held[path.resolve()] = fd
+
+
+def is_locked(path: Path) -> bool:
+    """Whether some process (this one included) holds the folder."""
+    if path.resolve() in _held:
+        return True
+    if fcntl is None:
+        return False
+    try:
+        fd = os.open(path / LOCK, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def release(path: str | Path, remove_lock: bool = False) -> None:
+    """Let go of a folder this process holds (the lock file stays: it marks the folder as a run's)."""
+    path = Path(path)
+    fd = _held.pop(path.resolve(), None)
+    if remove_lock:
+        (path / LOCK).unlink(missing_ok=True)
+    if fd is not None:
+        os.close(fd)
 
 
 def save_model(path: Path, model: Autoencoder, config: Config, info: dict) -> None:
@@ -58,8 +174,9 @@ def save_model(path: Path, model: Autoencoder, config: Config, info: dict) -> No
     checkpoint.atomic_save(dict(model.state_dict()), path, meta)
 
 
-def load_model(path: str | Path) -> tuple[Autoencoder, Config, dict]:
-    """A model file or a run folder -> (model in eval mode, its config, its metadata)."""
+def load_model(path: str | Path, encoder=None, decoder=None) -> tuple[Autoencoder, Config, dict]:
+    """A model file or a run folder -> (model in eval mode, its config, its metadata).
+    `encoder`/`decoder`: the networks of a model fitted with modules given in Python."""
     path = Path(path)
     if path.is_dir():
         if not (path / MODEL).is_file():
@@ -71,7 +188,15 @@ def load_model(path: str | Path) -> tuple[Autoencoder, Config, dict]:
     if "config" not in meta or "input_shape" not in meta:
         raise AelabError(f"{path} is not an aelab model file (no config in its metadata)")
     config = validate_config(meta["config"], source=str(path))
-    model = Autoencoder(config.model, tuple(meta["input_shape"]))
+    shape = meta["input_shape"]
+    if not (isinstance(shape, list) and len(shape) == 3 and all(type(v) is int and v > 0 for v in shape)
+            and shape[0] in (1, 3) and math.prod(shape) <= MAX_PIXELS):
+        raise AelabError(f"{path}: input_shape {str(shape)[:80]} in its metadata is not an image shape "
+                         f"[channels 1 or 3, height, width] of at most {MAX_PIXELS} values; the file is damaged")
+    try:
+        model = build_model(config.model, tuple(shape), encoder, decoder)
+    except (RuntimeError, MemoryError) as e:
+        raise AelabError(f"{path}: the model in its metadata cannot be built here ({_first_line(e)})") from None
     try:
         model.load_state_dict(tensors)
     except RuntimeError as e:
@@ -80,29 +205,48 @@ def load_model(path: str | Path) -> tuple[Autoencoder, Config, dict]:
 
 
 def write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    tmp.replace(path)
+    files.write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object aelab wrote (metrics.json, summary.json); one clear line if it was damaged."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as e:
+        raise AelabError(f"{path} is not valid JSON ({_first_line(e)}); delete it, or restore it from a "
+                         "copy (aelab evaluate writes metrics again)") from None
+    if not isinstance(data, dict):
+        raise AelabError(f"{path} should hold a JSON object; delete or restore it")
+    return data
 
 
 def write_history(path: Path, history: list[dict]) -> None:
     columns = list(dict.fromkeys(k for row in history for k in row))
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(history)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(history)
+    files.write_text(path, text.getvalue())
 
 
 def read_history(path: Path) -> list[dict]:
-    with open(path, newline="") as f:
-        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return [{k: float(v) for k, v in row.items() if v not in ("", None) and k is not None}
+                    for row in csv.DictReader(f)]
+    except (ValueError, TypeError, UnicodeDecodeError, csv.Error) as e:
+        raise AelabError(f"{path} is damaged ({_first_line(e)}); delete it (the loss figure is then "
+                         "skipped) or restore it from a copy") from None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return text[:200]
 
 
 def read_config(run: Path) -> Config:
     if not (run / CONFIG).is_file():
         raise AelabError(f"{run} is not an aelab run folder: it has no {CONFIG}")
-    from aelab.config import read_config_file
-
     return validate_config(read_config_file(run / CONFIG), source=str(run / CONFIG))
 
 

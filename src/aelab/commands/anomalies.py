@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 
-from aelab import runs
+from aelab.commands.evaluate import data_overrides
 from aelab.errors import AelabError
-from aelab.evaluate.anomalies import SCORES
+
+# aelab modules that load torch are imported inside the handler: `aelab --help` starts fast.
+SCORES = ("reconstruction", "mse", "elbo")  # evaluate.anomalies.SCORES (a test keeps them equal)
 
 
 def add_commands(sub) -> None:
@@ -22,7 +25,8 @@ def add_commands(sub) -> None:
                                    "which are normal by construction. Train with data.exclude_labels to "
                                    "hold classes out: they are the anomalies by default.")
     p.add_argument("run", help="a run folder written by aelab train")
-    p.add_argument("--data", action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--data", action="append", default=[], help=argparse.SUPPRESS)  # older spelling: KEY=VALUE
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="data.KEY=VALUE",
                    help="score other data (images of the model's shape): override the run's data section, "
                         "e.g. --data test_split=0.5; the threshold still comes from the run's own training "
                         "images, and the numbers go into metrics.json under 'anomalies[KEY=VALUE]'")
@@ -41,7 +45,8 @@ def add_commands(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aelab.evaluate import anomaly_figures as figs
+    from aelab import files, runs
+    from aelab.plots import anomaly_figures as figs
     from aelab.evaluate.anomalies import anomaly_scores, detection_metrics, error_maps, threshold_at
     from aelab.evaluate.run_evaluation import merge_metrics, model_data, run_config
 
@@ -50,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise AelabError(f"--top {args.top}: show at least 1 image, e.g. --top 10")
     run_dir = Path(args.run)
+    args.data = data_overrides(args)
     config = run_config(run_dir, args.data)  # says so when RUN is not a run folder
     model, _, _ = runs.load_model(run_dir)
     parts = model_data(model, config, args.data)
@@ -64,12 +70,13 @@ def run(args: argparse.Namespace) -> int:
     is_anomaly = anomaly_truth(test, args.normal_labels, config.data.exclude_labels)
     out = runs.claim_dir(args.out) if args.out else runs.new_run_dir(run_dir, config, "anomalies")
 
-    with open(out / "scores.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["index", "label", "score", "flagged"] + (["anomaly"] if is_anomaly is not None else []))
-        for i, s in enumerate(scores):
-            truth = [int(is_anomaly[i])] if is_anomaly is not None else []
-            writer.writerow([i, test.label_text(i), f"{s:.6g}", int(s > threshold)] + truth)
+    table = io.StringIO(newline="")
+    writer = csv.writer(table)
+    writer.writerow(["index", "label", "score", "flagged"] + (["anomaly"] if is_anomaly is not None else []))
+    for i, s in enumerate(scores):
+        truth = [int(is_anomaly[i])] if is_anomaly is not None else []
+        writer.writerow([i, test.label_text(i), f"{s:.6g}", int(s > threshold)] + truth)
+    files.write_text(out / "scores.csv", table.getvalue())
     summary = {"score": args.score, "threshold_from": "fixed" if args.threshold is not None else
                f"quantile {args.quantile} of {len(train)} training images"}
     if is_anomaly is not None:
@@ -88,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     merge_metrics(run_dir, {key: {k: v for k, v in summary.items() if not isinstance(v, str)}})
     print(json.dumps(summary, indent=2))
     print(out)
+    runs.release(out)
     return 0
 
 

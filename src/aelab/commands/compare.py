@@ -23,4 +23,5 @@ def run(args: argparse.Namespace) -> int:
     write_comparison(rows, histories, out)
     print(markdown_table(rows, list(dict.fromkeys(k for row in rows for k in row))))
     print(out)
+    runs.release(out, remove_lock=True)  # a finished comparison, not a run in progress
     return 0

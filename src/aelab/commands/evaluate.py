@@ -8,7 +8,11 @@ import logging
 import math
 from pathlib import Path
 
+from aelab import layout
 from aelab.errors import AelabError
+
+# Modules that load torch, scikit-learn or the data are imported inside the handlers, so that
+# `aelab --help` and `--version` start in well under a second.
 
 log = logging.getLogger("aelab")
 
@@ -24,9 +28,10 @@ def add_commands(sub) -> None:
                                    "the others) and merge the results into its metrics.json. Each stage "
                                    "is reported as it runs (-q: quiet).")
     p.add_argument("run", help="a run folder written by aelab train")
-    p.add_argument("--data", action="append", default=[], metavar="KEY=VALUE",
-                   help="evaluate on other data: override the run's data section, e.g. --data dataset=mnist "
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="data.KEY=VALUE",
+                   help="evaluate on other data: override the run's data section, e.g. --set data.dataset=mnist "
                         "(repeatable); results are stored under '<split>[KEY=VALUE]'")
+    p.add_argument("--data", action="append", default=[], help=argparse.SUPPRESS)  # older spelling: KEY=VALUE
     p.add_argument("--splits", default=None, help="comma-separated splits: train, validation, test "
                                                   "(default: test), e.g. --splits train,validation,test")
     p.add_argument("--noise", help="denoising at each level, e.g. gaussian:0.2,0.3,0.4 or bitflip:0.05,0.1 "
@@ -52,17 +57,31 @@ def run(args: argparse.Namespace) -> int:
     splits = [s.strip() for s in args.splits.split(",")] if args.splits else None
     if args.nll_samples and not _is_variational(Path(args.run)):
         log.warning("--nll-samples: a likelihood needs a VAE (an encoder that gives q(z|x)); skipped for this run")
-    results = evaluate_run(Path(args.run), splits, args.data, noise, args.nll_samples, args.noise_repeats,
+    results = evaluate_run(Path(args.run), splits, data_overrides(args), noise, args.nll_samples, args.noise_repeats,
                            progress=not (args.no_progress or args.quiet), nll_precision=args.nll_precision)
     print(format_table(results))
-    print(f"merged into {Path(args.run) / 'metrics.json'}")
+    print(f"merged into {Path(args.run) / layout.METRICS}")
     return 0
 
 
 def _is_variational(run: Path) -> bool:
     from aelab.evaluate.run_evaluation import run_config
+    from aelab.models.registry import model_class
 
-    return run_config(run).model.variational
+    return model_class(run_config(run).model.type).variational
+
+
+def data_overrides(args: argparse.Namespace) -> list[str]:
+    """--set data.KEY=VALUE (and the older --data KEY=VALUE) -> KEY=VALUE items of the data section;
+    a run's model and training are its own, so other keys are refused."""
+    items = list(args.data)
+    for item in args.overrides:
+        key, _, value = item.partition("=")
+        if not key.startswith("data."):
+            raise AelabError(f"--set {item}: {args.command} changes only the data (--set data.KEY=VALUE, e.g. "
+                             "--set data.test_split=0.5); the model and its training are the run's")
+        items.append(item.removeprefix("data."))
+    return items
 
 
 def _cell(value) -> str:

@@ -7,6 +7,9 @@ import re
 
 from aelab.errors import AelabError
 
+# Modules that load torch, scikit-learn or the data are imported inside the handlers, so that
+# `aelab --help` and `--version` start in well under a second.
+
 REF_HELP = "a test-set index (12, #12, -1) or a label (6, a; a label means a typical image of it)"
 
 
@@ -30,14 +33,15 @@ def add_commands(sub) -> None:
     p.add_argument("--from", dest="a", required=True, help=REF_HELP)
     p.add_argument("--to", dest="b", required=True, help=REF_HELP)
     p.add_argument("--steps", type=int, default=10, help="decoded images, both ends included (default 10)")
-    p.add_argument("--method", choices=("linear", "slerp"), default="linear")
+    p.add_argument("--method", choices=("linear", "slerp"), default="linear",
+                   help="straight line, or spherical (slerp: keeps a VAE's codes at a typical norm); default linear")
 
     p = command("traverse", "decoded grid over two latent dimensions, and one row per dimension "
                 "(traversal.png, traversal_rows.png)", _traverse,
                 "the grid's file; the rows go beside it as <name>_rows.png")
     p.add_argument("--dims", default="0,1", help="the two dimensions of the grid (default 0,1)")
-    p.add_argument("--range", dest="span", help="values from,to (default -3,3 for a VAE; for an AE, "
-                   "where its codes lie)")
+    p.add_argument("--range", dest="span", help="values from,to for every axis (default: -3,3 for a VAE, "
+                   "the prior's +-3 sigma; for an AE, each axis's own 2-98%% range of the training codes)")
     # Let "--range -3,3" read -3,3 as a value, not as an option (argparse knows only "-3").
     p._negative_number_matcher = re.compile(r"^-\.?\d[\d.,]*$")
     p.add_argument("--steps", type=int, default=15, help="images per row (default 15)")
@@ -46,16 +50,17 @@ def add_commands(sub) -> None:
     p = command("animate", "a GIF walking a path through latent space beside the latent map", _animate)
     p.add_argument("--path", choices=("line", "sine", "circle", "random-walk", "tour"), default="sine",
                    help="tour visits the class centroids in turn (default sine)")
-    p.add_argument("--frames", type=int, default=120)
-    p.add_argument("--fps", type=float, default=20)
+    p.add_argument("--frames", type=int, default=120, help="frames of the GIF (default 120)")
+    p.add_argument("--fps", type=float, default=20, help="frames per second (default 20)")
     p.add_argument("--seed", type=int, help="seed of the random walk (default: the run's)")
 
     p = command("morph", "a GIF morphing one test image into another", _morph)
     p.add_argument("--from", dest="a", required=True, help=REF_HELP)
     p.add_argument("--to", dest="b", required=True, help=REF_HELP)
-    p.add_argument("--frames", type=int, default=40)
-    p.add_argument("--fps", type=float, default=12)
-    p.add_argument("--method", choices=("linear", "slerp"), default="linear")
+    p.add_argument("--frames", type=int, default=40, help="frames of the GIF (default 40)")
+    p.add_argument("--fps", type=float, default=12, help="frames per second (default 12)")
+    p.add_argument("--method", choices=("linear", "slerp"), default="linear",
+                   help="straight line, or spherical (slerp); default linear")
 
     p = command("arithmetic", 'decode latent arithmetic, e.g. "#3 - 6 + 0" (labels stand for class means)',
                 _arithmetic)
@@ -68,7 +73,9 @@ def add_commands(sub) -> None:
 
     p = command("latent", "the latent map of the test set (PCA or t-SNE above 2-D) over decoded thumbnails",
                 _latent)
-    p.add_argument("--method", choices=("auto", "pca", "tsne"), default="auto")
+    p.add_argument("--method", choices=("auto", "pca", "tsne"), default="auto",
+                   help="how codes above 2-D are projected: pca (decodable), tsne; auto: as they are up to "
+                        "2-D, else pca (default auto)")
     p.add_argument("--no-thumbnails", action="store_true", help="only the scatter plot")
 
     p = sub.add_parser("report", help="draw every figure again and write index.html in the run folder",

@@ -8,8 +8,9 @@ import copy
 from datetime import datetime
 from pathlib import Path
 
-from aelab.config import load_config, parse_value, set_dotted
 from aelab.errors import AelabError
+
+# aelab modules that load torch or pydantic are imported inside the handler: `aelab --help` starts fast.
 
 
 def add_commands(sub) -> None:
@@ -34,6 +35,7 @@ def add_commands(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from aelab.config import load_config, parse_value, set_dotted
     from aelab.experiments.sweep import parse_grid, read_sweep_file, run_sweep
 
     base, grid, folds = read_sweep_file(args.config)

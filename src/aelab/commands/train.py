@@ -9,9 +9,10 @@ import math
 import shutil
 from pathlib import Path
 
-from aelab import runs
-from aelab.config import load_config, read_config_file, set_dotted, validate_config
-from aelab.errors import AelabError
+from aelab.errors import AelabError, StoppedBySignal
+
+# aelab modules that load torch, pydantic or scikit-learn are imported inside the handlers, so that
+# `aelab --help` and `--version` start in well under a second.
 
 log = logging.getLogger("aelab")
 
@@ -50,9 +51,11 @@ def run(args: argparse.Namespace) -> int:
 def _config(path: str | None, overrides: list[str]):
     """The config to train; a sweep file (one with a 'sweep' section) gives its first trial, and
     says which and how to run the others."""
+    from aelab.config import load_config, read_config_file, set_dotted, validate_config
+    from aelab.experiments.sweep import read_sweep_file
+
     if path is None or "sweep" not in read_config_file(path):
         return load_config(path, overrides)
-    from aelab.experiments.sweep import read_sweep_file
 
     base, grid, folds = read_sweep_file(path)
     first = {key: values[0] for key, values in grid.items()}
@@ -69,25 +72,39 @@ def _config(path: str | None, overrides: list[str]):
 
 
 def _run(args: argparse.Namespace, distributed) -> int:
-    from aelab.train.pipeline import train_run
+    from aelab import runs
+    from aelab.config import load_config, read_config_file
+    from aelab.experiments.train_run import train_run
+    from aelab.models.registry import model_class
 
     if args.resume:
         run_dir = Path(args.resume)
         if args.config or args.out or args.name:
             raise AelabError("--resume continues a run with its own config; drop --config, --out and --name")
-        if not (run_dir / runs.CHECKPOINT).is_file():
-            raise AelabError(f"{run_dir} has no {runs.CHECKPOINT} to resume from; is it an aelab run folder?")
+        if not (run_dir / runs.CONFIG).is_file():
+            raise AelabError(f"{run_dir} has no {runs.CONFIG} or {runs.CHECKPOINT} to resume from; is it an aelab "
+                             "run folder?")
+        if (run_dir / runs.MODEL).is_file() and not (run_dir / runs.CHECKPOINT).is_file():
+            raise AelabError(f"{run_dir} has finished and has no {runs.CHECKPOINT} to continue from; "
+                             "train a new run (runs are never overwritten)")
+        changed = [o for o in args.overrides if not o.strip().startswith("training.")]
+        if changed:  # checked before anything is read or written: the run stays resumable
+            raise AelabError(f"--resume keeps the run's data and model; only training.* settings can change "
+                             f"(e.g. --set training.epochs=200), not {changed[0].partition('=')[0]}")
         config = load_config(None, args.overrides, base=read_config_file(run_dir / runs.CONFIG))
     else:
         config = _config(args.config, args.overrides)
+    model_class(config.model.type)  # an unknown model type stops here, before any folder is made
     # Under torchrun every rank gets here; rank 0 alone makes or changes the run folder.
     context = distributed.setup(config.training.device) if distributed else None
     main = context is None or context.is_main
     if not main:
         log.setLevel(logging.WARNING)
-    if main and args.resume and args.overrides:
-        runs.write_json(run_dir / runs.CONFIG, config.to_dict())
+    created = False
+    if main and args.resume:
+        runs.lock_run(run_dir)  # refused while another process trains in it
     if main and not args.resume:
+        created = not args.out or not Path(args.out).exists()
         run_dir = runs.claim_dir(args.out) if args.out else runs.new_run_dir(args.runs_dir, config, args.name)
     if context is not None:
         run_dir = Path(distributed.share(str(run_dir) if main else None, context))
@@ -100,14 +117,17 @@ def _run(args: argparse.Namespace, distributed) -> int:
     except BaseException as e:
         if not main:
             raise
-        if not (run_dir / runs.CHECKPOINT).is_file():
-            # Nothing trained yet: leave no half-made run folder behind (it was ours, fresh).
-            shutil.rmtree(run_dir, ignore_errors=True)
+        if not args.resume and not (run_dir / runs.CHECKPOINT).is_file():
+            # Nothing trained yet: leave no half-made run behind. A folder the user made stays, empty.
+            _remove_new_run(run_dir, created)
             if isinstance(e, KeyboardInterrupt):
-                raise AelabError("interrupted before the first epoch ended; nothing was saved") from None
+                raise StoppedBySignal("interrupted before the first checkpoint; nothing was saved") from None
         elif isinstance(e, KeyboardInterrupt):
-            raise AelabError(f"interrupted; continue with: aelab train --resume {run_dir}") from None
+            raise StoppedBySignal(f"interrupted; the checkpoint is saved: continue with aelab train --resume {run_dir}") from None
         raise
+    finally:
+        if main:
+            runs.release(run_dir)
     if not main:
         return 0
     test = metrics["test"]
@@ -117,3 +137,17 @@ def _run(args: argparse.Namespace, distributed) -> int:
              metrics["train_seconds"], metrics["samples_per_second"])
     print(run_dir)
     return 0
+
+
+def _remove_new_run(run_dir: Path, created: bool) -> None:
+    """Undo a run that saved no checkpoint: its folder if this run made it, else only its files
+    (the folder was empty when claimed, so everything in it is this run's)."""
+    from aelab import runs
+
+    if created:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    for item in run_dir.iterdir():
+        if item.name != runs.LOCK:
+            shutil.rmtree(item, ignore_errors=True) if item.is_dir() and not item.is_symlink() else item.unlink(missing_ok=True)
+    runs.release(run_dir, remove_lock=True)

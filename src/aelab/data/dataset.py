@@ -52,8 +52,9 @@ def to_float(batch: torch.Tensor) -> torch.Tensor:
     return batch.float()
 
 
-def from_array(x, labels=None, name: str = "array") -> ImageData:
-    """Any image array (N, D), (N, H, W), (N, H, W, C) or (N, C, H, W) -> ImageData (N, C, H, W)."""
+def from_array(x, labels=None, name: str = "array", check_range: bool = True) -> ImageData:
+    """Any image array (N, D), (N, H, W), (N, H, W, C) or (N, C, H, W) -> ImageData (N, C, H, W).
+    `check_range=False` accepts any real values (models with an unbounded output and MSE/L1)."""
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().numpy()
     x = np.asarray(x)
@@ -68,7 +69,7 @@ def from_array(x, labels=None, name: str = "array") -> ImageData:
     if x.dtype != np.uint8:
         x = x.astype(np.float32)
         lo, hi = float(x.min()), float(x.max())
-        if lo < 0 or hi > 1:
+        if check_range and (lo < 0 or hi > 1):
             raise ValueError(f"pixel values lie in [{lo:g}, {hi:g}]; scale them to [0, 1] "
                              "(or pass uint8 images in [0, 255])")
     y = None if labels is None else np.asarray(labels)

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
+from aelab import files
 from aelab.data import folder
 from aelab.data.dataset import ImageData
 from aelab.errors import AelabError
@@ -105,7 +106,8 @@ def _crop_one(photo, rel, stamp, out, detector, size, channels, margin, backgrou
     target = out / name
     target.parent.mkdir(parents=True, exist_ok=True)
     image = Image.fromarray(crop).resize((size[1], size[0]), Image.Resampling.LANCZOS)
-    (image.convert("L") if channels == 1 else image).save(target)
+    with files.atomic_write(target) as tmp:
+        (image.convert("L") if channels == 1 else image).save(tmp, format="PNG")
     return {"stamp": stamp, "crop": name, "box": [int(v) for v in box]}
 
 
@@ -164,20 +166,35 @@ def _read_manifest(out: Path) -> dict:
                          f"aelab can write the face crops there, or train on it with data.dataset=folder")
     try:
         data = json.loads(manifest.read_text(encoding="utf-8"))
-        if not isinstance(data.get("photos"), dict):
+        if not isinstance(data, dict) or not isinstance(data.get("photos"), dict):
             raise ValueError("no photo list")
-        return data
-    except (ValueError, OSError) as e:
-        log.warning("%s is damaged (%s); finding the faces again", manifest, e)
+    except (ValueError, OSError, RecursionError) as e:
+        log.warning("%s is damaged (%s); finding the faces again", manifest, str(e)[:200])
         return {"photos": {}}
+    data["photos"] = {rel: entry for rel, entry in data["photos"].items() if _trusted(out, rel, entry)}
+    return data
+
+
+def _trusted(out: Path, rel: str, entry) -> bool:
+    """A manifest entry aelab could have written: its crop (which aelab may delete) is a PNG
+    inside `out`. Anything else, '../x' or '/home/x', is dropped and never touched."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("stamp"), list):
+        return False
+    crop = entry.get("crop")
+    if crop is None:
+        return True
+    try:
+        files.inside(out, crop, "crop")
+    except (AelabError, TypeError, ValueError, OSError):
+        log.warning("%s lists the crop %r outside %s; ignoring that entry", out / MANIFEST, str(crop)[:100], out)
+        return False
+    return str(crop).lower().endswith(".png")
 
 
 def _write_manifest(out: Path, settings: dict, entries: dict) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
-        part = out / f".{MANIFEST}.part"
-        part.write_text(json.dumps({"settings": settings, "photos": entries}, indent=1), encoding="utf-8")
-        os.replace(part, out / MANIFEST)
+        files.write_text(out / MANIFEST, json.dumps({"settings": settings, "photos": entries}, indent=1))
     except OSError as e:
         raise AelabError(f"cannot write the face crops into {out} ({e.strerror or e}); make its parent "
                          "folder writable") from None
@@ -189,7 +206,7 @@ def _remove_stale(out: Path, old: dict, new: dict) -> None:
     for entry in old.values():
         crop = entry.get("crop")
         if crop and crop not in keep:
-            (out / crop).unlink(missing_ok=True)
+            files.inside(out, crop, "crop").unlink(missing_ok=True)  # checked again: never outside `out`
 
 
 def _report(root: Path, out: Path, entries: dict) -> None:

@@ -33,13 +33,19 @@ _GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F")
 
 def list_images(root: Path) -> list[str]:
     """Image files under `root` as relative paths ("sub/name.png"), recursively, in a stable order;
-    hidden files and folders skipped. Plain strings: 100k Path objects would cost ~50 MB."""
+    hidden files and folders skipped. Plain strings: 100k Path objects would cost ~50 MB.
+    Regular files only: a FIFO named x.png would block the reader forever, and a dangling or
+    self-looping symbolic link cannot be read."""
     found = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         prefix = os.path.relpath(folder, root).replace(os.sep, "/") + "/"
         prefix = "" if prefix == "./" else prefix
-        found += [prefix + f for f in files if not f.startswith(".") and f.lower().endswith(EXTENSIONS)]
+        names = [f for f in files if not f.startswith(".") and f.lower().endswith(EXTENSIONS)]
+        skipped = [f for f in names if not os.path.isfile(os.path.join(folder, f))]  # follows links
+        for f in skipped:
+            log.warning("skipped %s: not a regular file (a FIFO, device, or broken link)", os.path.join(folder, f))
+        found += [prefix + f for f in names if f not in skipped] if skipped else [prefix + f for f in names]
     return sorted(found)  # plain string order: stable, and no per-file key lists (memory)
 
 
@@ -79,6 +85,9 @@ def check_folder(path, what: str) -> Path:
     return root
 
 
+MAX_NATIVE_SIDE = 1024  # without data.input_size, images up to this side train at their own size
+
+
 def _defaults(root: Path, files: list[str], size, channels) -> tuple[tuple[int, int], int]:
     if size is not None and channels is not None:
         return tuple(size), channels
@@ -88,6 +97,9 @@ def _defaults(root: Path, files: list[str], size, channels) -> tuple[tuple[int, 
                 w, h, mode = img.width, img.height, img.mode
         except Exception:  # reported by the decoding pass
             continue
+        if size is None and max(h, w) > MAX_NATIVE_SIDE:  # the first image must not size a huge array
+            raise AelabError(f"data.input_size is not set and the first image, {rel}, is {w}x{h} pixels; set "
+                             "data.input_size to the size to train at, e.g. [64, 64]")
         size = tuple(size) if size is not None else (h, w)
         channels = channels or (1 if mode in _GREY_MODES else 3)
         log.info("images in %s: %dx%d, %d channel(s) (set data.input_size / data.channels to change)",
@@ -99,7 +111,14 @@ def _defaults(root: Path, files: list[str], size, channels) -> tuple[tuple[int, 
 
 # ---------------------------------------------------------------------------------------- decoding
 
+MAX_BYTES = 4 << 30  # of the decoded array; beyond it, ask for a smaller data.input_size
+
+
 def _decode_all(root, files, size, channels, resize, background, name) -> tuple[ImageData, list[str]]:
+    needed = len(files) * channels * size[0] * size[1]
+    if needed > MAX_BYTES:
+        raise AelabError(f"{len(files)} images of {size[0]}x{size[1]}x{channels} in '{root}' would take "
+                         f"{needed / 1e9:.1f} GB; set data.input_size to the size to train at, e.g. [64, 64]")
     images = np.empty((len(files), channels, *size), dtype=np.uint8)  # the only big allocation
     names: list[str | None] = []
     skipped: list[str] = []

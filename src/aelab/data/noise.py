@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import torch
+from pydantic import TypeAdapter, ValidationError
 
-from aelab.config import BitflipNoise, GaussianNoise, SaltPepperNoise
+from aelab.config import BitflipNoise, GaussianNoise, Noise, SaltPepperNoise, parse_noise
+from aelab.errors import AelabError
 
 
 def corrupt(x: torch.Tensor, noise, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -20,3 +22,12 @@ def corrupt(x: torch.Tensor, noise, generator: torch.Generator | None = None) ->
     if isinstance(noise, BitflipNoise):
         return torch.where(u < noise.p, 1.0 - x, x)
     raise TypeError(f"unknown noise {noise!r}")
+
+
+def noise_from_text(text: str):
+    """'gaussian:0.3', 'salt_pepper:0.1', 'bitflip:0.05' -> a validated noise section."""
+    try:
+        return TypeAdapter(Noise).validate_python(parse_noise(text))
+    except ValueError as e:  # ValidationError is a ValueError
+        why = e.errors()[0]["msg"] if isinstance(e, ValidationError) else str(e)
+        raise AelabError(f"--noise {text}: {why}") from None

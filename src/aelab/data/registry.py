@@ -74,7 +74,12 @@ def load_dataset(cfg: DataConfig, seed: int) -> tuple[ImageData, ImageData]:
     if test is None:
         # No published test split: hold out a seeded fraction; with test_split 0 the test set is
         # the training set (the font exercise: reconstruct every glyph).
+        n = len(train)
         train, test = split(train, cfg.test_split, seed)
+        if (test is None and cfg.test_split > 0) or len(train) == 0:
+            raise AelabError(f"{cfg.dataset} has {n} image(s): too few for a training and a test set at "
+                             f"data.test_split {cfg.test_split:g}; add images, or set data.test_split to 0 "
+                             "to test on the training images")
         test = test if test is not None else train
     if cfg.limit is not None and cfg.limit < len(train):  # before preprocessing: less to convert
         train = train.subset(np.arange(cfg.limit))

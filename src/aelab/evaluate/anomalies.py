@@ -21,7 +21,7 @@ from aelab.data.dataset import to_float
 from aelab.errors import AelabError
 from aelab.models.autoencoder import Autoencoder
 from aelab.models.inference import reconstruct
-from aelab.train.losses import kl_divergence, reconstruction_loss
+from aelab.models.losses import kl_divergence, reconstruction_loss
 
 SCORES = ("reconstruction", "mse", "elbo")
 

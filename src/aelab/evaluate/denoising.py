@@ -12,15 +12,13 @@ from __future__ import annotations
 import torch
 
 from aelab.data.dataset import to_float
-from aelab.data.noise import corrupt
+from aelab.data.noise import corrupt, noise_from_text
 from aelab.models.autoencoder import Autoencoder
 
 
 def noise_levels(text: str) -> list:
     """'gaussian:0.2,0.3,0.4' -> three noise configs; 'bitflip:0.05,salt_pepper:0.1' works too.
     Each level is checked as `aelab denoise` checks its --noise: AelabError, one line, when wrong."""
-    from aelab.explore.denoise import noise_from_text
-
     levels, kind = [], None
     for item in (t.strip() for t in text.split(",") if t.strip()):
         if ":" not in item and kind is not None:  # a bare number continues the previous kind

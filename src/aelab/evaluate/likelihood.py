@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from aelab.data.dataset import to_float
 from aelab.errors import AelabError
 from aelab.models.autoencoder import Autoencoder
-from aelab.train.losses import kl_divergence, reconstruction_loss
+from aelab.models.losses import kl_divergence, reconstruction_loss
 from aelab.train.speed import intra_op_threads, native_bf16
 
 LOG_2PI = math.log(2 * math.pi)

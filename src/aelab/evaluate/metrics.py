@@ -12,44 +12,16 @@ from __future__ import annotations
 import torch
 
 from aelab.data.dataset import to_float
-from aelab.data.noise import corrupt
 from aelab.models.autoencoder import Autoencoder
-from aelab.train.losses import loss_terms, reconstruction_loss
-
-
-RECONSTRUCTION_METRICS = ("mse", "bce", "l1")
-
-
-@torch.no_grad()
-def objective(model: Autoencoder, data: torch.Tensor, seed: int, batch_size: int = 1024,
-              reconstruction_metrics: bool = False) -> dict[str, float]:
-    """The training objective's terms averaged over `data`, with seeded noise and z draws; with
-    `reconstruction_metrics`, also `mse`, `bce` and `l1` of the deterministic reconstruction, in
-    the same pass (the trainer's per-epoch validation curves)."""
-    was_training = model.training
-    model.eval()
-    generator = torch.Generator(device=data.device).manual_seed(seed)
-    noise = model.config.noise
-    sums: dict[str, torch.Tensor] = {}
-    for start in range(0, len(data), batch_size):
-        x = to_float(data[start:start + batch_size])
-        x_in = corrupt(x, noise, generator) if noise is not None else x
-        out = model(x_in, generator=generator)
-        terms = loss_terms(model, out, x)
-        if reconstruction_metrics:
-            # Clean input, z = the mean: an AE without noise has just computed exactly that.
-            clean = out if noise is None and not model.variational else model(x, sample=False)
-            terms.update({k: reconstruction_loss(model, clean, x, k).mean() for k in RECONSTRUCTION_METRICS})
-        for k, v in terms.items():
-            sums[k] = sums.get(k, 0.0) + v * len(x)
-    model.train(was_training)
-    return {k: float(v) / len(data) for k, v in sums.items()}
+from aelab.models.losses import reconstruction_loss
+from aelab.train.objective import mean_objective as objective  # the training objective, seeded
 
 
 @torch.no_grad()
 def evaluate(model: Autoencoder, data: torch.Tensor, seed: int, binary: bool,
-             batch_size: int = 1024) -> dict[str, float]:
-    metrics = objective(model, data, seed, batch_size)
+             batch_size: int = 1024, labels: torch.Tensor | None = None) -> dict[str, float]:
+    """`labels` go to the objective of models that need them (conditional models)."""
+    metrics = objective(model, data, seed, batch_size, labels=labels)
     was_training = model.training
     model.eval()
     sums = {"mse": 0.0, "bce": 0.0, "l1": 0.0}

@@ -15,6 +15,7 @@ import numpy as np
 from aelab import runs
 from aelab.config import Config, load_config, read_config_file
 from aelab.data.dataset import ImageData
+from aelab.data.prepare import prepare_data
 from aelab.errors import AelabError
 from aelab.evaluate.denoising import denoising_table
 from aelab.evaluate.latent_quality import latent_metrics
@@ -38,21 +39,19 @@ def run_config(run: Path, data_overrides: list[str] | None = None) -> Config:
 
 
 def split_data(config: Config) -> dict[str, ImageData]:
-    from aelab.train.pipeline import prepare_data
-
     train, validation, test = prepare_data(config)
     parts = {"train": train, "validation": validation, "test": test}
     return {k: v for k, v in parts.items() if v is not None}
 
 
 def model_data(model: Autoencoder, config: Config, data_overrides: list[str] | None = None) -> dict[str, ImageData]:
-    """`split_data(config)`, checked to fit the model: --data may not change the images' shape."""
+    """`split_data(config)`, checked to fit the model: data overrides may not change the images' shape."""
     parts = split_data(config)
     shape = next(iter(parts.values())).shape
     if shape != model.input_shape:
-        given = f"--data {' '.join(data_overrides)}" if data_overrides else "the run's config"
+        given = " ".join(f"--set data.{o}" for o in data_overrides) if data_overrides else "the run's config"
         raise AelabError(f"{given}: the data has images of shape {shape} but the model expects "
-                         f"{model.input_shape}; --data must give images of the model's shape")
+                         f"{model.input_shape}; --set data.KEY=VALUE must give images of the model's shape")
     return parts
 
 
@@ -114,7 +113,7 @@ def evaluate_run(run: str | Path, splits: list[str] | None = None, data_override
 
 def merge_metrics(run: Path, results: dict[str, dict]) -> None:
     path = run / runs.METRICS
-    metrics = json.loads(path.read_text()) if path.is_file() else {}
+    metrics = runs.read_json(path) if path.is_file() else {}
     for split, values in results.items():
         metrics[split] = {**metrics.get(split, {}), **values}
     runs.write_json(path, _finite(metrics))

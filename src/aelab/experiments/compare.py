@@ -12,14 +12,14 @@ import csv
 import html
 import io
 import json
-import os
 from datetime import datetime
 from pathlib import Path
 
-import matplotlib.pyplot as plt
-
-from aelab import runs
+from aelab import files, layout, runs
 from aelab.errors import AelabError
+from aelab.plots.figures import loss_overlay
+
+COMPARE_CSV, COMPARE_MD = "compare.csv", "compare.md"
 
 FACTS = ("type", "architecture", "latent_dim", "dataset", "parameters", "epochs_run", "best_epoch", "train_seconds")
 TEST_METRICS = ("loss", "reconstruction_loss", "kl", "mse", "bce", "l1", "nll", "pixel_accuracy")
@@ -60,21 +60,11 @@ def write_comparison(rows: list[dict], histories: dict[str, list[dict]], out: Pa
     writer = csv.DictWriter(table, fieldnames=columns)
     writer.writeheader()
     writer.writerows(rows)
-    _write(out / "compare.csv", table.getvalue())
-    _write(out / "compare.md", markdown_table(rows, columns) + "\n")
-    loss_overlay(histories, out / "loss.png")
-    _write(out / "index.html", _page(rows, columns))
-    return [out / n for n in ("compare.csv", "compare.md", "loss.png", "index.html")]
-
-
-def _write(path: Path, text: str) -> None:
-    """Whole or not at all: a temporary file, flushed to disk, renamed into place."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    files.write_text(out / COMPARE_CSV, table.getvalue())
+    files.write_text(out / COMPARE_MD, markdown_table(rows, columns) + "\n")
+    loss_overlay(histories, out / layout.LOSS)
+    files.write_text(out / layout.INDEX, _page(rows, columns))
+    return [out / n for n in (COMPARE_CSV, COMPARE_MD, layout.LOSS, layout.INDEX)]
 
 
 def new_folder(root: str | Path = "comparisons") -> Path:
@@ -103,30 +93,6 @@ def markdown_table(rows: list[dict], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
-def loss_overlay(histories: dict[str, list[dict]], path: Path) -> Path:
-    """Every run's loss per epoch on one axis: validation solid (where there is one), train dashed."""
-    fig, ax = plt.subplots(figsize=(8, 4.8))
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (name, history) in enumerate(histories.items()):
-        if not history:
-            continue
-        colour = colours[i % len(colours)]
-        epochs = [r["epoch"] for r in history]
-        ax.plot(epochs, [r["loss"] for r in history], "--", color=colour, alpha=0.7, label=f"{name} (train)")
-        if "val_loss" in history[0]:
-            ax.plot(epochs, [r["val_loss"] for r in history], "-", color=colour, label=f"{name} (validation)")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss per image")
-    ax.set_yscale("log")
-    ax.set_title("Loss per epoch of each run")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
-
-
 def _page(rows: list[dict], columns: list[str]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(row.get(c)))}</td>" for c in columns) + "</tr>"
@@ -145,7 +111,7 @@ img {{ max-width: 100%; }}
 <h1>{len(rows)} runs compared</h1>
 <p class=note>written {datetime.now():%Y-%m-%d %H:%M}</p>
 <table><tr>{head}</tr>{body}</table>
-<figure><img src="loss.png" alt="loss per epoch of each run"><figcaption>The loss per epoch of each run:
+<figure><img src="{layout.LOSS}" alt="loss per epoch of each run"><figcaption>The loss per epoch of each run:
 validation solid, train dashed.</figcaption></figure>
 </body></html>
 """

@@ -11,13 +11,14 @@ import json
 import math
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
 from aelab import runs
+from aelab.evaluate.run_evaluation import split_data
+from aelab.explore.context import Context
+from aelab.explore.generate import sample_codes
+from aelab.models.inference import decode, reconstruct
+from aelab.plots.canvas import subplots
 from aelab.plots.images import cell_inches, show, tile
 
 PLOTTED = ("mse", "loss", "knn_accuracy", "silhouette", "pixel_accuracy", "denoising_pixel_accuracy",
@@ -54,7 +55,7 @@ def metric_plot(out: Path, rows: list[dict], key: str, line_key: str | None) -> 
     xs = [float(v) for v in values] if numeric else list(range(len(values)))
     line_of = (lambda r: _text(r[line_key])) if line_key else (lambda r: "")
     types = list(dict.fromkeys(line_of(r) for r in rows))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.4), squeeze=False)
+    fig, axes = subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.4), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for kind in types:
             means, stds = [], []
@@ -82,7 +83,6 @@ def metric_plot(out: Path, rows: list[dict], key: str, line_key: str | None) -> 
     fig.tight_layout()
     path = out / f"sweep_{key.split('.')[-1]}.png"
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
     return path
 
 
@@ -96,11 +96,6 @@ def _is_number(text: str) -> bool:
 
 def image_rows(out: Path, trials: list, n: int) -> list[Path]:
     """Reconstructions of the same test images and samples, one row per configuration."""
-    from aelab.evaluate.run_evaluation import split_data
-    from aelab.explore.context import Context
-    from aelab.explore.generate import sample_codes
-    from aelab.models.inference import decode, reconstruct
-
     parts = split_data(trials[0].config)
     test = parts["test"]
     shown = np.linspace(0, len(test) - 1, min(n, len(test))).round().astype(int)
@@ -124,12 +119,11 @@ def image_rows(out: Path, trials: list, n: int) -> list[Path]:
 def _rows_figure(rows: list[np.ndarray], labels: list[str], path: Path, title: str) -> Path:
     size = cell_inches(rows[0].shape[1:], 0.6)
     n = max(len(r) for r in rows)
-    fig, axes = plt.subplots(len(rows), 1, figsize=(n * size + 2.8, len(rows) * size + 0.8), squeeze=False)
+    fig, axes = subplots(len(rows), 1, figsize=(n * size + 2.8, len(rows) * size + 0.8), squeeze=False)
     for ax, images, label in zip(axes[:, 0], rows, labels):
         show(ax, tile(images, n, gap=1))
         ax.text(-0.01, 0.5, label, transform=ax.transAxes, ha="right", va="center", fontsize=7)
     fig.suptitle(title, fontsize=9)
     fig.subplots_adjust(left=0.3, right=0.99, top=1 - 0.5 / (len(rows) * size + 0.8), bottom=0.01, hspace=0.08)
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
     return path

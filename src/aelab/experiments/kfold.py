@@ -1,5 +1,5 @@
 """K-fold cross-validation on top of ordinary runs: fold i of a run is set by `data.folds` and
-`data.fold` (see train.pipeline.prepare_data), so each fold is a normal, re-evaluable run folder.
+`data.fold` (see data.prepare.prepare_data), so each fold is a normal, re-evaluable run folder.
 Here: the per-fold settings, and the mean ± std summary over folds."""
 
 from __future__ import annotations

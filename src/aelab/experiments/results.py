@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 
 from aelab import runs
+from aelab.experiments.figures import write_sweep_figures
 from aelab.experiments.kfold import format_mean_std
 
 # Reported when present, in this order; all on the test split (the held-out fold under CV).
@@ -41,8 +42,6 @@ def write_results(out: Path, trials: list, grid: dict, folds: int) -> list[dict]
         writer.writeheader()
         writer.writerows(rows)
     (out / "results.md").write_text(summary_markdown(rows, list(grid), folds))
-    from aelab.experiments.figures import write_sweep_figures
-
     write_sweep_figures(out, rows, trials, grid)
     return rows
 

@@ -26,8 +26,13 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
+import torch
+
 from aelab import runs
 from aelab.config import Config, parse_value, read_config_file, set_dotted, validate_config
+from aelab.evaluate.run_evaluation import measure, merge_metrics, split_data
+from aelab.experiments.results import write_results
+from aelab.experiments.train_run import train_run
 from aelab.errors import AelabError
 from aelab.experiments.kfold import fold_settings
 
@@ -144,8 +149,6 @@ def claim_sweep_dir(out: Path, spec: dict) -> None:
 def run_sweep(base: dict, grid: dict[str, list], folds: int, out: str | Path, jobs: int = 1,
               progress: bool = True) -> list[dict]:
     """Run (or finish) the sweep in `out`; returns one result row per trial and writes the summaries."""
-    from aelab.experiments.results import write_results
-
     out = Path(out)
     trials = expand(base, grid, folds, out)
     claim_sweep_dir(out, {"base": base, "grid": grid, "folds": folds})
@@ -182,11 +185,6 @@ def available_cores() -> int:
 
 def run_trial(config_dict: dict, run_dir: str, threads: int | None, figures: bool) -> None:
     """Train one trial (resuming or restarting an interrupted one) and add the latent metrics."""
-    import torch
-
-    from aelab.evaluate.run_evaluation import measure, merge_metrics, split_data
-    from aelab.train.pipeline import train_run
-
     if threads:
         torch.set_num_threads(threads)
     config = validate_config(config_dict)

@@ -18,6 +18,7 @@ from aelab.explore import latent_paths, refs
 from aelab.explore.context import Context, as_context
 from aelab.explore.interpolate import endpoints
 from aelab.explore.latent_map import extent, plane_for
+from aelab.plots.explore_figures import map_canvas
 
 MAP_PIXELS = 420
 
@@ -54,8 +55,6 @@ def animate(ctx: Context, path: str = "sine", frames: int = 120, fps: float = 20
             seed: int | None = None, points: np.ndarray | None = None) -> Path:
     """`aelab animate`: a GIF of `frames` frames walking the path `path` (or the given latent points)."""
     ctx = as_context(ctx)
-    from aelab.plots.explore_figures import map_canvas
-
     if points is not None:
         frames = len(points)
     _check_timing(frames, fps)

@@ -16,6 +16,8 @@ from aelab.errors import AelabError
 from aelab.explore import refs
 from aelab.explore.context import Context, as_context
 from aelab.explore.generate import nearest
+from aelab.layout import ARITHMETIC
+from aelab.plots.explore_figures import equation
 
 _TOKEN = re.compile(r"""\s*(?:(?P<op>[+*-])|(?P<quoted>'[^']*'|"[^"]*")|(?P<word>[^\s+*'"-]+))""")
 
@@ -77,8 +79,6 @@ def arithmetic(ctx: Context, expression: str, out: str | Path | None = None) -> 
     """Decode the result of the expression; the figure shows every operand, the result and the
     test image closest to it. Returns (the decoded result (C, H, W), the figure's path)."""
     ctx = as_context(ctx)
-    from aelab.plots.explore_figures import equation
-
     z, terms = evaluate(ctx, expression)
     result = ctx.decode(z[None])[0]
     panels, titles = [], []
@@ -97,5 +97,5 @@ def arithmetic(ctx: Context, expression: str, out: str | Path | None = None) -> 
     title = f"{ctx.kind} latent arithmetic: {expression.strip()}"
     path = equation(panels, titles, result, ctx.test_images(closest)[0],
                     f"nearest test image: {refs.describe(ctx, closest)}", title,
-                    ctx.out_path(out, "arithmetic.png"))
+                    ctx.out_path(out, ARITHMETIC))
     return result, path

@@ -14,6 +14,7 @@ import numpy as np
 
 from aelab import runs
 from aelab.data.dataset import ImageData, from_array
+from aelab.data.prepare import prepare_data
 from aelab.errors import AelabError
 from aelab.models.autoencoder import Autoencoder
 from aelab.models.inference import decode, encode
@@ -86,13 +87,15 @@ class Context:
                                  "to write into)")
             return self.folder / default_name
         out = Path(out)
-        if out.is_dir() or not out.suffix:
-            out.mkdir(parents=True, exist_ok=True)
-            return out / default_name
-        if out.suffix.lower() != suffix:
+        folder, path = (out, out / default_name) if out.is_dir() or not out.suffix else (out.parent, out)
+        if path.suffix.lower() != suffix:
             raise AelabError(f"--out {out}: this command writes a {suffix} file; use a name ending in {suffix}")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        return out
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise AelabError(f"--out {out}: cannot create the folder {folder} ({e.strerror}); give a "
+                             "writable folder or file name") from None
+        return not_existing(path)
 
     def _cached(self, key, compute):
         if key not in self._cache:
@@ -100,10 +103,16 @@ class Context:
         return self._cache[key]
 
 
+def not_existing(path: Path) -> Path:
+    """An --out file must be new: a figure of another run, or any file, is never overwritten."""
+    if path.exists() or path.is_symlink():
+        raise AelabError(f"--out {path} already exists; aelab never overwrites a file given with --out: "
+                         "choose a new name or remove that file first")
+    return path
+
+
 def open_run(path: str | Path) -> Context:
     """A run folder written by `aelab train` -> its model and its (re-loaded) train and test data."""
-    from aelab.train.pipeline import prepare_data
-
     path = Path(path)
     if not path.is_dir():
         raise AelabError(f"{path} is not a run folder (no such directory); give a folder written by aelab train")

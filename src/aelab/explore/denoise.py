@@ -7,22 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from pydantic import TypeAdapter, ValidationError
 
-from aelab.config import Noise, parse_noise
-from aelab.data.noise import corrupt
+from aelab.data.noise import corrupt, noise_from_text  # noqa: F401 (noise_from_text: imported from here before)
 from aelab.errors import AelabError
 from aelab.explore.context import Context, as_context
 from aelab.models.inference import reconstruct
-
-
-def noise_from_text(text: str):
-    """'gaussian:0.3', 'salt_pepper:0.1', 'bitflip:0.05' -> a validated noise section."""
-    try:
-        return TypeAdapter(Noise).validate_python(parse_noise(text))
-    except ValueError as e:  # ValidationError is a ValueError
-        why = e.errors()[0]["msg"] if isinstance(e, ValidationError) else str(e)
-        raise AelabError(f"--noise {text}: {why}") from None
+from aelab.plots.explore_figures import denoise_rows
 
 
 def denoising(ctx: Context, noise: str = "gaussian:0.3", n: int = 10, seed: int | None = None):
@@ -51,8 +41,6 @@ def denoise(ctx: Context, noise: str = "gaussian:0.3", n: int = 10, out: str | P
             seed: int | None = None) -> tuple[np.ndarray, Path]:
     """The figure; returns (per-image scores, its path)."""
     ctx = as_context(ctx)
-    from aelab.plots.explore_figures import denoise_rows
-
     index, noisy, denoised, clean, scores, name = denoising(ctx, noise, n, seed)
     fmt = (lambda s: f"{s:.1%}") if name == "pixel accuracy" else (lambda s: f"{s:.4f}")
     mean = float(scores.mean())

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from aelab import files
+
 WHITE = (255, 255, 255)
 BLACK = (0, 0, 0)
 EDGE = (150, 150, 150)
@@ -73,12 +75,11 @@ def write_gif(frames: list[Image.Image], path: Path, fps: float) -> Path:
     """An endlessly looping GIF. Each frame must differ from the one before (a caption with the
     frame number does it): Pillow merges identical neighbours into one longer frame."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
     duration = max(20, int(round(1000 / fps)))  # GIF delays are in 10 ms; browsers floor below 20
     frames = _one_palette(frames)
-    frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=duration,
-                   loop=0, optimize=False, disposal=1)
-    tmp.replace(path)
+    with files.atomic_write(path) as tmp:
+        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=duration,
+                       loop=0, optimize=False, disposal=1)
     return path
 
 

@@ -11,6 +11,7 @@ from aelab.errors import AelabError
 from aelab.explore import refs
 from aelab.explore.context import Context, as_context
 from aelab.explore.latent_paths import interpolate as path_between
+from aelab.plots.figures import strip
 
 
 def endpoints(ctx: Context, a: str, b: str) -> tuple[int, int]:
@@ -31,8 +32,6 @@ def interpolation(ctx: Context, a: str, b: str, steps: int = 10, method: str = "
 def interpolate(ctx: Context, a: str, b: str, steps: int = 10, method: str = "linear",
                 out: str | Path | None = None) -> tuple[np.ndarray, Path]:
     ctx = as_context(ctx)
-    from aelab.plots.figures import strip
-
     images, i, j = interpolation(ctx, a, b, steps, method)
     originals = ctx.test_images([i, j])
     row = np.concatenate([originals[:1], images, originals[1:]])

@@ -10,6 +10,7 @@ import numpy as np
 
 from aelab.errors import AelabError
 from aelab.explore.context import Context, as_context
+from aelab.plots.explore_figures import latent_map_figure
 
 METHODS = ("auto", "pca", "tsne")
 TSNE_MAX_POINTS = 3000  # t-SNE is quadratic-ish; more points only slow it down
@@ -94,8 +95,6 @@ def latent_map(ctx: Context, out: str | Path | None = None, method: str = "auto"
     """`aelab latent`: the test codes on the 2-D map coloured by label, over a grid of decoded
     thumbnails where the map can be decoded (keras' 2-D manifold plot)."""
     ctx = as_context(ctx)
-    from aelab.plots.explore_figures import latent_map_figure
-
     points, plane, shown = project(ctx.test_codes, method, ctx.seed)
     background = None
     if thumbnails and plane.invertible:

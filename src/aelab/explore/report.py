@@ -14,10 +14,19 @@ import logging
 from datetime import datetime
 from pathlib import Path
 
-from aelab import runs
+from aelab.explore.animate import animate, morph
+from aelab.explore.context import open_run
+from aelab.explore.denoise import denoise
+from aelab.explore.generate import generate
+from aelab.explore.latent_map import latent_map
+from aelab.explore.run_figures import pick_pair, write_all
+from aelab.explore.snapshots import training_gif
+from aelab.explore.traverse import traverse
+from aelab.layout import INDEX
+from aelab.models.summary import format_summary
+from aelab import files, runs
 
 log = logging.getLogger("aelab")
-INDEX = "index.html"
 
 # Shown in this order; other images in the folder follow with a caption made from their name.
 CAPTIONS = [
@@ -57,8 +66,8 @@ def _order(name: str) -> tuple[int, str]:
 def write_report(run: str | Path) -> Path:
     """Write run/index.html describing what the folder holds now."""
     run = Path(run)
-    config = json.loads((run / runs.CONFIG).read_text()) if (run / runs.CONFIG).is_file() else {}
-    metrics = json.loads((run / runs.METRICS).read_text()) if (run / runs.METRICS).is_file() else {}
+    config = runs.read_json(run / runs.CONFIG) if (run / runs.CONFIG).is_file() else {}
+    metrics = runs.read_json(run / runs.METRICS) if (run / runs.METRICS).is_file() else {}
     pictures = sorted((p.name for p in run.iterdir() if p.suffix.lower() in (".png", ".gif") and p.is_file()),
                       key=_order)
     model = config.get("model", {})
@@ -77,11 +86,7 @@ def write_report(run: str | Path) -> Path:
     parts.append(_model_summary(run))
     parts.append("<h2>Config</h2><pre>" + html.escape(json.dumps(config, indent=2)) + "</pre>")
     page = _PAGE.format(title=html.escape(heading), body="\n".join(parts))
-    path = run / INDEX
-    tmp = path.with_name(INDEX + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return files.write_text(run / INDEX, page)
 
 
 def _metrics_table(metrics: dict) -> str:
@@ -102,8 +107,6 @@ def _model_summary(run: Path) -> str:
     """The layer table of `aelab summary`, when the folder holds a model."""
     if not (run / runs.MODEL).is_file():
         return ""
-    from aelab.models.summary import format_summary
-
     model, _, _ = runs.load_model(run)
     return "<h2>Model</h2><pre>" + html.escape(format_summary(model)) + "</pre>"
 
@@ -119,20 +122,11 @@ def _fmt(v) -> str:
 def regenerate(run: str | Path, animations: bool = True) -> Path:
     """`aelab report`: draw every figure of the run again (the training figures and the
     explorations) and write index.html."""
-    from aelab.explore.animate import animate, morph
-    from aelab.explore.denoise import denoise
-    from aelab.explore.generate import generate
-    from aelab.explore.latent_map import latent_map
-    from aelab.explore.traverse import traverse
-    from aelab.explore.context import open_run
-    from aelab.explore.snapshots import training_gif
-    from aelab.plots.run_figures import pick_pair, write_all
-
     ctx = open_run(run)
     run = Path(run)
     history = runs.read_history(run / runs.HISTORY) if (run / runs.HISTORY).is_file() else []
     if history:
-        write_all(run, ctx.model, ctx.test, history, ctx.seed)
+        write_all(ctx, history)
     training_gif(run)
     generate(ctx, 32, with_nearest=True)
     traverse(ctx)

@@ -14,10 +14,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from aelab import files
 from aelab.data.dataset import ImageData, to_float
 from aelab.explore import frames as fr
+from aelab.layout import SNAPSHOTS, TRAINING_GIF
 
-FOLDER, GIF = "snapshots", "training.gif"
+FOLDER, GIF = SNAPSHOTS, TRAINING_GIF
 
 
 class Snapshots:
@@ -50,7 +52,8 @@ class Snapshots:
                                   top=True)
         self.folder.mkdir(exist_ok=True)
         path = self.folder / f"epoch_{epoch:04d}.png"
-        picture.save(path)
+        with files.atomic_write(path) as tmp:
+            picture.save(tmp, format="PNG")
         return path
 
     def finish(self, fps: float = 4) -> Path | None:

@@ -1,23 +1,31 @@
-"""The autoencoder: an encoder, a decoder, and (VAE family) the reparameterisation between them.
+"""The model protocol, and the plain autoencoder that is its simplest case.
 
-AE and DAE share this module (a DAE differs only in the corrupted inputs it is trained on);
-VAE and beta-VAE encode a mean and a log-variance and sample z = mean + sigma * eps.
+A model owns
+- its networks, injected: `encoder` (images (B, C, H, W) -> (B, encoder_outputs)) and `decoder`
+  (codes (B, latent_dim) -> pre-activation images (B, C, H, W)); `from_config` builds aelab's MLP or
+  conv networks, a config's factory (`model.encoder: "pkg.module:function"`) or takes modules given;
+- its objective: `objective(x)` returns the named loss terms of a batch, `loss` their weighted total;
+- its prior: `prior(n, generator)` draws codes to decode, or None when the model has none (an AE).
+
+A new model type subclasses this (or VAE), overrides what differs, and gets one line in
+models/registry.py; docs/extending.md walks through it.
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
+from pydantic import BaseModel, ValidationError
 from torch import nn
 
 from aelab.config import ModelConfig
 from aelab.errors import AelabError
-from aelab.models.conv import ConvDecoder, ConvEncoder
+from aelab.data.noise import corrupt
 from aelab.models.layers import activation
-from aelab.models.mlp import MLPDecoder, MLPEncoder
-from aelab.models.topology import mlp_widths
+from aelab.models.losses import reconstruction_loss
+from aelab.models.networks import build_networks
 
 
 class ForwardOutput(NamedTuple):
@@ -28,33 +36,46 @@ class ForwardOutput(NamedTuple):
 
 
 class Autoencoder(nn.Module):
-    def __init__(self, config: ModelConfig, input_shape: tuple[int, int, int]):
+    """model.type 'ae': encode to a code, decode it back; the loss is the reconstruction loss."""
+
+    variational: ClassVar[bool] = False  # has a posterior q(z|x) and a prior to sample from
+    needs_labels: ClassVar[bool] = False  # conditional models: the trainer passes each batch's labels
+    # The type's own settings (model.options in a config), as a pydantic model; None: it has none.
+    Options: ClassVar[type[BaseModel] | None] = None
+
+    def __init__(self, config: ModelConfig, input_shape: tuple[int, int, int], encoder: nn.Module,
+                 decoder: nn.Module):
         super().__init__()
         self.config = config
-        self.input_shape = tuple(input_shape)  # (C, H, W)
-        self.variational = config.variational
-        input_dim = math.prod(input_shape)
-        if config.latent_dim >= input_dim:
-            raise AelabError(f"model.latent_dim {config.latent_dim} is not smaller than the input "
-                             f"({input_dim} values per image); choose latent_dim < {input_dim}")
-        head = 2 * config.latent_dim if self.variational else config.latent_dim
-        if config.architecture == "mlp":
-            enc, dec = mlp_widths(config, input_dim)
-            self.encoder = MLPEncoder(input_shape, enc, head, config.init)
-            self.decoder = MLPDecoder(config.latent_dim, dec, input_shape, config.init, config.output_activation)
-        else:
-            conv = dict(channels=config.conv_channels, dense=config.conv_dense, act=config.activation,
-                        kernel=config.kernel_size, init=config.init)
-            self.encoder = ConvEncoder(input_shape, out_features=head, **conv)
-            self.decoder = ConvDecoder(config.latent_dim, input_shape, output_activation=config.output_activation, **conv)
+        self.options = _options(type(self), config)
+        self.input_shape = tuple(int(s) for s in input_shape)  # (C, H, W)
+        self.encoder, self.decoder = encoder, decoder
         self.output_activation = activation(config.output_activation)
+        self.check_networks()
 
+    @classmethod
+    def encoder_outputs(cls, latent_dim: int) -> int:
+        """Features the encoder must output per image: the code itself."""
+        return latent_dim
+
+    @classmethod
+    def from_config(cls, config: ModelConfig, input_shape, encoder: nn.Module | None = None,
+                    decoder: nn.Module | None = None) -> "Autoencoder":
+        """The model a config describes; `encoder`/`decoder` replace the networks it would build."""
+        input_dim = math.prod(input_shape)
+        if config.latent_dim >= input_dim and encoder is None:
+            raise AelabError(f"model.latent_dim {config.latent_dim} is not smaller than the input "
+                             f"({input_dim} values per image, n_features = {input_dim}); an autoencoder "
+                             f"compresses: choose latent_dim < {input_dim}")
+        built_encoder, built_decoder = build_networks(config, tuple(input_shape), cls.encoder_outputs(config.latent_dim),
+                                                      need_encoder=encoder is None, need_decoder=decoder is None)
+        return cls(config, input_shape, built_encoder if encoder is None else encoder,
+                   built_decoder if decoder is None else decoder)
+
+    # ------------------------------------------------------------------------------ mapping
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        h = self.encoder(x)
-        if not self.variational:
-            return h, None
-        mean, logvar = h.chunk(2, dim=1)
-        return mean, logvar
+        """(code or posterior mean, posterior log-variance or None)."""
+        return self.encoder(x), None
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Latent codes (B, latent_dim) -> images (B, C, H, W) in the data's range."""
@@ -63,8 +84,83 @@ class Autoencoder(nn.Module):
     def forward(self, x: torch.Tensor, sample: bool = True,
                 generator: torch.Generator | None = None) -> ForwardOutput:
         mean, logvar = self.encode(x)
-        z = mean
-        if logvar is not None and sample:  # reparameterisation: gradients flow through mean and sigma
-            eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-            z = mean + torch.exp(0.5 * logvar) * eps
-        return ForwardOutput(self.decoder(z), mean, logvar, z)
+        return ForwardOutput(self.decoder(mean), mean, logvar, mean)
+
+    # ---------------------------------------------------------------------------- objective
+    def corrupt(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """What the encoder sees during training: x, or x corrupted by model.noise (a DAE, or any
+        model given a noise: denoising); the target stays x."""
+        return x if self.config.noise is None else corrupt(x, self.config.noise, generator)
+
+    def objective(self, x: torch.Tensor, generator: torch.Generator | None = None,
+                  labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The training objective on a clean batch x (B, C, H, W) in [0, 1]: batch means of the
+        named terms, `loss` being what is minimised. Every random draw comes from `generator`."""
+        return self.loss_terms(self(self.corrupt(x, generator), generator=generator), x)
+
+    def loss_terms(self, out: ForwardOutput, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        recon = reconstruction_loss(self, out, target).mean()
+        return {"loss": recon, "reconstruction_loss": recon}
+
+    # -------------------------------------------------------------------------------- prior
+    def prior(self, n: int, generator: torch.Generator | None = None,
+              temperature: float = 1.0) -> torch.Tensor | None:
+        """n codes from the model's prior, or None: a plain AE has no prior (samplers then fit
+        a distribution to the training codes)."""
+        return None
+
+    @property
+    def prior_description(self) -> str:
+        return "the prior N(0, I)"
+
+    def prior_span(self) -> tuple[float, float] | None:
+        """The range of each latent axis that traversals span, from the prior (a VAE: -3..3, its
+        +-3 sigma, centred on 0); None when the codes have no set scale (an AE): traversals then use
+        each axis's own range of the training codes."""
+        return None
+
+    # ------------------------------------------------------------------------------- checks
+    @torch.no_grad()
+    def check_networks(self) -> None:
+        """One forward pass on two blank images: a network that does not fit says so in one line."""
+        was_training = self.training
+        self.eval()
+        device = next(self.parameters(), torch.zeros(0)).device
+        x = torch.zeros(2, *self.input_shape, device=device)
+        want = self.encoder_outputs(self.config.latent_dim)
+        try:
+            h = self.encoder(x)
+        except Exception as e:
+            raise AelabError(f"the encoder fails on images of shape {self.input_shape}: "
+                             f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+        if not isinstance(h, torch.Tensor) or tuple(h.shape) != (2, want):
+            got = tuple(h.shape) if isinstance(h, torch.Tensor) else type(h).__name__
+            raise AelabError(f"the encoder maps a batch of 2 images of shape {self.input_shape} to {got}; "
+                             f"a '{self.config.type}' with latent_dim {self.config.latent_dim} needs (2, {want})")
+        z = torch.zeros(2, self.config.latent_dim, device=device)
+        try:
+            y = self.decoder(z)
+        except Exception as e:
+            raise AelabError(f"the decoder fails on codes of shape (2, {self.config.latent_dim}): "
+                             f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+        if not isinstance(y, torch.Tensor) or tuple(y.shape) != (2, *self.input_shape):
+            got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+            raise AelabError(f"the decoder maps codes of shape (2, {self.config.latent_dim}) to {got}; "
+                             f"it must give images (2, {', '.join(map(str, self.input_shape))})")
+        self.train(was_training)
+
+
+def _options(cls: type, config: ModelConfig) -> BaseModel | None:
+    """model.options checked against the type's Options: one line naming the key when wrong."""
+    if cls.Options is None:
+        if config.options:
+            raise AelabError(f"model.options: a '{config.type}' has no options of its own; remove "
+                             f"{', '.join(config.options)}")
+        return None
+    try:
+        return cls.Options.model_validate(config.options)
+    except ValidationError as e:
+        err = e.errors()[0]
+        key = ".".join(str(p) for p in ("model.options", *err["loc"]))
+        known = ", ".join(cls.Options.model_fields)
+        raise AelabError(f"{key}: {err['msg']} (the options of a '{config.type}': {known})") from None

@@ -10,10 +10,11 @@ from aelab.errors import AelabError
 Widths = list[tuple[int, str]]  # (units, activation) per hidden layer
 
 
-def mlp_widths(cfg: ModelConfig, input_dim: int) -> tuple[Widths, Widths]:
-    """(encoder hidden layers, decoder hidden layers), input and latent layers excluded."""
+def mlp_widths(cfg: ModelConfig, input_dim: int, encoder_outputs: int) -> tuple[Widths, Widths]:
+    """(encoder hidden layers, decoder hidden layers), input and latent layers excluded.
+    `encoder_outputs`: what the model's encoder head gives (a VAE: mean and log-variance)."""
     if cfg.encoder_topology:
-        return _from_topology(cfg, input_dim)
+        return _from_topology(cfg, input_dim, encoder_outputs)
     if cfg.n_layers:
         widths = layer_rule(input_dim, cfg.latent_dim, cfg.n_layers)[1:-1]
         hidden = [(w, cfg.activation) for w in widths]
@@ -28,10 +29,10 @@ def layer_rule(input_dim: int, latent_dim: int, n_layers: int) -> list[int]:
     return [input_dim - ((input_dim - latent_dim) * i) // n_layers for i in range(n_layers + 1)]
 
 
-def _from_topology(cfg: ModelConfig, input_dim: int) -> tuple[Widths, Widths]:
+def _from_topology(cfg: ModelConfig, input_dim: int, encoder_outputs: int) -> tuple[Widths, Widths]:
     # Seed 000: encoder [784, 256, 128, 2k] (a VAE's head outputs mean and log-variance), decoder [k, 128, 256, 784].
     enc = cfg.encoder_topology
-    heads = (cfg.latent_dim, 2 * cfg.latent_dim) if cfg.variational else (cfg.latent_dim,)
+    heads = tuple(dict.fromkeys((cfg.latent_dim, encoder_outputs)))
     if len(enc) < 2 or enc[0] != input_dim or enc[-1] not in heads:
         want = " or ".join(str(h) for h in heads)
         raise AelabError(f"model.encoder_topology {enc} must start at the input size {input_dim} "
@@ -43,16 +44,14 @@ def _from_topology(cfg: ModelConfig, input_dim: int) -> tuple[Widths, Widths]:
     return [(w, cfg.activation) for w in enc[1:-1]], [(w, cfg.activation) for w in dec[1:-1]]
 
 
-def resolve_widths(config: Config, input_shape: tuple[int, int, int]) -> Config:
+def resolve_widths(config: Config, input_shape: tuple[int, int, int], encoder_outputs: int) -> Config:
     """`config` with the MLP's hidden layers written out as `encoder_layers`/`decoder_layers` in
     place of the rule or topology that gave them, so that a run's config.json shows what was built
-    (and re-runs it exactly). Conv models and listed layers come back unchanged."""
+    (and re-runs it exactly). Conv models, own networks and listed layers come back unchanged."""
     model = config.model
-    if model.architecture != "mlp" or not (model.n_layers or model.encoder_topology):
+    if model.architecture != "mlp" or model.encoder or model.decoder or not (model.n_layers or model.encoder_topology):
         return config
-    enc, dec = mlp_widths(model, math.prod(input_shape))
-    if not enc or not dec:  # an empty list reads as "not given" (the default widths): keep the rule
-        return config
+    enc, dec = mlp_widths(model, math.prod(input_shape), encoder_outputs)
     raw = config.to_dict()
     raw["model"].update(n_layers=None, encoder_topology=None, decoder_topology=None,
                         encoder_layers=[{"units": u, "activation": a} for u, a in enc],

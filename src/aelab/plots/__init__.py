@@ -1,5 +1,1 @@
-"""Figures, drawn with Matplotlib's Agg backend (no display needed)."""
-
-import matplotlib
-
-matplotlib.use("Agg")
+"""Figures: arrays in, one PNG out, drawn on Figure objects (plots/canvas.py)."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 
+from aelab.plots.canvas import colormap, figure, subplots
 from aelab.plots.figures import _save, even_ticks
 from aelab.plots.images import cell_inches, show, tile
 
@@ -34,7 +34,7 @@ def _label_colours(labels: np.ndarray | None):
     if labels is None:
         return [], None
     classes = np.unique(labels)
-    return classes, plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+    return classes, colormap("tab10" if len(classes) <= 10 else "tab20")
 
 
 def _scatter(ax, points, labels, label_names, legend: bool, size: float = 8, alpha: float = 0.7) -> None:
@@ -60,7 +60,7 @@ def pairs(samples: np.ndarray, neighbours: np.ndarray, captions: list[str], titl
     rows = -(-n // cols)
     pair = np.concatenate([samples, np.ones((n, c, h, max(1, w // 10))), neighbours], axis=3)
     size = cell_inches((c, h, 2 * w), 1.2)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * (size * h / (2 * w) + 0.28) + 0.9),
+    fig, axes = subplots(rows, cols, figsize=(cols * size, rows * (size * h / (2 * w) + 0.28) + 0.9),
                              squeeze=False)
     for k, ax in enumerate(axes.flat):
         if k < n:
@@ -72,17 +72,25 @@ def pairs(samples: np.ndarray, neighbours: np.ndarray, captions: list[str], titl
     return _save(fig, path)
 
 
-def traversal_rows(images: np.ndarray, values: np.ndarray, title: str, path: Path) -> Path:
-    """(dims, steps, C, H, W): one row per latent dimension, values along the bottom."""
+def traversal_rows(images: np.ndarray, spans: np.ndarray, title: str, path: Path) -> Path:
+    """(dims, steps, C, H, W): one row per latent dimension. `spans` (1, 2): one range for every
+    row, its values along the bottom; (dims, 2): each row's own range, written beside it."""
     k, steps, c, h, w = images.shape
     size = cell_inches((c, h, w), 0.5)
-    fig, ax = plt.subplots(figsize=(steps * size + 1.2, k * size + 1.0))
+    shared = len(spans) == 1
+    fig, ax = subplots(figsize=(steps * size + (1.2 if shared else 2.2), k * size + 1.0))
     show(ax, tile(images.reshape(k * steps, c, h, w), steps))
     ax.set_axis_on()
-    ax.set_yticks(np.arange(k) * h + (h - 1) / 2, [f"z[{d}]" for d in range(k)])
+    names = [f"z[{d}]" if shared else f"z[{d}] {spans[d][0]:.2g}..{spans[d][1]:.2g}" for d in range(k)]
+    ax.set_yticks(np.arange(k) * h + (h - 1) / 2, names)
     ticks = even_ticks(steps)
-    ax.set_xticks(ticks * w + (w - 1) / 2, [f"{values[i]:.2g}" for i in ticks])
-    ax.set_xlabel("value of the varied dimension")
+    if shared:
+        values = np.linspace(spans[0][0], spans[0][1], steps)
+        ax.set_xticks(ticks * w + (w - 1) / 2, [f"{values[i]:.2g}" for i in ticks])
+        ax.set_xlabel("value of the varied dimension")
+    else:
+        ax.set_xticks(ticks * w + (w - 1) / 2, [f"{i / (steps - 1):.0%}" for i in ticks])
+        ax.set_xlabel("position in the row's range (from its first value to its last)")
     ax.set_ylabel("varied dimension")
     for side in ("top", "right", "bottom", "left"):
         ax.spines[side].set_visible(False)
@@ -93,7 +101,7 @@ def traversal_rows(images: np.ndarray, values: np.ndarray, title: str, path: Pat
 def latent_map_figure(points, labels, label_names, axis_names, title, path: Path, background=None) -> Path:
     """Codes on the map coloured by label; optionally over a mosaic of decoded images
     (images, columns, (lo, hi)) with each image centred on its grid point."""
-    fig, ax = plt.subplots(figsize=(8, 7))
+    fig, ax = subplots(figsize=(8, 7))
     if background is not None:
         images, cols, (lo, hi) = background
         rows = len(images) // cols
@@ -133,7 +141,7 @@ def map_canvas(points, labels, label_names, axis_names, title, centroids, path_p
     from PIL import Image
 
     dpi = 100
-    fig = plt.figure(figsize=(pixels / dpi, pixels / dpi), dpi=dpi)
+    fig = figure(figsize=(pixels / dpi, pixels / dpi), dpi=dpi)
     ax = fig.add_axes((0.15, 0.11, 0.81, 0.76))
     _scatter(ax, points, labels, label_names, legend=False, size=5, alpha=0.45)
     if centroids:
@@ -153,7 +161,6 @@ def map_canvas(points, labels, label_names, axis_names, title, centroids, path_p
     fig.canvas.draw()
     rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
     transform = ax.transData
-    plt.close(fig)
     height = rgb.shape[0]
 
     def to_pixels(p: np.ndarray) -> np.ndarray:
@@ -169,7 +176,7 @@ def equation(panels: list[np.ndarray], titles: list[str], result: np.ndarray, cl
     shown = panels + [result, closest]
     names = titles + ["= decoded result", closest_title]
     size = cell_inches(result.shape, 1.5)
-    fig, axes = plt.subplots(1, len(shown), figsize=(len(shown) * size + 0.5, size + 1.1), squeeze=False)
+    fig, axes = subplots(1, len(shown), figsize=(len(shown) * size + 0.5, size + 1.1), squeeze=False)
     for ax, image, name in zip(axes[0], shown, names):
         _framed(ax, image.transpose(1, 2, 0))
         ax.set_title(name, fontsize=8)
@@ -182,7 +189,7 @@ def denoise_rows(noisy, denoised, clean, captions: list[str], title: str, path: 
     """Rows noisy / denoised / clean; each column captioned with its image and score."""
     n, c, h, w = clean.shape
     size = cell_inches((c, h, w), 0.9)
-    fig, axes = plt.subplots(3, n, figsize=(n * size + 1.0, 3 * size + 1.4), squeeze=False)
+    fig, axes = subplots(3, n, figsize=(n * size + 1.0, 3 * size + 1.4), squeeze=False)
     for r, (row, name) in enumerate(((noisy, "noisy"), (denoised, "denoised"), (clean, "clean"))):
         for k in range(n):
             _framed(axes[r][k], row[k].transpose(1, 2, 0))

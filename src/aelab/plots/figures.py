@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-import matplotlib.pyplot as plt
 import numpy as np
 
+from aelab.plots.canvas import colormap, subplots
+from aelab import files
 from aelab.plots.images import cell_inches, show, tile
 
 Decode = Callable[[np.ndarray], np.ndarray]  # (N, latent_dim) -> (N, C, H, W) in [0, 1]
@@ -16,8 +17,8 @@ DPI = 110
 
 
 def _save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
+    with files.atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=DPI, bbox_inches="tight", format=Path(path).suffix.lstrip(".") or "png")
     return Path(path)
 
 
@@ -26,7 +27,7 @@ def reconstruction(originals: np.ndarray, reconstructions: np.ndarray, path: Pat
     """Originals in the top row, their reconstructions below."""
     n = len(originals)
     size = cell_inches(originals.shape[1:])
-    fig, axes = plt.subplots(2, 1, figsize=(max(4.0, n * size), 2 * size + 0.9))
+    fig, axes = subplots(2, 1, figsize=(max(4.0, n * size), 2 * size + 0.9))
     show(axes[0], tile(originals, n, gap=1), "original")
     show(axes[1], tile(reconstructions, n, gap=1), "reconstruction")
     if titles:
@@ -37,12 +38,12 @@ def reconstruction(originals: np.ndarray, reconstructions: np.ndarray, path: Pat
 def latent_space(codes: np.ndarray, labels: np.ndarray | None, label_names: list[str] | None,
                  path: Path, title: str = "Latent space of the test set", axis_names=("z[0]", "z[1]")) -> Path:
     """2-D codes as a scatter plot coloured by label, with a legend."""
-    fig, ax = plt.subplots(figsize=(7, 6))
+    fig, ax = subplots(figsize=(7, 6))
     if labels is None:
         ax.scatter(codes[:, 0], codes[:, 1], s=6, alpha=0.6)
     else:
         classes = np.unique(labels)
-        cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+        cmap = colormap("tab10" if len(classes) <= 10 else "tab20")
         for i, c in enumerate(classes):
             pts = codes[labels == c]
             name = label_names[c] if label_names else str(c)
@@ -65,7 +66,7 @@ def loss_curves(history: list[dict], path: Path) -> Path:
     if "kl" in history[0]:
         panels += [("reconstruction_loss", "reconstruction loss"), ("kl", "KL divergence")]
     metrics = [k for k in ("bce", "mse", "l1") if f"val_{k}" in history[0]]  # per-epoch reconstruction metrics
-    fig, axes = plt.subplots(1, len(panels) + bool(metrics), figsize=(4.5 * (len(panels) + bool(metrics)), 3.6),
+    fig, axes = subplots(1, len(panels) + bool(metrics), figsize=(4.5 * (len(panels) + bool(metrics)), 3.6),
                              squeeze=False)
     if metrics:
         ax = axes[0][-1]
@@ -89,14 +90,14 @@ def loss_curves(history: list[dict], path: Path) -> Path:
     return _save(fig, path)
 
 
-def traversal_grid(decode: Decode, latent_dim: int, path: Path, dims=(0, 1), span=(-3.0, 3.0),
+def traversal_grid(decode: Decode, latent_dim: int, path: Path, dims=(0, 1), spans=((-3.0, 3.0), (-3.0, 3.0)),
                    steps: int = 15, center: np.ndarray | None = None, title: str | None = None) -> Path:
     """Decoded points on a grid over two latent dimensions (others fixed at `center`), axes in
-    latent units (seed 004's traversal, keras' 2-D manifold)."""
-    values = np.linspace(span[0], span[1], steps)
+    latent units (seed 004's traversal, keras' 2-D manifold); spans[i] is axis i's (from, to)."""
+    values = np.linspace(spans[0][0], spans[0][1], steps)
     base = np.zeros(latent_dim, np.float32) if center is None else np.asarray(center, np.float32)
     two_d = latent_dim > 1
-    ys = values[::-1] if two_d else np.zeros(1)  # top row = largest value, as on a plot
+    ys = np.linspace(spans[1][0], spans[1][1], steps)[::-1] if two_d else np.zeros(1)  # top row = largest
     z = np.repeat(base[None], len(ys) * steps, 0)
     z[:, dims[0]] = np.tile(values, len(ys))
     if two_d:
@@ -104,7 +105,7 @@ def traversal_grid(decode: Decode, latent_dim: int, path: Path, dims=(0, 1), spa
     images = decode(z)
     _, h, w = images.shape[1:]
     size = cell_inches(images.shape[1:], 0.55)
-    fig, ax = plt.subplots(figsize=(steps * size + 1.2, len(ys) * size + 1.0))
+    fig, ax = subplots(figsize=(steps * size + 1.2, len(ys) * size + 1.0))
     show(ax, tile(images, steps))
     ax.set_axis_on()
     ticks = even_ticks(steps)
@@ -132,7 +133,7 @@ def image_grid(images: np.ndarray, path: Path, title: str, cols: int | None = No
     cols = cols or int(np.ceil(np.sqrt(len(images))))
     rows = -(-len(images) // cols)
     size = cell_inches(images.shape[1:], 0.7)
-    fig, ax = plt.subplots(figsize=(max(3.0, cols * size), rows * size + 0.5))
+    fig, ax = subplots(figsize=(max(3.0, cols * size), rows * size + 0.5))
     show(ax, tile(images, cols, gap=1), title)
     return _save(fig, path)
 
@@ -141,11 +142,33 @@ def strip(images: np.ndarray, path: Path, title: str, captions: list[str] | None
     """One row of images (interpolations, morphs), optionally captioned under each."""
     n = len(images)
     size = cell_inches(images.shape[1:], 0.9)
-    fig, axes = plt.subplots(1, n, figsize=(max(4.0, n * size), size + 0.8), squeeze=False)
+    fig, axes = subplots(1, n, figsize=(max(4.0, n * size), size + 0.8), squeeze=False)
     for i, ax in enumerate(axes[0]):
         show(ax, images[i].transpose(1, 2, 0))
         if captions:
             ax.text(0.5, -0.08, captions[i], transform=ax.transAxes, ha="center", va="top", fontsize=7)
     fig.suptitle(title)
     fig.subplots_adjust(wspace=0.04, left=0.01, right=0.99, top=0.8, bottom=0.15)
+    return _save(fig, path)
+
+
+def loss_overlay(histories: dict[str, list[dict]], path: Path) -> Path:
+    """Several runs' loss per epoch on one axis (`aelab compare`): validation solid where there is
+    one, train dashed, one colour per run."""
+    fig, ax = subplots(figsize=(8, 4.8))
+    for i, (name, history) in enumerate(histories.items()):
+        if not history:
+            continue
+        colour = f"C{i % 10}"
+        epochs = [r["epoch"] for r in history]
+        ax.plot(epochs, [r["loss"] for r in history], "--", color=colour, alpha=0.7, label=f"{name} (train)")
+        if "val_loss" in history[0]:
+            ax.plot(epochs, [r["val_loss"] for r in history], "-", color=colour, label=f"{name} (validation)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss per image")
+    ax.set_yscale("log")
+    ax.set_title("Loss per epoch of each run")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
     return _save(fig, path)

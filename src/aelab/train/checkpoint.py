@@ -2,28 +2,55 @@
 
 A model file holds the weights and, in its metadata, the config and input shape it needs to be
 built again. A checkpoint adds the optimizer state, the random generators and the loop's state.
-Files are written to a temporary name and renamed, so a crash never leaves half a file.
+Files are written to a temporary name, synced and renamed, so a crash never leaves half a file.
+Each file carries a SHA-256 of its tensors and metadata (metadata key `sha256`, inside the file so
+that it is replaced in the same rename), checked on every load: a flipped byte is an error, never
+a silently different model.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file, safe_open
 
+from aelab import files
 from aelab.errors import AelabError
+
+HASH_KEY = "sha256"
 
 
 def atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict) -> None:
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    save_file(tensors, str(tmp), metadata={k: json.dumps(v) for k, v in metadata.items()})
-    os.replace(tmp, path)
+    text = {k: json.dumps(v) for k, v in metadata.items()}
+    text[HASH_KEY] = content_hash(tensors, text)
+    with files.atomic_write(path) as tmp:
+        try:
+            save_file(tensors, str(tmp), metadata=text)
+        except SafetensorError as e:  # a full disk arrives as text: "... (os error 28)"
+            code = re.search(r"os error (\d+)", str(e))
+            if code is None:
+                raise
+            raise OSError(int(code[1]), os.strerror(int(code[1])), str(path)) from None
+
+
+def content_hash(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
+    """SHA-256 over the metadata (as stored) and every tensor's name, dtype, shape and bytes."""
+    digest = hashlib.sha256()
+    for key in sorted(k for k in metadata if k != HASH_KEY):
+        digest.update(f"{key}\0{metadata[key]}\0".encode())
+    for key in sorted(tensors):
+        t = tensors[key]
+        digest.update(f"{key}\0{t.dtype}\0{list(t.shape)}\0".encode())
+        digest.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
 
 
 def read(path: Path, what: str) -> tuple[dict[str, torch.Tensor], dict]:
@@ -32,11 +59,22 @@ def read(path: Path, what: str) -> tuple[dict[str, torch.Tensor], dict]:
         raise AelabError(f"{what} {path} does not exist")
     try:
         with safe_open(str(path), framework="pt") as f:
-            metadata = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
-        return load_file(str(path)), metadata
-    except (SafetensorError, json.JSONDecodeError, OSError, ValueError) as e:
-        raise AelabError(f"{path} is not a valid aelab {what} ({str(e).splitlines()[0]}); "
-                         "it may be truncated: re-run training or restore the file") from None
+            text = dict(f.metadata() or {})
+        tensors = load_file(str(path))
+        stored = text.get(HASH_KEY)
+        if stored is not None and stored != content_hash(tensors, text):
+            raise AelabError(f"{path} is damaged: its content no longer matches the SHA-256 stored in it; "
+                             f"restore the {what} from a copy or re-run training")
+        metadata = {k: json.loads(v) for k, v in text.items() if k != HASH_KEY}
+        return tensors, metadata
+    except (SafetensorError, json.JSONDecodeError, OSError, ValueError, RuntimeError, TypeError) as e:
+        raise AelabError(f"{path} is not a valid aelab {what} ({_first_line(e)}); "
+                         "it may be truncated or damaged: re-run training or restore the file") from None
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return text[:200]
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:

@@ -27,6 +27,7 @@ import torch
 import torch.distributed as dist
 
 from aelab.errors import AelabError
+from aelab.train.objective import Objective
 
 LAUNCHER_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
@@ -115,11 +116,12 @@ def all_sum(values: torch.Tensor, context: Context | None) -> torch.Tensor:
     return values
 
 
-def wrap(model: torch.nn.Module, context: Context | None, device: torch.device) -> torch.nn.Module:
-    """The module to call for training forwards: DDP around `model` when there are several ranks."""
+def wrap(model: torch.nn.Module, context: Context | None, device: torch.device):
+    """What to call for a training step's objective: `model.objective`, or, with several ranks,
+    DDP around it (DDP synchronises the gradients of what is called through it)."""
     if context is None or context.world_size == 1:
-        return model
+        return model.objective
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(model, device_ids=ids)
+    return DistributedDataParallel(Objective(model), device_ids=ids)

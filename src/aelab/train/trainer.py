@@ -22,12 +22,11 @@ from tqdm.auto import tqdm
 
 from aelab.config import Config
 from aelab.data.dataset import to_float
-from aelab.data.noise import corrupt
 from aelab.errors import AelabError
-from aelab.evaluate.metrics import objective
 from aelab.models.autoencoder import Autoencoder
 from aelab.train import checkpoint, distributed
-from aelab.train.losses import loss_terms
+from aelab.train.objective import mean_objective
+from aelab.train.interrupt import DeferredInterrupts, Interrupted
 from aelab.train.optim import build_optimizer
 from aelab.train.speed import SMALL_STEP_MACS, flush_denormals, intra_op_threads, native_bf16, step_macs
 
@@ -72,26 +71,37 @@ class Trainer:
         self.best_weights: dict[str, torch.Tensor] | None = None
         self._last_checkpoint: float | None = None  # perf_counter() of the last checkpoint written
         self._checkpointed_epoch = 0
+        # An epoch cut short by Ctrl-C/SIGTERM: its order, next batch and loss sums, so that it
+        # continues where it stopped (saved in the checkpoint).
+        self._partial: dict | None = None
+        self._stop = DeferredInterrupts(enabled=False)
         self.progress = progress and self.is_main
         # Callbacks may write files (snapshots, sweeps): only rank 0 runs them.
         self.callbacks = list(callbacks or []) if self.is_main else []
-        self._train_forward = distributed.wrap(self.model, context, self.device)
+        self._objective = distributed.wrap(self.model, context, self.device)  # model.objective, or DDP's
         if config.training.precision == "bf16" and not native_bf16(self.device):
             warnings.warn("training.precision is bf16 but this CPU has no bf16 hardware (AVX512-BF16 or "
                           "AMX): bf16 emulated in software is several times slower than fp32 here")
 
     # ------------------------------------------------------------------------------- the loop
     def fit(self, train: torch.Tensor, validation: torch.Tensor | None = None,
-            checkpoint_path: Path | None = None) -> TrainState:
-        """Train on `train` (N, C, H, W) in its stored dtype; returns the final state."""
+            checkpoint_path: Path | None = None, labels: torch.Tensor | None = None,
+            validation_labels: torch.Tensor | None = None) -> TrainState:
+        """Train on `train` (N, C, H, W) in its stored dtype; returns the final state. `labels`
+        (N,) go with each batch to models that need them (conditional models)."""
         cfg = self.config.training
         train = train.to(self.device)
         validation = None if validation is None or len(validation) == 0 else validation.to(self.device)
+        self._labels = None if labels is None else labels.to(self.device)
+        self._validation_labels = None if validation_labels is None or validation is None else validation_labels.to(self.device)
         bar = tqdm(total=cfg.epochs, initial=self.state.epoch, desc="training", unit="epoch",
                    disable=not self.progress, dynamic_ncols=True)
-        with flush_denormals(), intra_op_threads(self._threads()):
+        # Signals wait for a batch boundary (one process only: ranks must stop at the same batch).
+        with flush_denormals(), intra_op_threads(self._threads()), \
+                DeferredInterrupts(enabled=self.context is None) as self._stop:
             try:
                 while self.state.epoch < cfg.epochs and not self.state.stopped_early:
+                    self._stop_if_asked()
                     row = self._epoch(train, validation)
                     bar.update(1)
                     bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k in ("loss", "val_loss")})
@@ -99,11 +109,20 @@ class Trainer:
                         callback(self, row)
                     if checkpoint_path and self.is_main and self._checkpoint_due():
                         self.save_checkpoint(checkpoint_path)
+                self._stop_if_asked()
+            except Interrupted:
+                if checkpoint_path and self.is_main:
+                    self.save_checkpoint(checkpoint_path)
+                raise
             finally:
                 bar.close()
         if self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
         return self.state
+
+    def _stop_if_asked(self) -> None:
+        if self._stop.requested is not None:
+            raise Interrupted(f"signal {self._stop.requested}")
 
     def _checkpoint_due(self) -> bool:
         cfg, epoch = self.config.training, self.state.epoch
@@ -122,7 +141,7 @@ class Trainer:
 
     def _epoch(self, train: torch.Tensor, validation: torch.Tensor | None) -> dict:
         cfg = self.config.training
-        model, noise, generator = self.model, self.model.config.noise, self.generator
+        model, generator, labels = self.model, self.generator, self._labels
         dynamic = self.config.data.binarize == "dynamic"
         precision = torch.bfloat16 if cfg.precision == "bf16" else None
         world = 1 if self.context is None else self.context.world_size
@@ -131,17 +150,23 @@ class Trainer:
         draws = generator if world == 1 else self._rank_generator()
         model.train()
         started = time.perf_counter()
-        sums: dict[str, torch.Tensor] = {}
-        order = torch.randperm(len(train), generator=generator, device=self.device)
-        for start in range(0, len(train), cfg.batch_size):
+        if self._partial is not None:  # the rest of an interrupted epoch
+            order, first, sums = self._partial["order"], self._partial["next"], self._partial["sums"]
+            started -= self._partial["seconds"]
+            self._partial = None
+        else:
+            sums: dict[str, torch.Tensor] = {}
+            order = torch.randperm(len(train), generator=generator, device=self.device)
+            first = 0
+        for start in range(first, len(train), cfg.batch_size):
             batch = order[start:start + cfg.batch_size]  # the global batch
             local = distributed.local_share(batch, self.context)
             x = to_float(train[local])
             if dynamic:  # a fresh binary draw of each image every epoch (Bernoulli likelihood)
                 x = torch.bernoulli(x, generator=draws)
-            x_in = corrupt(x, noise, draws) if noise is not None else x
+            y = None if labels is None else labels[local]
             with torch.autocast(self.device.type, dtype=precision or torch.float32, enabled=precision is not None):
-                terms = loss_terms(model, self._train_forward(x_in, generator=draws), x)
+                terms = self._objective(x, generator=draws, labels=y)  # noise, z: the model draws them
             loss = terms["loss"]
             if world > 1:  # DDP averages over ranks; weigh each by its share of the global batch
                 loss = loss * (len(local) * world / len(batch))
@@ -150,6 +175,10 @@ class Trainer:
             self.optimizer.step()
             for k, v in terms.items():  # stays on the device: no sync per step
                 sums[k] = sums.get(k, 0.0) + v.detach() * len(x)
+            if self._stop.requested is not None:
+                self._partial = {"order": order, "next": start + cfg.batch_size, "sums": sums,
+                                 "seconds": time.perf_counter() - started}
+                raise Interrupted(f"signal {self._stop.requested}")
         totals = distributed.all_sum(torch.stack([torch.as_tensor(v).float() for v in sums.values()]), self.context)
         seconds = time.perf_counter() - started
         self.state.epoch += 1
@@ -157,7 +186,8 @@ class Trainer:
         self.state.samples_seen += len(train)
         row = {"epoch": self.state.epoch, **{k: float(v) / len(train) for k, v in zip(sums, totals.tolist())}}
         if validation is not None:
-            terms = objective(model, validation, seed=cfg.seed + 1, reconstruction_metrics=True)
+            terms = mean_objective(model, validation, seed=cfg.seed + 1, labels=self._validation_labels,
+                                   reconstruction_metrics=True)
             row.update({f"val_{k}": v for k, v in terms.items()})
         row["seconds"] = seconds
         if not math.isfinite(row["loss"]):
@@ -200,9 +230,14 @@ class Trainer:
         tensors["state.history"] = torch.tensor(
             [[row.get(k, math.nan) for k in columns] for row in self.state.history], dtype=torch.float64
         ).reshape(len(self.state.history), len(columns))
+        meta = {"state": state, "history_columns": columns, "optimizer": opt_plain, "config": self.config.to_dict()}
+        if self._partial is not None:
+            tensors["partial.order"] = self._partial["order"]
+            tensors.update({f"partial.sum.{k}": v for k, v in self._partial["sums"].items()})
+            meta["partial"] = {"next": self._partial["next"], "seconds": self._partial["seconds"],
+                               "sums": list(self._partial["sums"])}
         self._last_checkpoint, self._checkpointed_epoch = time.perf_counter(), self.state.epoch
-        checkpoint.atomic_save(tensors, path, {"state": state, "history_columns": columns,
-                                               "optimizer": opt_plain, "config": self.config.to_dict()})
+        checkpoint.atomic_save(tensors, path, meta)
 
     def load_checkpoint(self, path: Path) -> None:
         tensors, meta = checkpoint.read(path, "checkpoint")
@@ -216,9 +251,20 @@ class Trainer:
         except (RuntimeError, KeyError, ValueError) as e:
             raise AelabError(f"{path} does not fit this model ({str(e).splitlines()[0]}); "
                              "resume with the config the run was started with") from None
-        self.generator.set_state(tensors["rng.generator"])
-        columns = meta.get("history_columns", [])
-        history = [{k: (int(v) if k == "epoch" else v) for k, v in zip(columns, row) if not math.isnan(v)}
-                   for row in tensors["state.history"].tolist()] if "state.history" in tensors else []
-        self.state = TrainState(**{**meta["state"], "history": meta["state"].get("history", history)})
+        try:
+            self.generator.set_state(tensors["rng.generator"])
+            columns = meta.get("history_columns", [])
+            history = [{k: (int(v) if k == "epoch" else v) for k, v in zip(columns, row) if not math.isnan(v)}
+                       for row in tensors["state.history"].tolist()] if "state.history" in tensors else []
+            self.state = TrainState(**{**meta["state"], "history": meta["state"].get("history", history)})
+            if not (isinstance(self.state.epoch, int) and 0 <= self.state.epoch):
+                raise ValueError(f"epoch {self.state.epoch!r}")
+            partial = meta.get("partial")
+            if partial is not None:
+                self._partial = {"order": tensors["partial.order"].to(self.device), "next": int(partial["next"]),
+                                 "seconds": float(partial["seconds"]),
+                                 "sums": {k: tensors[f"partial.sum.{k}"].to(self.device) for k in partial["sums"]}}
+        except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as e:
+            raise AelabError(f"{path} holds a training state aelab cannot use ({str(e).splitlines()[0][:200]}); "
+                             "the file is damaged: restore it, or start the run again") from None
         self._checkpointed_epoch = self.state.epoch

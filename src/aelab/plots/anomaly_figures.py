@@ -5,26 +5,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
+from aelab.plots.canvas import subplots
+from aelab import files
 from aelab.plots.images import show
 
 DPI = 110
 
 
 def _save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
+    with files.atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=DPI, bbox_inches="tight", format=Path(path).suffix.lstrip(".") or "png")
     return path
 
 
 def score_histogram(scores: np.ndarray, is_anomaly: np.ndarray | None, threshold: float, path: Path,
                     score_name: str) -> Path:
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = subplots(figsize=(7, 4))
     bins = np.histogram_bin_edges(scores, bins=60)
     if is_anomaly is None:
         ax.hist(scores, bins=bins, alpha=0.8, label="all images")
@@ -47,7 +45,7 @@ def roc_curve_figure(scores: np.ndarray, is_anomaly: np.ndarray, auroc: float, t
     flagged = scores > threshold
     at_fpr = (flagged & ~is_anomaly).sum() / max((~is_anomaly).sum(), 1)
     at_tpr = (flagged & is_anomaly).sum() / max(is_anomaly.sum(), 1)
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = subplots(figsize=(5, 5))
     ax.plot(fpr, tpr, label=f"AUROC = {auroc:.3f}")
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
     ax.plot([at_fpr], [at_tpr], "ko", label="at the threshold")
@@ -63,7 +61,7 @@ def most_anomalous(images: np.ndarray, reconstructions: np.ndarray, errors: np.n
                    path: Path) -> Path:
     """Three rows per image column: the image, its reconstruction, its per-pixel error (hot = large)."""
     n = len(images)
-    fig, axes = plt.subplots(3, n, figsize=(max(4.0, 1.1 * n), 3.9), squeeze=False)
+    fig, axes = subplots(3, n, figsize=(max(4.0, 1.1 * n), 3.9), squeeze=False)
     top = max(float(errors.max()), 1e-6)
     for i in range(n):
         show(axes[0, i], images[i].transpose(1, 2, 0))

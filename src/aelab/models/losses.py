@@ -1,0 +1,40 @@
+"""Loss terms of the models' objectives, each per sample (summed over pixels; callers average
+over the batch).
+
+With a sigmoid output and BCE the sigmoid is fused into the loss (BCE with logits): the same
+mathematics, more stable, and cheaper than a separate sigmoid + BCE.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def reconstruction_loss(model, out, target: torch.Tensor, kind: str | None = None) -> torch.Tensor:
+    """(B,) per-sample reconstruction loss of kind `kind` (default: the model's) of the decoder
+    output `out.logits` (pre-activation) against `target`."""
+    kind = kind or model.config.reconstruction_loss
+    if kind == "bce" and model.config.output_activation == "sigmoid":
+        per_pixel = F.binary_cross_entropy_with_logits(out.logits, target, reduction="none")
+    else:
+        x_hat = model.output_activation(out.logits)
+        if kind == "bce":
+            per_pixel = F.binary_cross_entropy(x_hat.clamp(1e-6, 1 - 1e-6), target, reduction="none")
+        elif kind == "mse":
+            per_pixel = (x_hat - target).square()
+        else:
+            per_pixel = (x_hat - target).abs()
+    return per_pixel.flatten(1).sum(1)
+
+
+def kl_divergence(out) -> torch.Tensor:
+    """(B,) KL(q(z|x) || N(0, I)) in closed form; zeros for a model without a posterior."""
+    if out.logvar is None:
+        return out.mean.new_zeros(out.mean.shape[0])
+    return -0.5 * (1 + out.logvar - out.mean.square() - out.logvar.exp()).sum(1)
+
+
+def loss_terms(model, out, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Batch means of `model`'s objective and its named terms; `loss` is what is minimised."""
+    return model.loss_terms(out, target)

@@ -1,0 +1,71 @@
+"""model.type -> model class. A new model type is one file plus one line here; from outside aelab,
+one call (`aelab.register_model("my_vae", MyVAE)`) or an entry point of an installed package (group
+"aelab.models"). Entries are import paths so that a lookup imports only the model it needs."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.metadata
+import json
+
+import torch
+from torch import nn
+
+from aelab.config import ModelConfig
+from aelab.errors import AelabError
+
+MODEL_TYPES: dict[str, str | type] = {
+    "ae": "aelab.models.autoencoder:Autoencoder",
+    "dae": "aelab.models.dae:DAE",
+    "vae": "aelab.models.vae:VAE",
+    "beta_vae": "aelab.models.vae:BetaVAE",
+}
+
+
+def register_model(name: str, model_class: type | str) -> type | str:
+    """Make `model.type: name` build `model_class` (an Autoencoder subclass or its import path).
+    Returns model_class, so it also works as a decorator argument's result."""
+    if not name.isidentifier() or name != name.lower():
+        raise AelabError(f"model type {name!r}: use a lowercase identifier such as 'my_vae'")
+    MODEL_TYPES[name] = model_class
+    return model_class
+
+
+def model_class(name: str) -> type:
+    if name not in MODEL_TYPES:
+        _load_entry_points()
+    if name not in MODEL_TYPES:
+        close = difflib.get_close_matches(name, MODEL_TYPES, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise AelabError(f"model.type {json.dumps(name)} is not a registered model type; {hint}known: "
+                         f"{', '.join(MODEL_TYPES)} (add your own with aelab.register_model)")
+    entry = MODEL_TYPES[name]
+    if isinstance(entry, str):
+        module, _, attr = entry.partition(":")
+        try:
+            entry = MODEL_TYPES[name] = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as e:
+            raise AelabError(f"model.type {name!r}: cannot import {entry} ({e})") from None
+    return entry
+
+
+def _load_entry_points() -> None:
+    """Model types that installed packages declare, in their pyproject.toml:
+    [project.entry-points."aelab.models"]  sparse_ae = "mypackage.sparse:SparseAE" """
+    for entry in importlib.metadata.entry_points(group="aelab.models"):
+        MODEL_TYPES.setdefault(entry.name, entry.value)
+
+
+def build_model(config: ModelConfig, input_shape, encoder: nn.Module | None = None,
+                decoder: nn.Module | None = None, seed: int | None = None):
+    """The model `config` describes, for images of shape (C, H, W); `seed` (training.seed) seeds
+    its initial weights: same seed, same model."""
+    cls = model_class(config.type)
+    if seed is not None:
+        torch.manual_seed(seed)
+    try:
+        return cls.from_config(config, tuple(input_shape), encoder, decoder)
+    except (RuntimeError, MemoryError) as e:  # e.g. "can't allocate memory" for absurd widths
+        raise AelabError(f"the model cannot be built on this machine ({str(e).splitlines()[0][:200]}); "
+                         "use smaller layers (model.encoder_layers, conv_channels) or smaller images") from None

@@ -1,0 +1,50 @@
+"""model.type 'vae' and 'beta_vae': the encoder gives a mean and a log-variance, z is sampled
+with the reparameterisation z = mean + sigma * eps, and the loss is the negative ELBO
+
+    loss = reconstruction_loss + beta * kl       (beta = 1: the VAE of Kingma & Welling)
+"""
+
+from __future__ import annotations
+
+import torch
+
+from aelab.models.autoencoder import Autoencoder, ForwardOutput
+from aelab.models.losses import kl_divergence, reconstruction_loss
+
+
+class VAE(Autoencoder):
+    variational = True
+
+    @classmethod
+    def encoder_outputs(cls, latent_dim: int) -> int:
+        return 2 * latent_dim  # [mean | log-variance]
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        mean, logvar = self.encoder(x).chunk(2, dim=1)
+        return mean, logvar
+
+    def forward(self, x: torch.Tensor, sample: bool = True,
+                generator: torch.Generator | None = None) -> ForwardOutput:
+        mean, logvar = self.encode(x)
+        z = mean
+        if sample:  # reparameterisation: gradients flow through mean and sigma
+            eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+            z = mean + torch.exp(0.5 * logvar) * eps
+        return ForwardOutput(self.decoder(z), mean, logvar, z)
+
+    def loss_terms(self, out: ForwardOutput, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        recon = reconstruction_loss(self, out, target).mean()
+        kl = kl_divergence(out).mean()
+        return {"loss": recon + self.config.beta * kl, "reconstruction_loss": recon, "kl": kl}
+
+    def prior(self, n: int, generator: torch.Generator | None = None,
+              temperature: float = 1.0) -> torch.Tensor | None:
+        return temperature * torch.randn((n, self.config.latent_dim), generator=generator)
+
+    def prior_span(self) -> tuple[float, float] | None:
+        return -3.0, 3.0
+
+
+class BetaVAE(VAE):
+    """The KL term weighted by model.beta (Higgins et al.): the same model, another objective
+    weight; the config check gives it its default beta of 4."""

@@ -1,0 +1,124 @@
+"""The run folders `aelab serve` may show: found under the paths given on the command line, named
+by an id the browser uses. A request names a run only by its id, which is looked up here: no path
+from a request ever reaches the filesystem, and a symlink leading out of a given folder is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+from aelab.runs import CONFIG, HISTORY, METRICS, MODEL, read_history
+
+log = logging.getLogger(__name__)
+
+MAX_DEPTH = 4  # runs/<sweep>/<trial>/<fold>: deep enough for sweeps
+MAX_RUNS = 2000
+MAX_JSON_BYTES = 1_000_000  # a config or metrics file larger than this is not aelab's
+
+
+def is_run(folder: Path) -> bool:
+    return (folder / CONFIG).is_file() and (folder / MODEL).is_file()
+
+
+class Catalog:
+    def __init__(self, roots: list[str | Path]):
+        self.roots = [Path(r).resolve() for r in roots]
+        self.runs: dict[str, Path] = {}
+        self.refresh()
+
+    def refresh(self) -> dict[str, Path]:
+        """Scan the roots again (runs trained since appear)."""
+        self._scanned = time.monotonic()
+        found: dict[str, Path] = {}
+        for root in self.roots:
+            prefix = root.name if len(self.roots) > 1 else ""
+            for folder in _walk(root):
+                rel = folder.relative_to(root).as_posix()
+                run_id = "/".join(p for p in (prefix, "" if rel == "." else rel) if p) or root.name
+                while run_id in found:
+                    run_id += "~"
+                found[run_id] = folder
+                if len(found) >= MAX_RUNS:
+                    log.warning("more than %d runs under %s; showing the first %d", MAX_RUNS, root, MAX_RUNS)
+                    self.runs = found
+                    return found
+        self.runs = found
+        return found
+
+    def folder(self, run_id: str) -> Path | None:
+        # An unknown id rescans (a run trained since), at most once a second: a flood of bad ids
+        # must not turn into a flood of directory walks.
+        if run_id not in self.runs and time.monotonic() - self._scanned > 1.0:
+            self.refresh()
+        return self.runs.get(run_id)
+
+    def summaries(self) -> list[dict]:
+        return [summary(run_id, folder) for run_id, folder in sorted(self.refresh().items())]
+
+
+def _walk(root: Path):
+    if not root.is_dir():
+        return
+    if is_run(root):
+        yield root
+        return
+    base_depth = len(root.parts)
+    for here, dirs, _ in os.walk(root, followlinks=False):
+        here_path = Path(here)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        if len(here_path.parts) - base_depth >= MAX_DEPTH:
+            dirs[:] = []
+        kept = []
+        for d in dirs:
+            folder = here_path / d
+            if folder.is_symlink() and not folder.resolve().is_relative_to(root):
+                continue  # never leave the folder the user named
+            if is_run(folder):
+                yield folder
+            else:
+                kept.append(d)
+        dirs[:] = kept
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        if path.stat().st_size > MAX_JSON_BYTES:
+            return {}
+        value = json.loads(path.read_text())
+        return value if isinstance(value, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def summary(run_id: str, folder: Path) -> dict:
+    """What the runs page lists: model, data, latent size and key metrics (from the files only,
+    without loading the model)."""
+    config = _read_json(folder / CONFIG)
+    metrics = _read_json(folder / METRICS)
+    model, data = config.get("model", {}), config.get("data", {})
+    test = metrics.get("test", {}) if isinstance(metrics.get("test"), dict) else {}
+    validation = metrics.get("validation", {}) if isinstance(metrics.get("validation"), dict) else {}
+    return {
+        "id": run_id, "name": folder.name,
+        "type": model.get("type"), "architecture": model.get("architecture"), "latent_dim": model.get("latent_dim"),
+        "dataset": data.get("dataset"), "path": Path(data["path"]).name if data.get("path") else None,
+        "metrics": {"test_loss": test.get("loss"), "test_mse": test.get("mse"),
+                    "validation_loss": validation.get("loss"), "epochs_run": metrics.get("epochs_run"),
+                    "train_seconds": metrics.get("train_seconds")},
+        "all_metrics": {split: {k: v for k, v in values.items() if isinstance(v, (int, float))}
+                        for split, values in metrics.items() if isinstance(values, dict)},
+    }
+
+
+def history(folder: Path) -> list[dict]:
+    path = folder / HISTORY
+    if not path.is_file():
+        return []
+    try:
+        return read_history(path)
+    except (OSError, ValueError):
+        return []

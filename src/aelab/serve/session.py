@@ -1,0 +1,242 @@
+"""One trained run opened for the browser: everything the explorer computes, through the same
+run-folder and explore functions as the CLI (one code path per picture).
+
+This is the only module of `aelab.serve` that reaches into the rest of aelab's model side; the web
+layer (app.py) sees plain arrays, numbers and text. A session only reads its run folder.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from aelab.data.dataset import ImageData
+from aelab.data.folder import flatten
+from aelab.data.transforms import binarize, conform
+from aelab.errors import AelabError
+from aelab.evaluate.anomalies import anomaly_scores
+from aelab.explore import open_run, refs
+from aelab.explore.generate import sample_codes
+from aelab.explore.latent_map import extent, project
+from aelab.explore.latent_paths import METHODS as PATH_METHODS, slerp
+from aelab.models import samplers
+from aelab.runs import read_config
+
+MAP_POINTS = 3000  # points sent to the browser's map: enough to see the structure, light to draw
+MAX_UPLOAD_PIXELS = 4096 * 4096  # larger pictures are refused before they are decoded
+NEAREST = 5  # training images shown beside an uploaded one
+ANOMALY_QUANTILE = 0.95  # as `aelab anomalies`' default threshold
+
+
+class Session:
+    """A run folder's model and data, with locks so the web server's threads take turns."""
+
+    def __init__(self, folder: Path, threads: int | None = None):
+        self.ctx = open_run(folder)
+        if threads:  # after open_run, which applies the run's training.threads
+            torch.set_num_threads(threads)
+        self.data_config = read_config(Path(folder)).data
+        self.lock = threading.RLock()  # lazily computed codes and maps are built once
+        self._maps: dict[str, dict] = {}
+
+    # ------------------------------------------------------------------------------ description
+
+    def info(self) -> dict:
+        ctx = self.ctx
+        c, h, w = ctx.model.input_shape
+        with self.lock:
+            codes = ctx.test_codes
+        lo, hi = np.percentile(codes, 0.5, axis=0), np.percentile(codes, 99.5, axis=0)
+        pad = 0.1 * np.maximum(hi - lo, 1e-3)
+        lo, hi = lo - pad, hi + pad
+        if ctx.model.variational:  # the prior's +-3 sigma is always reachable
+            lo, hi = np.minimum(lo, -3.0), np.maximum(hi, 3.0)
+        labels = ctx.test.labels
+        return {
+            "kind": ctx.kind, "type": ctx.model.config.type, "architecture": ctx.model.config.architecture,
+            "latent_dim": ctx.latent_dim, "shape": [c, h, w], "variational": bool(ctx.model.variational),
+            "test_size": len(ctx.test), "train_size": len(ctx.train), "data": ctx.test.name,
+            "labelled": labels is not None, "label_names": self.label_names(),
+            "binary": ctx.binary, "dark_background": self._dark_background(),
+            "slider_lo": lo.round(3).tolist(), "slider_hi": hi.round(3).tolist(),
+            "conditional": False,  # no aelab model takes a label yet
+            "samplers": self.samplers,
+            "interpolation_methods": list(PATH_METHODS),
+        }
+
+    def label_names(self) -> list[str]:
+        labels = self.ctx.test.labels
+        if labels is None:
+            return []
+        return [self.ctx.label_name(int(c)) for c in range(int(labels.max()) + 1)]
+
+    def _dark_background(self) -> bool:
+        """Whether the images' borders are dark (digits: white ink on black), for the drawing pad."""
+        x = self.ctx.train.images[:500]
+        border = np.concatenate([x[..., 0, :].ravel(), x[..., -1, :].ravel(), x[..., :, 0].ravel(), x[..., :, -1].ravel()])
+        top = 255.0 if x.dtype == np.uint8 else 1.0
+        return bool(border.mean() < top / 2)
+
+    # --------------------------------------------------------------------------------- the map
+
+    def latent_map(self, method: str) -> dict:
+        with self.lock:
+            if method not in self._maps:
+                self._maps[method] = self._build_map(method)
+            return self._maps[method]
+
+    def _build_map(self, method: str) -> dict:
+        ctx = self.ctx
+        codes = ctx.test_codes
+        shown = np.arange(len(codes))
+        if len(codes) > MAP_POINTS:
+            shown = np.sort(np.random.default_rng(ctx.seed).choice(len(codes), MAP_POINTS, replace=False))
+        points, plane, kept = project(codes[shown], method, ctx.seed)
+        shown = shown[kept]
+        lo, hi = extent(points)
+        labels = ctx.test.labels
+        return {"points": np.round(points.astype(np.float64), 4).tolist(), "index": shown.tolist(),
+                "labels": None if labels is None else labels[shown].tolist(),
+                "axes": list(plane.axes), "note": plane.note.strip(" ()"), "invertible": plane.invertible,
+                "lo": np.round(lo.astype(np.float64), 4).tolist(), "hi": np.round(hi.astype(np.float64), 4).tolist(), "_plane": plane}
+
+    def plane(self, method: str = "auto"):
+        return self.latent_map(method)["_plane"]
+
+    # ------------------------------------------------------------------------------- decoding
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        """(N, latent_dim) -> (N, C, H, W) images in [0, 1]."""
+        with self.lock:
+            return self.ctx.decode(codes)
+
+    def codes_at(self, points: np.ndarray, method: str = "auto") -> np.ndarray:
+        plane = self.plane(method)
+        if not plane.invertible:
+            raise AelabError("a t-SNE map cannot be decoded point by point; decode test images by index instead")
+        return plane.to_latent(points)
+
+    def map_points(self, codes: np.ndarray, method: str = "auto") -> np.ndarray | None:
+        plane = self.plane(method)
+        return plane.to_map(codes) if plane.invertible else None
+
+    def test_codes(self, index: np.ndarray) -> np.ndarray:
+        self.check_indices(index)
+        with self.lock:
+            return self.ctx.test_codes[index]
+
+    def test_images(self, index: np.ndarray) -> np.ndarray:
+        self.check_indices(index)
+        return self.ctx.test_images(index)
+
+    def check_indices(self, index: np.ndarray) -> None:
+        n = len(self.ctx.test)
+        bad = index[(index < 0) | (index >= n)]
+        if len(bad):
+            raise AelabError(f"test index {int(bad[0])} is out of range: the test set has {n} images (0..{n - 1})")
+
+    def resolve(self, text: str) -> int:
+        """A reference as the CLI takes it ('12', '#12', a label) -> a test image index."""
+        with self.lock:
+            return refs.image_index(self.ctx, refs.parse_ref(self.ctx, text))
+
+    def describe(self, index: int) -> str:
+        return refs.describe(self.ctx, index)
+
+    # ------------------------------------------------------------------------ interpolation
+
+    def interpolation(self, a: int, b: int, t: np.ndarray, method: str) -> np.ndarray:
+        """Codes at fractions t of the way from test image a's code to b's."""
+        if method not in PATH_METHODS:
+            raise AelabError(f"unknown interpolation method '{method}'; use {' or '.join(PATH_METHODS)}")
+        za, zb = self.test_codes(np.array([a, b]))
+        if method == "slerp":
+            return slerp(za, zb, t)
+        return ((1 - t[:, None]) * za + t[:, None] * zb).astype(np.float32)
+
+    # ------------------------------------------------------------------------------ sampling
+
+    @property
+    def samplers(self) -> list[str]:
+        """'prior' (VAE family) and 'codes': a Gaussian fitted to the training codes."""
+        return ["prior", "codes"] if self.ctx.model.variational else ["codes"]
+
+    def sample(self, n: int, temperature: float, seed: int, sampler: str = "auto") -> tuple[np.ndarray, str]:
+        if sampler not in ("auto", *self.samplers):
+            raise AelabError(f"sampler '{sampler}': this {self.ctx.kind} has no prior; use codes (a Gaussian "
+                             "fitted to its training codes)")
+        with self.lock:
+            if sampler == "codes" and self.ctx.model.variational:
+                return self._fitted_codes(n, temperature, seed)
+            return sample_codes(self.ctx, n, temperature, seed)
+
+    def _fitted_codes(self, n: int, temperature: float, seed: int) -> tuple[np.ndarray, str]:
+        """For a VAE, the Gaussian `aelab generate` draws an AE's samples from: where the codes
+        actually lie, which shows how far the aggregate posterior is from the prior."""
+        gaussian = samplers.FittedGaussian.fit(self.ctx.train_codes)
+        temp = "" if temperature == 1 else f", temperature {temperature:g}"
+        return gaussian.sample(n, seed, temperature).astype(np.float32), f"a Gaussian fitted to the training codes{temp}"
+
+    # -------------------------------------------------------------------------- an uploaded image
+
+    def preprocess(self, data: bytes) -> np.ndarray:
+        """Image file bytes -> (1, C, H, W) float in [0, 1], sized, coloured and binarised as the
+        run's training data (its config's resize mode, background and binarisation)."""
+        c, h, w = self.ctx.model.input_shape
+        data_cfg = self.data_config
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                if img.width * img.height > MAX_UPLOAD_PIXELS:
+                    raise AelabError(f"the image is {img.width}x{img.height} pixels; send one of at most "
+                                     f"{MAX_UPLOAD_PIXELS // 1_000_000} megapixels")
+                img.seek(0)
+                img.load()
+                img = flatten(img, tuple(data_cfg.background), c)
+                array = np.array(img, dtype=np.uint8)  # a writable copy
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, EOFError) as e:
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise AelabError(f"the upload is not a readable image ({reason}); send a PNG, JPEG, BMP, GIF or WebP") from None
+        array = array[None, None] if c == 1 else array.transpose(2, 0, 1)[None]
+        image = conform(ImageData(np.ascontiguousarray(array)), (h, w), c, data_cfg.resize)
+        if data_cfg.binarize == "threshold":  # "dynamic" draws pixels while training only
+            image = binarize(image)
+        return image.floats()
+
+    def analyse(self, image: np.ndarray) -> dict:
+        """An image (1, C, H, W) -> its code, reconstruction, nearest training images and anomaly score."""
+        with self.lock:
+            code = self.ctx.encode(image)
+            reconstruction = self.ctx.decode(code)
+            score = float(anomaly_scores(self.ctx.model, torch.from_numpy(image))[0])
+            train_scores = self._train_scores
+            near, distance = self._nearest(image)
+        return {"code": code, "reconstruction": reconstruction, "score": score,
+                "threshold": float(np.quantile(train_scores, ANOMALY_QUANTILE)),
+                "percentile": float((train_scores < score).mean() * 100),
+                "nearest": near, "distance": distance}
+
+    @cached_property
+    def _train_scores(self) -> np.ndarray:
+        return anomaly_scores(self.ctx.model, self.ctx.train.tensor())
+
+    def _nearest(self, image: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+        """The NEAREST closest training images (pixel space, as `aelab generate --nearest`) and
+        their RMS pixel distances."""
+        x = torch.from_numpy(image).flatten(1)
+        train = self.ctx.train.images
+        found_d, found_i = [], []
+        for start in range(0, len(train), chunk):
+            ref = torch.from_numpy(train[start:start + chunk])
+            ref = (ref.float() / 255.0 if ref.dtype == torch.uint8 else ref.float()).flatten(1)
+            d, i = torch.cdist(x, ref)[0].topk(min(NEAREST, len(ref)), largest=False)
+            found_d.append(d)
+            found_i.append(i + start)
+        d, order = torch.cat(found_d).topk(min(NEAREST, len(train)), largest=False)
+        index = torch.cat(found_i)[order].numpy()
+        return self.ctx.train.subset(index).floats(), (d / np.sqrt(x.shape[1])).numpy()

@@ -1,0 +1,56 @@
+"""Run folders for the `aelab serve` tests, trained once per test session in a few seconds: every
+kind of model the explorer must handle (MLP and conv; grey and RGB; 2-D and 16-D latents;
+labelled and unlabelled data; VAE, DAE and beta-VAE), and a server on a free port serving them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from aelab.config import load_config
+from aelab.experiments.train_run import train_run
+
+EMOJIS = Path(__file__).resolve().parents[1] / "examples" / "emojis"
+
+RUNS = {
+    # the default job, briefly: a 2-D VAE on the digits (labelled, grey, MLP)
+    "digits-vae-2d": ["data.dataset=digits", "model.latent_dim=2", "model.encoder_layers=[64]",
+                      "training.epochs=40"],
+    # a 16-D conv DAE on the digits
+    "digits-dae-conv-16d": ["data.dataset=digits", "model.type=dae", "model.architecture=conv",
+                            "model.conv_channels=[8,16]", "model.conv_dense=32", "model.latent_dim=16",
+                            "training.epochs=4"],
+    # a 16-D beta-VAE on RGB emojis in one flat folder: no labels
+    "emojis-rgb-betavae-16d": ["data.dataset=folder", "data.path={flat}", "data.input_size=[24,24]",
+                               "data.channels=3", "model.type=beta_vae", "model.latent_dim=16",
+                               "model.encoder_layers=[64]", "training.epochs=4", "training.batch_size=16"],
+}
+
+
+def flat_emojis(folder: Path, n: int = 48) -> Path:
+    """The first n shipped emojis in one folder without sub-folders: an unlabelled RGB data set."""
+    folder.mkdir()
+    for i, path in enumerate(sorted(p for p in EMOJIS.glob("*/*.png"))[:n]):
+        shutil.copy(path, folder / f"{i:03d}{path.suffix}")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def serve_runs(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("serve-runs")
+    flat = flat_emojis(tmp_path_factory.mktemp("serve-data") / "emojis-flat")
+    for name, overrides in RUNS.items():
+        overrides = [o.format(flat=flat) for o in overrides] + ["training.threads=1", "training.seed=1"]
+        train_run(load_config(None, overrides), root / name, progress=False, figures=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def explorer_server(serve_runs):
+    from aelab.serve import Server
+
+    server = Server([serve_runs], port=0).start()
+    yield server
+    server.stop()

@@ -1,0 +1,509 @@
+"""The fault campaign of issue 15, kept as tests so that none of these return: kill -9 and signals
+during training, damaged and forged files, paths that point out of their folder, concurrent runs,
+full disks and read-only folders, hostile configs and image folders. Every fault ends in one line
+(no traceback), loses nothing, and touches no file outside the run."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+import aelab
+from aelab import files, runs
+from aelab.cli import main
+from aelab.errors import AelabError
+from aelab.train import checkpoint
+
+SRC = str(Path(aelab.__file__).resolve().parents[1])
+FONT = ["--no-progress", "--no-figures", "--set", "data.dataset=font5x7", "--set", "data.test_split=0",
+        "--set", "training.epochs=2"]
+# Digits, one thread, a checkpoint every epoch: ~50 batches and ~0.2 s per epoch, long enough to be
+# interrupted in the middle of one.
+DIGITS = ["--no-progress", "--no-figures", "--set", "training.batch_size=32", "--set", "training.threads=1",
+          "--set", "training.checkpoint_every=1", "--set", "model.encoder_layers=[64]",
+          "--set", "model.latent_dim=4", "--set", "training.epochs=3"]
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line(err: str) -> str:
+    lines = [l for l in err.splitlines() if l.startswith("aelab: error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def fails_with(capsys, *argv, says: str | list[str], code: int = 2) -> str:
+    got, _, err = run_cli(capsys, *argv)
+    line = one_line(err)
+    assert got == code, (got, line)
+    for text in [says] if isinstance(says, str) else says:
+        assert text in line, line
+    return line
+
+
+def env() -> dict:
+    return {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+def aelab_process(*argv, cwd, **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "aelab", *map(str, argv)], cwd=cwd, env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def weights(run: Path) -> dict:
+    return {k: v.numpy() for k, v in load_file(run / runs.MODEL).items()}
+
+
+def same_weights(a: Path, b: Path) -> bool:
+    wa, wb = weights(a), weights(b)
+    return wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa)
+
+
+@pytest.fixture(scope="module")
+def font_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("font") / "run"
+    assert main(["train", "--out", str(run), *FONT]) == 0
+    return run
+
+
+@pytest.fixture(scope="module")
+def digits_reference(tmp_path_factory):
+    """An uninterrupted run that the interrupted ones must end up identical to."""
+    run = tmp_path_factory.mktemp("digits") / "whole"
+    assert main(["train", "--out", str(run), *DIGITS]) == 0
+    return run
+
+
+def copy_run(run: Path, to: Path) -> Path:
+    shutil.copytree(run, to)
+    return to
+
+
+# ------------------------------------------------------------------ kill -9, signals, resume
+
+def test_random_kill_9_then_resume_gives_identical_weights(tmp_path, digits_reference):
+    rng = np.random.default_rng(int(time.time()))
+    run = tmp_path / "killed"
+    proc = aelab_process("train", "--out", run, *DIGITS, cwd=tmp_path)
+    while not (run / runs.CONFIG).is_file() and proc.poll() is None:
+        time.sleep(0.01)
+    delay = rng.uniform(0.0, 1.0)  # anywhere: loading, an epoch, a checkpoint write, evaluation
+    time.sleep(delay)
+    proc.kill()
+    proc.wait()
+    left = sorted(p.name for p in run.iterdir())
+    # A leftover temporary file, as a kill during a checkpoint write leaves it.
+    (run / f".checkpoint.safetensors.1-dead{files.TEMP_MARK}").write_bytes(b"\0" * 1000)
+    code = main(["train", "--resume", str(run), "--no-progress", "--no-figures"])
+    assert code == 0, (delay, left)
+    assert same_weights(run, digits_reference), (delay, left)
+    assert not [p for p in run.iterdir() if files.TEMP_MARK in p.name]
+
+
+def test_sigterm_saves_a_checkpoint_mid_epoch_and_resume_is_exact(capsys, tmp_path, digits_reference):
+    run = tmp_path / "stopped"
+
+    def terminate_in_epoch_2():
+        while not (run / runs.CHECKPOINT).is_file():  # epoch 1 has ended; epoch 2 runs
+            time.sleep(0.002)
+        time.sleep(0.05)  # an epoch takes ~0.3 s
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    # Should the signal come after training (a very slow machine), it must not end pytest.
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        threading.Thread(target=terminate_in_epoch_2, daemon=True).start()
+        code, _, err = run_cli(capsys, "train", "--out", run, *DIGITS)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if code == 0:
+        pytest.skip("training ended before the signal arrived")
+    assert code == 130 and one_line(err).startswith("aelab: error: interrupted; the checkpoint is saved")
+    with safe_open(str(run / runs.CHECKPOINT), "pt") as f:
+        meta = f.metadata()
+    assert "partial" in meta and json.loads(meta["state"])["epoch"] == 1  # stopped inside epoch 2
+    assert main(["train", "--resume", str(run), "--no-progress", "--no-figures"]) == 0
+    assert same_weights(run, digits_reference)
+
+
+def test_killed_before_its_first_checkpoint_can_be_resumed(capsys, tmp_path, digits_reference):
+    # What a kill in the first epoch leaves: a claimed folder with its config and no checkpoint.
+    run = tmp_path / "early"
+    runs.claim_dir(run)
+    runs.release(run)
+    shutil.copy(digits_reference / runs.CONFIG, run / runs.CONFIG)
+    fails_with(capsys, "train", "--out", run, *DIGITS, says=f"continue it with: aelab train --resume {run}")
+    assert main(["train", "--resume", str(run), "--no-progress", "--no-figures"]) == 0
+    assert same_weights(run, digits_reference)
+
+
+def test_ctrl_c_while_starting_up_is_one_line(tmp_path):
+    proc = aelab_process("train", "--runs-dir", tmp_path / "runs", cwd=tmp_path)
+    maps = Path(f"/proc/{proc.pid}/maps")
+    if not maps.exists():
+        proc.kill()
+        pytest.skip("no /proc to see when the process loads torch")
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            if "libtorch" in maps.read_text():  # torch is loading: aelab's imports are under way
+                break
+        except OSError:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    # 130, or death by SIGINT (-2; a shell shows 130 too): CPython exits that way when a
+    # KeyboardInterrupt once crossed a PyRun_* call of an extension being imported, even if caught.
+    assert "Traceback" not in err and proc.returncode in (130, -signal.SIGINT), err
+    assert err.strip().splitlines()[-1].startswith("aelab: ")
+
+
+# ------------------------------------------------------------------------ concurrent runs
+
+def test_one_folder_is_claimed_by_exactly_one_of_many(tmp_path):
+    target, won, refused = tmp_path / "same", [], []
+    barrier = threading.Barrier(8)
+
+    def claim():
+        barrier.wait()
+        try:
+            won.append(runs.claim_dir(target))
+        except AelabError as e:
+            refused.append(str(e))
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(won) == 1 and len(refused) == 7
+    runs.release(target)
+
+
+def test_two_trainings_on_one_out_cannot_mix(tmp_path):
+    out, codes, barrier = tmp_path / "same", {}, threading.Barrier(2)
+
+    def train(latent_dim):
+        barrier.wait()
+        codes[latent_dim] = main(["train", "--out", str(out), *FONT, "--set", f"model.latent_dim={latent_dim}"])
+
+    threads = [threading.Thread(target=train, args=(d,)) for d in (3, 5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes.values()) == [0, 2], codes
+    winner = next(d for d, code in codes.items() if code == 0)
+    config = json.loads((out / runs.CONFIG).read_text())
+    model_config = json.loads(safe_open(str(out / runs.MODEL), "pt").metadata()["config"])
+    assert config["model"]["latent_dim"] == model_config["model"]["latent_dim"] == winner  # one run's files only
+
+
+def test_resume_is_refused_while_the_run_trains(capsys, tmp_path, font_run):
+    run = copy_run(font_run, tmp_path / "busy")
+    runs.lock_run(run)  # as a training process holds it
+    try:
+        fails_with(capsys, "train", "--resume", run, says="in use by another aelab process")
+    finally:
+        runs.release(run)
+
+
+# ------------------------------------------------------------------- files outside the run
+
+def test_faces_manifest_cannot_delete_files_outside(capsys, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (64, 64), (200, 180, 160)).save(photos / "plain.png")  # no face in it
+    victims = [tmp_path / "victim.txt", tmp_path / "photos_faces_victim.txt"]
+    for v in victims:
+        v.write_text("keep me")
+    crops = tmp_path / "photos_faces"
+    crops.mkdir()
+    (crops / "aelab-faces.json").write_text(json.dumps({"settings": {"version": 1}, "photos": {
+        "a.jpg": {"stamp": [1, 1], "crop": str(victims[0])},
+        "b.jpg": {"stamp": [1, 1], "crop": "../photos_faces_victim.txt"}}}))
+    fails_with(capsys, "train", "--runs-dir", tmp_path / "runs", "--no-progress", "--set", "data.dataset=faces",
+               "--set", f"data.path={photos}", says="no face found")
+    assert all(v.read_text() == "keep me" for v in victims)
+
+
+def test_inside_refuses_paths_that_leave_the_folder(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "link").symlink_to(tmp_path)
+    for bad in ["../x", "/etc/passwd", "a/../../x", "link/x", "", "."]:
+        with pytest.raises(AelabError):
+            files.inside(tmp_path / "in", bad)
+    assert files.inside(tmp_path / "in", "sub/a.png") == (tmp_path / "in" / "sub" / "a.png").resolve()
+
+
+def test_generate_out_never_overwrites(capsys, tmp_path, font_run):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "reconstruction.png").write_bytes(b"another run's figure")
+    fails_with(capsys, "generate", font_run, "-n", "4", "--out", other / "reconstruction.png",
+               says="already exists")
+    assert (other / "reconstruction.png").read_bytes() == b"another run's figure"
+    (other / "generated.png").write_bytes(b"mine")
+    fails_with(capsys, "generate", font_run, "-n", "4", "--out", other, says="already exists")
+    assert (other / "generated.png").read_bytes() == b"mine"
+
+
+def test_failure_keeps_an_empty_out_folder_the_user_made(capsys, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    fails_with(capsys, "train", "--out", out, "--set", "data.dataset=folder", "--set",
+               f"data.path={tmp_path / 'nowhere'}", says="does not exist")
+    assert out.is_dir() and list(out.iterdir()) == []
+
+
+def test_resume_with_a_changed_model_leaves_config_untouched(capsys, tmp_path, font_run):
+    run = copy_run(font_run, tmp_path / "run")
+    before = (run / runs.CONFIG).read_bytes()
+    fails_with(capsys, "train", "--resume", run, "--set", "model.latent_dim=8", says="only training.* settings")
+    good = (run / runs.CHECKPOINT).read_bytes()
+    flip_byte(run / runs.CHECKPOINT, from_end=3000)  # a refusal after the config was read
+    fails_with(capsys, "train", "--resume", run, "--set", "training.epochs=3", says="damaged")
+    assert (run / runs.CONFIG).read_bytes() == before
+    (run / runs.CHECKPOINT).write_bytes(good)
+    assert main(["train", "--resume", str(run), "--set", "training.epochs=3", "--no-progress", "--no-figures"]) == 0
+    assert json.loads((run / runs.CONFIG).read_text())["training"]["epochs"] == 3
+
+
+# -------------------------------------------------------------------- damaged and forged files
+
+def flip_byte(path: Path, from_end: int = 50) -> None:
+    data = bytearray(path.read_bytes())
+    data[-from_end] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("command", [["evaluate"], ["report", "--no-animations"], ["generate", "-n", "4"]])
+def test_flipped_byte_in_the_weights_is_detected(capsys, tmp_path, font_run, command):
+    run = copy_run(font_run, tmp_path / "run")
+    flip_byte(run / runs.MODEL)
+    metrics = (run / runs.METRICS).read_bytes()
+    fails_with(capsys, command[0], run, *command[1:], says=["model.safetensors is damaged", "SHA-256"])
+    assert (run / runs.METRICS).read_bytes() == metrics
+
+
+def test_flipped_byte_in_the_checkpoint_is_detected(capsys, tmp_path, font_run):
+    run = copy_run(font_run, tmp_path / "run")
+    flip_byte(run / runs.CHECKPOINT, from_end=3000)
+    fails_with(capsys, "train", "--resume", run, "--set", "training.epochs=3", says="checkpoint.safetensors is damaged")
+
+
+def forge(path: Path, **changes) -> None:
+    """Rewrite a tensor file with changed metadata and a matching hash: a forged, not a damaged, file."""
+    tensors, meta = checkpoint.read(path, "file")
+    checkpoint.atomic_save(tensors, path, {**meta, **changes})
+
+
+def test_forged_input_shape_is_refused_before_building(capsys, tmp_path, font_run):
+    run = copy_run(font_run, tmp_path / "run")
+    forge(run / runs.MODEL, input_shape=[3, 40000, 40000])
+    fails_with(capsys, "evaluate", run, says="is not an image shape")
+
+
+def test_garbage_training_state_is_one_line(capsys, tmp_path, font_run):
+    run = copy_run(font_run, tmp_path / "run")
+    forge(run / runs.CHECKPOINT, state={"epoch": "many", "bogus": 1})
+    fails_with(capsys, "train", "--resume", run, "--set", "training.epochs=3", says="training state")
+
+
+@pytest.mark.parametrize("name, content, command", [
+    ("metrics.json", "{not json", ["evaluate"]),
+    ("history.csv", "epoch,loss\n1,abc\n", ["report", "--no-animations"]),
+])
+def test_damaged_metrics_or_history_is_one_line(capsys, tmp_path, font_run, name, content, command):
+    run = copy_run(font_run, tmp_path / "run")
+    (run / name).write_text(content)
+    fails_with(capsys, command[0], run, *command[1:], says=name)
+
+
+# ------------------------------------------------------------- full disks, read-only places
+
+def test_full_disk_during_training_is_one_line_and_leaves_nothing(capsys, tmp_path):
+    # A file size limit makes every write past 64 kB fail as a full disk would (EFBIG; Python
+    # ignores SIGXFSZ), here at the first checkpoint.
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64_000, hard))
+    try:
+        code, _, err = run_cli(capsys, "train", "--runs-dir", tmp_path / "runs", *FONT)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert code == 2 and "larger than this system allows" in one_line(err)
+    assert list((tmp_path / "runs").iterdir()) == []  # the half-made run and its temporary files are gone
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """Make a folder read-only for this process: chmod for a user; for root (which ignores
+    permissions) a read-only bind mount, or skip."""
+    mounted = []
+
+    def make(folder: Path) -> Path:
+        if os.geteuid() != 0:
+            for p in [folder, *folder.rglob("*")]:
+                p.chmod(p.stat().st_mode & ~0o222)
+            return folder
+        ok = subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True).returncode == 0
+        if ok:
+            mounted.append(folder)
+            ok = subprocess.run(["mount", "-o", "remount,ro,bind", str(folder)], capture_output=True).returncode == 0
+        if not ok:
+            pytest.skip("running as root without permission to mount: cannot make a folder read-only")
+        return folder
+
+    yield make
+    for folder in mounted:
+        subprocess.run(["umount", str(folder)], capture_output=True)
+    for p in tmp_path.rglob("*"):
+        if not p.is_symlink():
+            p.chmod(p.stat().st_mode | 0o200)
+
+
+@pytest.mark.parametrize("command", [
+    ["train", "--resume", "{run}", "--set", "training.epochs=3"], ["evaluate", "{run}"],
+    ["generate", "{run}", "-n", "4"], ["report", "{run}", "--no-animations"], ["anomalies", "{run}"],
+    ["interpolate", "{run}", "--from", "a", "--to", "b"]])
+def test_read_only_run_folder_is_one_line(capsys, tmp_path, font_run, read_only, command):
+    run = read_only(copy_run(font_run, tmp_path / "run"))
+    fails_with(capsys, *[a.format(run=run) for a in command], says=str(run))
+
+
+def test_out_in_a_read_only_place_is_one_line(capsys, tmp_path, font_run, read_only):
+    (tmp_path / "ro").mkdir()
+    place = read_only(tmp_path / "ro")
+    fails_with(capsys, "train", "--out", place / "run", *FONT, says=str(place))
+    fails_with(capsys, "train", "--runs-dir", place / "runs", *FONT, says=str(place))
+    fails_with(capsys, "generate", font_run, "-n", "4", "--out", place / "g.png", says=str(place))
+
+
+def test_bad_places_for_output_are_one_line(capsys, tmp_path, font_run):
+    (tmp_path / "file").write_text("x")
+    fails_with(capsys, "train", "--runs-dir", tmp_path / "file", *FONT, says="is a file")
+    fails_with(capsys, "train", "--out", tmp_path / "file" / "sub", *FONT, says="file")
+    fails_with(capsys, "generate", font_run, "-n", "4", "--out", tmp_path / "file" / "g.png", says="file")
+    fails_with(capsys, "train", "--name", "x" * 300, "--runs-dir", tmp_path / "runs", *FONT, says="--name")
+
+
+# ----------------------------------------------------------------------- hostile image folders
+
+def test_fifo_and_broken_links_in_an_image_folder_are_skipped(tmp_path):
+    from aelab.data.folder import load_folder
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(3):
+        Image.new("L", (8, 8), 40 * i).save(folder / f"{i}.png")
+    os.mkfifo(folder / "x.png")
+    (folder / "loop.png").symlink_to(folder / "loop.png")
+    (folder / "dangling.png").symlink_to(tmp_path / "gone.png")
+    result = {}
+    reader = threading.Thread(target=lambda: result.update(data=load_folder(folder, cache=False)), daemon=True)
+    reader.start()
+    reader.join(timeout=30)
+    assert not reader.is_alive(), "reading the folder hangs on the FIFO"
+    assert len(result["data"]) == 3
+
+
+def test_huge_first_image_asks_for_input_size_instead_of_allocating(capsys, tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.new("L", (5000, 5000), 128).save(folder / "a.png")
+    Image.new("L", (8, 8), 0).save(folder / "b.png")
+    fails_with(capsys, "train", "--runs-dir", tmp_path / "runs", "--set", "data.dataset=folder", "--set",
+               f"data.path={folder}", says=["5000x5000", "data.input_size"])
+
+
+def test_single_image_folder_has_no_test_set(capsys, tmp_path):
+    folder = tmp_path / "one"
+    folder.mkdir()
+    Image.new("L", (8, 8), 0).save(folder / "a.png")
+    fails_with(capsys, "train", "--runs-dir", tmp_path / "runs", "--set", "data.dataset=folder", "--set",
+               f"data.path={folder}", says=["1 image", "data.test_split"])
+
+
+# ------------------------------------------------------------------------- hostile configs
+
+@pytest.mark.parametrize("override, says", [
+    ("training.epochs=true", "epochs expects a number"),
+    ("training.optimizer.weight_decay=Infinity", "weight_decay"),
+    ("training.seed=-1", "training.seed"),
+    (f"training.seed={2**70}", "training.seed"),
+    ("model.encoder_layers=[1e9]", "encoder_layers"),
+    ("data.exclude_labels=[0,1,2,3,4,5,6,7,8,9]", "every label"),
+])
+def test_bad_values_are_one_line(capsys, tmp_path, override, says):
+    fails_with(capsys, "train", "--runs-dir", tmp_path, "--no-progress", "--set", override, says=says)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_empty_encoder_layers_means_no_hidden_layer(tmp_path):
+    config = aelab.load_config(None, ["model.encoder_layers=[]"])
+    assert config.model.encoder_layers == [] and config.model.decoder_layers == []
+    assert main(["train", "--out", str(tmp_path / "linear"), *FONT, "--set", "model.encoder_layers=[]"]) == 0
+    shapes = {k: tuple(v.shape) for k, v in weights(tmp_path / "linear").items()}
+    assert sorted(shapes.values()) == sorted([(4, 35), (4,), (35, 2), (35,)]), shapes  # input -> z -> output
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "metrics.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with files.atomic_write(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("disk gone")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+    with pytest.raises(AelabError, match="never overwrites"):
+        files.write_text(target, "new", overwrite=False)
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+    files.write_text(tmp_path / "fresh.txt", "new", overwrite=False)
+    assert (tmp_path / "fresh.txt").read_text() == "new"
+
+
+@pytest.mark.parametrize("name, content, says", [
+    ("latin1.json", '{"name": "café"}'.encode("latin-1"), "not UTF-8"),
+    ("deep.json", ("[" * 100_000 + "]" * 100_000).encode(), "nested too deeply"),
+    ("bomb.yaml", ("a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        for p, c in zip("abcdefgh", "bcdefghi"))).encode(), "aliases"),
+])
+def test_hostile_config_files_are_one_line_and_fast(capsys, tmp_path, name, content, says):
+    (tmp_path / name).write_bytes(content)
+    started = time.perf_counter()
+    fails_with(capsys, "train", "--config", tmp_path / name, "--runs-dir", tmp_path / "runs", says=says)
+    assert time.perf_counter() - started < 5
+
+
+def test_huge_values_are_not_echoed_whole(capsys, tmp_path):
+    labels = json.dumps([f"label-{i}" for i in range(300_000)])  # ~5 MB
+    line = fails_with(capsys, "train", "--set", f"data.exclude_labels={labels}", "--runs-dir", tmp_path / "runs",
+                      says="exclude_labels")
+    assert len(line) < 1200
+    (tmp_path / "big.json").write_text(json.dumps({"data": {"exclude_labels": labels}}))
+    fails_with(capsys, "train", "--config", tmp_path / "big.json", says="a config is a few kB")
+
+
+def test_debug_shows_the_traceback(capsys):
+    with pytest.raises(AelabError, match="epochs expects a number"):
+        main(["--debug", "train", "--set", "training.epochs=true"])
