@@ -78,8 +78,9 @@ class Context:
         names = self.test.label_names
         return names[label] if names else str(label)
 
-    def out_path(self, out: str | Path | None, default_name: str) -> Path:
-        """Where a figure goes: `out` (a file, or a folder for the default name) or the run folder."""
+    def out_path(self, out: str | Path | None, default_name: str, replace: bool = False) -> Path:
+        """Where a figure goes: `out` (a file, or a folder for the default name) or the run folder.
+        `replace`: the run's own training figure, redrawn by `aelab report`; any other `out` must be new."""
         suffix = Path(default_name).suffix
         if out is None:
             if self.folder is None:
@@ -95,7 +96,7 @@ class Context:
         except OSError as e:
             raise AelabError(f"--out {out}: cannot create the folder {folder} ({e.strerror}); give a "
                              "writable folder or file name") from None
-        return not_existing(path)
+        return path if replace else not_existing(path)
 
     def _cached(self, key, compute):
         if key not in self._cache:

@@ -40,19 +40,20 @@ def nearest(images: np.ndarray, reference: np.ndarray, chunk: int = 8192) -> tup
 
 
 def generate(ctx: Context, n: int = 64, temperature: float = 1.0, with_nearest: bool = False,
-             out: str | Path | None = None, seed: int | None = None) -> tuple[np.ndarray, Path | None]:
-    """`aelab generate`: (n images (n, C, H, W), the figure's path)."""
+             out: str | Path | None = None, seed: int | None = None,
+             replace: bool = False) -> tuple[np.ndarray, Path | None]:
+    """`aelab generate`: (n images (n, C, H, W), the figure's path). `replace`: see Context.out_path."""
     ctx = as_context(ctx)
     z, source = sample_codes(ctx, n, temperature, seed)
     images = ctx.decode(z)
     if not with_nearest:
         title = f"{ctx.kind}: {n} samples from {source}"
-        return images, image_grid(images, ctx.out_path(out, GENERATED), title, cols=min(n, 8))
+        return images, image_grid(images, ctx.out_path(out, GENERATED, replace), title, cols=min(n, 8))
     index, rms = nearest(images, ctx.train.images)
     neighbours = ctx.train.subset(index).floats()
     title = (f"{ctx.kind}: {n} samples from {source}\nbeside each (right), its nearest training image "
              f"and the RMS pixel distance; median {np.median(rms):.3f}, {int((rms < 0.02).sum())} of {n} "
              "near-copies (< 0.02)")
     path = explore_figures.pairs(images, neighbours, [f"{d:.3f}" for d in rms], title,
-                                 ctx.out_path(out, GENERATED_NEAREST))
+                                 ctx.out_path(out, GENERATED_NEAREST, replace))
     return images, path

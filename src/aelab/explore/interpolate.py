@@ -30,7 +30,8 @@ def interpolation(ctx: Context, a: str, b: str, steps: int = 10, method: str = "
 
 
 def interpolate(ctx: Context, a: str, b: str, steps: int = 10, method: str = "linear",
-                out: str | Path | None = None) -> tuple[np.ndarray, Path]:
+                out: str | Path | None = None, replace: bool = False) -> tuple[np.ndarray, Path]:
+    """`aelab interpolate`: (the decoded images, the strip's path). `replace`: see Context.out_path."""
     ctx = as_context(ctx)
     images, i, j = interpolation(ctx, a, b, steps, method)
     originals = ctx.test_images([i, j])
@@ -40,4 +41,4 @@ def interpolate(ctx: Context, a: str, b: str, steps: int = 10, method: str = "li
     title = (f"{ctx.kind}: {method} interpolation from {refs.describe(ctx, i)} to {refs.describe(ctx, j)}"
              f" in {steps} steps")
     a_name, b_name = refs.parse_ref(ctx, a).name, refs.parse_ref(ctx, b).name
-    return images, strip(row, ctx.out_path(out, f"interpolate_{a_name}_{b_name}_{method}.png"), title, captions)
+    return images, strip(row, ctx.out_path(out, f"interpolate_{a_name}_{b_name}_{method}.png", replace), title, captions)

@@ -17,7 +17,6 @@ from aelab.layout import INTERPOLATION, LATENT_SPACE, LOSS, RECONSTRUCTION, SAMP
 from aelab.plots import figures
 
 
-
 def latent_2d(codes: np.ndarray) -> tuple[np.ndarray, str, tuple[str, str]]:
     """Codes in 2-D for plotting: as they are, or their first two principal components."""
     if codes.shape[1] == 1:
@@ -52,7 +51,7 @@ def write_all(ctx: Context, history: list[dict]) -> list[Path]:
                                       f"{ctx.kind} latent space: test set{note}", axes))
     paths.append(figures.loss_curves(history, run / LOSS))
     paths.append(traversal_grid(ctx, run / TRAVERSAL))
-    paths.append(generate(ctx, 64, out=run / SAMPLES, seed=seed)[1])
+    paths.append(generate(ctx, 64, out=run / SAMPLES, seed=seed, replace=True)[1])
     a, b = pick_pair(test)
-    paths.append(interpolate(ctx, f"#{a}", f"#{b}", steps=10, out=run / INTERPOLATION)[1])
+    paths.append(interpolate(ctx, f"#{a}", f"#{b}", steps=10, out=run / INTERPOLATION, replace=True)[1])
     return paths
