@@ -1,0 +1,144 @@
+"""`aelab sweep --cluster ADDRESS`: every unfinished trial becomes a task on an existing Dask
+(distributed) cluster, whose workers share the sweep folder's filesystem at the same path.
+
+On a worker, the task runs the trial in a child process (see trial_process) and watches it:
+- a worker that dies takes its child with it; Dask's scheduler gives the task to another worker,
+  where the trial resumes from its checkpoint (up to the scheduler's allowed-failures, 3);
+- a cancelled task (Ctrl-C here, or this process gone) stops its child within a second;
+- each worker runs as many trials at once as it has threads (`dask worker --nthreads`), each
+  trial with cores // nthreads torch threads unless training.threads says otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Callable
+
+from aelab.errors import AelabError
+from aelab.experiments.trial_process import STOP_GRACE, available_cores, run_in_child
+
+try:
+    import distributed
+    from distributed.core import Status
+except ImportError:  # the optional extra: aelab[cluster]
+    distributed = None
+
+CONNECT_SECONDS = 10
+POLL = 0.5  # seconds between looks at the tasks
+STATE_SECONDS = 2.0  # seconds between asking the workers which trials are running
+
+
+def run_on_cluster(address: str, todo: list, sweep_dir: Path, report: Callable[[int, int, int], None]) -> None:
+    """Run every trial of `todo` (sweep.Trial) on the cluster; report(finished, running, queued).
+    A failing trial, Ctrl-C or any error cancels the rest and waits until none is running."""
+    client = connect(address)
+    try:
+        check_workers(client, address, sweep_dir)
+        tag = uuid.uuid4().hex[:8]  # fresh keys: a re-run never meets a cancelled task of an earlier one
+        futures = [client.submit(cluster_trial, t.config.to_dict(), str(t.run), t.fold in (None, 0),
+                                 str(sweep_dir / "logs" / f"{t.run.name}.log"), key=f"aelab-{t.run.name}-{tag}",
+                                 pure=False) for t in todo]
+        keys = [f.key for f in futures]
+        try:
+            _wait(client, futures, report)
+        except BaseException:
+            client.cancel(futures)
+            _wait_until_stopped(client, keys)
+            raise
+    finally:
+        client.close()
+
+
+def require_dask() -> None:
+    if distributed is None:
+        raise AelabError("--cluster needs Dask's distributed scheduler; install it with pip install 'aelab[cluster]'")
+
+
+def connect(address: str):
+    require_dask()
+    try:
+        return distributed.Client(address, timeout=CONNECT_SECONDS, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise AelabError(f"--cluster {address}: no Dask scheduler answers there ({reason[:200]}); start one "
+                         f"with `dask scheduler` and its workers with `dask worker {address}`") from None
+
+
+def check_workers(client, address: str, sweep_dir: Path) -> None:
+    """Every connected worker imports aelab and sees the sweep folder at the same path."""
+    spec = str(sweep_dir / "sweep.json")
+    answers = client.run(_worker_sees, spec, on_error="return")
+    blind = sorted(worker for worker, seen in answers.items() if seen is not True)
+    if blind:
+        raise AelabError(f"--cluster {address}: worker(s) {', '.join(blind)} cannot run trials: they need aelab "
+                         f"installed and the sweep folder {sweep_dir} at the same path (a shared filesystem)")
+
+
+def _worker_sees(spec: str) -> bool:  # runs on each worker; pickled by value: needs no aelab there
+    import importlib.util
+    import os
+
+    return importlib.util.find_spec("aelab") is not None and os.path.isfile(spec)
+
+
+def _wait(client, futures: list, report: Callable[[int, int, int], None]) -> None:
+    pending, finished, running, asked = set(futures), 0, 0, 0.0
+    while pending:
+        done = {f for f in pending if f.done()}
+        for future in done:
+            _result(future)
+            finished += 1
+        pending -= done
+        if done or time.monotonic() - asked >= STATE_SECONDS:
+            running, asked = len(_executing(client, [f.key for f in pending])), time.monotonic()
+        report(finished, min(running, len(pending)), max(0, len(pending) - running))
+        if pending:
+            time.sleep(POLL)
+
+
+def _result(future) -> None:
+    try:
+        future.result()
+    except distributed.KilledWorker as e:
+        raise AelabError(f"{future.key}: every worker that ran this trial died ({e}); see its log in the "
+                         "sweep's logs/ folder") from None
+
+
+def _executing(client, keys: list) -> set:
+    if not keys:
+        return set()
+    stacks = client.call_stack(keys=keys)
+    return {key for worker in stacks.values() for key in worker}
+
+
+def _wait_until_stopped(client, keys: list) -> None:
+    deadline = time.monotonic() + STOP_GRACE + 10
+    while time.monotonic() < deadline:
+        try:
+            if not _executing(client, keys):
+                return
+        except Exception:  # noqa: BLE001 - the scheduler is gone: its workers stop their trials themselves
+            return
+        time.sleep(POLL)
+
+
+# ----------------------------------------------------------------------------- on a worker
+
+def cluster_trial(config: dict, run: str, figures: bool, log_path: str) -> None:
+    """The task: one trial in a child process of this worker, stopped when the task is cancelled."""
+    worker = distributed.get_worker()
+    key = worker.get_current_task()
+    run_dir = Path(run)
+    if not (run_dir.parent.parent / "sweep.json").is_file():
+        raise AelabError(f"worker {worker.address} does not see the sweep folder {run_dir.parent.parent}: "
+                         "it must be on a filesystem shared by every worker, at the same path")
+    threads = max(1, available_cores() // max(1, worker.state.nthreads))
+
+    def cancelled() -> bool:
+        task = worker.state.tasks.get(key)
+        return task is None or task.state in ("cancelled", "released", "forgotten") or \
+            worker.status in (Status.closing, Status.closed, Status.failed)
+
+    run_in_child(config, run_dir, threads, figures, Path(log_path), cancelled)
