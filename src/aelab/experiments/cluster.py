@@ -92,7 +92,11 @@ def _wait(client, futures: list, report: Callable[[int, int, int], None]) -> Non
             finished += 1
         pending -= done
         if done or time.monotonic() - asked >= STATE_SECONDS:
-            running, asked = len(_executing(client, [f.key for f in pending])), time.monotonic()
+            asked = time.monotonic()
+            try:
+                running = len(_executing(client, [f.key for f in pending]))
+            except Exception:  # noqa: BLE001 - a worker died while asked: its tasks go back to the queue
+                pass
         report(finished, min(running, len(pending)), max(0, len(pending) - running))
         if pending:
             time.sleep(POLL)
@@ -107,10 +111,11 @@ def _result(future) -> None:
 
 
 def _executing(client, keys: list) -> set:
+    """The keys among `keys` that a worker is running now."""
     if not keys:
         return set()
-    stacks = client.call_stack(keys=keys)
-    return {key for worker in stacks.values() for key in worker}
+    stacks = client.call_stack()  # everything running: asking for keys the scheduler forgot is an error
+    return {key for worker in stacks.values() for key in worker} & set(keys)
 
 
 def _wait_until_stopped(client, keys: list) -> None:
