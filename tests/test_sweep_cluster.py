@@ -1,12 +1,14 @@
 """`aelab sweep --cluster`: a Dask scheduler and 2 workers on 127.0.0.1, started here as the
 README says, run a real sweep with the same results as this machine's own run, also when a
-worker is killed mid-trial (its trial resumes from its checkpoint on the other worker)."""
+worker is killed mid-trial (its trial resumes from its checkpoint on the other worker); Ctrl-C
+stops everything on the workers."""
 
 from __future__ import annotations
 
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -25,7 +27,7 @@ psutil = pytest.importorskip("psutil")
 BASE = {"data": {"dataset": "digits", "limit": 400},
         "model": {"type": "ae", "encoder_layers": [32]},
         # threads 1: the same float sums in every process, so the numbers match to the last digit
-        "training": {"epochs": 100, "batch_size": 32, "checkpoint_every": 2, "threads": 1}}
+        "training": {"epochs": 60, "batch_size": 32, "checkpoint_every": 2, "threads": 1}}
 GRID = {"model.latent_dim": [2, 3]}
 FOLDS = 2
 TIMING = {"train_seconds"}  # the only columns that may differ between two runs
@@ -147,3 +149,36 @@ def _worker_running(workers: list[subprocess.Popen], run: Path):
             except psutil.NoSuchProcess:
                 pass
     return None
+
+
+def test_ctrl_c_cancels_the_queued_trials_and_stops_the_running_ones_on_the_workers(cluster, tmp_path):
+    address, workers = cluster
+    live = [psutil.Process(w.pid) for w in workers if w.poll() is None]
+    config = tmp_path / "long.json"
+    config.write_text(json.dumps({**BASE, "training": {**BASE["training"], "epochs": 5000},
+                                  "sweep": {"grid": {"model.latent_dim": [2, 3, 4]}, "folds": FOLDS}}))
+    out = tmp_path / "sweep"
+    sweep = subprocess.Popen([sys.executable, "-m", "aelab", "sweep", str(config), "--cluster", address, "--out",
+                              str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=_environment(), start_new_session=True)  # a process group, like a terminal job
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(out.glob("runs/*/checkpoint.safetensors"))) < len(live):
+            assert sweep.poll() is None and time.monotonic() < deadline, sweep.communicate()
+            time.sleep(0.1)
+        trials = [c for w in live for c in w.children()]
+        assert len(trials) == len(live)
+        os.killpg(sweep.pid, signal.SIGINT)
+        _, err = sweep.communicate(timeout=30)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    assert sweep.returncode == 2
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith("aelab: error: interrupted") and "Traceback" not in err
+    assert sum("error" in line.lower() for line in lines) == 1, err
+    _, alive = psutil.wait_procs(trials, timeout=1)
+    assert not alive, "trials still running on the workers"
+    time.sleep(1.0)  # and no queued trial starts afterwards
+    assert not [c for w in live for c in w.children()]
+    assert len(list((out / "runs").iterdir())) == len(live) and not list(out.glob("runs/*/metrics.json"))

@@ -95,3 +95,19 @@ def test_ctrl_c_stops_running_trials_starts_no_queued_one_and_ends_with_one_line
     finally:
         for p in psutil.Process().children(recursive=True):
             p.kill()
+
+
+def test_a_failing_trial_in_the_pool_stops_the_sweep_with_its_one_line_error_and_its_log(tmp_path):
+    from aelab.errors import AelabError
+    from aelab.experiments.sweep import run_sweep
+
+    base = {"data": {"dataset": "font5x7"}, "model": {"type": "ae", "encoder_layers": [16], "latent_dim": 2},
+            "training": {"epochs": 2, "batch_size": 32, "validation_split": 0}}
+    # Valid as a config; fails only once the trial loads its data: font5x7 has no label "A".
+    grid = {"data.exclude_labels": [["a"], ["A"]]}
+    with pytest.raises(AelabError) as error:
+        run_sweep(base, grid, 1, tmp_path / "s", jobs=2, progress=False)
+    message = str(error.value)
+    assert message.startswith("trial exclude_labels=A: data.exclude_labels: ['A'] are not labels of")
+    assert "\n" not in message and "exclude_labels=A" in (tmp_path / "s" / "logs" / "exclude_labels=A.log").read_text()
+    assert not psutil.Process().children(recursive=True)

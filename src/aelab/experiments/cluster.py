@@ -30,15 +30,17 @@ POLL = 0.5  # seconds between looks at the tasks
 STATE_SECONDS = 2.0  # seconds between asking the workers which trials are running
 
 
-def run_on_cluster(address: str, todo: list, sweep_dir: Path, report: Callable[[int, int, int], None]) -> None:
+def run_on_cluster(address: str, todo: list, spec: Path, log_dir: Path,
+                   report: Callable[[int, int, int], None]) -> None:
     """Run every trial of `todo` (sweep.Trial) on the cluster; report(finished, running, queued).
+    `spec` is the sweep folder's sweep.json, which every worker must see at that (absolute) path.
     A failing trial, Ctrl-C or any error cancels the rest and waits until none is running."""
     client = connect(address)
     try:
-        check_workers(client, address, sweep_dir)
+        check_workers(client, address, spec)
         tag = uuid.uuid4().hex[:8]  # fresh keys: a re-run never meets a cancelled task of an earlier one
         futures = [client.submit(cluster_trial, t.config.to_dict(), str(t.run), t.fold in (None, 0),
-                                 str(sweep_dir / "logs" / f"{t.run.name}.log"), key=f"aelab-{t.run.name}-{tag}",
+                                 str(log_dir / f"{t.run.name}.log"), str(spec), key=f"aelab-{t.run.name}-{tag}",
                                  pure=False) for t in todo]
         keys = [f.key for f in futures]
         try:
@@ -66,14 +68,13 @@ def connect(address: str):
                          f"with `dask scheduler` and its workers with `dask worker {address}`") from None
 
 
-def check_workers(client, address: str, sweep_dir: Path) -> None:
+def check_workers(client, address: str, spec: Path) -> None:
     """Every connected worker imports aelab and sees the sweep folder at the same path."""
-    spec = str(sweep_dir / "sweep.json")
-    answers = client.run(_worker_sees, spec, on_error="return")
+    answers = client.run(_worker_sees, str(spec), on_error="return")
     blind = sorted(worker for worker, seen in answers.items() if seen is not True)
     if blind:
         raise AelabError(f"--cluster {address}: worker(s) {', '.join(blind)} cannot run trials: they need aelab "
-                         f"installed and the sweep folder {sweep_dir} at the same path (a shared filesystem)")
+                         f"installed and the sweep folder {spec.parent} at the same path (a shared filesystem)")
 
 
 def _worker_sees(spec: str) -> bool:  # runs on each worker; pickled by value: needs no aelab there
@@ -131,13 +132,12 @@ def _wait_until_stopped(client, keys: list) -> None:
 
 # ----------------------------------------------------------------------------- on a worker
 
-def cluster_trial(config: dict, run: str, figures: bool, log_path: str) -> None:
+def cluster_trial(config: dict, run: str, figures: bool, log_path: str, spec: str) -> None:
     """The task: one trial in a child process of this worker, stopped when the task is cancelled."""
     worker = distributed.get_worker()
     key = worker.get_current_task()
-    run_dir = Path(run)
-    if not (run_dir.parent.parent / "sweep.json").is_file():
-        raise AelabError(f"worker {worker.address} does not see the sweep folder {run_dir.parent.parent}: "
+    if not Path(spec).is_file():  # a worker that joined after check_workers
+        raise AelabError(f"worker {worker.address} does not see the sweep folder {Path(spec).parent}: "
                          "it must be on a filesystem shared by every worker, at the same path")
     threads = max(1, available_cores() // max(1, worker.state.nthreads))
 
@@ -146,4 +146,4 @@ def cluster_trial(config: dict, run: str, figures: bool, log_path: str) -> None:
         return task is None or task.state in ("cancelled", "released", "forgotten") or \
             worker.status in (Status.closing, Status.closed, Status.failed)
 
-    run_in_child(config, run_dir, threads, figures, Path(log_path), cancelled)
+    run_in_child(config, Path(run), threads, figures, Path(log_path), cancelled)

@@ -179,7 +179,7 @@ def run_sweep(base: dict, grid: dict[str, list], folds: int, out: str | Path, jo
     log.info("sweep %s: %d trials (%d finished already), %s", out, len(trials), len(trials) - len(todo), where)
     report = _progress(len(todo)) if progress else lambda *counts: None
     if cluster:
-        run_on_cluster(cluster, todo, out.resolve(), report)
+        run_on_cluster(cluster, todo, out.resolve() / SPEC, out.resolve() / LOGS, report)
     elif jobs > 1:
         run_local(todo, jobs, out / LOGS, report)
     else:

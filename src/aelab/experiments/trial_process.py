@@ -56,7 +56,7 @@ def run_in_child(config: dict, run: Path, threads: int | None, figures: bool, lo
     log_path.parent.mkdir(parents=True, exist_ok=True)
     payload = json.dumps({"config": config, "threads": threads, "figures": figures}).encode()
     with open(log_path, "ab") as log_file:
-        child = subprocess.Popen([sys.executable, "-m", __name__, str(run), str(os.getpid())],
+        child = subprocess.Popen([sys.executable, "-m", "aelab.experiments.trial_process", str(run), str(os.getpid())],
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_file,
                                  start_new_session=True, env=_child_environment())
     try:
@@ -72,11 +72,11 @@ def run_in_child(config: dict, run: Path, threads: int | None, figures: bool, lo
             except subprocess.TimeoutExpired:
                 if stop():
                     raise TrialStopped(run.name) from None
+        message = child.stdout.read().decode(errors="replace").strip()
     finally:
         if child.poll() is None:  # stopped, interrupted, or this thread failed
             _terminate(child)
-    message = child.stdout.read().decode(errors="replace").strip()
-    child.stdout.close()
+        child.stdout.close()
     if child.returncode == 0:
         return
     if child.returncode == ERROR and message:
