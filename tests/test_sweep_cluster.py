@@ -124,16 +124,19 @@ def test_a_worker_killed_mid_trial_has_its_trial_resumed_elsewhere_with_the_same
                 if (run / "checkpoint.safetensors").is_file() and not (run / "metrics.json").is_file():
                     victim = _worker_running(workers, run)
                     if victim is not None:
-                        killed_run = run
+                        killed_run, trial = run, victim.children()
                         break
             time.sleep(0.02)
         victim.kill()  # kill -9 the worker; its trial process dies with it
+        psutil.wait_procs(trial, timeout=5)
+        mid_way = not (killed_run / "metrics.json").is_file()  # else it finished training just before
     finally:
         thread.join(timeout=180)
     assert not thread.is_alive() and not failure, failure
     assert _table(out) == local_results
     log = (out / "logs" / f"{killed_run.name}.log").read_text()
-    assert log.count("starting") == 2 and "resuming" in log, log
+    assert log.count("starting") == 2, log  # the retry ran on the other worker
+    assert "resuming" in log or not mid_way, log
 
 
 def _worker_running(workers: list[subprocess.Popen], run: Path):
@@ -182,3 +185,14 @@ def test_ctrl_c_cancels_the_queued_trials_and_stops_the_running_ones_on_the_work
     time.sleep(1.0)  # and no queued trial starts afterwards
     assert not [c for w in live for c in w.children()]
     assert len(list((out / "runs").iterdir())) == len(live) and not list(out.glob("runs/*/metrics.json"))
+
+
+def test_cluster_arguments_that_cannot_work_are_one_line_and_make_no_folder(tmp_path, capsys):
+    config = tmp_path / "base.json"
+    config.write_text(json.dumps(BASE))
+    out = tmp_path / "out"
+    assert main(["sweep", str(config), "--cluster", "tcp://127.0.0.1:8786", "--jobs", "2", "--out", str(out)]) == 2
+    assert main(["sweep", str(config), "--cluster", " ", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("aelab: error:") == 2 and "drop --jobs" in err and "needs a Dask scheduler's address" in err
+    assert not out.exists()

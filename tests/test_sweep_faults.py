@@ -49,6 +49,17 @@ def _wait_for_running_trials(process: subprocess.Popen, out: Path, timeout: floa
     return trials
 
 
+def _kill(process: subprocess.Popen, trials: list[psutil.Process]) -> None:
+    """Whatever the test left running, orphans included."""
+    process.kill()
+    process.wait()
+    for trial in trials:
+        try:
+            trial.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
 def _alive(processes: list[psutil.Process]) -> list[int]:
     return [p.pid for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
@@ -62,8 +73,9 @@ def _gone_within(processes: list[psutil.Process], seconds: float) -> list[int]:
 
 def test_killing_the_sweep_kills_its_running_trials(tmp_path):
     process, out = _start_sweep(tmp_path, new_session=False)
+    trials = []
     try:
-        trials = _wait_for_running_trials(process, out)
+        trials += _wait_for_running_trials(process, out)
         process.kill()  # kill -9: no chance to clean up
         process.wait()
         assert _gone_within(trials, 5) == [], "trials outlived the killed sweep"
@@ -72,14 +84,14 @@ def test_killing_the_sweep_kills_its_running_trials(tmp_path):
         time.sleep(1.0)
         assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*")} == stamps
     finally:
-        for p in psutil.Process().children(recursive=True):
-            p.kill()
+        _kill(process, trials)
 
 
 def test_ctrl_c_stops_running_trials_starts_no_queued_one_and_ends_with_one_line(tmp_path):
     process, out = _start_sweep(tmp_path, new_session=True)  # its own process group, like a terminal's job
+    trials = []
     try:
-        trials = _wait_for_running_trials(process, out)
+        trials += _wait_for_running_trials(process, out)
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         sent = time.monotonic()
         _, err = process.communicate(timeout=30)
@@ -93,8 +105,7 @@ def test_ctrl_c_stops_running_trials_starts_no_queued_one_and_ends_with_one_line
         assert not list(out.glob("runs/*/metrics.json"))
         assert len(list((out / "runs").iterdir())) == 2
     finally:
-        for p in psutil.Process().children(recursive=True):
-            p.kill()
+        _kill(process, trials)
 
 
 def test_a_failing_trial_in_the_pool_stops_the_sweep_with_its_one_line_error_and_its_log(tmp_path):

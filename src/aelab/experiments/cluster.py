@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -26,54 +27,55 @@ except ImportError:  # the optional extra: aelab[cluster]
     distributed = None
 
 CONNECT_SECONDS = 10
+SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
 POLL = 0.5  # seconds between looks at the tasks
 STATE_SECONDS = 2.0  # seconds between asking the workers which trials are running
 
 
-def run_on_cluster(address: str, todo: list, spec: Path, log_dir: Path,
-                   report: Callable[[int, int, int], None]) -> None:
+def run_on_cluster(client, todo: list, spec: Path, log_dir: Path, report: Callable[[int, int, int], None]) -> None:
     """Run every trial of `todo` (sweep.Trial) on the cluster; report(finished, running, queued).
     `spec` is the sweep folder's sweep.json, which every worker must see at that (absolute) path.
     A failing trial, Ctrl-C or any error cancels the rest and waits until none is running."""
-    client = connect(address)
+    check_workers(client, spec)
+    tag = uuid.uuid4().hex[:8]  # fresh keys: a re-run never meets a cancelled task of an earlier one
+    futures = [client.submit(cluster_trial, t.config.to_dict(), str(t.run), t.fold in (None, 0),
+                             str(log_dir / f"{t.run.name}.log"), str(spec), key=f"aelab-{t.run.name}-{tag}",
+                             pure=False) for t in todo]
     try:
-        check_workers(client, address, spec)
-        tag = uuid.uuid4().hex[:8]  # fresh keys: a re-run never meets a cancelled task of an earlier one
-        futures = [client.submit(cluster_trial, t.config.to_dict(), str(t.run), t.fold in (None, 0),
-                                 str(log_dir / f"{t.run.name}.log"), str(spec), key=f"aelab-{t.run.name}-{tag}",
-                                 pure=False) for t in todo]
-        keys = [f.key for f in futures]
-        try:
-            _wait(client, futures, report)
-        except BaseException:
-            client.cancel(futures)
-            _wait_until_stopped(client, keys)
-            raise
-    finally:
-        client.close()
+        _wait(client, futures, report)
+    except BaseException:
+        client.cancel(futures)
+        _wait_until_stopped(client, [f.key for f in futures])
+        raise
 
 
-def require_dask() -> None:
+@contextmanager
+def connect(address: str):
+    """A client of the Dask scheduler at `address`, closed on leaving; one line if there is none."""
     if distributed is None:
         raise AelabError("--cluster needs Dask's distributed scheduler; install it with pip install 'aelab[cluster]'")
-
-
-def connect(address: str):
-    require_dask()
+    scheme = address.partition("://")[0] if "://" in address else "tcp"
+    if scheme not in SCHEMES:
+        raise AelabError(f"--cluster {address}: give the scheduler's address as tcp://HOST:PORT "
+                         f"(what `dask scheduler` prints), not a {scheme}:// address")
     try:
-        return distributed.Client(address, timeout=CONNECT_SECONDS, set_as_default=False)
+        client = distributed.Client(address, timeout=CONNECT_SECONDS, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise AelabError(f"--cluster {address}: no Dask scheduler answers there ({reason[:200]}); start one "
                          f"with `dask scheduler` and its workers with `dask worker {address}`") from None
+    try:
+        yield client
+    finally:
+        client.close()
 
 
-def check_workers(client, address: str, spec: Path) -> None:
+def check_workers(client, spec: Path) -> None:
     """Every connected worker imports aelab and sees the sweep folder at the same path."""
     answers = client.run(_worker_sees, str(spec), on_error="return")
     blind = sorted(worker for worker, seen in answers.items() if seen is not True)
     if blind:
-        raise AelabError(f"--cluster {address}: worker(s) {', '.join(blind)} cannot run trials: they need aelab "
+        raise AelabError(f"--cluster {client.scheduler.address}: worker(s) {', '.join(blind)} cannot run trials: they need aelab "
                          f"installed and the sweep folder {spec.parent} at the same path (a shared filesystem)")
 
 

@@ -14,6 +14,7 @@ an interrupted trial resumes from its checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import json
@@ -168,24 +169,25 @@ def run_sweep(base: dict, grid: dict[str, list], folds: int, out: str | Path, jo
     from aelab.experiments.results import write_results
 
     out = Path(out)
-    if cluster:
-        from aelab.experiments.cluster import require_dask, run_on_cluster  # imports Dask: only when asked for
-
-        require_dask()  # before the sweep folder is made
     trials = expand(base, grid, folds, out)
-    claim_sweep_dir(out, {"base": base, "grid": grid, "folds": folds})
-    todo = [t for t in trials if not t.finished]
-    where = f"cluster {cluster}" if cluster else f"{jobs} job(s)"
-    log.info("sweep %s: %d trials (%d finished already), %s", out, len(trials), len(trials) - len(todo), where)
-    report = _progress(len(todo)) if progress else lambda *counts: None
     if cluster:
-        run_on_cluster(cluster, todo, out.resolve() / SPEC, out.resolve() / LOGS, report)
-    elif jobs > 1:
-        run_local(todo, jobs, out / LOGS, report)
-    else:
-        for i, trial in enumerate(todo, 1):
-            run_trial(trial.config.to_dict(), str(trial.run), None, trial.fold in (None, 0))
-            report(i, 0, len(todo) - i)
+        from aelab.experiments.cluster import connect, run_on_cluster  # imports Dask: only when asked for
+    with contextlib.ExitStack() as stack:
+        # Connected before the sweep folder is made: a wrong address leaves nothing behind.
+        client = stack.enter_context(connect(cluster)) if cluster else None
+        claim_sweep_dir(out, {"base": base, "grid": grid, "folds": folds})
+        todo = [t for t in trials if not t.finished]
+        where = f"cluster {cluster}" if cluster else f"{jobs} job(s)"
+        log.info("sweep %s: %d trials (%d finished already), %s", out, len(trials), len(trials) - len(todo), where)
+        report = _progress(len(todo)) if progress else lambda *counts: None
+        if cluster:
+            run_on_cluster(client, todo, out.resolve() / SPEC, out.resolve() / LOGS, report)
+        elif jobs > 1:
+            run_local(todo, jobs, out / LOGS, report)
+        else:
+            for i, trial in enumerate(todo, 1):
+                run_trial(trial.config.to_dict(), str(trial.run), None, trial.fold in (None, 0))
+                report(i, 0, len(todo) - i)
     return write_results(out, trials, grid, folds)
 
 
