@@ -84,12 +84,13 @@ def local_results(tmp_path_factory):
 
 
 def test_a_sweep_on_the_cluster_gives_the_local_results_and_reruns_skip_finished_trials(
-        cluster, local_results, tmp_path, capsys):
+        cluster, local_results, tmp_path, capsys, monkeypatch):
     address, _ = cluster
     config = tmp_path / "sweep.json"
     config.write_text(json.dumps({**BASE, "sweep": {"grid": GRID, "folds": FOLDS, "cluster": address}}))
     out = tmp_path / "sweep"
-    assert main(["sweep", str(config), "--out", str(out)]) == 0
+    monkeypatch.chdir(tmp_path)  # a relative --out: the workers work elsewhere
+    assert main(["sweep", str(config), "--out", "sweep"]) == 0
     assert _table(out) == local_results
     err = capsys.readouterr().err
     assert f"cluster {address}" in err and "trials: 4/4 finished, 0 running, 0 queued" in err

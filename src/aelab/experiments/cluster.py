@@ -38,13 +38,17 @@ def run_on_cluster(client, todo: list, spec: Path, log_dir: Path, report: Callab
     A failing trial, Ctrl-C or any error cancels the rest and waits until none is running."""
     check_workers(client, spec)
     tag = uuid.uuid4().hex[:8]  # fresh keys: a re-run never meets a cancelled task of an earlier one
-    futures = [client.submit(cluster_trial, t.config.to_dict(), str(t.run), t.fold in (None, 0),
+    # Absolute paths: a worker's working folder is its own.
+    futures = [client.submit(cluster_trial, t.config.to_dict(), str(t.run.resolve()), t.fold in (None, 0),
                              str(log_dir / f"{t.run.name}.log"), str(spec), key=f"aelab-{t.run.name}-{tag}",
                              pure=False) for t in todo]
     try:
         _wait(client, futures, report)
     except BaseException:
-        client.cancel(futures)
+        try:
+            client.cancel(futures)
+        except Exception:  # noqa: BLE001 - the scheduler is gone: its workers stop their trials themselves
+            pass
         _wait_until_stopped(client, [f.key for f in futures])
         raise
 
@@ -106,6 +110,11 @@ def _wait(client, futures: list, report: Callable[[int, int, int], None]) -> Non
 
 
 def _result(future) -> None:
+    """The task's outcome: nothing, or its AelabError (raised on the worker), or one line on what
+    the cluster did to it."""
+    if future.cancelled():  # not by us: the scheduler lost it
+        raise AelabError(f"the cluster dropped {future.key} (did its scheduler restart?); run the same command "
+                         "again to finish the sweep")
     try:
         future.result()
     except distributed.KilledWorker as e:
