@@ -17,7 +17,8 @@ def add_commands(sub) -> None:
                        description="Run a grid of configurations, each fold a normal run folder under one "
                                    "sweep folder. Running the same command again with the same --out skips "
                                    "finished trials. The config file may hold the grid itself in a 'sweep' "
-                                   "section: {\"sweep\": {\"grid\": {\"model.type\": [\"ae\", \"vae\"]}, \"folds\": 5}}.")
+                                   "section: {\"sweep\": {\"grid\": {\"model.type\": [\"ae\", \"vae\"]}, \"folds\": 5}} "
+                                   "(and \"cluster\": a Dask scheduler's address).")
     p.add_argument("config", help="the base config (JSON or YAML), optionally with a 'sweep' section")
     p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                    help="a swept setting, e.g. --grid model.latent_dim=2,8,16 (repeatable; "

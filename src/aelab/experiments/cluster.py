@@ -6,7 +6,8 @@ On a worker, the task runs the trial in a child process (see trial_process) and 
   where the trial resumes from its checkpoint (up to the scheduler's allowed-failures, 3);
 - a cancelled task (Ctrl-C here, or this process gone) stops its child within a second;
 - each worker runs as many trials at once as it has threads (`dask worker --nthreads`), each
-  trial with cores // nthreads torch threads unless training.threads says otherwise.
+  trial with the machine's cores // (the threads of all workers on it) torch threads, unless
+  training.threads says otherwise.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
+import aelab
 from aelab.errors import AelabError
 from aelab.experiments.trial_process import STOP_GRACE, available_cores, run_in_child
 
 try:
     import distributed
+    from distributed.comm import get_address_host
     from distributed.core import Status
 except ImportError:  # the optional extra: aelab[cluster]
     distributed = None
@@ -37,10 +40,11 @@ def run_on_cluster(client, todo: list, spec: Path, log_dir: Path, report: Callab
     `spec` is the sweep folder's sweep.json, which every worker must see at that (absolute) path.
     A failing trial, Ctrl-C or any error cancels the rest and waits until none is running."""
     check_workers(client, spec)
+    slots = trial_slots(client)
     tag = uuid.uuid4().hex[:8]  # fresh keys: a re-run never meets a cancelled task of an earlier one
     # Absolute paths: a worker's working folder is its own.
     futures = [client.submit(cluster_trial, t.config.to_dict(), str(t.run.resolve()), t.fold in (None, 0),
-                             str(log_dir / f"{t.run.name}.log"), str(spec), key=f"aelab-{t.run.name}-{tag}",
+                             str(log_dir / f"{t.run.name}.log"), str(spec), slots, key=f"aelab-{t.run.name}-{tag}",
                              pure=False) for t in todo]
     try:
         _wait(client, futures, report)
@@ -75,19 +79,38 @@ def connect(address: str):
 
 
 def check_workers(client, spec: Path) -> None:
-    """Every connected worker imports aelab and sees the sweep folder at the same path."""
+    """Every connected worker runs this aelab version and sees the sweep folder at the same path."""
     answers = client.run(_worker_sees, str(spec), on_error="return")
-    blind = sorted(worker for worker, seen in answers.items() if seen is not True)
+    blind = sorted(w for w, answer in answers.items() if not isinstance(answer, tuple) or not answer[1])
     if blind:
-        raise AelabError(f"--cluster {client.scheduler.address}: worker(s) {', '.join(blind)} cannot run trials: they need aelab "
-                         f"installed and the sweep folder {spec.parent} at the same path (a shared filesystem)")
+        raise AelabError(f"--cluster {client.scheduler.address}: worker(s) {', '.join(blind)} cannot run trials: "
+                         f"they need aelab installed and the sweep folder {spec.parent} at the same path "
+                         "(a shared filesystem)")
+    other = sorted(f"{w} has aelab {answer[0]}" for w, answer in answers.items() if answer[0] != aelab.__version__)
+    if other:
+        raise AelabError(f"--cluster {client.scheduler.address}: this is aelab {aelab.__version__} but "
+                         f"{', '.join(other)}; install the same version everywhere and restart the workers")
 
 
-def _worker_sees(spec: str) -> bool:  # runs on each worker; pickled by value: needs no aelab there
-    import importlib.util
+def trial_slots(client) -> dict[str, int]:
+    """host -> how many trials its workers run at once (their threads, summed over the workers
+    on that host), so that trials on one machine share its cores instead of each taking them all."""
+    slots: dict[str, int] = {}
+    for worker in client.scheduler_info()["workers"].values():
+        slots[worker["host"]] = slots.get(worker["host"], 0) + worker["nthreads"]
+    return slots
+
+
+def _worker_sees(spec: str) -> tuple[str | None, bool]:
+    """On each worker: (its aelab version or None, whether it sees the sweep folder)."""
+    import importlib
     import os
 
-    return importlib.util.find_spec("aelab") is not None and os.path.isfile(spec)
+    try:
+        version = importlib.import_module("aelab").__version__
+    except ImportError:
+        version = None
+    return version, version is not None and os.path.isfile(spec)
 
 
 def _wait(client, futures: list, report: Callable[[int, int, int], None]) -> None:
@@ -143,14 +166,15 @@ def _wait_until_stopped(client, keys: list) -> None:
 
 # ----------------------------------------------------------------------------- on a worker
 
-def cluster_trial(config: dict, run: str, figures: bool, log_path: str, spec: str) -> None:
+def cluster_trial(config: dict, run: str, figures: bool, log_path: str, spec: str, slots: dict[str, int]) -> None:
     """The task: one trial in a child process of this worker, stopped when the task is cancelled."""
     worker = distributed.get_worker()
     key = worker.get_current_task()
     if not Path(spec).is_file():  # a worker that joined after check_workers
         raise AelabError(f"worker {worker.address} does not see the sweep folder {Path(spec).parent}: "
                          "it must be on a filesystem shared by every worker, at the same path")
-    threads = max(1, available_cores() // max(1, worker.state.nthreads))
+    host = get_address_host(worker.address)
+    threads = max(1, available_cores() // max(1, slots.get(host, worker.state.nthreads)))
 
     def cancelled() -> bool:
         task = worker.state.tasks.get(key)
