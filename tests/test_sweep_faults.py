@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,6 +14,8 @@ import psutil
 import pytest
 
 import aelab
+from aelab.cli import main
+from interrupts import InterruptWhen
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups")
 
@@ -25,15 +26,14 @@ LONG = {"sweep": {"grid": {"model.latent_dim": [2, 3, 4, 5]}, "folds": 2},
         "training": {"epochs": 2000, "batch_size": 32, "checkpoint_every": 2, "threads": 1}}
 
 
-def _start_sweep(tmp_path: Path, new_session: bool) -> tuple[subprocess.Popen, Path]:
+def _start_sweep(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     config = tmp_path / "long.json"
     config.write_text(json.dumps(LONG))
     out = tmp_path / "sweep"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(Path(aelab.__file__).parent.parent), *filter(None, [os.environ.get("PYTHONPATH")])])}
     process = subprocess.Popen([sys.executable, "-m", "aelab", "sweep", str(config), "--jobs", "2", "--out", str(out)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                               start_new_session=new_session)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     return process, out
 
 
@@ -72,7 +72,7 @@ def _gone_within(processes: list[psutil.Process], seconds: float) -> list[int]:
 
 
 def test_killing_the_sweep_kills_its_running_trials(tmp_path):
-    process, out = _start_sweep(tmp_path, new_session=False)
+    process, out = _start_sweep(tmp_path)
     trials = []
     try:
         trials += _wait_for_running_trials(process, out)
@@ -87,25 +87,30 @@ def test_killing_the_sweep_kills_its_running_trials(tmp_path):
         _kill(process, trials)
 
 
-def test_ctrl_c_stops_running_trials_starts_no_queued_one_and_ends_with_one_line(tmp_path):
-    process, out = _start_sweep(tmp_path, new_session=True)  # its own process group, like a terminal's job
-    trials = []
-    try:
-        trials += _wait_for_running_trials(process, out)
-        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
-        sent = time.monotonic()
-        _, err = process.communicate(timeout=30)
-        assert time.monotonic() - sent < 10, "Ctrl-C took too long"
-        assert process.returncode == 2
-        assert _gone_within(trials, 2) == []
-        lines = err.strip().splitlines()
-        assert lines[-1].startswith("aelab: error: interrupted") and f"--out {out}" in lines[-1]
-        assert "Traceback" not in err and sum("error" in line for line in lines) == 1
-        # The two running trials were stopped, not finished; the six queued ones never started.
-        assert not list(out.glob("runs/*/metrics.json"))
-        assert len(list((out / "runs").iterdir())) == 2
-    finally:
-        _kill(process, trials)
+def test_ctrl_c_stops_running_trials_starts_no_queued_one_and_ends_with_one_line(tmp_path, capsys):
+    config = tmp_path / "long.json"
+    config.write_text(json.dumps(LONG))
+    out = tmp_path / "sweep"
+    running: list[psutil.Process] = []
+
+    def both_trials_mid_way() -> bool:
+        if len(list(out.glob("runs/*/checkpoint.safetensors"))) < 2:
+            return False
+        running.extend(psutil.Process().children())
+        return True
+
+    with InterruptWhen(both_trials_mid_way) as ctrl_c:
+        code = main(["sweep", str(config), "--jobs", "2", "--out", str(out)])
+    assert not ctrl_c.timed_out and time.monotonic() - ctrl_c.sent_at < 10, "Ctrl-C took too long"
+    assert code == 2 and len(running) == 2
+    assert _gone_within(running, 1) == [] and not psutil.Process().children()
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith("aelab: error: interrupted") and f"--out {out}" in lines[-1]
+    assert "Traceback" not in err and sum("error" in line for line in lines) == 1
+    # The two running trials were stopped, not finished; the six queued ones never started.
+    assert not list(out.glob("runs/*/metrics.json"))
+    assert len(list((out / "runs").iterdir())) == 2
 
 
 def test_a_failing_trial_in_the_pool_stops_the_sweep_with_its_one_line_error_and_its_log(tmp_path):
