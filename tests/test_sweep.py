@@ -114,6 +114,8 @@ def test_grid_parsing_naming_and_fold_settings():
     ({"folds": None}, "sweep.folds must be a whole number"),
     ({"grid": ["model.latent_dim=2,3"]}, "sweep.grid must be an object"),
     ({"grid": {"model.latent_dim": []}}, "non-empty lists"),
+    ({"cluster": 8786}, "sweep.cluster must be a Dask scheduler's address"),
+    ({"cluster": "http://10.0.0.5:8787"}, "give the scheduler's address as tcp://HOST:PORT"),
 ])
 def test_a_bad_sweep_section_is_one_line(tmp_path, capsys, section, says):
     path = tmp_path / "sweep.json"

@@ -1,5 +1,5 @@
-"""`aelab sweep CONFIG --grid KEY=V1,V2 ... [--folds K] [--jobs N]`: every combination, k-fold,
-resumable, summarised in results.csv, results.md and figures."""
+"""`aelab sweep CONFIG --grid KEY=V1,V2 ... [--folds K] [--jobs N | --cluster ADDRESS]`: every
+combination, k-fold, resumable, summarised in results.csv, results.md and figures."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ def add_commands(sub) -> None:
                        description="Run a grid of configurations, each fold a normal run folder under one "
                                    "sweep folder. Running the same command again with the same --out skips "
                                    "finished trials. The config file may hold the grid itself in a 'sweep' "
-                                   "section: {\"sweep\": {\"grid\": {\"model.type\": [\"ae\", \"vae\"]}, \"folds\": 5}}.")
+                                   "section: {\"sweep\": {\"grid\": {\"model.type\": [\"ae\", \"vae\"]}, \"folds\": 5}} "
+                                   "(and \"cluster\": a Dask scheduler's address).")
     p.add_argument("config", help="the base config (JSON or YAML), optionally with a 'sweep' section")
     p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                    help="a swept setting, e.g. --grid model.latent_dim=2,8,16 (repeatable; "
@@ -27,6 +28,11 @@ def add_commands(sub) -> None:
                                              "file's sweep.folds, or 1: no CV, test on the test set)")
     p.add_argument("--jobs", type=int, default=1, help="trials run in parallel processes; each gets "
                                                        "cores // jobs torch threads (default 1)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="run the trials on the Dask cluster whose scheduler is at ADDRESS, e.g. "
+                        "tcp://10.0.0.5:8786 (default: the file's sweep.cluster, or this machine); "
+                        "needs pip install 'aelab[cluster]' and the sweep folder on a filesystem every "
+                        "worker sees at the same path")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a base config value, e.g. --set training.epochs=5")
     p.add_argument("--out", help="the sweep folder (default: sweeps/<name>-<time>); an existing sweep "
@@ -36,15 +42,22 @@ def add_commands(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from aelab.config import load_config, parse_value, set_dotted
-    from aelab.experiments.sweep import parse_grid, read_sweep_file, run_sweep
+    from aelab.experiments.sweep import parse_grid, read_sweep_spec, run_sweep
 
-    base, grid, folds = read_sweep_file(args.config)
+    spec = read_sweep_spec(args.config)
+    base, grid = spec.base, spec.grid
     grid.update(parse_grid(args.grid))
-    folds = args.folds if args.folds is not None else folds
+    folds = args.folds if args.folds is not None else spec.folds
     if folds < 1:
         raise AelabError(f"--folds {folds}: give 1 (no cross-validation) or more")
     if args.jobs < 1:
         raise AelabError(f"--jobs {args.jobs}: give 1 or more")
+    cluster = args.cluster.strip() if args.cluster is not None else spec.cluster
+    if args.cluster is not None and not cluster:
+        raise AelabError("--cluster needs a Dask scheduler's address, e.g. --cluster tcp://10.0.0.5:8786")
+    if cluster and args.jobs > 1:
+        raise AelabError(f"--jobs {args.jobs} and a cluster ({cluster}): the cluster's workers decide how many "
+                         "trials run at once (dask worker --nthreads); drop --jobs")
     base = copy.deepcopy(base)
     for item in args.overrides:
         key, sep, value = item.partition("=")
@@ -55,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("sweeps") / (
         f"{config.name or Path(args.config).stem}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
     try:
-        rows = run_sweep(base, grid, folds, out, jobs=args.jobs)
+        rows = run_sweep(base, grid, folds, out, jobs=args.jobs, cluster=cluster)
     except KeyboardInterrupt:
         raise AelabError(f"interrupted; run the same command with --out {out} to finish the sweep "
                          "(finished trials are kept)") from None

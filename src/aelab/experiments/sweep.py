@@ -6,6 +6,7 @@ normal run folder under one sweep folder, resumable, summarised in results.csv /
     sweeps/<name>/results.csv                  one row per trial
     sweeps/<name>/results.md                   mean ± std over folds per combination
     sweeps/<name>/*.png                        comparison figures
+    sweeps/<name>/logs/<combination>-fold<i>.log   a trial's log, when it ran in a child process
 
 A trial whose metrics.json exists is finished and is skipped when the sweep is run again;
 an interrupted trial resumes from its checkpoint.
@@ -13,31 +14,27 @@ an interrupted trial resumes from its checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import json
 import logging
-import os
 import re
-import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
-
-import torch
 
 from aelab import runs
 from aelab.config import Config, parse_value, read_config_file, set_dotted, validate_config
-from aelab.evaluate.run_evaluation import measure, merge_metrics, split_data
-from aelab.experiments.results import write_results
-from aelab.experiments.train_run import train_run
 from aelab.errors import AelabError
+from aelab.experiments.results import write_results
 from aelab.experiments.kfold import fold_settings
+from aelab.experiments.local_pool import run_local
+from aelab.experiments.trial import run_trial
 
 log = logging.getLogger("aelab")
 SPEC = "sweep.json"
+LOGS = "logs"  # <sweep>/logs/<trial>.log: what each trial run in a child process wrote
 LATENT_KEYS = ("active_units",)  # written after training: a trial without them is not finished
 
 
@@ -83,10 +80,25 @@ def _is_json_list(text: str) -> bool:
 
 def read_sweep_file(path: str | Path) -> tuple[dict, dict[str, list], int]:
     """A config file, optionally with a `sweep` section {"grid": {KEY: [values]}, "folds": k}."""
+    spec = read_sweep_spec(path)
+    return spec.base, spec.grid, spec.folds
+
+
+@dataclass
+class SweepSpec:
+    base: dict  # the config without its sweep section
+    grid: dict[str, list]
+    folds: int
+    cluster: str | None  # a Dask scheduler's address, or None: run on this machine
+
+
+def read_sweep_spec(path: str | Path) -> SweepSpec:
+    """A config file, optionally with a `sweep` section {"grid": {KEY: [values]}, "folds": k,
+    "cluster": "tcp://host:8786"}."""
     raw = read_config_file(path)
     spec = raw.pop("sweep", None) or {}
-    if not isinstance(spec, dict) or set(spec) - {"grid", "folds"}:
-        raise AelabError(f"{path}: the 'sweep' section takes 'grid' (an object KEY: [values]) and 'folds'")
+    if not isinstance(spec, dict) or set(spec) - {"grid", "folds", "cluster"}:
+        raise AelabError(f"{path}: the 'sweep' section takes 'grid' (an object KEY: [values]), 'folds' and 'cluster'")
     grid = spec.get("grid") or {}
     if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
         raise AelabError(f"{path}: sweep.grid must be an object whose entries are non-empty lists of values, "
@@ -94,7 +106,11 @@ def read_sweep_file(path: str | Path) -> tuple[dict, dict[str, list], int]:
     folds = spec.get("folds", 1)
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 1:
         raise AelabError(f"{path}: sweep.folds must be a whole number >= 1 (got {json.dumps(folds)})")
-    return raw, dict(grid), folds
+    cluster = spec.get("cluster")
+    if cluster is not None and (not isinstance(cluster, str) or not cluster.strip()):
+        raise AelabError(f"{path}: sweep.cluster must be a Dask scheduler's address such as "
+                         f'"tcp://10.0.0.5:8786" (got {json.dumps(cluster)[:80]})')
+    return SweepSpec(raw, dict(grid), folds, cluster.strip() if cluster else None)
 
 
 def trial_name(settings: dict) -> str:
@@ -147,61 +163,40 @@ def claim_sweep_dir(out: Path, spec: dict) -> None:
 
 
 def run_sweep(base: dict, grid: dict[str, list], folds: int, out: str | Path, jobs: int = 1,
-              progress: bool = True) -> list[dict]:
-    """Run (or finish) the sweep in `out`; returns one result row per trial and writes the summaries."""
+              progress: bool = True, cluster: str | None = None) -> list[dict]:
+    """Run (or finish) the sweep in `out`; returns one result row per trial and writes the summaries.
+    Trials run one after the other in this process (jobs 1), `jobs` at a time in child processes,
+    or on the Dask cluster whose scheduler is at `cluster` (`out` on a filesystem all its workers see)."""
     out = Path(out)
     trials = expand(base, grid, folds, out)
-    claim_sweep_dir(out, {"base": base, "grid": grid, "folds": folds})
-    todo = [t for t in trials if not t.finished]
-    log.info("sweep %s: %d trials (%d finished already), %d job(s)", out, len(trials),
-             len(trials) - len(todo), jobs)
-    threads = max(1, available_cores() // max(jobs, 1))
-    started = time.perf_counter()
-    if jobs <= 1:
-        for i, trial in enumerate(todo, 1):
-            run_trial(trial.config.to_dict(), str(trial.run), None, trial.fold in (None, 0))
-            if progress:
-                log.info("trial %d/%d %s done (%.0f s so far)", i, len(todo), trial.run.name,
-                         time.perf_counter() - started)
-    else:
-        # Processes, not threads: each trial gets its own interpreter and cores // jobs torch threads.
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(run_trial, t.config.to_dict(), str(t.run), threads, t.fold in (None, 0)): t
-                       for t in todo}
-            for i, future in enumerate(as_completed(futures), 1):
-                future.result()  # re-raises a trial's error here
-                if progress:
-                    log.info("trial %d/%d %s done (%.0f s so far)", i, len(todo), futures[future].run.name,
-                             time.perf_counter() - started)
+    if cluster:
+        from aelab.experiments.cluster import connect, run_on_cluster  # imports Dask: only when asked for
+    with contextlib.ExitStack() as stack:
+        # Connected before the sweep folder is made: a wrong address leaves nothing behind.
+        client = stack.enter_context(connect(cluster)) if cluster else None
+        claim_sweep_dir(out, {"base": base, "grid": grid, "folds": folds})
+        todo = [t for t in trials if not t.finished]
+        where = f"cluster {cluster}" if cluster else f"{jobs} job(s)"
+        log.info("sweep %s: %d trials (%d finished already), %s", out, len(trials), len(trials) - len(todo), where)
+        report = _progress(len(todo)) if progress else lambda *counts: None
+        if cluster:
+            run_on_cluster(client, todo, out.resolve() / SPEC, out.resolve() / LOGS, report)
+        elif jobs > 1:
+            run_local(todo, jobs, out / LOGS, report)
+        else:
+            for i, trial in enumerate(todo, 1):
+                run_trial(trial.config.to_dict(), str(trial.run), None, trial.fold in (None, 0))
+                report(i, 0, len(todo) - i)
     return write_results(out, trials, grid, folds)
 
 
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
+def _progress(total: int):
+    """report(finished, running, queued): one log line whenever the counts change."""
+    started, last = time.perf_counter(), [None]
 
-
-def run_trial(config_dict: dict, run_dir: str, threads: int | None, figures: bool) -> None:
-    """Train one trial (resuming or restarting an interrupted one) and add the latent metrics."""
-    if threads:
-        torch.set_num_threads(threads)
-    config = validate_config(config_dict)
-    run = Path(run_dir)
-    if not (run / runs.METRICS).is_file():
-        resume = (run / runs.CHECKPOINT).is_file() and (run / runs.CONFIG).is_file()
-        if not resume and run.exists():
-            shutil.rmtree(run)  # a trial that died before its first checkpoint: start it again
-        run.mkdir(parents=True, exist_ok=True)
-        train_run(config, run, resume=resume, progress=False, figures=figures)
-    model, _, _ = runs.load_model(run)
-    test = split_data(config)["test"]
-    noise = config.model.noise
-    # A denoising model is also scored at its own noise level, on about 10k corrupted images.
-    repeats = max(1, min(100, 10_000 // len(test)))
-    extras = measure(model, test, config.training.seed + 1, [noise] if noise else None, noise_repeats=repeats)
-    for row in extras.pop("denoising", []):
-        extras.update({f"denoising_{k}": v for k, v in row.items() if k not in ("noise", "repeats")})
-        extras["denoising_repeats"] = row["repeats"]
-    merge_metrics(run, {"test": extras})
+    def report(finished: int, running: int, queued: int) -> None:
+        if (finished, running, queued) != last[0]:
+            last[0] = (finished, running, queued)
+            log.info("trials: %d/%d finished, %d running, %d queued (%.0f s)", finished, total, running,
+                     queued, time.perf_counter() - started)
+    return report

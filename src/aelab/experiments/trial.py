@@ -1,0 +1,39 @@
+"""One sweep trial: train its run folder (resuming or restarting an interrupted one) and add the
+latent metrics the sweep compares. The same function runs in the sweep's own process (--jobs 1),
+in a child process of the local pool, and in a child process on a cluster worker."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+
+from aelab import runs
+from aelab.config import validate_config
+from aelab.evaluate.run_evaluation import measure, merge_metrics, split_data
+from aelab.experiments.train_run import train_run
+
+
+def run_trial(config_dict: dict, run_dir: str, threads: int | None, figures: bool) -> None:
+    """Train one trial (resuming or restarting an interrupted one) and add the latent metrics."""
+    if threads:
+        torch.set_num_threads(threads)
+    config = validate_config(config_dict)
+    run = Path(run_dir)
+    if not (run / runs.METRICS).is_file():
+        resume = (run / runs.CHECKPOINT).is_file() and (run / runs.CONFIG).is_file()
+        if not resume and run.exists():
+            shutil.rmtree(run)  # a trial that died before its first checkpoint: start it again
+        run.mkdir(parents=True, exist_ok=True)
+        train_run(config, run, resume=resume, progress=False, figures=figures)
+    model, _, _ = runs.load_model(run)
+    test = split_data(config)["test"]
+    noise = config.model.noise
+    # A denoising model is also scored at its own noise level, on about 10k corrupted images.
+    repeats = max(1, min(100, 10_000 // len(test)))
+    extras = measure(model, test, config.training.seed + 1, [noise] if noise else None, noise_repeats=repeats)
+    for row in extras.pop("denoising", []):
+        extras.update({f"denoising_{k}": v for k, v in row.items() if k not in ("noise", "repeats")})
+        extras["denoising_repeats"] = row["repeats"]
+    merge_metrics(run, {"test": extras})
