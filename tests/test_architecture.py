@@ -25,8 +25,8 @@ LAYERS = {
     "commands": 7, "cli": 7, "__main__": 7, "__init__": 7,
 }
 # Function-level imports of aelab modules, each for start-up time (`aelab --help` never loads torch,
-# and datasets load OpenCV only when used): where they are allowed.
-LAZY_ALLOWED = ("commands/", "cli.py", "__init__.py", "data/registry.py")
+# datasets load OpenCV only when used, a sweep loads Dask only with a cluster): where they are allowed.
+LAZY_ALLOWED = ("commands/", "cli.py", "__init__.py", "data/registry.py", "experiments/sweep.py")
 
 
 def modules() -> dict[str, ast.Module]:
