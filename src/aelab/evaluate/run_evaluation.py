@@ -15,11 +15,15 @@ from aelab.data.dataset import ImageData
 from aelab.data.prepare import prepare_data
 from aelab.errors import AelabError
 from aelab.evaluate.denoising import denoising_table
+from aelab.evaluate.disentanglement import disentanglement_metrics
+from aelab.evaluate.feature_classifier import classifier_for
 from aelab.evaluate.latent_quality import latent_metrics
 from aelab.evaluate.likelihood import nll_metrics
 from aelab.evaluate.metrics import evaluate
+from aelab.evaluate.sample_quality import classifier_accuracy, frechet_distance
 from aelab.models.autoencoder import Autoencoder
-from aelab.models.inference import encode
+from aelab.models.inference import decode, encode
+from aelab.models.samplers import FittedGaussian, draw
 
 SPLITS = ("train", "validation", "test")
 
@@ -57,7 +61,10 @@ def measure(model: Autoencoder, data: ImageData, seed: int, noise: list | None =
     binary = data.binary
     result = evaluate(model, tensor, seed, binary)
     if latent:
-        result.update(latent_metrics(encode(model, data.images), data.labels, seed))
+        codes = encode(model, data.images)
+        result.update(latent_metrics(codes, data.labels, seed))
+        if data.factors is not None:  # known factors of variation (dsprites)
+            result.update(disentanglement_metrics(codes, data.factors, data.factor_names, seed))
     if nll_samples and model.variational:
         result.update(nll_metrics(model, tensor, nll_samples, seed))
     if noise:
@@ -67,8 +74,9 @@ def measure(model: Autoencoder, data: ImageData, seed: int, noise: list | None =
 
 def evaluate_run(run: str | Path, splits: list[str] | None = None, data_overrides: list[str] | None = None,
                  noise: list | None = None, nll_samples: int = 0, noise_repeats: int = 1,
-                 write: bool = True) -> dict[str, dict]:
-    """Measure the run on each split; with `write`, merge the results into its metrics.json."""
+                 write: bool = True, fd_samples: int = 0) -> dict[str, dict]:
+    """Measure the run on each split; with `write`, merge the results into its metrics.json.
+    `fd_samples`: the Fréchet distance of that many samples to each split (labelled data only)."""
     run = Path(run)
     config = run_config(run, data_overrides)
     model, _, _ = runs.load_model(run)
@@ -80,9 +88,29 @@ def evaluate_run(run: str | Path, splits: list[str] | None = None, data_override
     seed = config.training.seed + 1  # the seed train_run evaluates with: the same numbers
     suffix = f"[{','.join(data_overrides)}]" if data_overrides else ""
     results = {f"{s}{suffix}": measure(model, parts[s], seed, noise, nll_samples, noise_repeats) for s in splits}
+    if fd_samples:
+        quality = sample_quality(model, parts, fd_samples, seed)
+        for s in splits:
+            results[f"{s}{suffix}"].update(quality[s])
     if write:
         merge_metrics(run, results)
     return results
+
+
+def sample_quality(model: Autoencoder, parts: dict[str, ImageData], n: int, seed: int) -> dict[str, dict]:
+    """Per split: the Fréchet distance of `n` samples (the model's prior, or for a model without one a
+    Gaussian fitted to its training codes) to the split's images, in the feature space of a classifier
+    trained on the training split, and that classifier's accuracy on the split (how much to trust it)."""
+    train = parts["train"]
+    if train.labels is None:
+        raise AelabError(f"--fd-samples: {train.name} has no labels to train the feature classifier on; "
+                         "the Fréchet distance needs a labelled dataset")
+    classifier = classifier_for(train)
+    codes, _ = draw(model, n, seed, fitted=lambda: FittedGaussian.fit(encode(model, train.images)))
+    samples = np.clip(decode(model, codes), 0, 1)
+    return {s: {"frechet_distance": frechet_distance(data.images, samples, classifier),
+                "classifier_accuracy": classifier_accuracy(data.images, data.labels, classifier)}
+            for s, data in parts.items()}
 
 
 def merge_metrics(run: Path, results: dict[str, dict]) -> None:
