@@ -45,3 +45,19 @@ def test_the_classifier_is_cached_per_dataset_and_reloaded_identically(classifie
     again = classifier_for(TRAIN)
     for a, b in zip(classifier.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_aelab_evaluate_reports_the_frechet_distance_of_a_trained_vaes_samples(tmp_path, capsys, classifier):
+    from aelab.cli import main
+    import json
+
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), "--no-progress", "--no-figures", "--set", "training.epochs=15",
+                 "--set", "model.latent_dim=4", "--set", "training.threads=1"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--splits", "test", "--fd-samples", "300"]) == 0
+    assert "frechet_distance" in capsys.readouterr().out
+    test = json.loads((run / "metrics.json").read_text())["test"]
+    noise = np.random.default_rng(1).random((300, *TEST.shape), dtype=np.float32)
+    assert 0 < test["frechet_distance"] < frechet_distance(TEST.images, noise, classifier) / 3
+    assert test["classifier_accuracy"] > 0.85  # the same classifier: trained on the run's training split
