@@ -29,8 +29,8 @@ def frechet_distance(real, generated, classifier: FeatureClassifier, batch_size:
     real, generated = _tensor(real), _tensor(generated)
     if len(real) < 2 or len(generated) < 2:
         raise ValueError("a Fréchet distance needs at least 2 real and 2 generated images")
-    metric = FrechetInceptionDistance(feature=Features(classifier.eval()), normalize=True,
-                                      input_img_size=tuple(real.shape[1:]))
+    # Features has `num_features`, so torchmetrics does not probe it with a 299x299 dummy image.
+    metric = FrechetInceptionDistance(feature=Features(classifier.eval()), normalize=True)
     for images, is_real in ((real, True), (generated, False)):
         for batch in images.split(batch_size):
             metric.update(batch, real=is_real)
