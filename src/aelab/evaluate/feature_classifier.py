@@ -67,10 +67,14 @@ def shrink(data: ImageData) -> int:
     return max(1, max(data.shape[1:]) // 32)
 
 
-def train_classifier(data: ImageData, seed: int = 0, epochs: int = 8, batch_size: int = 128) -> FeatureClassifier:
+def _require_labels(data: ImageData) -> None:
     if data.labels is None:
         raise AelabError(f"{data.name} has no labels: a feature classifier (Fréchet distance, sample "
                          "accuracy) needs a labelled dataset")
+
+
+def train_classifier(data: ImageData, seed: int = 0, epochs: int = 8, batch_size: int = 128) -> FeatureClassifier:
+    _require_labels(data)
     generator = torch.Generator().manual_seed(seed)
     index = np.arange(len(data))
     if len(index) > MAX_TRAIN:
@@ -104,8 +108,7 @@ def cache_key(data: ImageData, seed: int) -> str:
 
 def classifier_for(data: ImageData, seed: int = 0) -> FeatureClassifier:
     """The classifier of these training images: loaded from the cache, or trained and cached."""
-    if data.labels is None:
-        train_classifier(data)  # raises the one-line error
+    _require_labels(data)
     path = download.cache_root() / "classifiers" / f"{data.name}-{cache_key(data, seed)}.safetensors"
     n_classes = int(data.labels.max()) + 1
     model = FeatureClassifier(data.shape[0], n_classes, shrink=shrink(data))
