@@ -66,3 +66,11 @@ def test_a_file_that_is_not_the_original_npz_is_refused_in_one_line(tmp_path):
         dsprites.load(str(tmp_path))
     with pytest.raises(AelabError, match="not found"):
         dsprites.load(str(tmp_path / "missing.npz"))
+
+
+def test_aelab_datasets_lists_dsprites_as_available_offline(capsys):
+    from aelab.cli import main
+
+    assert main(["datasets"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("dsprites "))
+    assert " yes " in line and "737,280" in line
