@@ -85,11 +85,14 @@ def evaluate_run(run: str | Path, splits: list[str] | None = None, data_override
     unknown = [s for s in splits if s not in parts]
     if unknown:
         raise AelabError(f"--splits: {unknown} not available for this run; it has {', '.join(parts)}")
+    if fd_samples and parts["train"].labels is None:  # said before the long measurements, not after
+        raise AelabError(f"--fd-samples: {parts['train'].name} has no labels to train the feature classifier "
+                         "on; the Fréchet distance needs a labelled dataset (or leave --fd-samples out)")
     seed = config.training.seed + 1  # the seed train_run evaluates with: the same numbers
     suffix = f"[{','.join(data_overrides)}]" if data_overrides else ""
     results = {f"{s}{suffix}": measure(model, parts[s], seed, noise, nll_samples, noise_repeats) for s in splits}
     if fd_samples:
-        quality = sample_quality(model, parts, fd_samples, seed)
+        quality = sample_quality(model, parts, fd_samples, seed, splits)
         for s in splits:
             results[f"{s}{suffix}"].update(quality[s])
     if write:
@@ -97,20 +100,18 @@ def evaluate_run(run: str | Path, splits: list[str] | None = None, data_override
     return results
 
 
-def sample_quality(model: Autoencoder, parts: dict[str, ImageData], n: int, seed: int) -> dict[str, dict]:
+def sample_quality(model: Autoencoder, parts: dict[str, ImageData], n: int, seed: int,
+                   splits: list[str]) -> dict[str, dict]:
     """Per split: the Fréchet distance of `n` samples (the model's prior, or for a model without one a
     Gaussian fitted to its training codes) to the split's images, in the feature space of a classifier
     trained on the training split, and that classifier's accuracy on the split (how much to trust it)."""
     train = parts["train"]
-    if train.labels is None:
-        raise AelabError(f"--fd-samples: {train.name} has no labels to train the feature classifier on; "
-                         "the Fréchet distance needs a labelled dataset")
     classifier = classifier_for(train)
     codes, _ = draw(model, n, seed, fitted=lambda: FittedGaussian.fit(encode(model, train.images)))
     samples = np.clip(decode(model, codes), 0, 1)
-    return {s: {"frechet_distance": frechet_distance(data.images, samples, classifier),
-                "classifier_accuracy": classifier_accuracy(data.images, data.labels, classifier)}
-            for s, data in parts.items()}
+    return {s: {"frechet_distance": frechet_distance(parts[s].images, samples, classifier),
+                "classifier_accuracy": classifier_accuracy(parts[s].images, parts[s].labels, classifier)}
+            for s in splits}
 
 
 def merge_metrics(run: Path, results: dict[str, dict]) -> None:
