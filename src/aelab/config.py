@@ -21,7 +21,7 @@ Activation = Literal[
     "relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "identity", "softplus", "cosh"
 ]
 OutputActivation = Literal["auto", "sigmoid", "identity", "tanh", "relu", "softplus"]
-DATASETS = ("digits", "font5x7", "mnist", "fashion-mnist", "kmnist", "folder", "faces")
+DATASETS = ("digits", "font5x7", "mnist", "fashion-mnist", "kmnist", "folder", "faces", "dsprites")
 
 
 class _Section(BaseModel):

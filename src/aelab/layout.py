@@ -32,3 +32,4 @@ GENERATED = "generated.png"
 GENERATED_NEAREST = "generated_nearest.png"
 TRAVERSE_GRID = "traversal.png"  # and traversal_rows.png beside it
 ARITHMETIC = "arithmetic.png"
+FACTOR_TRAVERSAL = "factor_traversal.png"  # aelab evaluate, datasets with known factors

@@ -19,7 +19,8 @@ log = logging.getLogger("aelab")
 # Rows of the printed table, in order, when present.
 SHOWN = ("loss", "reconstruction_loss", "kl", "mse", "bce", "l1", "nll", "elbo", "pixel_accuracy",
          "max_wrong_pixels", "images_with_wrong_pixels", "images_with_over_one_wrong_pixel",
-         "knn_accuracy", "silhouette", "active_units")
+         "knn_accuracy", "silhouette", "active_units", "mig", "factor_vae_score", "sap", "dci_disentanglement",
+         "dci_completeness", "dci_informativeness", "frechet_distance", "classifier_accuracy")
 
 
 def add_commands(sub) -> None:
@@ -44,6 +45,9 @@ def add_commands(sub) -> None:
                    help="decoder precision of the NLL: auto (bf16 on CPUs with native bf16, within a few "
                         "hundredths of a nat of fp32; else fp32), bf16 or fp32")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--fd-samples", type=int, default=0, metavar="N",
+                   help="sample quality: the Fréchet distance of N samples to each split, in the features of a "
+                        "small classifier trained on the run's training images (labelled data), e.g. 2000")
     p.set_defaults(handler=run)
 
 
@@ -51,16 +55,23 @@ def run(args: argparse.Namespace) -> int:
     from aelab.evaluate.denoising import noise_levels
     from aelab.evaluate.run_evaluation import evaluate_run
 
-    if args.nll_samples < 0 or args.noise_repeats < 1:
-        raise AelabError("--nll-samples must be >= 0 and --noise-repeats >= 1")
+    if args.nll_samples < 0 or args.noise_repeats < 1 or args.fd_samples < 0 or args.fd_samples == 1:
+        raise AelabError("--nll-samples must be >= 0, --noise-repeats >= 1 and --fd-samples 0 or >= 2")
     noise = noise_levels(args.noise) if args.noise else None  # AelabError naming the bad level
     splits = [s.strip() for s in args.splits.split(",")] if args.splits else None
     if args.nll_samples and not _is_variational(Path(args.run)):
         log.warning("--nll-samples: a likelihood needs a VAE (an encoder that gives q(z|x)); skipped for this run")
     results = evaluate_run(Path(args.run), splits, data_overrides(args), noise, args.nll_samples, args.noise_repeats,
-                           progress=not (args.no_progress or args.quiet), nll_precision=args.nll_precision)
+                           progress=not (args.no_progress or args.quiet), nll_precision=args.nll_precision,
+                           fd_samples=args.fd_samples)
     print(format_table(results))
     print(f"merged into {Path(args.run) / layout.METRICS}")
+    split, values = next(((s, v) for s, v in reversed(results.items()) if "mutual_information" in v), (None, None))
+    if values is not None and not data_overrides(args):
+        from aelab.explore.factor_traversal import factor_traversal
+
+        print(f"factor of each latent dimension ({split}): {', '.join(values['factor_of_dimension'])}")
+        print(factor_traversal(Path(args.run), values["mutual_information"]))
     return 0
 
 

@@ -14,6 +14,10 @@ class ImageData:
     labels: np.ndarray | None = None  # (N,) int64 indices into label_names
     label_names: list[str] | None = None
     name: str = "data"
+    # Ground-truth generative factors when the dataset has them (dsprites): (N, K) int class
+    # indices, one column per factor, named by factor_names; disentanglement metrics use them.
+    factors: np.ndarray | None = None
+    factor_names: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -30,7 +34,8 @@ class ImageData:
 
     def subset(self, index: np.ndarray) -> "ImageData":
         labels = None if self.labels is None else self.labels[index]
-        return replace(self, images=np.ascontiguousarray(self.images[index]), labels=labels)
+        factors = None if self.factors is None else self.factors[index]
+        return replace(self, images=np.ascontiguousarray(self.images[index]), labels=labels, factors=factors)
 
     def label_text(self, i: int) -> str:
         if self.labels is None:

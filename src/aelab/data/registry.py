@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Callable
 
@@ -34,6 +35,15 @@ def _faces(cfg: DataConfig) -> tuple[ImageData, None]:
     return load_faces(cfg.path, cfg.input_size, cfg.channels, cfg.face_margin, cfg.background), None
 
 
+def _dsprites(cfg: DataConfig) -> tuple[ImageData, None]:
+    from aelab.data import dsprites
+
+    # data.limit: a seeded uniform subset large enough that the training part keeps `limit` images
+    # (the grid's first images would all be small squares).
+    n = None if cfg.limit is None else math.ceil(cfg.limit / (1 - cfg.test_split))
+    return dsprites.load(cfg.path, n), None
+
+
 # name -> (loader(config) -> (train, test or None: no published test split), one-line description)
 LOADERS: dict[str, tuple[Callable[[DataConfig], tuple[ImageData, ImageData | None]], str]] = {
     "font5x7": (lambda cfg: (builtin.font5x7(), None), "the 32 glyphs of the classic 5x7 font (35 binary pixels)"),
@@ -41,6 +51,8 @@ LOADERS: dict[str, tuple[Callable[[DataConfig], tuple[ImageData, ImageData | Non
     **{name: (_idx(name), spec.description) for name, spec in mnist_family.DATASETS.items()},
     "folder": (_folder, "any folder of PNG/JPEG/BMP/GIF/WebP images (data.path), labels from sub-folders"),
     "faces": (_faces, "faces found in a folder of photos (data.path), cropped into <path>_faces/, 70x70 grey"),
+    "dsprites": (_dsprites, "dSprites: 737,280 64x64 binary sprites, 5 known factors (shape, scale, "
+                            "orientation, x, y), drawn by aelab; labels = shape"),
 }
 NEEDS_PATH = ("folder", "faces")
 
@@ -62,6 +74,13 @@ def where(name: str, path: str | None = None) -> str:
         if not path:
             return "needs data.path (a folder of images)" if name == "folder" else "needs data.path (a folder of photos)"
         return f"{path} ({'found' if available(name, path) else 'not found'})"
+    if name == "dsprites":
+        from aelab.data import download, dsprites
+
+        if path:
+            return f"{path} (the original {dsprites.ORIGINAL_FILE})"
+        cache = download.cache_root() / "dsprites" / dsprites.CACHE_FILE
+        return f"drawn by aelab; the whole grid is cached in {cache}" + ("" if cache.is_file() else " on first use")
     return {"font5x7": "inside aelab", "digits": "inside scikit-learn"}.get(name, "unknown")
 
 

@@ -18,11 +18,15 @@ from aelab.data.dataset import ImageData
 from aelab.data.prepare import prepare_data
 from aelab.errors import AelabError
 from aelab.evaluate.denoising import denoising_table
+from aelab.evaluate.disentanglement import disentanglement_metrics
+from aelab.evaluate.feature_classifier import classifier_for
 from aelab.evaluate.latent_quality import latent_metrics
 from aelab.evaluate.likelihood import nll_metrics
 from aelab.evaluate.metrics import evaluate
+from aelab.evaluate.sample_quality import classifier_accuracy, frechet_distance
 from aelab.models.autoencoder import Autoencoder
-from aelab.models.inference import encode
+from aelab.models.inference import decode, encode
+from aelab.models.samplers import FittedGaussian, draw
 
 SPLITS = ("train", "validation", "test")
 DEFAULT_SPLITS = ("test",)  # what a user wants first; --splits train,validation,test adds the others
@@ -66,7 +70,11 @@ def measure(model: Autoencoder, data: ImageData, seed: int, noise: list | None =
         result = evaluate(model, tensor, seed, binary)
     if latent:
         with _stage(name, "latent quality"):
-            result.update(latent_metrics(encode(model, data.images), data.labels, seed))
+            codes = encode(model, data.images)
+            result.update(latent_metrics(codes, data.labels, seed))
+        if data.factors is not None:  # known factors of variation (dsprites)
+            with _stage(name, "disentanglement"):
+                result.update(disentanglement_metrics(codes, data.factors, data.factor_names, seed))
     if nll_samples and model.variational:
         with _stage(name, f"importance-sampled NLL, {nll_samples} samples x {len(data)} images"):
             result.update(nll_metrics(model, tensor, nll_samples, seed, nll_precision, progress=progress,
@@ -88,9 +96,11 @@ def _stage(split: str, what: str):
 
 def evaluate_run(run: str | Path, splits: list[str] | None = None, data_overrides: list[str] | None = None,
                  noise: list | None = None, nll_samples: int = 0, noise_repeats: int = 1,
-                 write: bool = True, progress: bool = False, nll_precision: str = "auto") -> dict[str, dict]:
+                 write: bool = True, progress: bool = False, nll_precision: str = "auto",
+                 fd_samples: int = 0) -> dict[str, dict]:
     """Measure the run on each split (default: the test split); with `write`, merge the results
-    into its metrics.json."""
+    into its metrics.json. `fd_samples`: the Fréchet distance of that many samples to each split
+    (labelled data only)."""
     run = Path(run)
     config = run_config(run, data_overrides)
     model, _, _ = runs.load_model(run)
@@ -101,14 +111,35 @@ def evaluate_run(run: str | Path, splits: list[str] | None = None, data_override
     unknown = [s for s in splits if s not in parts]
     if unknown:
         raise AelabError(f"--splits: {unknown} not available for this run; it has {', '.join(parts)}")
+    if fd_samples and parts["train"].labels is None:  # said before the long measurements, not after
+        raise AelabError(f"--fd-samples: {parts['train'].name} has no labels to train the feature classifier "
+                         "on; the Fréchet distance needs a labelled dataset (or leave --fd-samples out)")
     seed = config.training.seed + 1  # the seed train_run evaluates with: the same numbers
     suffix = f"[{','.join(data_overrides)}]" if data_overrides else ""
     results = {f"{s}{suffix}": measure(model, parts[s], seed, noise, nll_samples, noise_repeats,
                                        progress=progress, name=f"{s}{suffix}", nll_precision=nll_precision)
                for s in splits}
+    if fd_samples:
+        quality = sample_quality(model, parts, fd_samples, seed, splits)
+        for s in splits:
+            results[f"{s}{suffix}"].update(quality[s])
     if write:
         merge_metrics(run, results)
     return results
+
+
+def sample_quality(model: Autoencoder, parts: dict[str, ImageData], n: int, seed: int,
+                   splits: list[str]) -> dict[str, dict]:
+    """Per split: the Fréchet distance of `n` samples (the model's prior, or for a model without one a
+    Gaussian fitted to its training codes) to the split's images, in the feature space of a classifier
+    trained on the training split, and that classifier's accuracy on the split (how much to trust it)."""
+    train = parts["train"]
+    classifier = classifier_for(train)
+    codes, _ = draw(model, n, seed, fitted=lambda: FittedGaussian.fit(encode(model, train.images)))
+    samples = np.clip(decode(model, codes), 0, 1)
+    return {s: {"frechet_distance": frechet_distance(parts[s].images, samples, classifier),
+                "classifier_accuracy": classifier_accuracy(parts[s].images, parts[s].labels, classifier)}
+            for s in splits}
 
 
 def merge_metrics(run: Path, results: dict[str, dict]) -> None:

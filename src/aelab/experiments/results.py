@@ -16,7 +16,8 @@ from aelab.experiments.kfold import format_mean_std
 METRICS = ("loss", "reconstruction_loss", "kl", "mse", "bce", "l1", "pixel_accuracy",
            "images_with_over_one_wrong_pixel", "knn_accuracy", "silhouette", "active_units", "nll",
            "denoising_pixel_accuracy", "denoising_noisy_pixel_accuracy", "denoising_images_with_over_one_wrong_pixel",
-           "denoising_mse", "denoising_noisy_mse")
+           "denoising_mse", "denoising_noisy_mse", "mig", "factor_vae_score", "sap", "dci_disentanglement",
+           "dci_completeness", "dci_informativeness", "frechet_distance")
 RUN_FIELDS = ("epochs_run", "best_epoch", "train_seconds")
 # results.md keeps to these (results.csv has every metric above).
 SUMMARY = ("loss", "kl", "mse", "pixel_accuracy", "images_with_over_one_wrong_pixel", "knn_accuracy",

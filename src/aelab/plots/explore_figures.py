@@ -72,9 +72,11 @@ def pairs(samples: np.ndarray, neighbours: np.ndarray, captions: list[str], titl
     return _save(fig, path)
 
 
-def traversal_rows(images: np.ndarray, spans: np.ndarray, title: str, path: Path) -> Path:
+def traversal_rows(images: np.ndarray, spans: np.ndarray, title: str, path: Path,
+                   row_names: list[str] | None = None) -> Path:
     """(dims, steps, C, H, W): one row per latent dimension. `spans` (1, 2): one range for every
-    row, its values along the bottom; (dims, 2): each row's own range, written beside it."""
+    row, its values along the bottom; (dims, 2): each row's own range, written beside it.
+    `row_names`: text after each row's z[d] (e.g. the factor it captures)."""
     k, steps, c, h, w = images.shape
     size = cell_inches((c, h, w), 0.5)
     shared = len(spans) == 1
@@ -82,6 +84,8 @@ def traversal_rows(images: np.ndarray, spans: np.ndarray, title: str, path: Path
     show(ax, tile(images.reshape(k * steps, c, h, w), steps))
     ax.set_axis_on()
     names = [f"z[{d}]" if shared else f"z[{d}] {spans[d][0]:.2g}..{spans[d][1]:.2g}" for d in range(k)]
+    if row_names is not None:
+        names = [f"{name} {extra}" for name, extra in zip(names, row_names)]
     ax.set_yticks(np.arange(k) * h + (h - 1) / 2, names)
     ticks = even_ticks(steps)
     if shared:

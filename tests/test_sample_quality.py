@@ -1,0 +1,63 @@
+"""The Fréchet distance in a digits classifier's features (torchmetrics with a custom extractor):
+~0 for a set against itself, small between train and test images, large for noise; the
+classifier's accuracy tells real digits from wrongly labelled ones; it is cached and reloaded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from aelab.data import download
+from aelab.data.builtin import digits
+from aelab.data.splits import split
+from aelab.evaluate.feature_classifier import classifier_for
+from aelab.evaluate.sample_quality import classifier_accuracy, frechet_distance
+
+TRAIN, TEST = split(digits(), 0.2, seed=0)
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return classifier_for(TRAIN)
+
+
+def test_the_frechet_distance_is_zero_for_the_same_images_and_large_for_noise(classifier):
+    same = frechet_distance(TEST.images, TEST.images, classifier)
+    between = frechet_distance(TRAIN.images, TEST.images, classifier)
+    noise = np.random.default_rng(0).random(TEST.images.shape, dtype=np.float32)
+    assert abs(same) < 1e-3
+    assert between > 1e-3
+    assert frechet_distance(TEST.images, noise, classifier) > 10 * between
+    with pytest.raises(ValueError, match="at least 2"):
+        frechet_distance(TEST.images, TEST.images[:1], classifier)
+
+
+def test_classifier_accuracy_is_high_for_true_labels_and_low_for_shuffled_ones(classifier):
+    assert classifier_accuracy(TEST.images, TEST.labels, classifier) > 0.85
+    shuffled = np.random.default_rng(0).permutation(TEST.labels)
+    assert classifier_accuracy(TEST.images, shuffled, classifier) < 0.3
+
+
+def test_the_classifier_is_cached_per_dataset_and_reloaded_identically(classifier):
+    files = list((download.cache_root() / "classifiers").glob("digits-*.safetensors"))
+    assert len(files) == 1
+    again = classifier_for(TRAIN)
+    for a, b in zip(classifier.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_aelab_evaluate_reports_the_frechet_distance_of_a_trained_vaes_samples(tmp_path, capsys, classifier):
+    from aelab.cli import main
+    import json
+
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), "--no-progress", "--no-figures", "--set", "training.epochs=15",
+                 "--set", "model.latent_dim=4", "--set", "training.threads=1"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--splits", "test", "--fd-samples", "300"]) == 0
+    assert "frechet_distance" in capsys.readouterr().out
+    test = json.loads((run / "metrics.json").read_text())["test"]
+    noise = np.random.default_rng(1).random((300, *TEST.shape), dtype=np.float32)
+    assert 0 < test["frechet_distance"] < frechet_distance(TEST.images, noise, classifier) / 3
+    assert test["classifier_accuracy"] > 0.85  # the same classifier: trained on the run's training split
