@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from aelab.errors import AelabError
 
 Activation = Literal[
-    "relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "identity", "softplus", "cosh"
+    "relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "identity", "softplus", "cosh", "silu"
 ]
 OutputActivation = Literal["auto", "sigmoid", "identity", "tanh", "relu", "softplus"]
 DATASETS = ("digits", "font5x7", "mnist", "fashion-mnist", "kmnist", "folder", "faces")
@@ -51,6 +51,9 @@ class DataConfig(_Section):
     # training set and test on that part (the published test set is then not used).
     folds: Optional[Annotated[int, Field(ge=2)]] = None
     fold: Optional[Annotated[int, Field(ge=0)]] = None
+    # Training-time augmentation (data/augment.py): random horizontal flips, shifts of up to N pixels.
+    augment_flip: bool = False
+    augment_shift: Annotated[int, Field(ge=0, le=16)] = 0
 
     @model_validator(mode="after")
     def _fold_in_range(self) -> "DataConfig":
@@ -116,7 +119,7 @@ def parse_noise(text: str) -> dict:
 
 class ModelConfig(_Section):
     type: Literal["ae", "dae", "vae", "beta_vae"] = "vae"
-    architecture: Literal["mlp", "conv"] = "mlp"
+    architecture: Literal["mlp", "conv", "image_conv"] = "mlp"
     latent_dim: Annotated[int, Field(gt=0)] = 2
     # Hidden widths, from exactly one of: listed layers, seed 000's topology lists, seed 001's rule.
     encoder_layers: Optional[list[Layer]] = None
@@ -133,6 +136,11 @@ class ModelConfig(_Section):
     conv_channels: list[Annotated[int, Field(gt=0)]] = [8, 16, 32]
     conv_dense: Annotated[int, Field(gt=0)] = 64
     kernel_size: Literal[3, 5] = 3
+    # architecture image_conv (models/image_conv.py): one stride-2 stage per width, each with
+    # `residual_blocks` blocks (one number for all stages, or one per stage) and `normalization`.
+    stage_channels: list[Annotated[int, Field(gt=0)]] = [32, 64, 128, 256]
+    residual_blocks: Union[Annotated[int, Field(ge=0)], list[Annotated[int, Field(ge=0)]]] = 0
+    normalization: Literal["batch", "group", "none"] = "batch"
 
     @field_validator("encoder_layers", "decoder_layers", mode="before")
     @classmethod
@@ -158,6 +166,8 @@ class ModelConfig(_Section):
         if self.architecture == "conv" and sources:
             raise ValueError(f"{sources[0]} shapes an MLP; for architecture 'conv' use conv_channels "
                              "and conv_dense")
+        if self.architecture == "image_conv":
+            self._resolve_image_conv(sources)
         if self.type in ("ae", "dae") and self.beta == 1.0:
             self.beta = None  # a resolved VAE config re-used with type ae: the default weight, no KL
         if self.type in ("ae", "dae") and self.beta is not None:
@@ -178,6 +188,17 @@ class ModelConfig(_Section):
             # reconstructions in range too. With BCE the sigmoid is fused into the loss (logits).
             self.output_activation = "sigmoid"
         return self
+
+    def _resolve_image_conv(self, sources: list[str]) -> None:
+        if sources:
+            raise ValueError(f"{sources[0]} shapes an MLP; for architecture 'image_conv' use "
+                             "stage_channels and residual_blocks")
+        if isinstance(self.residual_blocks, int):
+            self.residual_blocks = [self.residual_blocks] * len(self.stage_channels)
+        if len(self.residual_blocks) != len(self.stage_channels):
+            raise ValueError(f"model.residual_blocks lists {len(self.residual_blocks)} stages but "
+                             f"stage_channels has {len(self.stage_channels)}; give one number per stage, "
+                             "or a single number for all")
 
     @property
     def variational(self) -> bool:
@@ -211,6 +232,13 @@ class TrainingConfig(_Section):
     # the end (a checkpoint per epoch would cost more than the epochs of a small model).
     checkpoint_every: Optional[Annotated[int, Field(gt=0)]] = None
     snapshot_every: Optional[Annotated[int, Field(gt=0)]] = None
+    # Schedules (train/schedules.py) and step hygiene for real images.
+    kl_annealing: Literal["none", "linear", "cyclical"] = "none"  # the KL weight rises from 0 to beta
+    kl_annealing_epochs: Annotated[int, Field(gt=0)] = 10  # the ramp (linear), or one cycle (cyclical)
+    free_bits: float = Field(0.0, ge=0)  # nats per latent dimension below which KL is not penalised
+    lr_schedule: Literal["constant", "cosine", "plateau"] = "constant"
+    lr_patience: Annotated[int, Field(gt=0)] = 5  # plateau: epochs without improvement before halving
+    gradient_clip: Optional[float] = Field(None, gt=0)  # max global gradient norm per step
 
     @field_validator("optimizer", mode="before")
     @classmethod
@@ -241,6 +269,15 @@ class Config(_Section):
                     training[key] = value
                 raw = {**raw, "data": data, "training": training}
         return raw
+
+    @model_validator(mode="after")
+    def _kl_knobs_need_kl(self) -> "Config":
+        t = self.training
+        for key, active in (("kl_annealing", t.kl_annealing != "none"), ("free_bits", t.free_bits > 0)):
+            if active and not self.model.variational:
+                raise ValueError(f"training.{key} acts on the KL term, which a model of type "
+                                 f"'{self.model.type}' has not; use model.type vae or beta_vae, or remove it")
+        return self
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")

@@ -15,6 +15,7 @@ from torch import nn
 from aelab.config import ModelConfig
 from aelab.errors import AelabError
 from aelab.models.conv import ConvDecoder, ConvEncoder
+from aelab.models.image_conv import ImageDecoder, ImageEncoder
 from aelab.models.layers import activation
 from aelab.models.mlp import MLPDecoder, MLPEncoder
 from aelab.models.topology import mlp_widths
@@ -42,6 +43,12 @@ class Autoencoder(nn.Module):
             enc, dec = mlp_widths(config, input_dim)
             self.encoder = MLPEncoder(input_shape, enc, head, config.init)
             self.decoder = MLPDecoder(config.latent_dim, dec, input_shape, config.init, config.output_activation)
+        elif config.architecture == "image_conv":
+            image = dict(channels=config.stage_channels, blocks=config.residual_blocks,
+                         norm=config.normalization, act=config.activation, init=config.init)
+            self.encoder = ImageEncoder(input_shape, out_features=head, **image)
+            self.decoder = ImageDecoder(config.latent_dim, input_shape,
+                                        output_activation=config.output_activation, **image)
         else:
             conv = dict(channels=config.conv_channels, dense=config.conv_dense, act=config.activation,
                         kernel=config.kernel_size, init=config.init)

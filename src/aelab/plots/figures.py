@@ -63,7 +63,9 @@ def loss_curves(history: list[dict], path: Path) -> Path:
     panels = [("loss", "loss (per image)")]
     if "kl" in history[0]:
         panels += [("reconstruction_loss", "reconstruction loss"), ("kl", "KL divergence")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6), squeeze=False)
+    scheduled = _varies(history, "learning_rate") or _varies(history, "beta")
+    fig, axes = plt.subplots(1, len(panels) + scheduled, figsize=(4.5 * (len(panels) + scheduled), 3.6),
+                             squeeze=False)
     for ax, (key, title) in zip(axes[0], panels):
         ax.plot(epochs, [r[key] for r in history], label="train")
         if f"val_{key}" in history[0]:
@@ -73,8 +75,30 @@ def loss_curves(history: list[dict], path: Path) -> Path:
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend()
+    if scheduled:
+        _schedule_panel(axes[0][-1], epochs, history)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _varies(history: list[dict], key: str) -> bool:
+    return len({r.get(key) for r in history}) > 1
+
+
+def _schedule_panel(ax, epochs: list[int], history: list[dict]) -> None:
+    """The learning rate and the KL weight per epoch (training.lr_schedule, training.kl_annealing)."""
+    if _varies(history, "learning_rate"):
+        ax.plot(epochs, [r["learning_rate"] for r in history], color="tab:green", label="learning rate")
+        ax.set_ylabel("learning rate")
+        ax.legend(loc="upper left")
+    if _varies(history, "beta"):
+        twin = ax.twinx() if _varies(history, "learning_rate") else ax
+        twin.plot(epochs, [r["beta"] for r in history], color="tab:red", label="KL weight (beta)")
+        twin.set_ylabel("KL weight (beta)")
+        twin.legend(loc="lower right")
+    ax.set_xlabel("epoch")
+    ax.set_title("schedules")
+    ax.grid(alpha=0.3)
 
 
 def traversal_grid(decode: Decode, latent_dim: int, path: Path, dims=(0, 1), span=(-3.0, 3.0),

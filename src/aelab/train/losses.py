@@ -38,11 +38,21 @@ def kl_divergence(out: ForwardOutput) -> torch.Tensor:
     return -0.5 * (1 + out.logvar - out.mean.square() - out.logvar.exp()).sum(1)
 
 
-def loss_terms(model: Autoencoder, out: ForwardOutput, target: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Batch means of the objective and its terms; `loss` is what is minimised."""
+def loss_terms(model: Autoencoder, out: ForwardOutput, target: torch.Tensor, beta: float | None = None,
+               free_bits: float = 0.0) -> dict[str, torch.Tensor]:
+    """Batch means of the objective and its terms; `loss` is what is minimised. During training the
+    KL weight may be annealed (`beta`, default the model's) and `free_bits` nats per latent
+    dimension (batch-averaged) go unpenalised (Kingma et al., 2016); `kl` always reports the true KL."""
     recon = reconstruction_loss(model, out, target).mean()
     terms = {"loss": recon, "reconstruction_loss": recon}
     if model.variational:
         kl = kl_divergence(out).mean()
-        terms = {"loss": recon + model.config.beta * kl, "reconstruction_loss": recon, "kl": kl}
+        penalised = kl if free_bits <= 0 else kl_per_dimension(out).clamp(min=free_bits).sum()
+        beta = model.config.beta if beta is None else beta
+        terms = {"loss": recon + beta * penalised, "reconstruction_loss": recon, "kl": kl}
     return terms
+
+
+def kl_per_dimension(out: ForwardOutput) -> torch.Tensor:
+    """(latent_dim,) the KL of each latent dimension, averaged over the batch."""
+    return (-0.5 * (1 + out.logvar - out.mean.square() - out.logvar.exp())).mean(0)
