@@ -151,3 +151,14 @@ def test_free_bits_leave_small_kl_unpenalised():
     assert free["kl"] == plain["kl"]  # the reported KL is the true one
     assert float(free["loss"] - free["reconstruction_loss"]) == pytest.approx(4 * 1e6)
     assert json.dumps(config.to_dict()["model"]["residual_blocks"]) == "[0]"
+
+
+def test_pytorch_init_keeps_the_layers_own_defaults():
+    config = load_config(None, ["model.architecture=conv", "model.type=ae", "model.init=pytorch",
+                                "model.activation=tanh"])
+    model = build(config, (1, 28, 28))
+    head = model.encoder.head  # Linear(64, 2): PyTorch draws weights and biases from U(-1/8, 1/8)
+    bound = 1 / math.sqrt(head.in_features)
+    assert float(head.weight.abs().max()) <= bound and float(head.bias.abs().max()) > 0
+    auto = build(load_config(None, ["model.architecture=conv", "model.type=ae", "model.activation=tanh"]), (1, 28, 28))
+    assert float(auto.encoder.head.bias.abs().max()) == 0.0  # auto: Xavier weights, zero biases

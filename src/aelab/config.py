@@ -129,7 +129,7 @@ class ModelConfig(_Section):
     n_layers: Optional[Annotated[int, Field(gt=0)]] = None
     activation: Activation = "relu"
     output_activation: OutputActivation = "auto"
-    init: Literal["auto", "he", "xavier", "normal"] = "auto"
+    init: Literal["auto", "he", "xavier", "normal", "pytorch"] = "auto"
     reconstruction_loss: Literal["bce", "mse", "l1"] = "bce"
     beta: Optional[float] = Field(None, ge=0)  # weight of the KL term; VAE family only
     noise: Optional[Noise] = None  # corrupts inputs during training (denoising)

@@ -25,6 +25,9 @@ def activation(name: str) -> nn.Module:
 
 def init_layer(layer: nn.Module, scheme: str, followed_by: str) -> None:
     """He for relu-like layers, Xavier for tanh/sigmoid/linear ones (seed 003), or N(0, 0.01)."""
+    if scheme == "pytorch":  # PyTorch's own default (Kaiming-uniform, a = sqrt(5); uniform biases)
+        layer.reset_parameters()
+        return
     if scheme == "auto":
         scheme = "he" if followed_by in RELU_LIKE else "xavier"
     if scheme == "he":
