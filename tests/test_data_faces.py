@@ -42,11 +42,12 @@ def photos(tmp_path):
     return root
 
 
-def test_faces_are_cropped_once_into_the_sibling_folder(photos, caplog):
+def test_faces_are_cropped_once_into_the_cache(photos, tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="aelab"):
         data = load_faces(photos)
     out = crops_folder(photos)
-    assert out == photos.parent / "my_photos_faces" and (out / MANIFEST).is_file()
+    assert out.parent == tmp_path / "aelab-data" / "faces" and (out / MANIFEST).is_file()
+    assert sorted(p.name for p in photos.parent.iterdir()) == ["aelab-data", "my_photos"]  # nothing beside the photos
     assert data.shape == (1, 70, 70) and data.images.dtype == np.uint8
     manifest = json.loads((out / MANIFEST).read_text())["photos"]
     found = {name for name, entry in manifest.items() if entry["crop"]}
@@ -96,8 +97,46 @@ def test_photos_without_faces_are_an_error_that_leaves_nothing(tmp_path):
 
 def test_a_crops_folder_not_made_by_aelab_is_left_alone(photos):
     mine = crops_folder(photos)
-    mine.mkdir()
+    mine.mkdir(parents=True)
     (mine / "precious.png").write_bytes(b"user data")
     with pytest.raises(AelabError, match="aelab did not make it"):
         load_faces(photos)
     assert (mine / "precious.png").read_bytes() == b"user data"
+
+
+def test_the_face_check_finds_the_cameraman_and_rejects_coins_and_the_moon(tmp_path, capsys):
+    """The cameraman (half profile) in shifted and scaled copies of scikit-image's `camera`, and
+    photos whose Haar candidates are not faces. Before the check: 1 of 30 copies, coins cropped."""
+    from aelab.cli import main
+    from aelab.data.faces import read_report
+
+    root = tmp_path / "shoot"
+    rng = np.random.default_rng(0)
+    camera = skimage_data.camera()
+    shifts = []
+    for i in range(8):
+        dy, dx = rng.integers(0, 60, 2)
+        scale = rng.uniform(0.8, 1.2)
+        crop = Image.fromarray(camera[dy:dy + 450, dx:dx + 450])
+        side = round(450 * scale)
+        save(np.asarray(crop.resize((side, side), Image.Resampling.BILINEAR)), root / f"camera{i}.png")
+        shifts.append((dy, dx, scale))
+    save(skimage_data.coins(), root / "coins.png")
+    save(skimage_data.moon(), root / "moon.png")
+    assert main(["datasets", "faces", "--set", f"data.path={root}", "--preview", "--out", str(tmp_path / "grid.png")]) == 0
+    printed = capsys.readouterr().out
+    assert "10 photos gave" in printed and (tmp_path / "grid.png").stat().st_size > 1000
+    manifest = json.loads((crops_folder(root) / MANIFEST).read_text())["photos"]
+    assert manifest["coins.png"]["crop"] is None and manifest["moon.png"]["crop"] is None
+    assert manifest["coins.png"]["rejected"] > 0  # candidates were found, and the check threw them out
+    found = 0
+    for i, (dy, dx, scale) in enumerate(shifts):
+        entry = manifest[f"camera{i}.png"]
+        if entry["crop"]:
+            x, y, w, h = entry["box"]
+            centre = ((x + w / 2) / scale + dx, (y + h / 2) / scale + dy)
+            assert 160 < centre[0] < 270 and 80 < centre[1] < 210, centre  # on his head, nowhere else
+            found += 1
+    assert found >= 3, found  # 19 of 30 copies in a longer run; 1 of 30 before the check
+    report = read_report(root)
+    assert report["photos"] == 10 and report["crops"] == found and "coins.png" in report["only_rejected_candidates"]

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from aelab.errors import AelabError
 
 Activation = Literal[
-    "relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "identity", "softplus", "cosh"
+    "relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "identity", "softplus", "cosh", "silu"
 ]
 OutputActivation = Literal["auto", "sigmoid", "identity", "tanh", "relu", "softplus"]
 DATASETS = ("digits", "font5x7", "mnist", "fashion-mnist", "kmnist", "folder", "faces", "dsprites")
@@ -69,6 +69,9 @@ class DataConfig(_Section):
     # training set and test on that part (the published test set is then not used).
     folds: Optional[Annotated[int, Field(ge=2)]] = None
     fold: Optional[Annotated[int, Field(ge=0)]] = None
+    # Training-time augmentation (data/augment.py): random horizontal flips, shifts of up to N pixels.
+    augment_flip: bool = False
+    augment_shift: Annotated[int, Field(ge=0, le=16)] = 0
 
     @model_validator(mode="after")
     def _fold_in_range(self) -> "DataConfig":
@@ -139,7 +142,7 @@ class ModelConfig(_Section):
     # A registered model type (models/registry.py): ae, dae, vae, beta_vae, or one added with
     # aelab.register_model; the registry says which when the model is built.
     type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")] = "vae"
-    architecture: Literal["mlp", "conv"] = "mlp"
+    architecture: Literal["mlp", "conv", "image_conv"] = "mlp"
     latent_dim: Annotated[int, Field(gt=0)] = 2
     # Hidden widths, from exactly one of: listed layers, seed 000's topology lists, seed 001's rule.
     encoder_layers: Optional[list[Layer]] = None
@@ -149,7 +152,7 @@ class ModelConfig(_Section):
     n_layers: Optional[Annotated[int, Field(gt=0)]] = None
     activation: Activation = "relu"
     output_activation: OutputActivation = "auto"
-    init: Literal["auto", "he", "xavier", "normal"] = "auto"
+    init: Literal["auto", "he", "xavier", "normal", "pytorch"] = "auto"
     reconstruction_loss: Literal["bce", "mse", "l1"] = "bce"
     beta: Optional[float] = Field(None, ge=0)  # weight of the KL term; VAE family only
     noise: Optional[Noise] = None  # corrupts inputs during training (denoising)
@@ -162,6 +165,11 @@ class ModelConfig(_Section):
     decoder: Optional[Annotated[str, Field(min_length=1)]] = None
     # Settings of a model type added by a plug-in; its class validates them (Options) when built.
     options: dict[str, Any] = {}
+    # architecture image_conv (models/image_conv.py): one stride-2 stage per width, each with
+    # `residual_blocks` blocks (one number for all stages, or one per stage) and `normalization`.
+    stage_channels: list[Annotated[int, Field(gt=0)]] = [32, 64, 128, 256]
+    residual_blocks: Union[Annotated[int, Field(ge=0)], list[Annotated[int, Field(ge=0)]]] = 0
+    normalization: Literal["batch", "group", "none"] = "batch"
 
     @field_validator("encoder_layers", "decoder_layers", mode="before")
     @classmethod
@@ -190,6 +198,8 @@ class ModelConfig(_Section):
         if self.architecture == "conv" and sources:
             raise ValueError(f"{sources[0]} shapes an MLP; for architecture 'conv' use conv_channels "
                              "and conv_dense")
+        if self.architecture == "image_conv":
+            self._resolve_image_conv(sources)
         if self.type in ("ae", "dae") and self.beta == 1.0:
             self.beta = None  # a resolved VAE config re-used with type ae: the default weight, no KL
         if self.type in ("ae", "dae") and self.beta is not None:
@@ -210,6 +220,17 @@ class ModelConfig(_Section):
             # reconstructions in range too. With BCE the sigmoid is fused into the loss (logits).
             self.output_activation = "sigmoid"
         return self
+
+    def _resolve_image_conv(self, sources: list[str]) -> None:
+        if sources:
+            raise ValueError(f"{sources[0]} shapes an MLP; for architecture 'image_conv' use "
+                             "stage_channels and residual_blocks")
+        if isinstance(self.residual_blocks, int):
+            self.residual_blocks = [self.residual_blocks] * len(self.stage_channels)
+        if len(self.residual_blocks) != len(self.stage_channels):
+            raise ValueError(f"model.residual_blocks lists {len(self.residual_blocks)} stages but "
+                             f"stage_channels has {len(self.stage_channels)}; give one number per stage, "
+                             "or a single number for all")
 
 
 # ------------------------------------------------------------------------------------ training
@@ -240,6 +261,13 @@ class TrainingConfig(_Section):
     checkpoint_every: Optional[Annotated[int, Field(gt=0)]] = None
     snapshot_every: Optional[Annotated[int, Field(gt=0)]] = None
     tensorboard: bool = False  # scalars, reconstructions and the codes in RUN/tensorboard/
+    # Schedules (train/schedules.py) and step hygiene for real images.
+    kl_annealing: Literal["none", "linear", "cyclical"] = "none"  # the KL weight rises from 0 to beta
+    kl_annealing_epochs: Annotated[int, Field(gt=0)] = 10  # the ramp (linear), or one cycle (cyclical)
+    free_bits: float = Field(0.0, ge=0)  # nats per latent dimension below which KL is not penalised
+    lr_schedule: Literal["constant", "cosine", "plateau"] = "constant"
+    lr_patience: Annotated[int, Field(gt=0)] = 5  # plateau: epochs without improvement before halving
+    gradient_clip: Optional[float] = Field(None, gt=0)  # max global gradient norm per step
 
     @field_validator("optimizer", mode="before")
     @classmethod
@@ -270,6 +298,16 @@ class Config(_Section):
                     training[key] = value
                 raw = {**raw, "data": data, "training": training}
         return raw
+
+    @model_validator(mode="after")
+    def _kl_knobs_need_kl(self) -> "Config":
+        t = self.training
+        for key, active in (("kl_annealing", t.kl_annealing != "none"), ("free_bits", t.free_bits > 0)):
+            # The types known to have no KL term; a plug-in type without one ignores these knobs.
+            if active and self.model.type in ("ae", "dae"):
+                raise ValueError(f"training.{key} acts on the KL term, which a model of type "
+                                 f"'{self.model.type}' has not; use a VAE-family model.type, or remove it")
+        return self
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")

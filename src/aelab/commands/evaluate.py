@@ -17,7 +17,7 @@ from aelab.errors import AelabError
 log = logging.getLogger("aelab")
 
 # Rows of the printed table, in order, when present.
-SHOWN = ("loss", "reconstruction_loss", "kl", "mse", "bce", "l1", "nll", "elbo", "pixel_accuracy",
+SHOWN = ("loss", "reconstruction_loss", "kl", "mse", "bce", "l1", "psnr", "ssim", "nll", "elbo", "pixel_accuracy",
          "max_wrong_pixels", "images_with_wrong_pixels", "images_with_over_one_wrong_pixel",
          "knn_accuracy", "silhouette", "active_units", "mig", "factor_vae_score", "sap", "dci_disentanglement",
          "dci_completeness", "dci_informativeness", "frechet_distance", "classifier_accuracy")

@@ -131,7 +131,7 @@ def _run(args: argparse.Namespace, distributed) -> int:
     if not main:
         return 0
     test = metrics["test"]
-    shown = {k: round(v, 4) for k, v in test.items() if k in ("loss", "reconstruction_loss", "kl", "mse", "pixel_accuracy", "max_wrong_pixels")}
+    shown = {k: round(v, 4) for k, v in test.items() if k in ("loss", "reconstruction_loss", "kl", "mse", "psnr", "pixel_accuracy", "max_wrong_pixels")}
     log.info("test: %s", json.dumps(shown))
     log.info("%d epochs (best %d) in %.1f s, %.0f samples/s", metrics["epochs_run"], metrics["best_epoch"],
              metrics["train_seconds"], metrics["samples_per_second"])

@@ -1,14 +1,17 @@
-"""Faces cropped from a folder of photos (seed 000's flow), with OpenCV's bundled Haar cascade.
+"""Faces cropped from a folder of photos (seed 000's flow), with OpenCV's bundled Haar cascades.
 
-For each photo: find faces, keep the largest, widen its box by a margin, crop, resize (70x70 by
-default) and write the crop as PNG into the sibling folder `<photos>_faces/`, mirroring the
-photos' sub-folders (so sub-folder labels carry over). A manifest in that folder records each
-photo's size and time and the settings, so the next run only looks at new or changed photos.
-The crops are then loaded like any image folder.
+For each photo: find face candidates (frontal, and profiles facing either way), keep only those
+that pass the quality check (face_check.py: an eye inside, or two detectors agreeing), take the
+largest, widen its box by a margin, crop, resize (70x70 by default) and write the crop as PNG into
+aelab's cache (`$AELAB_DATA_DIR` or ~/.cache/aelab, under faces/), never beside the user's photos,
+mirroring the photos' sub-folders (so sub-folder labels carry over). A manifest in that folder
+records each photo's size and time, what was found or rejected, and the settings, so the next run
+only looks at new or changed photos. The crops are then loaded like any image folder.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -20,22 +23,24 @@ from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
 from aelab import files
-from aelab.data import folder
+from aelab.data import download, face_check, folder
 from aelab.data.dataset import ImageData
 from aelab.errors import AelabError
 
 log = logging.getLogger("aelab")
 
-CASCADE = "haarcascade_frontalface_default.xml"
 MANIFEST = "aelab-faces.json"
 DEFAULT_SIZE = (70, 70)  # seed 003's faces
 DEFAULT_CHANNELS = 1
 DETECT_SIDE = 800  # photos are searched at most this big: detection time grows with the pixels
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: candidates checked (face_check.py), crops in the cache
 
 
 def crops_folder(photos: Path) -> Path:
-    return photos.parent / f"{photos.name}_faces"
+    """The crops of a photo folder in aelab's cache: named after the folder, keyed by its full path."""
+    resolved = Path(photos).expanduser().resolve()
+    key = hashlib.sha256(str(resolved).encode()).hexdigest()[:12]
+    return download.cache_root() / "faces" / f"{resolved.name}-{key}"
 
 
 def load_faces(path: str | Path | None, size: tuple[int, int] | None = None, channels: int | None = None,
@@ -57,7 +62,7 @@ def prepare_faces(path, size: tuple[int, int], channels: int, margin: float,
                          "recursively); point it at the folder of photos")
     out = crops_folder(root)
     settings = {"version": MANIFEST_VERSION, "size": list(size), "channels": channels, "margin": margin,
-                "background": list(background), "cascade": CASCADE}
+                "background": list(background), "check": face_check.SETTINGS}
     old = _read_manifest(out)
     reusable = old["photos"] if old.get("settings") == settings else {}
     entries: dict[str, dict] = {}
@@ -74,7 +79,7 @@ def prepare_faces(path, size: tuple[int, int], channels: int, margin: float,
             if entry and entry["stamp"] == stamp and (entry["crop"] is None or (out / entry["crop"]).is_file()):
                 entries[rel] = entry
             else:
-                detector = detector or _detector()
+                detector = detector or face_check.detectors()
                 entries[rel] = _crop_one(photo, rel, stamp, out, detector, size, channels, margin, background)
     finally:
         _remove_stale(out, old.get("photos", {}), entries)
@@ -98,9 +103,9 @@ def _crop_one(photo, rel, stamp, out, detector, size, channels, margin, backgrou
     except Exception as e:
         log.warning("skipped %s: cannot read it as an image (%s)", photo, str(e).splitlines()[0] if str(e) else e)
         return {"stamp": stamp, "crop": None, "error": str(e) or type(e).__name__}
-    box = largest_face(rgb, detector)
+    box, rejected = largest_face(rgb, detector)
     if box is None:
-        return {"stamp": stamp, "crop": None}
+        return {"stamp": stamp, "crop": None, "rejected": rejected}
     crop = _cut(rgb, box, size, margin)
     name = rel if rel.lower().endswith(".png") else rel + ".png"  # a.jpg and a.png may lie side by side
     target = out / name
@@ -108,11 +113,12 @@ def _crop_one(photo, rel, stamp, out, detector, size, channels, margin, backgrou
     image = Image.fromarray(crop).resize((size[1], size[0]), Image.Resampling.LANCZOS)
     with files.atomic_write(target) as tmp:
         (image.convert("L") if channels == 1 else image).save(tmp, format="PNG")
-    return {"stamp": stamp, "crop": name, "box": [int(v) for v in box]}
+    return {"stamp": stamp, "crop": name, "box": [int(v) for v in box], "rejected": rejected}
 
 
-def largest_face(rgb: np.ndarray, detector) -> tuple[int, int, int, int] | None:
-    """(x, y, w, h) of the largest face in an RGB uint8 image, in its pixels; None without a face."""
+def largest_face(rgb: np.ndarray, detector) -> tuple[tuple[int, int, int, int] | None, int]:
+    """(x, y, w, h) of the largest face that passes the check, in the photo's pixels (None without
+    one), and how many candidates the check rejected."""
     import cv2
 
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
@@ -120,12 +126,11 @@ def largest_face(rgb: np.ndarray, detector) -> tuple[int, int, int, int] | None:
     if scale < 1.0:
         grey = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     grey = cv2.equalizeHist(grey)  # Haar features compare brightness: even out the lighting first
-    side = max(24, min(grey.shape) // 12)  # ignore specks: a face is at least ~1/12 of the photo
-    faces = detector.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(side, side))
-    if len(faces) == 0:
-        return None
-    x, y, w, h = max(faces.tolist(), key=lambda b: b[2] * b[3])
-    return tuple(round(v / scale) for v in (x, y, w, h))
+    faces, rejected = face_check.checked_faces(grey, detector)
+    if not faces:
+        return None, rejected
+    x, y, w, h = max(faces, key=lambda b: b[2] * b[3])
+    return tuple(round(v / scale) for v in (x, y, w, h)), rejected
 
 
 def _cut(rgb: np.ndarray, box, size: tuple[int, int], margin: float) -> np.ndarray:
@@ -140,19 +145,6 @@ def _cut(rgb: np.ndarray, box, size: tuple[int, int], margin: float) -> np.ndarr
     left = int(np.clip(round(x + w / 2 - bw / 2), 0, width - bw))
     top = int(np.clip(round(y + h / 2 - bh / 2), 0, height - bh))
     return np.ascontiguousarray(rgb[top:top + bh, left:left + bw])
-
-
-def _detector():
-    import cv2
-
-    if not hasattr(cv2, "CascadeClassifier"):  # OpenCV 5 moved the Haar cascades out
-        raise AelabError(f"OpenCV {cv2.__version__} has no Haar face detector; install a 4.x version: "
-                         "pip install 'opencv-python-headless>=4.8,<5'")
-    detector = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, CASCADE))
-    if detector.empty():
-        raise AelabError(f"OpenCV's {CASCADE} could not be loaded from {cv2.data.haarcascades}; "
-                         "reinstall opencv-python-headless")
-    return detector
 
 
 # --------------------------------------------------------------------------------------- manifest
@@ -209,15 +201,40 @@ def _remove_stale(out: Path, old: dict, new: dict) -> None:
             files.inside(out, crop, "crop").unlink(missing_ok=True)  # checked again: never outside `out`
 
 
+def face_report(entries: dict) -> dict:
+    """What the photos gave: counts, and the photos without a crop, by reason."""
+    rejected = [r for r, e in entries.items() if not e["crop"] and e.get("rejected") and not e.get("error")]
+    return {
+        "photos": len(entries),
+        "crops": sum(1 for e in entries.values() if e["crop"]),
+        "candidates_rejected": sum(e.get("rejected", 0) for e in entries.values()),
+        "no_face": [r for r, e in entries.items() if not e["crop"] and not e.get("error") and r not in rejected],
+        "only_rejected_candidates": rejected,
+        "unreadable": [r for r, e in entries.items() if e.get("error")],
+    }
+
+
+def read_report(photos: str | Path) -> dict:
+    """The report of the crops already made for a photo folder ({} when there are none)."""
+    return face_report(_read_manifest(crops_folder(Path(photos))).get("photos", {}))
+
+
+def _shown(names: list[str]) -> str:
+    return ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+
+
 def _report(root: Path, out: Path, entries: dict) -> None:
-    faces = sum(1 for e in entries.values() if e["crop"])
-    unreadable = [r for r, e in entries.items() if e.get("error")]
-    no_face = [r for r, e in entries.items() if not e["crop"] and not e.get("error")]
-    log.info("faces: %d of %d photos in %s have one; crops in %s", faces, len(entries), root, out)
+    report = face_report(entries)
+    no_face, rejected, unreadable = report["no_face"], report["only_rejected_candidates"], report["unreadable"]
+    log.info("faces: %d photos in %s gave %d crops (%d candidates rejected by the face check); crops in %s",
+             report["photos"], root, report["crops"], report["candidates_rejected"], out)
+    if rejected:
+        log.warning("%d of %d photos had only candidates that failed the face check (no eye inside, no "
+                    "second detector agreeing), so they gave no crop: %s", len(rejected), len(entries),
+                    _shown(rejected))
     if no_face:
-        shown = ", ".join(no_face[:10]) + (", ..." if len(no_face) > 10 else "")
         log.warning("%d of %d photos had no detectable face: %s (all listed in %s)",
-                    len(no_face), len(entries), shown, out / MANIFEST)
+                    len(no_face), len(entries), _shown(no_face), out / MANIFEST)
     if unreadable:
         log.warning("%d of %d files could not be read as images: %s", len(unreadable), len(entries),
                     ", ".join(unreadable[:10]))

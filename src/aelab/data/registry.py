@@ -50,7 +50,7 @@ LOADERS: dict[str, tuple[Callable[[DataConfig], tuple[ImageData, ImageData | Non
     "digits": (lambda cfg: (builtin.digits(), None), "scikit-learn's 8x8 digits, 1797 images, labels 0-9"),
     **{name: (_idx(name), spec.description) for name, spec in mnist_family.DATASETS.items()},
     "folder": (_folder, "any folder of PNG/JPEG/BMP/GIF/WebP images (data.path), labels from sub-folders"),
-    "faces": (_faces, "faces found in a folder of photos (data.path), cropped into <path>_faces/, 70x70 grey"),
+    "faces": (_faces, "faces found and checked in a folder of photos (data.path), crops cached, 70x70 grey"),
     "dsprites": (_dsprites, "dSprites: 737,280 64x64 binary sprites, 5 known factors (shape, scale, "
                             "orientation, x, y), drawn by aelab; labels = shape"),
 }

@@ -14,9 +14,9 @@ class Cosh(nn.Module):
 ACTIVATIONS = {
     "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "gelu": nn.GELU,
     "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "identity": nn.Identity, "softplus": nn.Softplus,
-    "cosh": Cosh,
+    "cosh": Cosh, "silu": nn.SiLU,
 }
-RELU_LIKE = {"relu", "leaky_relu", "elu", "gelu", "softplus"}
+RELU_LIKE = {"relu", "leaky_relu", "elu", "gelu", "softplus", "silu"}
 
 
 def activation(name: str) -> nn.Module:
@@ -25,6 +25,9 @@ def activation(name: str) -> nn.Module:
 
 def init_layer(layer: nn.Module, scheme: str, followed_by: str) -> None:
     """He for relu-like layers, Xavier for tanh/sigmoid/linear ones (seed 003), or N(0, 0.01)."""
+    if scheme == "pytorch":  # PyTorch's own default (Kaiming-uniform, a = sqrt(5); uniform biases)
+        layer.reset_parameters()
+        return
     if scheme == "auto":
         scheme = "he" if followed_by in RELU_LIKE else "xavier"
     if scheme == "he":
@@ -33,4 +36,5 @@ def init_layer(layer: nn.Module, scheme: str, followed_by: str) -> None:
         nn.init.xavier_normal_(layer.weight)
     else:  # "normal"
         nn.init.normal_(layer.weight, mean=0.0, std=0.01)
-    nn.init.zeros_(layer.bias)
+    if layer.bias is not None:  # convs followed by a normalisation have none
+        nn.init.zeros_(layer.bias)

@@ -38,3 +38,8 @@ def kl_divergence(out) -> torch.Tensor:
 def loss_terms(model, out, target: torch.Tensor) -> dict[str, torch.Tensor]:
     """Batch means of `model`'s objective and its named terms; `loss` is what is minimised."""
     return model.loss_terms(out, target)
+
+
+def kl_per_dimension(out) -> torch.Tensor:
+    """(latent_dim,) the KL of each latent dimension, averaged over the batch."""
+    return (-0.5 * (1 + out.logvar - out.mean.square() - out.logvar.exp())).mean(0)

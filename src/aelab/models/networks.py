@@ -1,4 +1,4 @@
-"""The networks a config describes: aelab's MLP or conv encoder and decoder, or the user's own
+"""The networks a config describes: aelab's MLP, conv or image_conv encoder and decoder, or the user's own
 from an importable factory (`model.encoder: "package.module:function"`), called as
 
     encoder = function(input_shape=(C, H, W), out_features=K)   # images -> (B, K)
@@ -18,6 +18,7 @@ from torch import nn
 from aelab.config import ModelConfig
 from aelab.errors import AelabError
 from aelab.models.conv import ConvDecoder, ConvEncoder
+from aelab.models.image_conv import ImageDecoder, ImageEncoder
 from aelab.models.mlp import MLPDecoder, MLPEncoder
 from aelab.models.topology import mlp_widths
 
@@ -30,11 +31,15 @@ def build_networks(config: ModelConfig, input_shape: tuple[int, int, int], encod
         enc, dec = mlp_widths(config, math.prod(input_shape), encoder_outputs)
     conv = dict(channels=config.conv_channels, dense=config.conv_dense, act=config.activation,
                 kernel=config.kernel_size, init=config.init)
+    image = dict(channels=config.stage_channels, blocks=config.residual_blocks, norm=config.normalization,
+                 act=config.activation, init=config.init)
     if need_encoder:
         if config.encoder:
             encoder = _from_factory(config.encoder, "model.encoder", input_shape=input_shape, out_features=encoder_outputs)
         elif config.architecture == "mlp":
             encoder = MLPEncoder(input_shape, enc, encoder_outputs, config.init)
+        elif config.architecture == "image_conv":
+            encoder = ImageEncoder(input_shape, out_features=encoder_outputs, **image)
         else:
             encoder = ConvEncoder(input_shape, out_features=encoder_outputs, **conv)
     if need_decoder:
@@ -42,6 +47,8 @@ def build_networks(config: ModelConfig, input_shape: tuple[int, int, int], encod
             decoder = _from_factory(config.decoder, "model.decoder", latent_dim=config.latent_dim, output_shape=input_shape)
         elif config.architecture == "mlp":
             decoder = MLPDecoder(config.latent_dim, dec, input_shape, config.init, config.output_activation)
+        elif config.architecture == "image_conv":
+            decoder = ImageDecoder(config.latent_dim, input_shape, output_activation=config.output_activation, **image)
         else:
             decoder = ConvDecoder(config.latent_dim, input_shape, output_activation=config.output_activation, **conv)
     return encoder, decoder

@@ -9,11 +9,16 @@ from __future__ import annotations
 import torch
 
 from aelab.models.autoencoder import Autoencoder, ForwardOutput
-from aelab.models.losses import kl_divergence, reconstruction_loss
+from aelab.models.losses import kl_divergence, kl_per_dimension, reconstruction_loss
 
 
 class VAE(Autoencoder):
     variational = True
+    # Set by the trainer from training.kl_annealing and training.free_bits (train/schedules.py):
+    # the KL weight of this step (None: model.beta) and the nats per latent dimension (batch-
+    # averaged) the KL term leaves unpenalised (Kingma et al., 2016). `kl` always logs the true KL.
+    kl_weight: float | None = None
+    free_bits: float = 0.0
 
     @classmethod
     def encoder_outputs(cls, latent_dim: int) -> int:
@@ -35,7 +40,9 @@ class VAE(Autoencoder):
     def loss_terms(self, out: ForwardOutput, target: torch.Tensor) -> dict[str, torch.Tensor]:
         recon = reconstruction_loss(self, out, target).mean()
         kl = kl_divergence(out).mean()
-        return {"loss": recon + self.config.beta * kl, "reconstruction_loss": recon, "kl": kl}
+        penalised = kl if self.free_bits <= 0 else kl_per_dimension(out).clamp(min=self.free_bits).sum()
+        beta = self.config.beta if self.kl_weight is None else self.kl_weight
+        return {"loss": recon + beta * penalised, "reconstruction_loss": recon, "kl": kl}
 
     def prior(self, n: int, generator: torch.Generator | None = None,
               temperature: float = 1.0) -> torch.Tensor | None:

@@ -60,16 +60,18 @@ def latent_space(codes: np.ndarray, labels: np.ndarray | None, label_names: list
 
 def loss_curves(history: list[dict], path: Path) -> Path:
     """Train and validation loss per epoch; reconstruction and KL in their own panels for VAEs; the
-    validation BCE, MSE and L1 per epoch in the last panel when the history has them."""
+    validation BCE, MSE and L1 per epoch in a panel when the history has them; the learning rate
+    and the KL weight when a schedule changed them."""
     epochs = [r["epoch"] for r in history]
     panels = [("loss", "loss (per image)")]
     if "kl" in history[0]:
         panels += [("reconstruction_loss", "reconstruction loss"), ("kl", "KL divergence")]
     metrics = [k for k in ("bce", "mse", "l1") if f"val_{k}" in history[0]]  # per-epoch reconstruction metrics
-    fig, axes = subplots(1, len(panels) + bool(metrics), figsize=(4.5 * (len(panels) + bool(metrics)), 3.6),
-                             squeeze=False)
+    scheduled = _varies(history, "learning_rate") or _varies(history, "beta")
+    columns = len(panels) + bool(metrics) + scheduled
+    fig, axes = subplots(1, columns, figsize=(4.5 * columns, 3.6), squeeze=False)
     if metrics:
-        ax = axes[0][-1]
+        ax = axes[0][len(panels)]
         for k in metrics:
             ax.plot(epochs, [r[f"val_{k}"] for r in history], label=k.upper())
         ax.set_yscale("log")
@@ -86,8 +88,30 @@ def loss_curves(history: list[dict], path: Path) -> Path:
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend()
+    if scheduled:
+        _schedule_panel(axes[0][-1], epochs, history)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _varies(history: list[dict], key: str) -> bool:
+    return len({r.get(key) for r in history}) > 1
+
+
+def _schedule_panel(ax, epochs: list[int], history: list[dict]) -> None:
+    """The learning rate and the KL weight per epoch (training.lr_schedule, training.kl_annealing)."""
+    if _varies(history, "learning_rate"):
+        ax.plot(epochs, [r["learning_rate"] for r in history], color="tab:green", label="learning rate")
+        ax.set_ylabel("learning rate")
+        ax.legend(loc="upper left")
+    if _varies(history, "beta"):
+        twin = ax.twinx() if _varies(history, "learning_rate") else ax
+        twin.plot(epochs, [r["beta"] for r in history], color="tab:red", label="KL weight (beta)")
+        twin.set_ylabel("KL weight (beta)")
+        twin.legend(loc="lower right")
+    ax.set_xlabel("epoch")
+    ax.set_title("schedules")
+    ax.grid(alpha=0.3)
 
 
 def traversal_grid(decode: Decode, latent_dim: int, path: Path, dims=(0, 1), spans=((-3.0, 3.0), (-3.0, 3.0)),

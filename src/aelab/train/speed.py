@@ -59,10 +59,13 @@ def step_macs(model: Autoencoder, batch_size: int) -> float:
 
     kinds = (torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d)
     hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, kinds)]
+    was_training = model.training
+    model.eval()  # in training mode, BatchNorm would fold this probe into its running statistics
     try:
         device = next(model.parameters()).device
         model(torch.zeros(1, *model.input_shape, device=device), sample=False)
     finally:
+        model.train(was_training)
         for hook in hooks:
             hook.remove()
     return macs * batch_size

@@ -21,12 +21,13 @@ import torch
 from tqdm.auto import tqdm
 
 from aelab.config import Config
+from aelab.data.augment import augment
 from aelab.data.dataset import to_float
 from aelab.errors import AelabError
 from aelab.models.autoencoder import Autoencoder
-from aelab.train import checkpoint, distributed
-from aelab.train.objective import mean_objective
+from aelab.train import checkpoint, distributed, schedules
 from aelab.train.interrupt import DeferredInterrupts, Interrupted
+from aelab.train.objective import mean_objective
 from aelab.train.optim import build_optimizer
 from aelab.train.speed import SMALL_STEP_MACS, flush_denormals, intra_op_threads, native_bf16, step_macs
 
@@ -41,6 +42,10 @@ class TrainState:
     train_seconds: float = 0.0
     samples_seen: int = 0
     history: list[dict] = field(default_factory=list)
+    # training.lr_schedule "plateau": the lr's current scale and its own improvement counter
+    lr_scale: float = 1.0
+    lr_best_loss: float = math.inf
+    lr_bad_epochs: int = 0
 
 
 def pick_device(name: str) -> torch.device:
@@ -158,10 +163,21 @@ class Trainer:
             sums: dict[str, torch.Tensor] = {}
             order = torch.randperm(len(train), generator=generator, device=self.device)
             first = 0
-        for start in range(first, len(train), cfg.batch_size):
+        steps = math.ceil(len(train) / cfg.batch_size)
+        augmenting = self.config.data.augment_flip or self.config.data.augment_shift > 0
+        beta, lr = None, self.optimizer.param_groups[0]["lr"]
+        for step, start in enumerate(range(first, len(train), cfg.batch_size), start=first // cfg.batch_size):
+            progress = self.state.epoch + step / steps  # epochs done, fractional
+            if model.variational:  # the KL weight of this step (training.kl_annealing), read by the model
+                beta = schedules.kl_weight(cfg, model.config.beta, progress)
+                model.kl_weight, model.free_bits = beta, cfg.free_bits
+            lr = schedules.learning_rate(cfg, progress, self.state.lr_scale)
+            schedules.set_learning_rate(self.optimizer, lr)
             batch = order[start:start + cfg.batch_size]  # the global batch
             local = distributed.local_share(batch, self.context)
             x = to_float(train[local])
+            if augmenting:
+                x = augment(x, self.config.data.augment_flip, self.config.data.augment_shift, draws)
             if dynamic:  # a fresh binary draw of each image every epoch (Bernoulli likelihood)
                 x = torch.bernoulli(x, generator=draws)
             y = None if labels is None else labels[local]
@@ -172,6 +188,8 @@ class Trainer:
                 loss = loss * (len(local) * world / len(batch))
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if cfg.gradient_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.gradient_clip)
             self.optimizer.step()
             for k, v in terms.items():  # stays on the device: no sync per step
                 sums[k] = sums.get(k, 0.0) + v.detach() * len(x)
@@ -179,6 +197,8 @@ class Trainer:
                 self._partial = {"order": order, "next": start + cfg.batch_size, "sums": sums,
                                  "seconds": time.perf_counter() - started}
                 raise Interrupted(f"signal {self._stop.requested}")
+        if model.variational:  # validation, evaluation and sampling see the model's own objective
+            model.kl_weight, model.free_bits = None, 0.0
         totals = distributed.all_sum(torch.stack([torch.as_tensor(v).float() for v in sums.values()]), self.context)
         seconds = time.perf_counter() - started
         self.state.epoch += 1
@@ -190,6 +210,9 @@ class Trainer:
                                    reconstruction_metrics=True)
             row.update({f"val_{k}": v for k, v in terms.items()})
         row["seconds"] = seconds
+        row["learning_rate"] = lr
+        if beta is not None:
+            row["beta"] = beta
         if not math.isfinite(row["loss"]):
             raise AelabError(
                 f"training diverged in epoch {self.state.epoch}: the training loss is {row['loss']}; lower "
@@ -197,7 +220,14 @@ class Trainer:
                 "as cosh in wide layers" + (f" (the last checkpoint, epoch {self._checkpointed_epoch}, is "
                                             "kept)" if self._checkpointed_epoch else ""))
         self.state.history.append(row)
-        self._early_stopping(row["val_loss"] if validation is not None else row["loss"])
+        monitored = row["val_loss"] if validation is not None else row["loss"]
+        if validation is None and beta is not None:  # the objective at full beta, not the annealed one
+            monitored = row["reconstruction_loss"] + model.config.beta * row["kl"]
+        if cfg.lr_schedule == "plateau":
+            s = self.state
+            s.lr_best_loss, s.lr_bad_epochs, s.lr_scale = schedules.plateau_step(
+                cfg, monitored, s.lr_best_loss, s.lr_bad_epochs, s.lr_scale)
+        self._early_stopping(monitored)
         return row
 
     def _rank_generator(self) -> torch.Generator:

@@ -1,0 +1,112 @@
+"""Convolutional encoder and decoder for real images (`model.architecture: image_conv`).
+
+Built the way well-tuned VAE codebases build them: each stage halves the image with a stride-2
+3x3 conv, normalises (BatchNorm or GroupNorm) and applies the activation, then runs optional
+pre-activation residual blocks; the last feature map is flattened into the code (or [mean |
+log-variance]). The decoder mirrors the stages with stride-2 transposed convs whose
+output_padding hits each encoder size exactly, so any input size works (28, 64, 70, 128,
+non-square), with 1 or 3 channels; the last one produces the image's channels directly (a conv
+at full resolution would cost as much as the rest of the decoder on a CPU).
+
+The encoder and decoder are self-contained modules (input shape in, tensors out): an
+autoencoder only needs to hold them.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from aelab.models.conv import feature_sizes
+from aelab.models.layers import activation, init_layer
+
+GROUPS = 8  # GroupNorm groups (or fewer, when a stage has fewer channels than that)
+
+
+def norm_layer(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "group":
+        groups = next(g for g in range(min(GROUPS, channels), 0, -1) if channels % g == 0)
+        return nn.GroupNorm(groups, channels)
+    return nn.Identity()
+
+
+def conv_unit(conv: nn.Module, norm: str, act: str, init: str) -> nn.Sequential:
+    """conv -> normalisation -> activation; the conv has no bias when a normalisation follows."""
+    init_layer(conv, init, act)
+    return nn.Sequential(conv, norm_layer(norm, conv.out_channels), activation(act))
+
+
+def _conv(c_in: int, c_out: int, stride: int, norm: str) -> nn.Conv2d:
+    return nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=norm == "none")
+
+
+class ResidualBlock(nn.Module):
+    """x + conv(act(norm(conv(act(norm(x)))))): pre-activation, shape-preserving."""
+
+    def __init__(self, channels: int, norm: str, act: str, init: str):
+        super().__init__()
+        self.body = nn.Sequential(
+            norm_layer(norm, channels), activation(act), _conv(channels, channels, 1, "none"),
+            norm_layer(norm, channels), activation(act), _conv(channels, channels, 1, "none"),
+        )
+        init_layer(self.body[2], init, act)
+        # The last conv starts at zero: each block begins as the identity, so depth cannot hurt early.
+        nn.init.zeros_(self.body[5].weight)
+        nn.init.zeros_(self.body[5].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def _blocks(n: int, channels: int, norm: str, act: str, init: str) -> list[nn.Module]:
+    return [ResidualBlock(channels, norm, act, init) for _ in range(n)]
+
+
+class ImageEncoder(nn.Module):
+    def __init__(self, input_shape, channels: list[int], blocks: list[int], out_features: int,
+                 norm: str, act: str, init: str):
+        super().__init__()
+        c_in, h, w = input_shape
+        stages: list[nn.Module] = []
+        for c, n in zip(channels, blocks):
+            stages += [conv_unit(_conv(c_in, c, 2, norm), norm, act, init), *_blocks(n, c, norm, act, init)]
+            c_in = c
+        self.stages = nn.Sequential(*stages)
+        fh, fw = feature_sizes((h, w), len(channels), 3)[-1]
+        self.head = nn.Linear(c_in * fh * fw, out_features)
+        init_layer(self.head, init, "identity")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.stages(x)  # (B, channels[-1], H / 2^n, W / 2^n), rounded up
+        return self.head(h.flatten(1))
+
+
+class ImageDecoder(nn.Module):
+    def __init__(self, latent_dim: int, output_shape, channels: list[int], blocks: list[int],
+                 norm: str, act: str, init: str, output_activation: str):
+        super().__init__()
+        c_out, h, w = output_shape
+        sizes = feature_sizes((h, w), len(channels), 3)  # the encoder's sizes, input first
+        self.start_shape = (channels[-1], *sizes[-1])
+        self.dense = nn.Linear(latent_dim, channels[-1] * sizes[-1][0] * sizes[-1][1])
+        init_layer(self.dense, init, act)
+        layers: list[nn.Module] = [norm_layer(norm, channels[-1]), activation(act)]
+        # Stage i (deepest first): residual blocks at its size, then up to the size before it.
+        for i in reversed(range(len(channels))):
+            layers += _blocks(blocks[i], channels[i], norm, act, init)
+            pad = tuple(t - (2 * s - 1) for t, s in zip(sizes[i], sizes[i + 1]))  # 0 or 1: odd or even
+            if i > 0:
+                up = nn.ConvTranspose2d(channels[i], channels[i - 1], 3, stride=2, padding=1,
+                                        output_padding=pad, bias=norm == "none")
+                layers.append(conv_unit(up, norm, act, init))
+            else:
+                up = nn.ConvTranspose2d(channels[0], c_out, 3, stride=2, padding=1, output_padding=pad)
+                init_layer(up, init, output_activation)
+                layers.append(up)
+        self.stages = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.dense(z).unflatten(1, self.start_shape)  # (B, channels[-1], h_n, w_n)
+        return self.stages(h)  # (B, C, H, W), pre-activation

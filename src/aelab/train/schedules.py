@@ -1,0 +1,57 @@
+"""What changes during training, as pure functions of how far training is (in epochs, fractional
+within an epoch), so that a resumed run continues exactly where it stopped:
+
+- the KL weight: `training.kl_annealing` "linear" raises it from 0 to `model.beta` over
+  `kl_annealing_epochs` and holds it; "cyclical" repeats that ramp every `kl_annealing_epochs`,
+  rising over the first half of each cycle and holding for the second (Fu et al., 2019), so the
+  decoder learns to use the code before the KL term pulls it towards the prior;
+- the learning rate: `training.lr_schedule` "cosine" decays it from `learning_rate` to 0 along a
+  half cosine over all epochs; "plateau" halves it after `lr_patience` epochs without a better
+  monitored loss (the loop keeps that scale in its state, which checkpoints store).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from aelab.config import TrainingConfig
+
+PLATEAU_FACTOR = 0.5  # lr multiplier each time the monitored loss stalls
+PLATEAU_MIN_SCALE = 1e-3  # never below 1/1000 of training.learning_rate
+
+
+def kl_weight(cfg: TrainingConfig, beta: float, progress: float) -> float:
+    """The KL weight at `progress` epochs into training (the model's beta once annealing is over)."""
+    if cfg.kl_annealing == "none":
+        return beta
+    period = cfg.kl_annealing_epochs
+    if cfg.kl_annealing == "linear":
+        return beta * min(1.0, progress / period)
+    position = (progress % period) / period  # cyclical: 0..1 within the current cycle
+    return beta * min(1.0, 2.0 * position)
+
+
+def learning_rate(cfg: TrainingConfig, progress: float, plateau_scale: float = 1.0) -> float:
+    if cfg.lr_schedule == "cosine":
+        return cfg.learning_rate * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress / cfg.epochs)))
+    if cfg.lr_schedule == "plateau":
+        return cfg.learning_rate * plateau_scale
+    return cfg.learning_rate
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def plateau_step(cfg: TrainingConfig, monitored: float, best: float, bad_epochs: int,
+                 scale: float) -> tuple[float, int, float]:
+    """After an epoch: (best loss so far, epochs without improvement, new lr scale)."""
+    if monitored < best - cfg.min_delta:
+        return monitored, 0, scale
+    bad_epochs += 1
+    if bad_epochs >= cfg.lr_patience:
+        return best, 0, max(PLATEAU_MIN_SCALE, scale * PLATEAU_FACTOR)
+    return best, bad_epochs, scale

@@ -1,0 +1,169 @@
+"""The image network (model.architecture image_conv) and the training knobs real images need:
+trained on the shipped emojis, checked by what they reach, resumed exactly, refused clearly."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import load_file
+
+from aelab import runs
+from aelab.cli import main
+from aelab.config import load_config
+from aelab.data.augment import augment
+from aelab.train import schedules
+from aelab.data.prepare import prepare_data
+from aelab.experiments.train_run import train_run
+from aelab.models.registry import build_model
+
+
+def build(config, shape):
+    return build_model(config.model, shape, seed=config.training.seed)
+
+EMOJIS = ["data.dataset=folder", "data.path=examples/emojis", "data.input_size=32", "data.channels=3",
+          "model.architecture=image_conv", "model.stage_channels=[16,32,64]", "model.latent_dim=32",
+          "model.activation=leaky_relu", "training.batch_size=16", "training.patience=null",
+          "training.learning_rate=0.002"]
+
+
+@pytest.mark.parametrize("shape", [(3, 64, 64), (1, 28, 28), (3, 70, 70), (1, 45, 33), (3, 128, 96)])
+def test_any_image_size_and_channels_come_back_in_shape(shape):
+    config = load_config(None, ["model.architecture=image_conv", "model.latent_dim=512",
+                                "model.residual_blocks=[1,0,0,1]", "model.normalization=group"])
+    model = build(config, shape)
+    out = model(torch.rand(2, *shape))
+    assert out.logits.shape == (2, *shape) and out.mean.shape == (2, 512)
+
+
+def test_vae_on_the_shipped_emojis_beats_the_mean_image_and_logs_its_schedules(tmp_path):
+    run = tmp_path / "emojis"
+    config = load_config(None, EMOJIS + [
+        "training.epochs=25", "training.kl_annealing=linear", "training.kl_annealing_epochs=5",
+        "training.lr_schedule=cosine", "training.free_bits=0.05", "training.gradient_clip=1000",
+        "data.augment_flip=true", "data.augment_shift=2", "model.reconstruction_loss=bce"])
+    metrics = train_run(config, run, progress=False)
+    train, _, test = prepare_data(config)
+    mean_image = train.images.astype(np.float64).mean(0) / 255
+    baseline = np.mean([10 * math.log10(1 / np.mean((x / 255 - mean_image) ** 2)) for x in test.images])
+    assert metrics["test"]["psnr"] > baseline + 3.0, (metrics["test"]["psnr"], baseline)
+    assert 0 < metrics["test"]["ssim"] <= 1 and metrics["validation"]["psnr"] > baseline
+    history = list(csv.DictReader((run / runs.HISTORY).open()))
+    betas = [float(r["beta"]) for r in history]
+    rates = [float(r["learning_rate"]) for r in history]
+    assert betas[0] < 0.25 and betas[-1] == 1.0 and betas == sorted(betas)  # the warm-up, then beta
+    assert rates == sorted(rates, reverse=True) and rates[-1] < 0.01 * rates[0]  # the cosine decay
+    assert (run / "loss.png").stat().st_size > 0
+
+
+def test_psnr_is_the_per_image_mean_of_the_reconstructions(tmp_path):
+    config = load_config(None, EMOJIS + ["training.epochs=2", "model.type=ae"])
+    metrics = train_run(config, tmp_path / "ae", progress=False, figures=False)
+    model, _, _ = runs.load_model(tmp_path / "ae" / runs.MODEL)
+    _, _, test = prepare_data(config)
+    model.eval()
+    with torch.no_grad():
+        x = torch.from_numpy(test.images).float() / 255
+        x_hat = model.decode(model(x, sample=False).mean)
+    per_image = (x_hat - x).square().flatten(1).mean(1)
+    assert metrics["test"]["psnr"] == pytest.approx(float((10 * torch.log10(1 / per_image)).mean()), rel=1e-4)
+
+
+def test_resume_with_schedules_and_augmentation_gives_identical_weights(tmp_path):
+    from test_training import StopAfter
+
+    overrides = EMOJIS + ["training.epochs=4", "training.checkpoint_every=1", "training.lr_schedule=plateau",
+                          "training.lr_patience=1", "training.kl_annealing=cyclical",
+                          "training.kl_annealing_epochs=2", "data.augment_flip=true", "data.augment_shift=3",
+                          "model.stage_channels=[8,16]", "data.input_size=16"]
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    train_run(load_config(None, overrides), whole, progress=False, figures=False)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(load_config(None, overrides), resumed, progress=False, figures=False, callbacks=[StopAfter(3)])
+    train_run(runs.read_config(resumed), resumed, resume=True, progress=False, figures=False)
+    wa, wb = load_file(str(whole / runs.MODEL)), load_file(str(resumed / runs.MODEL))
+    assert wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa)
+    betas = [float(r["beta"]) for r in csv.DictReader((resumed / runs.HISTORY).open())]
+    # cyclical, 2-epoch cycles (the weight at each epoch's last step): rising, held, rising again
+    assert betas[0] < 1.0 and betas[1] == 1.0 and betas[2] == pytest.approx(betas[0]) and betas[3] == 1.0
+
+
+def test_schedules_ramp_cycle_decay_and_halve():
+    cfg = load_config(None, ["training.epochs=10", "training.kl_annealing=linear", "training.kl_annealing_epochs=4",
+                             "training.lr_schedule=cosine", "training.learning_rate=0.01"]).training
+    assert [schedules.kl_weight(cfg, 2.0, p) for p in (0, 1, 2, 4, 9)] == [0.0, 0.5, 1.0, 2.0, 2.0]
+    cyc = cfg.model_copy(update={"kl_annealing": "cyclical"})
+    assert [schedules.kl_weight(cyc, 1.0, p) for p in (0, 1, 2, 3, 4, 5)] == [0.0, 0.5, 1.0, 1.0, 0.0, 0.5]
+    assert schedules.learning_rate(cfg, 0) == 0.01 and schedules.learning_rate(cfg, 5) == pytest.approx(0.005)
+    assert schedules.learning_rate(cfg, 10) == pytest.approx(0.0, abs=1e-12)
+    plateau = cfg.model_copy(update={"lr_schedule": "plateau", "lr_patience": 2})
+    best, bad, scale = schedules.plateau_step(plateau, 1.0, 0.5, 0, 1.0)
+    assert (best, bad, scale) == (0.5, 1, 1.0)
+    assert schedules.plateau_step(plateau, 1.0, 0.5, bad, scale) == (0.5, 0, 0.5)  # the second stall halves
+    assert schedules.plateau_step(plateau, 0.4, 0.5, 1, 0.5) == (0.4, 0, 0.5)
+
+
+def test_augmentation_flips_and_shifts_whole_images():
+    x = torch.rand(64, 3, 8, 8)
+    generator = torch.Generator().manual_seed(0)
+    flipped = augment(x, flip=True, shift=0, generator=generator)
+    same = (flipped == x).flatten(1).all(1)
+    mirrored = (flipped == x.flip(-1)).flatten(1).all(1)
+    assert bool((same | mirrored).all()) and 10 < int(mirrored.sum()) < 54
+    shifted = augment(x, flip=False, shift=2, generator=torch.Generator().manual_seed(1))
+    assert shifted.shape == x.shape
+    # Each image is the original moved by (dy, dx) in [-2, 2], edges repeated: find that move.
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2), mode="replicate")
+    for i in range(len(x)):
+        moves = [(dy, dx) for dy in range(5) for dx in range(5)
+                 if torch.equal(padded[i, :, dy:dy + 8, dx:dx + 8], shifted[i])]
+        assert moves, i
+    assert not torch.equal(shifted, x)
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("model.residual_blocks=[1,2]", "model.residual_blocks lists 2 stages but stage_channels has 4"),
+    ("model.normalization=layer", "model.normalization"),
+    ("training.kl_annealing=sigmoid", "training.kl_annealing"),
+    ("training.free_bits=-1", "training.free_bits"),
+    ("training.lr_schedule=step", "training.lr_schedule"),
+    ("training.gradient_clip=0", "training.gradient_clip"),
+    ("data.augment_shift=40", "data.augment_shift"),
+])
+def test_bad_image_settings_are_one_clear_line(setting, message, capsys):
+    assert main(["train", "--set", "model.architecture=image_conv", "--set", setting]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_kl_knobs_on_a_plain_autoencoder_are_refused(capsys):
+    assert main(["train", "--set", "model.type=ae", "--set", "training.kl_annealing=linear"]) == 2
+    assert "training.kl_annealing acts on the KL term, which a model of type 'ae' has not" in capsys.readouterr().err
+
+
+def test_free_bits_leave_small_kl_unpenalised():
+    config = load_config(None, ["model.architecture=image_conv", "model.stage_channels=[8]", "model.latent_dim=4"])
+    model = build(config, (1, 8, 8))
+    x = torch.rand(5, 1, 8, 8)
+    out = model(x, generator=torch.Generator().manual_seed(0))
+    plain = model.loss_terms(out, x)
+    model.kl_weight, model.free_bits = 1.0, 1e6  # as the trainer sets them during a step
+    free = model.loss_terms(out, x)
+    assert free["kl"] == plain["kl"]  # the reported KL is the true one
+    assert float(free["loss"] - free["reconstruction_loss"]) == pytest.approx(4 * 1e6)
+    assert json.dumps(config.to_dict()["model"]["residual_blocks"]) == "[0]"
+
+
+def test_pytorch_init_keeps_the_layers_own_defaults():
+    config = load_config(None, ["model.architecture=conv", "model.type=ae", "model.init=pytorch",
+                                "model.activation=tanh"])
+    model = build(config, (1, 28, 28))
+    head = model.encoder.head  # Linear(64, 2): PyTorch draws weights and biases from U(-1/8, 1/8)
+    bound = 1 / math.sqrt(head.in_features)
+    assert float(head.weight.abs().max()) <= bound and float(head.bias.abs().max()) > 0
+    auto = build(load_config(None, ["model.architecture=conv", "model.type=ae", "model.activation=tanh"]), (1, 28, 28))
+    assert float(auto.encoder.head.bias.abs().max()) == 0.0  # auto: Xavier weights, zero biases
