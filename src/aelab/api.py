@@ -29,6 +29,9 @@ from aelab.train.pipeline import build
 from aelab.train.trainer import Trainer, pick_device
 
 
+CODE_SAMPLE = 10_000  # training images whose codes fit an AE's sampling distribution
+
+
 class _Estimator(TransformerMixin, BaseEstimator):
     _type = "ae"
 
@@ -89,8 +92,14 @@ class _Estimator(TransformerMixin, BaseEstimator):
         return self
 
     def _fit_code_distribution(self, images) -> None:
-        # For sampling from a model without a prior (AE, DAE): a Gaussian fitted to the codes.
-        codes = inference.encode(self.model_, images)
+        # For sampling from a model without a prior (AE, DAE): a Gaussian fitted to the codes of at
+        # most CODE_SAMPLE evenly spaced images (a fixed cost however large X is; plenty for a mean
+        # and a covariance). The VAE family samples from its prior N(0, I).
+        k = self.model_.config.latent_dim
+        if self.model_.variational:
+            self.code_mean_, self.code_cov_ = np.zeros(k, np.float32), np.eye(k, dtype=np.float32)
+            return
+        codes = inference.encode(self.model_, images[::-(-len(images) // CODE_SAMPLE)])
         self.code_mean_ = codes.mean(0)
         self.code_cov_ = np.cov(codes, rowvar=False).reshape(codes.shape[1], codes.shape[1])
 
