@@ -34,8 +34,8 @@ class ImageData:
 
     def subset(self, index: np.ndarray) -> "ImageData":
         labels = None if self.labels is None else self.labels[index]
-        if isinstance(self.images, MappedImages):  # a view: a split of a folder on disk copies nothing
-            return replace(self, images=self.images.view(index), labels=labels)
+        if isinstance(self.images, MappedImages):  # a large split of a folder on disk: a view, no copy
+            return replace(self, images=self.images.subset(index), labels=labels)
         return replace(self, images=np.ascontiguousarray(self.images[index]), labels=labels)
 
     def label_text(self, i: int) -> str:

@@ -7,7 +7,8 @@ memory counts every mapped page a process has touched, even clean file-backed on
 kernel's page cache keeps the pages for the next epoch when memory allows, so a folder that fits
 trains from RAM at nearly in-memory speed, and one that does not reads from disk.
 
-A subset (a split, a fold) is a view: the parent file plus an index of rows, never a copy.
+A large subset (a split, a fold) is a view: the parent file plus an index of rows, never a
+copy; a small one (the few images a figure shows) is read into memory.
 Training and evaluation reach it through `tensor()`, which indexes like the in-memory tensor
 the trainer is given otherwise (len, integer-tensor or slice indexing, `.to(device)`, `.device`).
 """
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 
 READ_WINDOW = 256 << 20  # bytes read between two drops of the mapped pages
+SMALL_SUBSET = 64 << 20  # a subset up to this size is read into memory (figures pick a few images)
 
 
 class MappedImages:
@@ -56,6 +58,11 @@ class MappedImages:
         positions = self._positions(index)
         rows = positions if self.rows is None else self.rows[positions]
         return MappedImages(self.path, rows.astype(np.int64), self._file)
+
+    def subset(self, index) -> "MappedImages | np.ndarray":
+        """Rows `index`: a view when large (a split), an in-memory array up to SMALL_SUBSET bytes."""
+        view = self.view(index)
+        return view if view.nbytes > SMALL_SUBSET else np.asarray(view)
 
     def __getitem__(self, index) -> np.ndarray:
         """An in-memory copy of the rows asked for: an int, a slice, integers or a boolean mask."""
