@@ -29,7 +29,7 @@ from aelab.train.pipeline import build
 from aelab.train.trainer import Trainer, pick_device
 
 
-CODE_SAMPLE = 10_000  # training images whose codes fit an AE's sampling distribution
+CODE_SAMPLE = 4096  # training images whose codes fit an AE's sampling distribution
 
 
 class _Estimator(TransformerMixin, BaseEstimator):
