@@ -46,9 +46,9 @@ config = load_config(None, ["model.type=vae", "model.encoder_layers=[256]", "mod
                             "training.patience=null", "training.precision=fp32", f"training.threads={threads}"])
 started = time.perf_counter()
 data = ImageData(open_images(__import__("pathlib").Path(path), in_memory=(mode == "memory")))
-if sample:
+if sample:  # rows from all over the file, kept on disk (a view, not the small-subset copy)
     rows = np.sort(np.random.default_rng(0).choice(len(data), sample, replace=False))
-    data = data.subset(rows)
+    data = ImageData(data.images.view(rows))
 loaded = time.perf_counter()
 model = build(config, data.shape)
 state = Trainer(model, config, "cpu", progress=False).fit(data.tensor())
@@ -113,6 +113,32 @@ def make_big(path: Path, n: int) -> None:
     del out
 
 
+def compare_folder(a, decoded: dict, cache: Path) -> None:
+    print("| decoding | images | seconds | images/s | 1M images at this rate |")
+    print("|---|---|---|---|---|")
+    for workers, r in decoded.items():
+        print(f"| {workers} worker process(es) | {r['n']:,} | {r['seconds']:.1f} | {r['images_per_s']:,.0f} "
+              f"| {1e6 / r['images_per_s'] / 60:.0f} min |")
+    results = {"memory": [], "mapped": []}
+    for rep in range(a.reps):
+        for mode in ("memory", "mapped") if rep % 2 == 0 else ("mapped", "memory"):
+            r = run(TRAIN, cache, mode, 0, a.threads)
+            results[mode].append(r)
+            print(f"  rep {rep + 1} {mode}: {r['samples_per_s']:,.0f} samples/s, {r['peak_rss_mb']:.0f} MB",
+                  file=sys.stderr)
+    base = statistics.median(r["samples_per_s"] for r in results["memory"])
+    print(f"\nTraining from the folder's cache ({a.images:,} images, {cache.stat().st_size / 1e9:.2f} GB decoded), "
+          f"12288-256-16 MLP VAE, 1 epoch, batch 128, fp32, {a.reps} reps:\n")
+    print("| images from | samples/s, median (min-max) | vs in memory | peak RSS MB | load s |")
+    print("|---|---|---|---|---|")
+    for mode, rs in results.items():
+        speed = [r["samples_per_s"] for r in rs]
+        print(f"| {'memory (file read whole)' if mode == 'memory' else 'memory-mapped file'} "
+              f"| {statistics.median(speed):,.0f} ({min(speed):,.0f}-{max(speed):,.0f}) "
+              f"| {statistics.median(speed) / base:.2f}x | {statistics.median(r['peak_rss_mb'] for r in rs):.0f} "
+              f"| {statistics.median(r['load_s'] for r in rs):.2f} |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", type=int, default=20000)
@@ -121,6 +147,7 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--work", help="scratch folder (default: a temporary one under /tmp, deleted after)")
+    p.add_argument("--big-only", action="store_true", help="only the big-file measurement")
     a = p.parse_args()
     work = Path(a.work or tempfile.mkdtemp(prefix="aelab-folder-scale-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -129,39 +156,20 @@ def main() -> None:
           f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n")
     try:
         folder = work / "folder"
-        if not folder.exists():
+        if a.big_only:
+            pass
+        elif not folder.exists():
             started = time.perf_counter()
             make_folder(folder, a.images)
             print(f"made {a.images:,} {SIDE}x{SIDE} RGB PNGs in {time.perf_counter() - started:.0f} s\n")
         decoded = {}
-        for workers in (1, 2):
+        for workers in () if a.big_only else (1, 2):
             out = work / f"decoded-{workers}.npy"
             decoded[workers] = run(DECODE, folder, out, workers)
             print(f"  decode, {workers} worker(s): {decoded[workers]['seconds']:.1f} s", file=sys.stderr)
         cache = work / "decoded-2.npy"
-        print("| decoding | images | seconds | images/s | 1M images at this rate |")
-        print("|---|---|---|---|---|")
-        for workers, r in decoded.items():
-            print(f"| {workers} worker process(es) | {r['n']:,} | {r['seconds']:.1f} | {r['images_per_s']:,.0f} "
-                  f"| {1e6 / r['images_per_s'] / 60:.0f} min |")
-        results = {"memory": [], "mapped": []}
-        for rep in range(a.reps):
-            for mode in ("memory", "mapped") if rep % 2 == 0 else ("mapped", "memory"):
-                r = run(TRAIN, cache, mode, 0, a.threads)
-                results[mode].append(r)
-                print(f"  rep {rep + 1} {mode}: {r['samples_per_s']:,.0f} samples/s, {r['peak_rss_mb']:.0f} MB",
-                      file=sys.stderr)
-        base = statistics.median(r["samples_per_s"] for r in results["memory"])
-        print(f"\nTraining from the folder's cache ({a.images:,} images, {cache.stat().st_size / 1e9:.2f} GB decoded), "
-              f"12288-256-16 MLP VAE, 1 epoch, batch 128, fp32, {a.reps} reps:\n")
-        print("| images from | samples/s, median (min-max) | vs in memory | peak RSS MB | load s |")
-        print("|---|---|---|---|---|")
-        for mode, rs in results.items():
-            speed = [r["samples_per_s"] for r in rs]
-            print(f"| {'memory (file read whole)' if mode == 'memory' else 'memory-mapped file'} "
-                  f"| {statistics.median(speed):,.0f} ({min(speed):,.0f}-{max(speed):,.0f}) "
-                  f"| {statistics.median(speed) / base:.2f}x | {statistics.median(r['peak_rss_mb'] for r in rs):.0f} "
-                  f"| {statistics.median(r['load_s'] for r in rs):.2f} |")
+        if not a.big_only:
+            compare_folder(a, decoded, cache)
         if a.big_images:
             big = work / "big.npy"
             started = time.perf_counter()
