@@ -1,5 +1,5 @@
 """Image folders larger than memory: decoding speed with one and two worker processes, training
-speed and peak memory from the in-memory array against the memory-mapped cache, and peak memory
+speed and peak memory from the in-memory array against the cache file read batch by batch, and peak memory
 training from a decoded file far larger than any in-memory budget.
 
     python bench/folder_scale.py [--images 20000] [--big-images 1000000] [--reps 2] [--work DIR]
@@ -7,10 +7,10 @@ training from a decoded file far larger than any in-memory budget.
 - a synthetic folder of `--images` 64x64 RGB PNGs (discs on noise, in 10 sub-folders);
 - decode: `aelab.data.cache.decode_into` cold, workers=1 and workers=2, images/s;
 - train: a 12288-256-16 MLP VAE, 1 epoch, batch 128, fp32, from the folder's cache read whole
-  into memory and from the same file mapped (MappedImages), interleaved, each in a fresh process;
+  into memory and from the same file on disk (DiskImages), interleaved, each in a fresh process;
 - big: a decoded .npy of `--big-images` 64x64 RGB rows (1M: 12.3 GB) written directly (decoding a
   million PNGs would take hours on 2 cores; the file is what training reads), then one epoch over
-  `--big-sample` rows drawn at random from all of it, mapped: peak RSS and samples/s.
+  `--big-sample` rows drawn at random from all of it, from disk: peak RSS and samples/s.
 Every training measurement is a fresh process; peak RSS is ru_maxrss (torch + aelab imports
 included, ~0.4 GB).
 """
@@ -133,7 +133,7 @@ def compare_folder(a, decoded: dict, cache: Path) -> None:
     print("|---|---|---|---|---|")
     for mode, rs in results.items():
         speed = [r["samples_per_s"] for r in rs]
-        print(f"| {'memory (file read whole)' if mode == 'memory' else 'memory-mapped file'} "
+        print(f"| {'memory (file read whole)' if mode == 'memory' else 'file on disk (DiskImages)'} "
               f"| {statistics.median(speed):,.0f} ({min(speed):,.0f}-{max(speed):,.0f}) "
               f"| {statistics.median(speed) / base:.2f}x | {statistics.median(r['peak_rss_mb'] for r in rs):.0f} "
               f"| {statistics.median(r['load_s'] for r in rs):.2f} |")
@@ -177,7 +177,7 @@ def main() -> None:
             written = time.perf_counter() - started
             r = run(TRAIN, big, "mapped", a.big_sample, a.threads)
             print(f"\nBig file: {a.big_images:,} decoded 64x64 RGB images, {big.stat().st_size / 1e9:.1f} GB "
-                  f"(written in {written:.0f} s), 1 epoch over {a.big_sample:,} rows drawn from all of it, mapped: "
+                  f"(written in {written:.0f} s), 1 epoch over {a.big_sample:,} rows drawn from all of it, from disk: "
                   f"{r['samples_per_s']:,.0f} samples/s, peak RSS {r['peak_rss_mb']:.0f} MB\n")
             big.unlink()
     finally:

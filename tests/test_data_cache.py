@@ -14,8 +14,8 @@ from aelab.config import load_config
 from aelab.data.cache import decode_into, drop_rows, open_images
 from aelab.data.dataset import ImageData
 from aelab.data.folder import decode_image, load_folder
-from aelab.data import mapped
-from aelab.data.mapped import MappedImages, MappedTensor
+from aelab.data import ondisk
+from aelab.data.ondisk import DiskImages, DiskTensor
 from aelab.data.splits import split
 from aelab.evaluate.metrics import evaluate
 from aelab.train.pipeline import build
@@ -67,13 +67,13 @@ def test_a_cached_folder_equals_the_uncached_one_and_reads_back_mapped(folder):
     cache_files = sorted((folder.parent / "aelab-data" / "folders").glob("discs-*"))
     assert [f.suffix for f in cache_files] == [".npy", ".npz"]
     mapped = open_images(cache_files[0], in_memory=False)
-    assert isinstance(mapped, MappedImages) and mapped.shape == plain.images.shape
+    assert isinstance(mapped, DiskImages) and mapped.shape == plain.images.shape
     assert np.array_equal(mapped[[5, 2, 299, 2]], plain.images[[5, 2, 299, 2]])  # any order, repeats
     assert np.array_equal(mapped[-1], plain.images[-1]) and np.array_equal(mapped[10:20], plain.images[10:20])
 
 
 def test_training_from_the_map_gives_the_same_weights_as_in_memory(folder, monkeypatch):
-    monkeypatch.setattr(mapped, "SMALL_SUBSET", 0)  # splits of this small folder stay on disk too
+    monkeypatch.setattr(ondisk, "SMALL_SUBSET", 0)  # splits of this small folder stay on disk too
     plain = load_folder(folder, (12, 12), 3, cache=False)
     load_folder(folder, (12, 12), 3)
     npy = next((folder.parent / "aelab-data" / "folders").glob("discs-*.npy"))
@@ -83,12 +83,12 @@ def test_training_from_the_map_gives_the_same_weights_as_in_memory(folder, monke
     results = []
     for data in (plain, on_disk):
         train, validation = split(data, 0.2, seed=0)
-        assert isinstance(train.images, MappedImages) == (data is on_disk)  # a split is a view, not a copy
+        assert isinstance(train.images, DiskImages) == (data is on_disk)  # a split is a view, not a copy
         model = build(config, data.shape)
         state = Trainer(model, config, "cpu", progress=False).fit(train.tensor(), validation.tensor())
         results.append((model.state_dict(), state.history, evaluate(model, validation.tensor(), 1, False)))
     (w_mem, h_mem, m_mem), (w_map, h_map, m_map) = results
-    assert isinstance(on_disk.tensor(), MappedTensor)
+    assert isinstance(on_disk.tensor(), DiskTensor)
     assert all(torch.equal(w_mem[k], w_map[k]) for k in w_mem)
     timeless = lambda history: [{k: v for k, v in row.items() if k != "seconds"} for row in history]  # noqa: E731
     assert timeless(h_mem) == timeless(h_map)

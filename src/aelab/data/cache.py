@@ -1,10 +1,10 @@
 """The decoded cache of an image folder on disk: one .npy file of uint8 (N, C, H, W).
 
-Decoding writes each image straight into the memory-mapped file, so no process ever holds the
+Decoding writes each image straight into the file through a memory map, so no process ever holds the
 whole folder: a pool of worker processes (one per core) decodes chunks of files while the
 parent shows a progress bar. Reading the cache back, a file that fits comfortably in memory is
-read whole (the fastest training); a larger one stays on disk as MappedImages (data/mapped.py),
-whose batches are read through the map with bounded resident memory.
+read whole (the fastest training); a larger one stays on disk as DiskImages (data/ondisk.py),
+whose batches are read from the file with bounded resident memory.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from aelab.data.mapped import MappedImages
+from aelab.data.ondisk import DiskImages
 
 log = logging.getLogger("aelab")
 
@@ -84,14 +84,14 @@ def drop_rows(path: Path, rows: list[int]) -> None:
     os.replace(part, path)
 
 
-def open_images(path: Path, in_memory: bool | None = None) -> np.ndarray | MappedImages:
+def open_images(path: Path, in_memory: bool | None = None) -> np.ndarray | DiskImages:
     """The cached images: read whole into memory when they fit comfortably (`in_memory` None:
-    up to IN_MEMORY_SHARE of the available memory), else mapped from the file."""
+    up to IN_MEMORY_SHARE of the available memory), else left on disk (DiskImages)."""
     if in_memory is None:
         in_memory = path.stat().st_size <= IN_MEMORY_SHARE * available_memory()
     if in_memory:
         return np.load(path)
-    images = MappedImages(path)
+    images = DiskImages(path)
     log.info("%s holds %.1f GB of decoded images, more than fits comfortably in memory: training "
              "reads it from disk batch by batch", path, path.stat().st_size / 1e9)
     return images

@@ -7,12 +7,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from aelab.data.mapped import MappedImages
+from aelab.data.ondisk import DiskImages
 
 
 @dataclass
 class ImageData:
-    images: np.ndarray | MappedImages  # (N, C, H, W): uint8 in [0, 255], or float32 in [0, 1]
+    images: np.ndarray | DiskImages  # (N, C, H, W): uint8 in [0, 255], or float32 in [0, 1]
     labels: np.ndarray | None = None  # (N,) int64 indices into label_names
     label_names: list[str] | None = None
     name: str = "data"
@@ -28,13 +28,13 @@ class ImageData:
     def binary(self) -> bool:
         """Every pixel is 0 or 1: pixel accuracy and wrong-pixel counts make sense."""
         top = 255 if self.images.dtype == np.uint8 else 1
-        if isinstance(self.images, MappedImages):
+        if isinstance(self.images, DiskImages):
             return self.images.all_in((0, top))
         return bool(np.isin(self.images, (0, top)).all())
 
     def subset(self, index: np.ndarray) -> "ImageData":
         labels = None if self.labels is None else self.labels[index]
-        if isinstance(self.images, MappedImages):  # a large split of a folder on disk: a view, no copy
+        if isinstance(self.images, DiskImages):  # a large split of a folder on disk: a view, no copy
             return replace(self, images=self.images.subset(index), labels=labels)
         return replace(self, images=np.ascontiguousarray(self.images[index]), labels=labels)
 
@@ -46,7 +46,7 @@ class ImageData:
     def tensor(self, device: torch.device | str = "cpu") -> torch.Tensor:
         """The whole set on the device in its stored dtype (uint8 stays uint8: 4x less memory);
         a set on disk reads its batches when indexed."""
-        if isinstance(self.images, MappedImages):
+        if isinstance(self.images, DiskImages):
             return self.images.tensor(device)
         return torch.from_numpy(self.images).to(device)
 

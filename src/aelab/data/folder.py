@@ -5,7 +5,7 @@ to `size` (padding or centre-cropping keeps its aspect) and written into an arra
 whole folder up front, so loading needs no more memory than the result. With the cache on (the
 default), every core decodes straight into a .npy file on disk (data/cache.py), keyed by the
 folder's file list (names, sizes, modification times) and the preprocessing, beside an .npz of
-labels; a second run starts at once, and a folder larger than memory trains from the mapped file.
+labels; a second run starts at once, and a folder larger than memory trains from the file on disk.
 Labels are the first sub-folder's name when there are sub-folders.
 """
 
