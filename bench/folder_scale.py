@@ -11,7 +11,7 @@ training from a decoded file far larger than any in-memory budget.
 - big: a decoded .npy of `--big-images` 64x64 RGB rows (1M: 12.3 GB) written directly (decoding a
   million PNGs would take hours on 2 cores; the file is what training reads), then one epoch over
   `--big-sample` rows drawn at random from all of it, from disk: peak RSS and samples/s.
-Every training measurement is a fresh process; peak RSS is ru_maxrss (torch + aelab imports
+Every training measurement is a fresh process; peak RSS is its VmHWM (torch + aelab imports
 included, ~0.4 GB).
 """
 
@@ -39,6 +39,13 @@ from aelab.data.dataset import ImageData
 from aelab.train.pipeline import build
 from aelab.train.trainer import Trainer
 path, mode, sample, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+def peak_rss_mb():
+    # VmHWM: this process's own peak. ru_maxrss is not: Linux carries the parent's peak across
+    # fork + exec, and the parent may just have written a 12 GB file through a map.
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 torch.set_num_threads(threads)
 import torch._dynamo  # torch.optim imports it on first use: not timed
 config = load_config(None, ["model.type=vae", "model.encoder_layers=[256]", "model.latent_dim=16",
@@ -54,7 +61,7 @@ model = build(config, data.shape)
 state = Trainer(model, config, "cpu", progress=False).fit(data.tensor())
 print(json.dumps({"mode": mode, "n": len(data), "load_s": loaded - started,
                   "samples_per_s": len(data) / state.train_seconds, "loss": state.history[-1]["loss"],
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": peak_rss_mb()}))
 """
 
 DECODE = r"""
