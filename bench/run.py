@@ -126,6 +126,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--pythae", help="python of a venv with pythae (default: bench/.venv, /work/bench-venv)")
     p.add_argument("--no-scaling", action="store_true")
+    p.add_argument("--scaling-only", action="store_true", help="only the scaling tables")
     p.add_argument("--bf16", action="store_true", help="add forced-bf16 rows (slow on CPUs without bf16 hardware)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     a = p.parse_args()
@@ -153,6 +154,13 @@ def main() -> None:
     print(f"# aelab benchmark, {time.strftime('%Y-%m-%d %H:%M')} UTC, {os.cpu_count()} CPUs, {where}, "
           f"{a.threads} threads, load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n")
 
+    if a.scaling_only:
+        print("## Scaling (1 epoch, aelab fp32 against the textbook loop back to back, 1 run per cell)\n")
+        print(scaling(python, ["--threads", str(a.threads), "--epochs", "1", "--device", a.device], log, 20000,
+                      a.threads))
+        load = os.getloadavg()
+        print(f"\nTotal {time.time() - started:.0f} s; load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+        return
     vae = [("textbook loop (DataLoader, shuffle)", python, "textbook", common)]
     if pythae:
         vae.append(("pythae 0.1.2 TrainingPipeline", pythae, "pythae", common))
