@@ -55,17 +55,19 @@ class ConvAE(nn.Module):
 
 
 def train(kind: str, train_images, epochs: int, batch_size: int, lr: float, hidden: int = 400,
-          latent: int = 20, precision: str = "fp32", seed: int = 0) -> nn.Module:
+          latent: int = 20, precision: str = "fp32", seed: int = 0, device: str = "cpu") -> nn.Module:
     torch.manual_seed(seed)
     data = TensorDataset(torch.from_numpy(train_images).float() / 255)
-    loader = DataLoader(data, batch_size=batch_size, shuffle=True)
-    model = VAE(hidden, latent) if kind == "vae" else ConvAE(latent)
+    # on a GPU as the tutorials do it: pinned host batches copied to the device each step
+    loader = DataLoader(data, batch_size=batch_size, shuffle=True, pin_memory=device == "cuda")
+    model = (VAE(hidden, latent) if kind == "vae" else ConvAE(latent)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     for _ in range(epochs):
         for (x,) in loader:
+            x = x.to(device, non_blocking=True)
             optimizer.zero_grad()
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16"):
                 if kind == "vae":
                     recon, mu, logvar = model(x)
                     loss = vae_loss(recon.float(), x, mu.float(), logvar.float())

@@ -39,6 +39,9 @@ from aelab.models.registry import build_model
 from aelab.train import checkpoint
 from aelab.train.trainer import Trainer, pick_device
 
+CODE_SAMPLE = 4096  # training images whose codes fit an AE's sampling distribution
+
+
 class NotFittedError(AelabError, SklearnNotFittedError):
     """Raised when a method that needs a fitted model is called before fit: scikit-learn's
     NotFittedError and aelab's one-line AelabError at once."""
@@ -159,8 +162,11 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                             labels=labels(train), validation_labels=labels(validation))
         self.model_.eval()
         self.config_, self.history_, self.n_epochs_ = config, state.history, state.epoch
-        codes = inference.encode(self.model_, data.images)
-        gaussian = samplers.FittedGaussian.fit(codes)  # for models without a prior (AE, DAE)
+        # For sampling from a model without a prior (AE, DAE): a Gaussian fitted to the codes of at
+        # most CODE_SAMPLE evenly spaced images (a fixed cost however large X is; plenty for a mean
+        # and a covariance).
+        codes = inference.encode(self.model_, data.images[::-(-len(data) // CODE_SAMPLE)])
+        gaussian = samplers.FittedGaussian.fit(codes)
         self.code_mean_, self.code_cov_ = gaussian.mean.astype(np.float32), gaussian.cov.astype(np.float32)
         return self
 

@@ -254,7 +254,7 @@ class TrainingConfig(_Section):
     min_delta: float = Field(0.0, ge=0)
     seed: int = Field(42, ge=0, lt=2**32)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 where it pays (train/precision.py)
     threads: Optional[Annotated[int, Field(gt=0)]] = None
     # Epochs between checkpoints; None: after the first epoch, then every 30 s of training, and at
     # the end (a checkpoint per epoch would cost more than the epochs of a small model).

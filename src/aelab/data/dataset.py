@@ -7,10 +7,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from aelab.data.ondisk import DiskImages
+
 
 @dataclass
 class ImageData:
-    images: np.ndarray  # (N, C, H, W): uint8 in [0, 255], or float32 in [0, 1]
+    images: np.ndarray | DiskImages  # (N, C, H, W): uint8 in [0, 255], or float32 in [0, 1]
     labels: np.ndarray | None = None  # (N,) int64 indices into label_names
     label_names: list[str] | None = None
     name: str = "data"
@@ -30,11 +32,15 @@ class ImageData:
     def binary(self) -> bool:
         """Every pixel is 0 or 1: pixel accuracy and wrong-pixel counts make sense."""
         top = 255 if self.images.dtype == np.uint8 else 1
+        if isinstance(self.images, DiskImages):
+            return self.images.all_in((0, top))
         return bool(np.isin(self.images, (0, top)).all())
 
     def subset(self, index: np.ndarray) -> "ImageData":
         labels = None if self.labels is None else self.labels[index]
         factors = None if self.factors is None else self.factors[index]
+        if isinstance(self.images, DiskImages):  # a large split of a folder on disk: a view, no copy
+            return replace(self, images=self.images.subset(index), labels=labels, factors=factors)
         return replace(self, images=np.ascontiguousarray(self.images[index]), labels=labels, factors=factors)
 
     def label_text(self, i: int) -> str:
@@ -43,7 +49,10 @@ class ImageData:
         return self.label_names[self.labels[i]] if self.label_names else str(self.labels[i])
 
     def tensor(self, device: torch.device | str = "cpu") -> torch.Tensor:
-        """The whole set on the device in its stored dtype (uint8 stays uint8: 4x less memory)."""
+        """The whole set on the device in its stored dtype (uint8 stays uint8: 4x less memory);
+        a set on disk reads its batches when indexed."""
+        if isinstance(self.images, DiskImages):
+            return self.images.tensor(device)
         return torch.from_numpy(self.images).to(device)
 
     def floats(self) -> np.ndarray:

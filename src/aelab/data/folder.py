@@ -2,13 +2,16 @@
 
 Each image is decoded once, flattened onto the background colour where it is transparent, resized
 to `size` (padding or centre-cropping keeps its aspect) and written into an array allocated for the
-whole folder up front, so loading needs no more memory than the result. The result is cached as an
-.npz file keyed by the folder's file list (names, sizes, modification times) and the preprocessing,
-so a second run starts at once. Labels are the first sub-folder's name when there are sub-folders.
+whole folder up front, so loading needs no more memory than the result. With the cache on (the
+default), every core decodes straight into a .npy file on disk (data/cache.py), keyed by the
+folder's file list (names, sizes, modification times) and the preprocessing, beside an .npz of
+labels; a second run starts at once, and a folder larger than memory trains from the file on disk.
+Labels are the first sub-folder's name when there are sub-folders.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -21,13 +24,14 @@ from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
 from aelab.data import download
+from aelab.data.cache import decode_into, drop_rows, open_images
 from aelab.data.dataset import ImageData
 from aelab.errors import AelabError
 
 log = logging.getLogger("aelab")
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
-CACHE_VERSION = 1  # bump when decoding changes, so old caches are not reused
+CACHE_VERSION = 2  # bump when decoding changes, so old caches are not reused
 _GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F")
 
 
@@ -67,7 +71,7 @@ def load_folder(path: str | Path | None, size: tuple[int, int] | None = None, ch
     cache_file = _cache_file(root, files, settings) if cache else None
     data = _read_cache(cache_file, root, name) if cache_file else None
     if data is None:
-        data, skipped = _decode_all(root, files, size, channels, resize, background, name)
+        data, skipped = _decode_all(root, files, size, channels, resize, background, name, cache_file)
         if cache_file:
             _write_cache(cache_file, data, skipped)
     return data
@@ -111,14 +115,21 @@ def _defaults(root: Path, files: list[str], size, channels) -> tuple[tuple[int, 
 
 # ---------------------------------------------------------------------------------------- decoding
 
-MAX_BYTES = 4 << 30  # of the decoded array; beyond it, ask for a smaller data.input_size
+MAX_BYTES = 4 << 30  # of an array decoded in memory (no cache file); beyond it, ask for a smaller input_size
 
 
-def _decode_all(root, files, size, channels, resize, background, name) -> tuple[ImageData, list[str]]:
+def _decode_all(root, files, size, channels, resize, background, name,
+                cache_file: Path | None = None) -> tuple[ImageData, list[str]]:
+    if cache_file is not None:  # decoded into a file: any size, read from disk if larger than memory
+        try:
+            return _decode_to_cache(root, files, size, channels, resize, background, name, cache_file)
+        except OSError as e:
+            log.info("could not write the cache %s (%s); decoding in memory", cache_file, e)
     needed = len(files) * channels * size[0] * size[1]
     if needed > MAX_BYTES:
         raise AelabError(f"{len(files)} images of {size[0]}x{size[1]}x{channels} in '{root}' would take "
-                         f"{needed / 1e9:.1f} GB; set data.input_size to the size to train at, e.g. [64, 64]")
+                         f"{needed / 1e9:.1f} GB in memory; set data.input_size to the size to train at, "
+                         "e.g. [64, 64]")
     images = np.empty((len(files), channels, *size), dtype=np.uint8)  # the only big allocation
     names: list[str | None] = []
     skipped: list[str] = []
@@ -140,6 +151,34 @@ def _decode_all(root, files, size, channels, resize, background, name) -> tuple[
                          "that they are images (PNG, JPEG, BMP, GIF, WebP)")
     labels, label_names = _labels(names, name)
     return ImageData(images[:n], labels, label_names, name), skipped
+
+
+def _decode_to_cache(root, files, size, channels, resize, background, name, cache_file):
+    """Decode with every core straight into the cache's image file (data/cache.py)."""
+    images_file = _images_file(cache_file)
+    part = images_file.with_name(f".{images_file.name}.{os.getpid()}.part")
+    decode = functools.partial(decode_image, size=tuple(size), channels=channels, resize=resize,
+                               background=tuple(background))
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        failures = decode_into(part, [root / rel for rel in files], (channels, *size), decode,
+                                     desc=f"reading {root.name}")
+        skipped = [f"{files[i]}: {reason}" for i, reason in sorted(failures.items())]
+        for i, reason in sorted(failures.items()):
+            log.warning("skipped %s: cannot read it as an image (%s)", root / files[i], reason)
+        if skipped:
+            log.warning("%d of %d files in %s could not be read and were skipped", len(skipped), len(files), root)
+        if len(failures) == len(files):
+            raise AelabError(f"no readable image in '{root}' ({len(files)} files, all unreadable); check "
+                             "that they are images (PNG, JPEG, BMP, GIF, WebP)")
+        if failures:
+            drop_rows(part, sorted(failures))
+        os.replace(part, images_file)
+    finally:
+        part.unlink(missing_ok=True)
+    names = [rel.split("/", 1)[0] if "/" in rel else None for i, rel in enumerate(files) if i not in failures]
+    labels, label_names = _labels(names, name)
+    return ImageData(open_images(images_file), labels, label_names, name), skipped
 
 
 def decode_image(path: Path, size: tuple[int, int], channels: int, resize: str,
@@ -207,16 +246,24 @@ def _cache_file(root: Path, files: list[str], settings: dict) -> Path:
     return cache_dir() / f"{root.resolve().name or 'root'}-{where}-{how}-{what}.npz"
 
 
+def _images_file(cache_file: Path) -> Path:
+    """The decoded images of a cache: a .npy beside its .npz (labels, skipped files)."""
+    return cache_file.with_suffix(".npy")
+
+
 def _short_hash(text: str, n: int = 8) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:n]
 
 
 def _read_cache(cache_file: Path, root: Path, name: str) -> ImageData | None:
-    if not cache_file.is_file():
+    if not cache_file.is_file() or not _images_file(cache_file).is_file():
         return None
     try:
         with np.load(cache_file, allow_pickle=False) as z:
-            images, labels, label_names, skipped = z["images"], z["labels"], z["label_names"], z["skipped"]
+            labels, label_names, skipped = z["labels"], z["label_names"], z["skipped"]
+        images = open_images(_images_file(cache_file))
+        if len(labels) and len(labels) != len(images):
+            raise ValueError(f"{len(labels)} labels for {len(images)} images")
     except Exception as e:  # a damaged cache is rebuilt, never trusted
         log.warning("ignoring the damaged cache %s (%s); decoding the images again", cache_file, e)
         return None
@@ -244,18 +291,21 @@ def savez(path: Path, **arrays: np.ndarray) -> None:
 
 
 def _write_cache(cache_file: Path, data: ImageData, skipped: list[str]) -> None:
+    """The .npz beside the decoded images (written by _decode_to_cache): labels and skipped files.
+    Written last, so a cache with its .npz is complete."""
+    if not _images_file(cache_file).is_file():  # decoding in memory: the cache could not be written
+        return
     labels = data.labels if data.labels is not None else np.zeros(0, np.int64)
     label_names = np.array(data.label_names or [], dtype=str)
     part = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.part")
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        savez(part, images=data.images, labels=labels, label_names=label_names,
-              skipped=np.array(skipped, dtype=str))
+        savez(part, labels=labels, label_names=label_names, skipped=np.array(skipped, dtype=str))
         os.replace(part, cache_file)
         # Older caches of the same folder are stale now: the folder or the settings changed.
         prefix = cache_file.name.rsplit("-", 1)[0] + "-"
         for old in cache_file.parent.iterdir():
-            if old.name.startswith(prefix) and old.suffix == ".npz" and old != cache_file:
+            if old.name.startswith(prefix) and old.suffix in (".npz", ".npy") and old.stem != cache_file.stem:
                 old.unlink(missing_ok=True)
     except OSError as e:
         log.info("could not write the cache %s (%s); the next run decodes the images again", cache_file, e)

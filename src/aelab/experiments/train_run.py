@@ -99,6 +99,7 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
         "epochs_run": state.epoch, "best_epoch": state.best_epoch, "stopped_early": state.stopped_early,
         "train_seconds": round(state.train_seconds, 3),
         "samples_per_second": round(state.samples_seen / max(state.train_seconds, 1e-9), 1),
+        "precision": trainer.precision.name, "precision_reason": trainer.precision.reason,
         "evaluation_seconds": round(time.perf_counter() - started, 3),
         "n_train": len(train), "n_validation": 0 if validation is None else len(validation), "n_test": len(test),
         "input_shape": list(train.shape), "binary_data": binary,

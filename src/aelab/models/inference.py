@@ -16,8 +16,9 @@ def _device(model: Autoencoder) -> torch.device:
 @torch.no_grad()
 def encode(model: Autoencoder, images, batch_size: int = 2048) -> np.ndarray:
     """(N, C, H, W) uint8 or float images -> (N, latent_dim) codes (posterior means for VAEs)."""
-    x = torch.as_tensor(images)
-    out = [model.encode(to_float(x[i:i + batch_size]).to(_device(model)))[0] for i in range(0, len(x), batch_size)]
+    # batch by batch from whatever holds the images (arrays, tensors, MappedImages on disk)
+    out = [model.encode(to_float(torch.as_tensor(images[i:i + batch_size])).to(_device(model)))[0]
+           for i in range(0, len(images), batch_size)]
     return torch.cat(out).float().cpu().numpy()
 
 

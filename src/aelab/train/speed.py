@@ -4,12 +4,13 @@
   where some CPUs take dozens of cycles per operation; flushing changes values below 1e-38 only;
 - one intra-op thread for small models: splitting a tiny op over threads costs more in
   synchronisation than it saves, and on a busy machine every op waits for a descheduled thread;
-- whether bf16 runs in hardware, to warn when `training.precision: bf16` would be slower.
+- whether bf16 runs in hardware, for `training.precision` (train/precision.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import torch
 
@@ -73,10 +74,14 @@ def step_macs(model: Autoencoder, batch_size: int) -> float:
 
 def native_bf16(device: torch.device) -> bool:
     """Whether bf16 matrix products run in hardware (CUDA, or a CPU with AVX512-BF16 / AMX)."""
-    if device.type != "cpu":
-        return True
+    return True if device.type != "cpu" else _cpu_has_bf16()
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_has_bf16() -> bool:
     try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return True  # cannot tell: trust the config
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:  # not Linux: cannot tell, so fp32 (never slower than emulated bf16)
+        return False
     return "avx512_bf16" in flags or "amx_bf16" in flags

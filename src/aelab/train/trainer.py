@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import math
 import time
-import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Callable
@@ -29,7 +28,8 @@ from aelab.train import checkpoint, distributed, schedules
 from aelab.train.interrupt import DeferredInterrupts, Interrupted
 from aelab.train.objective import mean_objective
 from aelab.train.optim import build_optimizer
-from aelab.train.speed import SMALL_STEP_MACS, flush_denormals, intra_op_threads, native_bf16, step_macs
+from aelab.train.precision import choose_precision
+from aelab.train.speed import SMALL_STEP_MACS, flush_denormals, intra_op_threads, step_macs
 
 
 @dataclass
@@ -84,9 +84,7 @@ class Trainer:
         # Callbacks may write files (snapshots, sweeps): only rank 0 runs them.
         self.callbacks = list(callbacks or []) if self.is_main else []
         self._objective = distributed.wrap(self.model, context, self.device)  # model.objective, or DDP's
-        if config.training.precision == "bf16" and not native_bf16(self.device):
-            warnings.warn("training.precision is bf16 but this CPU has no bf16 hardware (AVX512-BF16 or "
-                          "AMX): bf16 emulated in software is several times slower than fp32 here")
+        self.precision = choose_precision(config.training.precision, self.model, self.device, config.training.batch_size)
 
     # ------------------------------------------------------------------------------- the loop
     def fit(self, train: torch.Tensor, validation: torch.Tensor | None = None,
@@ -148,7 +146,7 @@ class Trainer:
         cfg = self.config.training
         model, generator, labels = self.model, self.generator, self._labels
         dynamic = self.config.data.binarize == "dynamic"
-        precision = torch.bfloat16 if cfg.precision == "bf16" else None
+        precision = self.precision.autocast_dtype
         world = 1 if self.context is None else self.context.world_size
         # The permutation comes from the shared generator (the same on every rank); the draws of
         # z, noise and binarisation are each rank's own when there are several.
