@@ -62,7 +62,7 @@ def test_datasets_command_lists_every_name_and_where_it_is(capsys, tmp_path):
         assert f"\n{name} " in out
     assert "needs data.path" in out
     # One plain line per dataset, saying where it is found once: no "shipped / shipped inside aelab".
-    names = ("font5x7", "digits", "mnist", "fashion-mnist", "kmnist", "folder", "faces")
+    names = ("font5x7", "digits", "mnist", "fashion-mnist", "kmnist", "folder", "faces", "dsprites")
     table = out.split("\n\n")[0].splitlines()
     assert len(table) == 1 + len(names) and all(line.split()[0] in names for line in table[1:]), table
     font = next(line for line in table if line.startswith("font5x7 "))

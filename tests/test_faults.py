@@ -124,7 +124,7 @@ def test_sigterm_saves_a_checkpoint_mid_epoch_and_resume_is_exact(capsys, tmp_pa
     def terminate_in_epoch_2():
         while not (run / runs.CHECKPOINT).is_file():  # epoch 1 has ended; epoch 2 runs
             time.sleep(0.002)
-        time.sleep(0.05)  # an epoch takes ~0.3 s
+        time.sleep(0.05)  # an epoch takes 0.03-0.3 s
         os.kill(os.getpid(), signal.SIGTERM)
 
     # Should the signal come after training (a very slow machine), it must not end pytest.
@@ -139,7 +139,8 @@ def test_sigterm_saves_a_checkpoint_mid_epoch_and_resume_is_exact(capsys, tmp_pa
     assert code == 130 and one_line(err).startswith("aelab: error: interrupted; the checkpoint is saved")
     with safe_open(str(run / runs.CHECKPOINT), "pt") as f:
         meta = f.metadata()
-    assert "partial" in meta and json.loads(meta["state"])["epoch"] == 1  # stopped inside epoch 2
+    # stopped inside epoch 2 (or 3, when epochs take under the 50 ms the signal waits): mid-epoch
+    assert "partial" in meta and json.loads(meta["state"])["epoch"] in (1, 2)
     assert main(["train", "--resume", str(run), "--no-progress", "--no-figures"]) == 0
     assert same_weights(run, digits_reference)
 
