@@ -35,7 +35,7 @@ from aelab.errors import AelabError
 from aelab.evaluate.metrics import objective
 from aelab.explore.context import from_estimator
 from aelab.models import inference, samplers
-from aelab.models.registry import build_model
+from aelab.models.registry import build_model, complete_options
 from aelab.train import checkpoint
 from aelab.train.trainer import Trainer, pick_device
 
@@ -149,10 +149,11 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                               patience=patience)
         data = self._images(X, fitting=True, labels=y)
         encoder, decoder = self._networks()
+        train, validation = split(data, config.training.validation_split, config.training.seed)
+        config = complete_options(config, train)  # e.g. a CVAE's number of classes
         self.model_ = build_model(config.model, data.shape, encoder, decoder, seed=config.training.seed)
         if self.model_.needs_labels and data.labels is None:
             raise AelabError(f"a '{config.model.type}' learns from labels: call fit(X, y)")
-        train, validation = split(data, config.training.validation_split, config.training.seed)
         labels = (lambda d: None if d is None or not self.model_.needs_labels else torch.from_numpy(d.labels))
         trainer = Trainer(self.model_, config, pick_device(config.training.device), progress=self.verbose)
         state = trainer.fit(train.tensor(), None if validation is None else validation.tensor(),

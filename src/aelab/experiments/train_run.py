@@ -20,7 +20,7 @@ from aelab.explore.context import Context
 from aelab.explore.report import write_report
 from aelab.explore.run_figures import write_all
 from aelab.explore.snapshots import Snapshots
-from aelab.models.registry import build_model
+from aelab.models.registry import build_model, complete_options
 from aelab.train import distributed
 from aelab.train.trainer import Trainer, pick_device
 
@@ -38,6 +38,7 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
         run.mkdir(parents=True, exist_ok=True)
     runs.set_threads(config.training.threads)
     train, validation, test = prepare_data(config)
+    config = complete_options(config, train)  # e.g. a CVAE's number of classes; config.json keeps them
     model = build_model(config.model, train.shape, seed=config.training.seed)
     if model.needs_labels and train.labels is None:
         raise AelabError(f"model.type '{config.model.type}' learns from labels; {train.name} has none "

@@ -14,20 +14,35 @@ def _device(model: Autoencoder) -> torch.device:
 
 
 @torch.no_grad()
-def encode(model: Autoencoder, images, batch_size: int = 2048) -> np.ndarray:
-    """(N, C, H, W) uint8 or float images -> (N, latent_dim) codes (posterior means for VAEs)."""
+def encode(model: Autoencoder, images, batch_size: int = 2048, labels=None) -> np.ndarray:
+    """(N, C, H, W) uint8 or float images -> (N, latent_dim) codes (posterior means for VAEs).
+    `labels` (N,): class indices, for conditional models (a CVAE), which need them."""
     x = torch.as_tensor(images)
-    out = [model.encode(to_float(x[i:i + batch_size]).to(_device(model)))[0] for i in range(0, len(x), batch_size)]
-    return torch.cat(out).float().cpu().numpy()
+    device = _device(model)
+    def part(i):
+        batch = to_float(x[i:i + batch_size]).to(device)
+        if labels is None:
+            return model.encode(batch)[0]
+        return model.encode(batch, labels=_labels(labels, i, batch_size, device))[0]
+    return torch.cat([part(i) for i in range(0, len(x), batch_size)]).float().cpu().numpy()
 
 
 @torch.no_grad()
-def decode(model: Autoencoder, z, batch_size: int = 2048) -> np.ndarray:
-    """(N, latent_dim) codes -> (N, C, H, W) images in the data's range."""
+def decode(model: Autoencoder, z, batch_size: int = 2048, labels=None) -> np.ndarray:
+    """(N, latent_dim) codes -> (N, C, H, W) images in the data's range; `labels` as in encode."""
     z = torch.as_tensor(np.asarray(z, dtype=np.float32))
-    out = [model.decode(z[i:i + batch_size].to(_device(model))) for i in range(0, len(z), batch_size)]
-    return torch.cat(out).float().cpu().numpy()
+    device = _device(model)
+    def part(i):
+        batch = z[i:i + batch_size].to(device)
+        if labels is None:
+            return model.decode(batch)
+        return model.decode(batch, labels=_labels(labels, i, batch_size, device))
+    return torch.cat([part(i) for i in range(0, len(z), batch_size)]).float().cpu().numpy()
 
 
-def reconstruct(model: Autoencoder, images, batch_size: int = 2048) -> np.ndarray:
-    return decode(model, encode(model, images, batch_size), batch_size)
+def reconstruct(model: Autoencoder, images, batch_size: int = 2048, labels=None) -> np.ndarray:
+    return decode(model, encode(model, images, batch_size, labels), batch_size, labels)
+
+
+def _labels(labels, start: int, batch_size: int, device) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(labels)[start:start + batch_size], dtype=torch.long, device=device)
