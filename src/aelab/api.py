@@ -160,7 +160,7 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                             labels=labels(train), validation_labels=labels(validation))
         self.model_.eval()
         self.config_, self.history_, self.n_epochs_ = config, state.history, state.epoch
-        codes = inference.encode(self.model_, data.images)
+        codes = inference.encode(self.model_, data.images, labels=data.labels if self.model_.needs_labels else None)
         gaussian = samplers.FittedGaussian.fit(codes)  # for models without a prior (AE, DAE)
         self.code_mean_, self.code_cov_ = gaussian.mean.astype(np.float32), gaussian.cov.astype(np.float32)
         return self
@@ -183,14 +183,18 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def reconstruct(self, X) -> np.ndarray:
         return self.inverse_transform(self.transform(X))
 
-    def sample(self, n: int = 16, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
+    def sample(self, n: int = 16, seed: int | None = None, temperature: float = 1.0, label=None) -> np.ndarray:
         """n new images, as `aelab generate` and the run's samples.png draw them: decoded draws from
         the prior (VAE family) or, for a model without one (AE, DAE), from a Gaussian fitted to the
-        training codes."""
+        training codes. `label`: the class a conditional model (a CVAE) draws, as an index."""
         check_is_fitted(self, "model_")
         gaussian = samplers.FittedGaussian(self.code_mean_, self.code_cov_)
         z, _ = samplers.draw(self.model_, n, self.seed if seed is None else seed, temperature, gaussian)
-        return self._layout_back(inference.decode(self.model_, z))
+        if label is not None and not self.model_.needs_labels:
+            raise AelabError(f"label={label!r}: only a conditional model (a 'cvae') draws a given class; "
+                             f"this is a '{self.model_.config.type}'")
+        labels = None if label is None else np.full(n, label)
+        return self._layout_back(inference.decode(self.model_, z, labels=labels))
 
     def score(self, X, y=None) -> float:
         """Mean ELBO per image (VAE family) or negative mean reconstruction loss (AE, DAE):

@@ -61,7 +61,11 @@ def step_macs(model: Autoencoder, batch_size: int) -> float:
     hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, kinds)]
     try:
         device = next(model.parameters()).device
-        model(torch.zeros(1, *model.input_shape, device=device), sample=False)
+        x = torch.zeros(1, *model.input_shape, device=device)
+        if getattr(model, "needs_labels", False):  # a conditional model maps an image with its label
+            model(x, sample=False, labels=torch.zeros(1, dtype=torch.long, device=device))
+        else:
+            model(x, sample=False)
     finally:
         for hook in hooks:
             hook.remove()
