@@ -28,6 +28,11 @@ def add_commands(sub) -> None:
     p.add_argument("--nearest", action="store_true",
                    help="show each sample's nearest training image and distance (memorisation check)")
     p.add_argument("--seed", type=int, help="random seed (default: the run's)")
+    p.add_argument("--sampler", choices=("auto", "prior", "gaussian", "gmm"), default="auto",
+                   help="where codes come from: the prior, a Gaussian or a 10-component Gaussian mixture "
+                        "fitted to the training codes (default auto: the prior, else the Gaussian)")
+    p.add_argument("--label", help="a conditional model (cvae): the class to draw (default: a grid, one row "
+                   "per label)")
 
     p = command("interpolate", "decoded images between two test images, the originals at the ends", _interpolate)
     p.add_argument("--from", dest="a", required=True, help=REF_HELP)
@@ -106,7 +111,8 @@ def _pair(text: str, option: str, kind=float) -> tuple:
 def _generate(args) -> int:
     from aelab.explore.generate import generate
 
-    _, path = generate(_ctx(args), args.n, args.temperature, args.nearest, args.out, args.seed)
+    _, path = generate(_ctx(args), args.n, args.temperature, args.nearest, args.out, args.seed, args.sampler,
+                       args.label)
     print(path)
     return 0
 
