@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from aelab import runs
 from aelab.config import Config, load_config, read_config_file
@@ -53,13 +54,20 @@ def model_data(model: Autoencoder, config: Config, data_overrides: list[str] | N
 def measure(model: Autoencoder, data: ImageData, seed: int, noise: list | None = None,
             nll_samples: int = 0, noise_repeats: int = 1, latent: bool = True) -> dict:
     """All metrics of one split."""
-    tensor = data.tensor(next(model.parameters()).device)
+    device = next(model.parameters()).device
+    tensor = data.tensor(device)
     binary = data.binary
-    result = evaluate(model, tensor, seed, binary)
+    labels = data.labels if model.needs_labels else None  # a conditional model maps each image with its label
+    if model.needs_labels and labels is None:
+        raise AelabError(f"a '{model.config.type}' maps images with their labels; this data has none")
+    result = evaluate(model, tensor, seed, binary, labels=None if labels is None else torch.from_numpy(labels).to(device))
     if latent:
-        result.update(latent_metrics(encode(model, data.images), data.labels, seed))
+        result.update(latent_metrics(encode(model, data.images, labels=labels), data.labels, seed))
     if nll_samples and model.variational:
         result.update(nll_metrics(model, tensor, nll_samples, seed))
+    if noise and model.needs_labels:
+        raise AelabError(f"--noise: denoising is not measured for a '{model.config.type}' (a conditional model "
+                         "reconstructs with each image's label); leave --noise out")
     if noise:
         result["denoising"] = denoising_table(model, tensor, noise, seed, binary, noise_repeats)
     return result
