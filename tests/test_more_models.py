@@ -112,3 +112,7 @@ def test_cvae_run_from_the_cli_generates_a_label_and_the_grid(tmp_path, capsys):
     assert cli.main(["generate", str(run), "--sampler", "gmm", "--label", "3", "--out", str(tmp_path / "g.png")]) == 0
     assert cli.main(["generate", str(run), "--label", "x"]) == 2
     assert "not a label" in capsys.readouterr().err
+    assert cli.main(["interpolate", str(run), "--from", "1", "--to", "7", "--out", str(tmp_path / "i.png")]) == 0
+    assert cli.main(["traverse", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "does not apply to a 'cvae'" in err and len(err.strip().splitlines()) == 1

@@ -127,7 +127,7 @@ def _generate(args) -> int:
 def _interpolate(args) -> int:
     from aelab.explore.interpolate import interpolate
 
-    _, path = interpolate(_ctx(args, "interpolate"), args.a, args.b, args.steps, args.method, args.out)
+    _, path = interpolate(_ctx(args), args.a, args.b, args.steps, args.method, args.out)
     print(path)
     return 0
 

@@ -52,11 +52,11 @@ def write_all(ctx: Context, history: list[dict]) -> list[Path]:
     paths.append(figures.latent_space(points, test.labels, test.label_names, run / LATENT_SPACE,
                                       f"{ctx.kind} latent space: test set{note}", axes))
     paths.append(figures.loss_curves(history, run / LOSS))
-    if ctx.conditional:  # decoding needs a label: samples are the label-by-sample grid
+    if ctx.conditional:  # decoding needs a label: no traversal; samples are the label-by-sample grid
         paths.append(generate(ctx, 8, out=run / SAMPLES, seed=seed)[1])
-        return paths  # traversal and interpolation decode without labels (see README)
-    paths.append(traversal_grid(ctx, run / TRAVERSAL))
-    paths.append(generate(ctx, 64, out=run / SAMPLES, seed=seed)[1])
+    else:
+        paths.append(traversal_grid(ctx, run / TRAVERSAL))
+        paths.append(generate(ctx, 64, out=run / SAMPLES, seed=seed)[1])
     a, b = pick_pair(test)
     paths.append(interpolate(ctx, f"#{a}", f"#{b}", steps=10, out=run / INTERPOLATION)[1])
     return paths

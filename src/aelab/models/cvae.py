@@ -12,6 +12,8 @@ own for a CVAE take those inputs: the encoder (B, C + K, H, W) for conv or (B, 1
 MLP, the decoder (B, latent_dim + K). `n_classes` (K) comes from the training data's labels.
 
 Every mapping needs the labels: encode(x, labels), decode(z, labels); without them it says so.
+Labels are class indices (N,) or class weights (N, K): the decoder then reads a point between
+classes, which class-conditional interpolation walks along together with the code.
 """
 
 from __future__ import annotations
@@ -75,7 +77,12 @@ class CVAE(VAE):
         if labels is None:
             raise AelabError("a 'cvae' encodes and decodes with a label: give one per image "
                              "(aelab generate RUN --label 7; in Python, labels=...)")
-        labels = torch.as_tensor(labels).to(self._device).long()
+        labels = torch.as_tensor(labels).to(self._device)
+        if labels.ndim == 2:  # already class weights (N, K): a point between classes (interpolation)
+            if labels.shape != (n, k):
+                raise AelabError(f"labels: class weights must have shape ({n}, {k}); got {tuple(labels.shape)}")
+            return labels.float()
+        labels = labels.long()
         if len(labels) != n or (len(labels) and (labels.min() < 0 or labels.max() >= k)):
             raise AelabError(f"labels: need {n} class indices in 0..{k - 1}; got {len(labels)} "
                              f"in {labels.min().item() if len(labels) else '-'}..{labels.max().item() if len(labels) else '-'}")

@@ -16,7 +16,7 @@ def _device(model: Autoencoder) -> torch.device:
 @torch.no_grad()
 def encode(model: Autoencoder, images, batch_size: int = 2048, labels=None) -> np.ndarray:
     """(N, C, H, W) uint8 or float images -> (N, latent_dim) codes (posterior means for VAEs).
-    `labels` (N,): class indices, for conditional models (a CVAE), which need them."""
+    `labels`: class indices (N,) or class weights (N, K), for conditional models (a CVAE), which need them."""
     x = torch.as_tensor(images)
     device = _device(model)
     def part(i):
@@ -45,4 +45,5 @@ def reconstruct(model: Autoencoder, images, batch_size: int = 2048, labels=None)
 
 
 def _labels(labels, start: int, batch_size: int, device) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(labels)[start:start + batch_size], dtype=torch.long, device=device)
+    part = np.asarray(labels)[start:start + batch_size]  # class indices (N,), or class weights (N, K)
+    return torch.as_tensor(part, dtype=torch.long if part.ndim == 1 else torch.float32, device=device)
