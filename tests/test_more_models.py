@@ -116,3 +116,18 @@ def test_cvae_run_from_the_cli_generates_a_label_and_the_grid(tmp_path, capsys):
     assert cli.main(["traverse", str(run)]) == 2
     err = capsys.readouterr().err
     assert "does not apply to a 'cvae'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_estimators_of_the_new_types_clone_save_and_load(tmp_path):
+    from sklearn.base import clone
+
+    cvae = fit("cvae", y=Y, epochs=2)
+    again = clone(cvae)
+    assert again.get_params() == cvae.get_params() and not hasattr(again, "model_")
+    loaded = aelab.load(cvae.save(tmp_path / "cvae"))
+    assert isinstance(loaded, aelab.Estimator) and loaded.model_type == "cvae"
+    assert np.array_equal(loaded.sample(8, seed=5, label=7), cvae.sample(8, seed=5, label=7))
+    vq = fit("vqvae", {"codebook_size": 16}, epochs=2)
+    loaded = aelab.load(vq.save(tmp_path / "vq"))  # the prior (usage buffer) travels with the weights
+    assert np.array_equal(loaded.sample(8, seed=5), vq.sample(8, seed=5))
+    assert clone(loaded).get_params()["options"]["codebook_size"] == 16
