@@ -76,16 +76,19 @@ class CVAE(VAE):
         k = self.options.n_classes
         if labels is None:
             raise AelabError("a 'cvae' encodes and decodes with a label: give one per image "
-                             "(aelab generate RUN --label 7; in Python, labels=...)")
+                             "(aelab generate RUN --label 7; estimator.sample(n, label=7))")
         labels = torch.as_tensor(labels).to(self._device)
         if labels.ndim == 2:  # already class weights (N, K): a point between classes (interpolation)
             if labels.shape != (n, k):
                 raise AelabError(f"labels: class weights must have shape ({n}, {k}); got {tuple(labels.shape)}")
             return labels.float()
         labels = labels.long()
-        if len(labels) != n or (len(labels) and (labels.min() < 0 or labels.max() >= k)):
-            raise AelabError(f"labels: need {n} class indices in 0..{k - 1}; got {len(labels)} "
-                             f"in {labels.min().item() if len(labels) else '-'}..{labels.max().item() if len(labels) else '-'}")
+        if len(labels) != n:
+            raise AelabError(f"labels: need one per image ({n}); got {len(labels)}")
+        # the range check reads values back from the device: outside the training loop only
+        if not self.training and len(labels) and (labels.min() < 0 or labels.max() >= k):
+            raise AelabError(f"labels: class indices must lie in 0..{k - 1}; got "
+                             f"{labels.min().item()}..{labels.max().item()}")
         return F.one_hot(labels, k).float()
 
     @property
