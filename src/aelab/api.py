@@ -35,7 +35,7 @@ from aelab.errors import AelabError
 from aelab.evaluate.metrics import objective
 from aelab.explore.context import from_estimator
 from aelab.models import inference, samplers
-from aelab.models.registry import build_model
+from aelab.models.registry import build_model, complete_options
 from aelab.train import checkpoint
 from aelab.train.trainer import Trainer, pick_device
 
@@ -152,10 +152,11 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                               patience=patience)
         data = self._images(X, fitting=True, labels=y)
         encoder, decoder = self._networks()
+        train, validation = split(data, config.training.validation_split, config.training.seed)
+        config = complete_options(config, train)  # e.g. a CVAE's number of classes
         self.model_ = build_model(config.model, data.shape, encoder, decoder, seed=config.training.seed)
         if self.model_.needs_labels and data.labels is None:
             raise AelabError(f"a '{config.model.type}' learns from labels: call fit(X, y)")
-        train, validation = split(data, config.training.validation_split, config.training.seed)
         labels = (lambda d: None if d is None or not self.model_.needs_labels else torch.from_numpy(d.labels))
         trainer = Trainer(self.model_, config, pick_device(config.training.device), progress=self.verbose)
         state = trainer.fit(train.tensor(), None if validation is None else validation.tensor(),
@@ -165,7 +166,9 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         # For sampling from a model without a prior (AE, DAE): a Gaussian fitted to the codes of at
         # most CODE_SAMPLE evenly spaced images (a fixed cost however large X is; plenty for a mean
         # and a covariance).
-        codes = inference.encode(self.model_, data.images[::-(-len(data) // CODE_SAMPLE)])
+        every = -(-len(data) // CODE_SAMPLE)
+        labels = data.labels[::every] if self.model_.needs_labels else None
+        codes = inference.encode(self.model_, data.images[::every], labels=labels)
         gaussian = samplers.FittedGaussian.fit(codes)
         self.code_mean_, self.code_cov_ = gaussian.mean.astype(np.float32), gaussian.cov.astype(np.float32)
         return self
@@ -188,14 +191,18 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def reconstruct(self, X) -> np.ndarray:
         return self.inverse_transform(self.transform(X))
 
-    def sample(self, n: int = 16, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
+    def sample(self, n: int = 16, seed: int | None = None, temperature: float = 1.0, label=None) -> np.ndarray:
         """n new images, as `aelab generate` and the run's samples.png draw them: decoded draws from
         the prior (VAE family) or, for a model without one (AE, DAE), from a Gaussian fitted to the
-        training codes."""
+        training codes. `label`: the class a conditional model (a CVAE) draws, as an index."""
         check_is_fitted(self, "model_")
         gaussian = samplers.FittedGaussian(self.code_mean_, self.code_cov_)
         z, _ = samplers.draw(self.model_, n, self.seed if seed is None else seed, temperature, gaussian)
-        return self._layout_back(inference.decode(self.model_, z))
+        if label is not None and not self.model_.needs_labels:
+            raise AelabError(f"label={label!r}: only a conditional model (a 'cvae') draws a given class; "
+                             f"this is a '{self.model_.config.type}'")
+        labels = None if label is None else np.full(n, label)
+        return self._layout_back(inference.decode(self.model_, z, labels=labels))
 
     def score(self, X, y=None) -> float:
         """Mean ELBO per image (VAE family) or negative mean reconstruction loss (AE, DAE):

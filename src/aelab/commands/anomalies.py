@@ -58,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
     args.data = data_overrides(args)
     config = run_config(run_dir, args.data)  # says so when RUN is not a run folder
     model, _, _ = runs.load_model(run_dir)
+    if model.needs_labels:  # an anomaly's class is unknown, and a CVAE reconstructs only with one
+        raise AelabError(f"aelab anomalies does not apply to a '{model.config.type}': it reconstructs an image "
+                         "only with its label, and an anomaly's label is what is unknown")
     parts = model_data(model, config, args.data)
     test = parts["test"]
     # The threshold comes from the run's own training images (normal by construction), whatever --data scores.

@@ -28,6 +28,11 @@ def add_commands(sub) -> None:
     p.add_argument("--nearest", action="store_true",
                    help="show each sample's nearest training image and distance (memorisation check)")
     p.add_argument("--seed", type=int, help="random seed (default: the run's)")
+    p.add_argument("--sampler", choices=("auto", "prior", "gaussian", "gmm"), default="auto",
+                   help="where codes come from: the prior, a Gaussian or a 10-component Gaussian mixture "
+                        "fitted to the training codes (default auto: the prior, else the Gaussian)")
+    p.add_argument("--label", help="a conditional model (cvae): the class to draw (default: a grid, one row "
+                   "per label)")
 
     p = command("interpolate", "decoded images between two test images, the originals at the ends", _interpolate)
     p.add_argument("--from", dest="a", required=True, help=REF_HELP)
@@ -86,10 +91,17 @@ def add_commands(sub) -> None:
     p.set_defaults(handler=_report)
 
 
-def _ctx(args):
+def _ctx(args, command: str | None = None):
+    """The run's Context; `command` names a command that decodes codes without a label, which a
+    conditional model (a CVAE) cannot serve: it says so in one line."""
     from aelab.explore.context import open_run
 
-    return open_run(args.run)
+    ctx = open_run(args.run)
+    if command and ctx.conditional:
+        raise AelabError(f"aelab {command} does not apply to a '{ctx.model.config.type}': it decodes codes "
+                         "without a label, and a conditional model decodes only with one; try aelab generate "
+                         f"{args.run} --label L")
+    return ctx
 
 
 def _pair(text: str, option: str, kind=float) -> tuple:
@@ -106,7 +118,8 @@ def _pair(text: str, option: str, kind=float) -> tuple:
 def _generate(args) -> int:
     from aelab.explore.generate import generate
 
-    _, path = generate(_ctx(args), args.n, args.temperature, args.nearest, args.out, args.seed)
+    _, path = generate(_ctx(args), args.n, args.temperature, args.nearest, args.out, args.seed, args.sampler,
+                       args.label)
     print(path)
     return 0
 
@@ -124,7 +137,7 @@ def _traverse(args) -> int:
 
     dims = _pair(args.dims, "--dims", int)
     span = None if args.span is None else _pair(args.span, "--range")
-    for path in traverse(_ctx(args), dims, span, args.steps, args.around, args.out):
+    for path in traverse(_ctx(args, "traverse"), dims, span, args.steps, args.around, args.out):
         print(path)
     return 0
 
@@ -132,21 +145,21 @@ def _traverse(args) -> int:
 def _animate(args) -> int:
     from aelab.explore.animate import animate
 
-    print(animate(_ctx(args), args.path, args.frames, args.fps, args.out, args.seed))
+    print(animate(_ctx(args, "animate"), args.path, args.frames, args.fps, args.out, args.seed))
     return 0
 
 
 def _morph(args) -> int:
     from aelab.explore.animate import morph
 
-    print(morph(_ctx(args), args.a, args.b, args.frames, args.fps, args.method, args.out))
+    print(morph(_ctx(args, "morph"), args.a, args.b, args.frames, args.fps, args.method, args.out))
     return 0
 
 
 def _arithmetic(args) -> int:
     from aelab.explore.arithmetic import arithmetic
 
-    _, path = arithmetic(_ctx(args), args.expression, args.out)
+    _, path = arithmetic(_ctx(args, "arithmetic"), args.expression, args.out)
     print(path)
     return 0
 
@@ -154,7 +167,7 @@ def _arithmetic(args) -> int:
 def _denoise(args) -> int:
     from aelab.explore.denoise import denoise
 
-    _, path = denoise(_ctx(args), args.noise, args.n, args.out, args.seed)
+    _, path = denoise(_ctx(args, "denoise"), args.noise, args.n, args.out, args.seed)
     print(path)
     return 0
 
@@ -162,7 +175,8 @@ def _denoise(args) -> int:
 def _latent(args) -> int:
     from aelab.explore.latent_map import latent_map
 
-    print(latent_map(_ctx(args), args.out, args.method, thumbnails=not args.no_thumbnails))
+    ctx = _ctx(args)  # a CVAE's map has no decoded thumbnails: they would need a label
+    print(latent_map(ctx, args.out, args.method, thumbnails=not args.no_thumbnails and not ctx.conditional))
     return 0
 
 

@@ -32,7 +32,10 @@ def evaluate(model: Autoencoder, data: torch.Tensor, seed: int, binary: bool,
     wrong_counts = []
     for start in range(0, len(data), batch_size):
         x = to_float(data[start:start + batch_size])
-        out = model(x, sample=False)
+        if labels is None:
+            out = model(x, sample=False)
+        else:  # a conditional model maps each image with its label
+            out = model(x, sample=False, labels=labels[start:start + batch_size])
         for kind in sums:
             sums[kind] += float(reconstruction_loss(model, out, x, kind).sum())
         for name, value in image_quality(model.output_activation(out.logits), x, list(quality)).items():

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from aelab import runs
 from aelab.config import Config, load_config, read_config_file
@@ -64,13 +65,21 @@ def measure(model: Autoencoder, data: ImageData, seed: int, noise: list | None =
             name: str = "data", nll_precision: str = "auto") -> dict:
     """All metrics of one split; each stage is logged as it starts and ends (`progress`: a bar for
     the importance-sampled NLL, the slow one)."""
-    tensor = data.tensor(next(model.parameters()).device)
+    device = next(model.parameters()).device
+    tensor = data.tensor(device)
     binary = data.binary
+    labels = data.labels if model.needs_labels else None  # a conditional model maps each image with its label
+    if model.needs_labels and labels is None:
+        raise AelabError(f"a '{model.config.type}' maps images with their labels; this data has none")
+    if noise and model.needs_labels:
+        raise AelabError(f"--noise: denoising is not measured for a '{model.config.type}' (a conditional model "
+                         "reconstructs with each image's label); leave --noise out")
     with _stage(name, f"reconstruction metrics of {len(data)} images"):
-        result = evaluate(model, tensor, seed, binary)
+        result = evaluate(model, tensor, seed, binary,
+                          labels=None if labels is None else torch.from_numpy(labels).to(device))
     if latent:
         with _stage(name, "latent quality"):
-            codes = encode(model, data.images)
+            codes = encode(model, data.images, labels=labels)
             result.update(latent_metrics(codes, data.labels, seed))
         if data.factors is not None:  # known factors of variation (dsprites)
             with _stage(name, "disentanglement"):

@@ -20,7 +20,7 @@ from aelab.explore.context import Context
 from aelab.explore.report import write_report
 from aelab.explore.run_figures import write_all
 from aelab.explore.snapshots import Snapshots
-from aelab.models.registry import build_model, model_class
+from aelab.models.registry import build_model, complete_options, model_class
 from aelab.models.summary import format_summary
 from aelab.models.topology import resolve_widths
 from aelab.train import distributed
@@ -46,6 +46,11 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
     resolved = resolve_widths(config, train.shape, model_class(config.model.type).encoder_outputs(config.model.latent_dim))
     if resolved is not config:  # config.json shows the widths n_layers or encoder_topology gave
         config = resolved
+        if main and not resume:
+            runs.write_json(run / runs.CONFIG, config.to_dict())
+    completed = complete_options(config, train)  # e.g. a CVAE's number of classes; config.json keeps them
+    if completed is not config:
+        config = completed
         if main and not resume:
             runs.write_json(run / runs.CONFIG, config.to_dict())
     model = build_model(config.model, train.shape, seed=config.training.seed)

@@ -42,24 +42,39 @@ class Context:
     def binary(self) -> bool:
         return self._cached("binary", lambda: self.train.binary)
 
-    def decode(self, z) -> np.ndarray:
-        """(N, latent_dim) codes -> (N, C, H, W) images in [0, 1]."""
+    def decode(self, z, labels=None) -> np.ndarray:
+        """(N, latent_dim) codes -> (N, C, H, W) images in [0, 1]; `labels` (N,) class indices for
+        a conditional model (a CVAE), which decodes nothing without them."""
         z = np.asarray(z, np.float32)
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise AelabError(f"latent points must have shape (N, {self.latent_dim}) for this model; "
                              f"got {z.shape}")
-        return decode(self.model, z)
+        return decode(self.model, z, labels=labels)
 
-    def encode(self, images) -> np.ndarray:
-        return encode(self.model, images)
+    def encode(self, images, labels=None) -> np.ndarray:
+        return encode(self.model, images, labels=labels)
+
+    @property
+    def conditional(self) -> bool:
+        return self.model.needs_labels
 
     @property
     def test_codes(self) -> np.ndarray:
-        return self._cached("test_codes", lambda: self.encode(self.test.images))
+        return self._cached("test_codes", lambda: self.encode(self.test.images, self._labels_of(self.test)))
 
     @property
     def train_codes(self) -> np.ndarray:
-        return self._cached("train_codes", lambda: self.encode(self.train.images))
+        return self._cached("train_codes", lambda: self.encode(self.train.images, self._labels_of(self.train)))
+
+    def _labels_of(self, data: ImageData):
+        return data.labels if self.conditional else None
+
+    def label_index(self, label: str) -> int:
+        """A label as the user writes it ('7', 'a') -> its class index."""
+        names = self.test.label_names or [str(i) for i in range(self.model.options.n_classes)]
+        if str(label) not in names:
+            raise AelabError(f"--label {label}: not a label of this run's data; its labels: {', '.join(names)}")
+        return names.index(str(label))
 
     def test_images(self, index) -> np.ndarray:
         """Test images as float (N, C, H, W) in [0, 1]."""

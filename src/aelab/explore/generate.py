@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from aelab.errors import AelabError
 from aelab.explore.context import Context, as_context
 from aelab.layout import GENERATED, GENERATED_NEAREST
 from aelab.models import samplers
@@ -16,10 +17,12 @@ from aelab.plots import explore_figures
 from aelab.plots.figures import image_grid
 
 
-def sample_codes(ctx: Context, n: int, temperature: float = 1.0, seed: int | None = None) -> tuple[np.ndarray, str]:
-    """(n codes, what they were drawn from, for titles). Temperature scales the spread."""
+def sample_codes(ctx: Context, n: int, temperature: float = 1.0, seed: int | None = None,
+                 sampler: str = "auto") -> tuple[np.ndarray, str]:
+    """(n codes, what they were drawn from, for titles). Temperature scales the spread; `sampler`
+    as in models/samplers.py (auto, prior, gaussian, gmm)."""
     return samplers.draw(ctx.model, n, ctx.seed if seed is None else seed, temperature,
-                         lambda: samplers.FittedGaussian.fit(ctx.train_codes))
+                         lambda: samplers.FittedGaussian.fit(ctx.train_codes), sampler, lambda: ctx.train_codes)
 
 
 @torch.no_grad()
@@ -40,12 +43,22 @@ def nearest(images: np.ndarray, reference: np.ndarray, chunk: int = 8192) -> tup
 
 
 def generate(ctx: Context, n: int = 64, temperature: float = 1.0, with_nearest: bool = False,
-             out: str | Path | None = None, seed: int | None = None,
-             replace: bool = False) -> tuple[np.ndarray, Path | None]:
-    """`aelab generate`: (n images (n, C, H, W), the figure's path). `replace`: see Context.out_path."""
+             out: str | Path | None = None, seed: int | None = None, sampler: str = "auto",
+             label: str | None = None, replace: bool = False) -> tuple[np.ndarray, Path | None]:
+    """`aelab generate`: (n images (n, C, H, W), the figure's path). A conditional model (CVAE)
+    draws `label`'s class, or without one the label-by-sample grid (label_grid). `replace`: see
+    Context.out_path."""
     ctx = as_context(ctx)
-    z, source = sample_codes(ctx, n, temperature, seed)
-    images = ctx.decode(z)
+    if label is not None and not ctx.conditional:
+        raise AelabError(f"--label {label}: only a conditional model (model.type 'cvae') draws a given "
+                         f"class; this run is a '{ctx.model.config.type}'")
+    if ctx.conditional and label is None:
+        return label_grid(ctx, min(n, 8), temperature, out, seed, sampler, replace)
+    z, source = sample_codes(ctx, n, temperature, seed, sampler)
+    labels = None if label is None else np.full(n, ctx.label_index(label))
+    images = ctx.decode(z, labels)
+    if label is not None:
+        source = f"{source}, label {label}"
     if not with_nearest:
         title = f"{ctx.kind}: {n} samples from {source}"
         return images, image_grid(images, ctx.out_path(out, GENERATED, replace), title, cols=min(n, 8))
@@ -57,3 +70,17 @@ def generate(ctx: Context, n: int = 64, temperature: float = 1.0, with_nearest: 
     path = explore_figures.pairs(images, neighbours, [f"{d:.3f}" for d in rms], title,
                                  ctx.out_path(out, GENERATED_NEAREST, replace))
     return images, path
+
+
+def label_grid(ctx: Context, columns: int = 8, temperature: float = 1.0, out: str | Path | None = None,
+               seed: int | None = None, sampler: str = "auto", replace: bool = False) -> tuple[np.ndarray, Path]:
+    """A conditional model's samples: one row per label, one column per code, the same code
+    across a column, so a column shows one style written as every class."""
+    k = ctx.model.options.n_classes
+    z, source = sample_codes(ctx, columns, temperature, seed, sampler)
+    codes = np.tile(z, (k, 1))
+    labels = np.repeat(np.arange(k), columns)
+    images = ctx.decode(codes, labels)
+    names = ", ".join(ctx.label_name(i) for i in range(k))
+    title = f"{ctx.kind}: rows = labels ({names}); columns = {columns} codes from {source}"
+    return images, image_grid(images, ctx.out_path(out, GENERATED, replace), title, cols=columns)

@@ -1,5 +1,6 @@
 """`aelab interpolate`: decoded images on the way from one test image's code to another's
-(seed 002's 6 -> 0), the two originals at the ends of the strip."""
+(seed 002's 6 -> 0), the two originals at the ends of the strip. For a conditional model (a CVAE)
+the label travels too, from A's class to B's, as class weights beside the code."""
 
 from __future__ import annotations
 
@@ -26,7 +27,13 @@ def interpolation(ctx: Context, a: str, b: str, steps: int = 10, method: str = "
         raise AelabError(f"--steps {steps}: an interpolation needs at least 2 steps (the two ends)")
     i, j = endpoints(ctx, a, b)
     z = path_between(ctx.test_codes[i], ctx.test_codes[j], steps, method)
-    return ctx.decode(z), i, j
+    if not ctx.conditional:
+        return ctx.decode(z), i, j
+    # class-conditional: the label walks from A's class to B's with the code (class weights)
+    k = ctx.model.options.n_classes
+    t = np.linspace(0, 1, steps)[:, None]
+    weights = (1 - t) * np.eye(k)[ctx.test.labels[i]] + t * np.eye(k)[ctx.test.labels[j]]
+    return ctx.decode(z, weights.astype(np.float32)), i, j
 
 
 def interpolate(ctx: Context, a: str, b: str, steps: int = 10, method: str = "linear",

@@ -128,6 +128,11 @@ def regenerate(run: str | Path, animations: bool = True) -> Path:
     if history:
         write_all(ctx, history)
     training_gif(run)
+    if ctx.conditional:  # a CVAE decodes only with a label: its samples grid and its latent map
+        generate(ctx, 8)
+        latent_map(ctx, thumbnails=False)
+        log.info("figures of %s drawn again (a cvae: no traversal, denoising or animations)", run)
+        return write_report(run)
     generate(ctx, 32, with_nearest=True)
     traverse(ctx)
     latent_map(ctx)

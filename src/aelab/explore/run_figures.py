@@ -44,14 +44,18 @@ def write_all(ctx: Context, history: list[dict]) -> list[Path]:
     rng = np.random.default_rng(seed)
     shown = np.sort(rng.choice(len(test), min(10, len(test)), replace=False))
     codes = ctx.test_codes
-    paths = [figures.reconstruction(test.subset(shown).floats(), ctx.decode(codes[shown]), run / RECONSTRUCTION,
+    shown_labels = test.labels[shown] if ctx.conditional else None
+    paths = [figures.reconstruction(test.subset(shown).floats(), ctx.decode(codes[shown], shown_labels), run / RECONSTRUCTION,
                                     [test.label_text(i) for i in shown] if test.labels is not None else None)]
     points, note, axes = latent_2d(codes)
     paths.append(figures.latent_space(points, test.labels, test.label_names, run / LATENT_SPACE,
                                       f"{ctx.kind} latent space: test set{note}", axes))
     paths.append(figures.loss_curves(history, run / LOSS))
-    paths.append(traversal_grid(ctx, run / TRAVERSAL))
-    paths.append(generate(ctx, 64, out=run / SAMPLES, seed=seed, replace=True)[1])
+    if ctx.conditional:  # decoding needs a label: no traversal; samples are the label-by-sample grid
+        paths.append(generate(ctx, 8, out=run / SAMPLES, seed=seed, replace=True)[1])
+    else:
+        paths.append(traversal_grid(ctx, run / TRAVERSAL))
+        paths.append(generate(ctx, 64, out=run / SAMPLES, seed=seed, replace=True)[1])
     a, b = pick_pair(test)
     paths.append(interpolate(ctx, f"#{a}", f"#{b}", steps=10, out=run / INTERPOLATION, replace=True)[1])
     return paths

@@ -72,6 +72,14 @@ class Autoencoder(nn.Module):
         return cls(config, input_shape, built_encoder if encoder is None else encoder,
                    built_decoder if decoder is None else decoder)
 
+    @classmethod
+    def options_from_data(cls, data) -> dict:
+        """model.options this type derives from its training data (an ImageData), e.g. the number
+        of classes (CVAE) or the training set's size (beta-TC-VAE). Called once before the model is
+        built (registry.complete_options); an option the config sets is never replaced, and the
+        completed config is what config.json stores, so a run reloads and resumes the same."""
+        return {}
+
     # ------------------------------------------------------------------------------ mapping
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(code or posterior mean, posterior log-variance or None)."""

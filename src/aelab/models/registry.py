@@ -12,7 +12,7 @@ import json
 import torch
 from torch import nn
 
-from aelab.config import ModelConfig
+from aelab.config import Config, ModelConfig
 from aelab.errors import AelabError
 
 MODEL_TYPES: dict[str, str | type] = {
@@ -20,6 +20,11 @@ MODEL_TYPES: dict[str, str | type] = {
     "dae": "aelab.models.dae:DAE",
     "vae": "aelab.models.vae:VAE",
     "beta_vae": "aelab.models.vae:BetaVAE",
+    "cvae": "aelab.models.cvae:CVAE",
+    "iwae": "aelab.models.iwae:IWAE",
+    "beta_tcvae": "aelab.models.beta_tcvae:BetaTCVAE",
+    "vqvae": "aelab.models.vqvae:VQVAE",
+    "wae": "aelab.models.wae:WAE",
 }
 
 
@@ -69,3 +74,14 @@ def build_model(config: ModelConfig, input_shape, encoder: nn.Module | None = No
     except (RuntimeError, MemoryError) as e:  # e.g. "can't allocate memory" for absurd widths
         raise AelabError(f"the model cannot be built on this machine ({str(e).splitlines()[0][:200]}); "
                          "use smaller layers (model.encoder_layers, conv_channels) or smaller images") from None
+
+
+def complete_options(config: Config, train) -> Config:
+    """`config` with the model.options its type derives from the training data `train` (an
+    ImageData) filled in where the config leaves them out (Autoencoder.options_from_data)."""
+    derived = model_class(config.model.type).options_from_data(train)
+    missing = {k: v for k, v in derived.items() if k not in config.model.options}
+    if not missing:
+        return config
+    model = config.model.model_copy(update={"options": {**config.model.options, **missing}})
+    return config.model_copy(update={"model": model})

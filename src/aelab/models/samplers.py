@@ -1,9 +1,15 @@
-"""Where new codes come from: the model's prior (VAE family) or, for a model without one (a plain
-AE), a Gaussian fitted to its training codes. `draw` is the one path behind samples.png,
-`aelab generate` and the estimators' `sample()`.
+"""Where new codes come from (`aelab generate --sampler`):
 
-A sampler fitted to codes is any object with `sample(n, seed, temperature) -> (n, latent_dim)` and
-a `description` for titles (a Gaussian mixture is one more class beside FittedGaussian)."""
+- `prior`: the model's prior (VAE family, WAE: N(0, I); VQ-VAE: its categorical over codes);
+- `gaussian`: one Gaussian fitted to the training codes (what a plain AE, with no prior, uses);
+- `gmm`: a Gaussian mixture fitted to the training codes (scikit-learn's GaussianMixture, 10
+  components, full covariances): it follows the clusters a prior misses, the usual cure for a
+  VAE's samples from holes in its latent space (Ghosh et al., 2020; pythae's GMM sampler);
+- `auto` [default]: the prior when the model has one, else the fitted Gaussian.
+
+`draw` is the one path behind samples.png, `aelab generate` and the estimators' `sample()`. A
+sampler fitted to codes is any object with `sample(n, seed, temperature) -> (n, latent_dim)` and
+a `description` for titles."""
 
 from __future__ import annotations
 
@@ -37,6 +43,37 @@ class FittedGaussian:
     description = "a Gaussian fitted to the training codes (an AE has no prior)"
 
 
+@dataclass
+class FittedGMM:
+    """A Gaussian mixture fitted to codes: weights (K,), means (K, d), covariances (K, d, d)."""
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+
+    @classmethod
+    def fit(cls, codes: np.ndarray, components: int = 10, seed: int = 0) -> "FittedGMM":
+        from sklearn.mixture import GaussianMixture  # scikit-learn loads slowly: only when asked
+
+        codes = np.asarray(codes, np.float64)
+        k = max(1, min(components, len(codes) // 2))
+        gmm = GaussianMixture(k, covariance_type="full", reg_covar=1e-5, random_state=seed).fit(codes)
+        return cls(gmm.weights_, gmm.means_, gmm.covariances_)
+
+    def sample(self, n: int, seed: int, temperature: float = 1.0) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        component = rng.choice(len(self.weights), n, p=self.weights / self.weights.sum())
+        factors = np.linalg.cholesky(self.covariances)  # (K, d, d)
+        eps = rng.standard_normal((n, self.means.shape[1]))
+        return self.means[component] + temperature * np.einsum("nij,nj->ni", factors[component], eps)
+
+    @property
+    def description(self) -> str:
+        return f"a {len(self.weights)}-component Gaussian mixture fitted to the training codes"
+
+
+SAMPLERS = ("auto", "prior", "gaussian", "gmm")
+
+
 def check_request(n, temperature) -> None:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise AelabError(f"n = {n!r}: ask for at least 1 sample (a whole number)")
@@ -45,14 +82,27 @@ def check_request(n, temperature) -> None:
 
 
 def draw(model, n: int, seed: int, temperature: float = 1.0,
-         fitted: Callable[[], FittedGaussian] | FittedGaussian | None = None) -> tuple[np.ndarray, str]:
+         fitted: Callable[[], FittedGaussian] | FittedGaussian | None = None, sampler: str = "auto",
+         codes: Callable[[], np.ndarray] | None = None) -> tuple[np.ndarray, str]:
     """(n codes (n, latent_dim) float32, what they were drawn from, for titles). `fitted` (or a
-    function making it, called only when needed) serves models without a prior."""
+    function making it, called only when needed) serves models without a prior; `codes` (a
+    function giving the training codes) serves the samplers fitted on request ('gaussian', 'gmm')."""
     check_request(n, temperature)
+    if sampler not in SAMPLERS:
+        raise AelabError(f"sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}")
     temp = "" if temperature == 1 else f", temperature {temperature:g}"
+    if sampler in ("gaussian", "gmm"):
+        if codes is None:
+            raise AelabError(f"sampler {sampler!r} is fitted to the training codes; none were given")
+        fit = FittedGMM.fit(codes(), seed=seed) if sampler == "gmm" else FittedGaussian.fit(codes())
+        description = fit.description if sampler == "gmm" else "a Gaussian fitted to the training codes"
+        return fit.sample(n, seed, temperature).astype(np.float32), f"{description}{temp}"
     z = model.prior(n, torch.Generator().manual_seed(seed), temperature)
     if z is not None:
         return z.numpy().astype(np.float32), f"{model.prior_description}{temp}"
+    if sampler == "prior":
+        raise AelabError(f"a '{model.config.type}' has no prior; use --sampler gaussian or gmm (fitted to "
+                         "its training codes)")
     gaussian = fitted() if callable(fitted) else fitted
     if gaussian is None:
         raise AelabError(f"a '{model.config.type}' has no prior; sampling needs its training codes")

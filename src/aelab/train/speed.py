@@ -64,7 +64,11 @@ def step_macs(model: Autoencoder, batch_size: int) -> float:
     model.eval()  # in training mode, BatchNorm would fold this probe into its running statistics
     try:
         device = next(model.parameters()).device
-        model(torch.zeros(1, *model.input_shape, device=device), sample=False)
+        x = torch.zeros(1, *model.input_shape, device=device)
+        if getattr(model, "needs_labels", False):  # a conditional model maps an image with its label
+            model(x, sample=False, labels=torch.zeros(1, dtype=torch.long, device=device))
+        else:
+            model(x, sample=False)
     finally:
         model.train(was_training)
         for hook in hooks:
