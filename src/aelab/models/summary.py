@@ -36,7 +36,8 @@ def layer_table(model: Autoencoder) -> list[LayerRow]:
     try:
         model.eval()
         device = next(model.parameters()).device
-        model(torch.zeros(1, *model.input_shape, device=device), sample=False)
+        labels = {"labels": torch.zeros(1, dtype=torch.long, device=device)} if model.needs_labels else {}
+        model(torch.zeros(1, *model.input_shape, device=device), sample=False, **labels)
     finally:
         for h in hooks:
             h.remove()

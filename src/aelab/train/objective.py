@@ -41,7 +41,7 @@ def mean_objective(model, data: torch.Tensor, seed: int, batch_size: int = 1024,
         y = None if labels is None else labels[start:start + batch_size]
         terms = model.objective(x, generator=generator, labels=y)
         if reconstruction_metrics:
-            clean = model(x, sample=False)
+            clean = model(x, sample=False) if y is None else model(x, sample=False, labels=y)
             terms.update({k: reconstruction_loss(model, clean, x, k).mean() for k in RECONSTRUCTION_METRICS})
         for k, v in terms.items():
             sums[k] = sums.get(k, 0.0) + v * len(x)
