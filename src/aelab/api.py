@@ -163,6 +163,10 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                             labels=labels(train), validation_labels=labels(validation))
         self.model_.eval()
         self.config_, self.history_, self.n_epochs_ = config, state.history, state.epoch
+        k = config.model.latent_dim
+        if self.model_.variational:  # sample() draws from the prior: no pass over the codes
+            self.code_mean_, self.code_cov_ = np.zeros(k, np.float32), np.eye(k, dtype=np.float32)
+            return self
         # For sampling from a model without a prior (AE, DAE): a Gaussian fitted to the codes of at
         # most CODE_SAMPLE evenly spaced images (a fixed cost however large X is; plenty for a mean
         # and a covariance).
