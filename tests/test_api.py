@@ -97,3 +97,20 @@ def test_a_run_folder_from_the_cli_loads_in_python(tmp_path, capsys):
     model = aelab.load(run)
     assert type(model) is VAE
     assert model.transform(X[:5].reshape(5, 1, 8, 8)).shape == (5, 2)
+
+
+def test_image_network_and_schedules_are_estimator_parameters():
+    """What a config sets for real images (image_conv widths, KL annealing, lr schedule, clipping)
+    is a parameter in Python too, reaches the training, and survives clone."""
+    images = X[:400].reshape(-1, 8, 8)
+    vae = VAE(latent_dim=4, architecture="image_conv", stage_channels=(8, 16), residual_blocks=1,
+              normalization="group", kl_annealing="linear", kl_annealing_epochs=2, lr_schedule="cosine",
+              gradient_clip=5.0, epochs=4, batch_size=50, seed=1)
+    assert clone(vae).get_params() == vae.get_params()
+    vae.fit(images)
+    model = vae.config_.model
+    assert model.stage_channels == [8, 16] and model.residual_blocks == [1, 1] and model.normalization == "group"
+    betas = [row["beta"] for row in vae.history_]
+    rates = [row["learning_rate"] for row in vae.history_]
+    assert betas == sorted(betas) and betas[0] < betas[-1] == 1.0  # the KL weight rose to the model's beta
+    assert rates == sorted(rates, reverse=True) and rates[-1] < rates[0]  # cosine decay

@@ -61,13 +61,16 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     _model_type = "ae"
 
     def __init__(self, latent_dim=2, architecture="mlp", encoder_layers=None, decoder_layers=None,
-                 encoder_topology=None, decoder_topology=None, n_layers=None, conv_channels=(8, 16, 32),
-                 conv_dense=64, kernel_size=3, encoder=None, decoder=None, activation="relu",
-                 output_activation="auto", init="auto", reconstruction_loss="bce", noise=None,
-                 optimizer="adam",
-                 learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, momentum=0.9,
-                 weight_decay=0.0, epochs=100, batch_size=64, validation_split=0.0, patience=None, min_delta=0.0,
-                 seed=42, device="auto", precision="fp32", threads=None, verbose=False):
+                       encoder_topology=None, decoder_topology=None, n_layers=None,
+                       conv_channels=(8, 16, 32), conv_dense=64, kernel_size=3,
+                       stage_channels=(32, 64, 128, 256), residual_blocks=0, normalization="batch",
+                       encoder=None, decoder=None, activation="relu", output_activation="auto", init="auto",
+                       reconstruction_loss="bce", noise=None, optimizer="adam", learning_rate=1e-3,
+                       beta1=0.9, beta2=0.999, epsilon=1e-8, momentum=0.9, weight_decay=0.0,
+                       kl_annealing="none", kl_annealing_epochs=10, free_bits=0.0, lr_schedule="constant",
+                       lr_patience=5, gradient_clip=None, epochs=100, batch_size=64, validation_split=0.0,
+                       patience=None, min_delta=0.0, seed=42, device="auto", precision="auto", threads=None,
+                       verbose=False):
         self.latent_dim = latent_dim
         self.architecture = architecture
         self.encoder_layers = encoder_layers  # None: [256, 128] unless topology or n_layers is given
@@ -78,6 +81,9 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.conv_channels = conv_channels
         self.conv_dense = conv_dense
         self.kernel_size = kernel_size
+        self.stage_channels = stage_channels  # architecture "image_conv": one stride-2 stage per width
+        self.residual_blocks = residual_blocks
+        self.normalization = normalization
         self.encoder = encoder  # an nn.Module, or a factory's import path "package.module:function"
         self.decoder = decoder
         self.activation = activation
@@ -92,6 +98,12 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.epsilon = epsilon
         self.momentum = momentum
         self.weight_decay = weight_decay
+        self.kl_annealing = kl_annealing  # VAE family: the KL weight rises from 0 ("linear", "cyclical")
+        self.kl_annealing_epochs = kl_annealing_epochs
+        self.free_bits = free_bits
+        self.lr_schedule = lr_schedule
+        self.lr_patience = lr_patience
+        self.gradient_clip = gradient_clip
         self.epochs = epochs
         self.batch_size = batch_size
         self.validation_split = validation_split
@@ -112,7 +124,9 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         model = {"type": self.model_type, "latent_dim": self.latent_dim, "architecture": self.architecture,
                  "activation": self.activation, "output_activation": self.output_activation, "init": self.init,
                  "reconstruction_loss": self.reconstruction_loss, "conv_channels": _listed(self.conv_channels),
-                 "conv_dense": self.conv_dense, "kernel_size": self.kernel_size}
+                 "conv_dense": self.conv_dense, "kernel_size": self.kernel_size,
+                 "stage_channels": _listed(self.stage_channels), "residual_blocks": _listed(self.residual_blocks),
+                 "normalization": self.normalization}
         for key in ("encoder_layers", "decoder_layers", "encoder_topology", "decoder_topology"):
             if getattr(self, key) is not None:
                 model[key] = _listed(getattr(self, key))
@@ -131,7 +145,10 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         training = {"learning_rate": self.learning_rate, "optimizer": optimizer, "epochs": self.epochs,
                     "batch_size": self.batch_size, "validation_split": self.validation_split,
                     "patience": self.patience, "min_delta": self.min_delta, "seed": self.seed,
-                    "device": self.device, "precision": self.precision, "threads": self.threads}
+                    "device": self.device, "precision": self.precision, "threads": self.threads,
+                    "kl_annealing": self.kl_annealing, "kl_annealing_epochs": self.kl_annealing_epochs,
+                    "free_bits": self.free_bits, "lr_schedule": self.lr_schedule, "lr_patience": self.lr_patience,
+                    "gradient_clip": self.gradient_clip}
         training.update({k: v for k, v in fit_params.items() if v is not None})
         return validate_config({"model": self._model_section(), "training": training}, source=type(self).__name__)
 
@@ -318,22 +335,29 @@ class DAE(_Autoencoder):
     _model_type = "dae"
 
     def __init__(self, noise="gaussian:0.3", latent_dim=2, architecture="mlp", encoder_layers=None,
-                 decoder_layers=None, encoder_topology=None, decoder_topology=None, n_layers=None,
-                 conv_channels=(8, 16, 32), conv_dense=64, kernel_size=3, encoder=None, decoder=None,
-                 activation="relu", output_activation="auto", init="auto", reconstruction_loss="bce",
-                 optimizer="adam", learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, momentum=0.9,
-                 weight_decay=0.0, epochs=100, batch_size=64, validation_split=0.0, patience=None,
-                 min_delta=0.0, seed=42, device="auto", precision="fp32", threads=None, verbose=False):
+                       decoder_layers=None, encoder_topology=None, decoder_topology=None, n_layers=None,
+                       conv_channels=(8, 16, 32), conv_dense=64, kernel_size=3,
+                       stage_channels=(32, 64, 128, 256), residual_blocks=0, normalization="batch",
+                       encoder=None, decoder=None, activation="relu", output_activation="auto", init="auto",
+                       reconstruction_loss="bce", optimizer="adam", learning_rate=1e-3, beta1=0.9,
+                       beta2=0.999, epsilon=1e-8, momentum=0.9, weight_decay=0.0, kl_annealing="none",
+                       kl_annealing_epochs=10, free_bits=0.0, lr_schedule="constant", lr_patience=5,
+                       gradient_clip=None, epochs=100, batch_size=64, validation_split=0.0, patience=None,
+                       min_delta=0.0, seed=42, device="auto", precision="auto", threads=None, verbose=False):
         super().__init__(
             latent_dim=latent_dim, architecture=architecture, encoder_layers=encoder_layers,
-            decoder_layers=decoder_layers, encoder_topology=encoder_topology, decoder_topology=decoder_topology,
-            n_layers=n_layers, conv_channels=conv_channels, conv_dense=conv_dense, kernel_size=kernel_size,
-            encoder=encoder, decoder=decoder, activation=activation, output_activation=output_activation,
-            init=init, reconstruction_loss=reconstruction_loss, noise=noise, optimizer=optimizer,
-            learning_rate=learning_rate,
-            beta1=beta1, beta2=beta2, epsilon=epsilon, momentum=momentum, weight_decay=weight_decay,
-            epochs=epochs, batch_size=batch_size, validation_split=validation_split, patience=patience,
-            min_delta=min_delta, seed=seed, device=device, precision=precision, threads=threads, verbose=verbose)
+            decoder_layers=decoder_layers, encoder_topology=encoder_topology,
+            decoder_topology=decoder_topology, n_layers=n_layers, conv_channels=conv_channels,
+            conv_dense=conv_dense, kernel_size=kernel_size, stage_channels=stage_channels,
+            residual_blocks=residual_blocks, normalization=normalization, encoder=encoder, decoder=decoder,
+            activation=activation, output_activation=output_activation, init=init,
+            reconstruction_loss=reconstruction_loss, noise=noise, optimizer=optimizer,
+            learning_rate=learning_rate, beta1=beta1, beta2=beta2, epsilon=epsilon, momentum=momentum,
+            weight_decay=weight_decay, kl_annealing=kl_annealing, kl_annealing_epochs=kl_annealing_epochs,
+            free_bits=free_bits, lr_schedule=lr_schedule, lr_patience=lr_patience,
+            gradient_clip=gradient_clip, epochs=epochs, batch_size=batch_size,
+            validation_split=validation_split, patience=patience, min_delta=min_delta, seed=seed,
+            device=device, precision=precision, threads=threads, verbose=verbose)
 
 
 class BetaVAE(_Autoencoder):
@@ -341,23 +365,30 @@ class BetaVAE(_Autoencoder):
     _model_type = "beta_vae"
 
     def __init__(self, beta=4.0, latent_dim=2, architecture="mlp", encoder_layers=None, decoder_layers=None,
-                 encoder_topology=None, decoder_topology=None, n_layers=None, conv_channels=(8, 16, 32),
-                 conv_dense=64, kernel_size=3, encoder=None, decoder=None, activation="relu",
-                 output_activation="auto", init="auto", reconstruction_loss="bce", noise=None,
-                 optimizer="adam",
-                 learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, momentum=0.9, weight_decay=0.0,
-                 epochs=100, batch_size=64, validation_split=0.0, patience=None, min_delta=0.0, seed=42,
-                 device="auto", precision="fp32", threads=None, verbose=False):
+                       encoder_topology=None, decoder_topology=None, n_layers=None,
+                       conv_channels=(8, 16, 32), conv_dense=64, kernel_size=3,
+                       stage_channels=(32, 64, 128, 256), residual_blocks=0, normalization="batch",
+                       encoder=None, decoder=None, activation="relu", output_activation="auto", init="auto",
+                       reconstruction_loss="bce", noise=None, optimizer="adam", learning_rate=1e-3,
+                       beta1=0.9, beta2=0.999, epsilon=1e-8, momentum=0.9, weight_decay=0.0,
+                       kl_annealing="none", kl_annealing_epochs=10, free_bits=0.0, lr_schedule="constant",
+                       lr_patience=5, gradient_clip=None, epochs=100, batch_size=64, validation_split=0.0,
+                       patience=None, min_delta=0.0, seed=42, device="auto", precision="auto", threads=None,
+                       verbose=False):
         super().__init__(
             latent_dim=latent_dim, architecture=architecture, encoder_layers=encoder_layers,
-            decoder_layers=decoder_layers, encoder_topology=encoder_topology, decoder_topology=decoder_topology,
-            n_layers=n_layers, conv_channels=conv_channels, conv_dense=conv_dense, kernel_size=kernel_size,
-            encoder=encoder, decoder=decoder, activation=activation, output_activation=output_activation,
-            init=init, reconstruction_loss=reconstruction_loss, noise=noise, optimizer=optimizer,
-            learning_rate=learning_rate,
-            beta1=beta1, beta2=beta2, epsilon=epsilon, momentum=momentum, weight_decay=weight_decay,
-            epochs=epochs, batch_size=batch_size, validation_split=validation_split, patience=patience,
-            min_delta=min_delta, seed=seed, device=device, precision=precision, threads=threads, verbose=verbose)
+            decoder_layers=decoder_layers, encoder_topology=encoder_topology,
+            decoder_topology=decoder_topology, n_layers=n_layers, conv_channels=conv_channels,
+            conv_dense=conv_dense, kernel_size=kernel_size, stage_channels=stage_channels,
+            residual_blocks=residual_blocks, normalization=normalization, encoder=encoder, decoder=decoder,
+            activation=activation, output_activation=output_activation, init=init,
+            reconstruction_loss=reconstruction_loss, noise=noise, optimizer=optimizer,
+            learning_rate=learning_rate, beta1=beta1, beta2=beta2, epsilon=epsilon, momentum=momentum,
+            weight_decay=weight_decay, kl_annealing=kl_annealing, kl_annealing_epochs=kl_annealing_epochs,
+            free_bits=free_bits, lr_schedule=lr_schedule, lr_patience=lr_patience,
+            gradient_clip=gradient_clip, epochs=epochs, batch_size=batch_size,
+            validation_split=validation_split, patience=patience, min_delta=min_delta, seed=seed,
+            device=device, precision=precision, threads=threads, verbose=verbose)
         self.beta = beta
 
     def _model_section(self) -> dict:
@@ -370,23 +401,31 @@ class Estimator(_Autoencoder):
 
     model_type = None  # a parameter here, not the read-only property of the fixed types
 
-    def __init__(self, model_type="vae", options=None, beta=None, noise=None, latent_dim=2, architecture="mlp",
-                 encoder_layers=None, decoder_layers=None, encoder_topology=None, decoder_topology=None,
-                 n_layers=None, conv_channels=(8, 16, 32), conv_dense=64, kernel_size=3, encoder=None,
-                 decoder=None, activation="relu", output_activation="auto", init="auto", reconstruction_loss="bce",
-                 optimizer="adam", learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, momentum=0.9,
-                 weight_decay=0.0, epochs=100, batch_size=64, validation_split=0.0, patience=None,
-                 min_delta=0.0, seed=42, device="auto", precision="fp32", threads=None, verbose=False):
+    def __init__(self, model_type="vae", options=None, beta=None, noise=None, latent_dim=2,
+                       architecture="mlp", encoder_layers=None, decoder_layers=None, encoder_topology=None,
+                       decoder_topology=None, n_layers=None, conv_channels=(8, 16, 32), conv_dense=64,
+                       kernel_size=3, stage_channels=(32, 64, 128, 256), residual_blocks=0,
+                       normalization="batch", encoder=None, decoder=None, activation="relu",
+                       output_activation="auto", init="auto", reconstruction_loss="bce", optimizer="adam",
+                       learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, momentum=0.9,
+                       weight_decay=0.0, kl_annealing="none", kl_annealing_epochs=10, free_bits=0.0,
+                       lr_schedule="constant", lr_patience=5, gradient_clip=None, epochs=100, batch_size=64,
+                       validation_split=0.0, patience=None, min_delta=0.0, seed=42, device="auto",
+                       precision="auto", threads=None, verbose=False):
         super().__init__(
             latent_dim=latent_dim, architecture=architecture, encoder_layers=encoder_layers,
-            decoder_layers=decoder_layers, encoder_topology=encoder_topology, decoder_topology=decoder_topology,
-            n_layers=n_layers, conv_channels=conv_channels, conv_dense=conv_dense, kernel_size=kernel_size,
-            encoder=encoder, decoder=decoder, activation=activation, output_activation=output_activation,
-            init=init, reconstruction_loss=reconstruction_loss, noise=noise, optimizer=optimizer,
-            learning_rate=learning_rate,
-            beta1=beta1, beta2=beta2, epsilon=epsilon, momentum=momentum, weight_decay=weight_decay,
-            epochs=epochs, batch_size=batch_size, validation_split=validation_split, patience=patience,
-            min_delta=min_delta, seed=seed, device=device, precision=precision, threads=threads, verbose=verbose)
+            decoder_layers=decoder_layers, encoder_topology=encoder_topology,
+            decoder_topology=decoder_topology, n_layers=n_layers, conv_channels=conv_channels,
+            conv_dense=conv_dense, kernel_size=kernel_size, stage_channels=stage_channels,
+            residual_blocks=residual_blocks, normalization=normalization, encoder=encoder, decoder=decoder,
+            activation=activation, output_activation=output_activation, init=init,
+            reconstruction_loss=reconstruction_loss, noise=noise, optimizer=optimizer,
+            learning_rate=learning_rate, beta1=beta1, beta2=beta2, epsilon=epsilon, momentum=momentum,
+            weight_decay=weight_decay, kl_annealing=kl_annealing, kl_annealing_epochs=kl_annealing_epochs,
+            free_bits=free_bits, lr_schedule=lr_schedule, lr_patience=lr_patience,
+            gradient_clip=gradient_clip, epochs=epochs, batch_size=batch_size,
+            validation_split=validation_split, patience=patience, min_delta=min_delta, seed=seed,
+            device=device, precision=precision, threads=threads, verbose=verbose)
         self.model_type = model_type
         self.options = options
         self.beta = beta
@@ -412,7 +451,10 @@ def params_from_config(config: Config) -> dict:
         learning_rate=t.learning_rate, beta1=t.optimizer.beta1, beta2=t.optimizer.beta2,
         epsilon=t.optimizer.epsilon, momentum=t.optimizer.momentum, weight_decay=t.optimizer.weight_decay,
         epochs=t.epochs, batch_size=t.batch_size, validation_split=t.validation_split, patience=t.patience,
-        min_delta=t.min_delta, seed=t.seed, device=t.device, precision=t.precision, threads=t.threads)
+        min_delta=t.min_delta, seed=t.seed, device=t.device, precision=t.precision, threads=t.threads,
+        stage_channels=list(m.stage_channels), residual_blocks=_listed(m.residual_blocks), normalization=m.normalization,
+        kl_annealing=t.kl_annealing, kl_annealing_epochs=t.kl_annealing_epochs, free_bits=t.free_bits,
+        lr_schedule=t.lr_schedule, lr_patience=t.lr_patience, gradient_clip=t.gradient_clip)
     if m.architecture == "mlp" and not m.n_layers and not m.encoder_topology:
         params["encoder_layers"] = _layers(m.encoder_layers, m.activation)
         params["decoder_layers"] = _layers(m.decoder_layers, m.activation)
