@@ -139,8 +139,11 @@ def test_sigterm_saves_a_checkpoint_mid_epoch_and_resume_is_exact(capsys, tmp_pa
     assert code == 130 and one_line(err).startswith("aelab: error: interrupted; the checkpoint is saved")
     with safe_open(str(run / runs.CHECKPOINT), "pt") as f:
         meta = f.metadata()
-    # stopped inside epoch 2 (or 3, when epochs take under the 50 ms the signal waits): mid-epoch
-    assert "partial" in meta and json.loads(meta["state"])["epoch"] in (1, 2)
+    # Stopped inside epoch 2 (or 3, when epochs take under the 50 ms the signal waits): mid-epoch,
+    # so the checkpoint holds the epoch's partial state; on a loaded machine the signal may also
+    # land between two epochs, where there is none to hold. Either way the resume must be exact.
+    epoch = json.loads(meta["state"])["epoch"]
+    assert epoch in (1, 2) and ("partial" in meta or epoch == 2)
     assert main(["train", "--resume", str(run), "--no-progress", "--no-figures"]) == 0
     assert same_weights(run, digits_reference)
 
