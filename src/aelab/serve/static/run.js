@@ -373,7 +373,9 @@ async function main() {
     sampler.append(option);
   }
   sampler.addEventListener("change", sample);
-  document.getElementById("temperature").addEventListener("input", sample);
+  // a mixture is fitted per request: while one is drawn, only the slider's latest value waits
+  const sampleLatest = coalescing(sample);
+  document.getElementById("temperature").addEventListener("input", () => sampleLatest({}));
   document.getElementById("sample").addEventListener("click", () => { sampleSeed += 1; sample(); });
   if (c === 1) setUpPad();
   try { await loadMap("auto"); } catch (e) { showError(e.message); return; }
