@@ -1,6 +1,7 @@
 """Run folders for the `aelab serve` tests, trained once per test session in a few seconds: every
 kind of model the explorer must handle (MLP and conv; grey and RGB; 2-D and 16-D latents;
-labelled and unlabelled data; VAE, DAE and beta-VAE), and a server on a free port serving them."""
+labelled and unlabelled data; VAE, DAE and beta-VAE; and one tiny run of each further model type,
+CVAE, IWAE, beta-TC-VAE, VQ-VAE and WAE), and a server on a free port serving them."""
 
 from __future__ import annotations
 
@@ -27,6 +28,16 @@ RUNS = {
                                "data.channels=3", "model.type=beta_vae", "model.latent_dim=16",
                                "model.encoder_layers=[64]", "training.epochs=4", "training.batch_size=16"],
 }
+# a few epochs of each further model type on the digits: enough to decode, sample and encode
+TINY = ["data.dataset=digits", "model.encoder_layers=[32]", "training.epochs=10", "training.batch_size=64"]
+MODEL_TYPE_RUNS = {
+    "digits-cvae-2d": ["model.type=cvae", "model.latent_dim=2"],
+    "digits-iwae-4d": ["model.type=iwae", "model.latent_dim=4", "model.options={\"samples\": 2}"],
+    "digits-betatcvae-4d": ["model.type=beta_tcvae", "model.latent_dim=4"],
+    "digits-vqvae-4d": ["model.type=vqvae", "model.latent_dim=4", "model.options={\"codebook_size\": 16}"],
+    "digits-wae-2d": ["model.type=wae", "model.latent_dim=2"],
+}
+RUNS.update({name: TINY + overrides for name, overrides in MODEL_TYPE_RUNS.items()})
 
 
 def flat_emojis(folder: Path, n: int = 48) -> Path:
@@ -42,7 +53,7 @@ def serve_runs(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("serve-runs")
     flat = flat_emojis(tmp_path_factory.mktemp("serve-data") / "emojis-flat")
     for name, overrides in RUNS.items():
-        overrides = [o.format(flat=flat) for o in overrides] + ["training.threads=1", "training.seed=1"]
+        overrides = [o.replace("{flat}", str(flat)) for o in overrides] + ["training.threads=1", "training.seed=1"]
         train_run(load_config(None, overrides), root / name, progress=False, figures=False)
     return root
 

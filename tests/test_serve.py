@@ -22,9 +22,12 @@ from PIL import Image
 
 from aelab import explore
 from aelab.cli import main
+from aelab.explore.generate import sample_codes
 from aelab.explore.latent_map import plane_for
+from serve_runs import MODEL_TYPE_RUNS, RUNS
 
 RUN_IDS = ["digits-dae-conv-16d", "digits-vae-2d", "emojis-rgb-betavae-16d"]
+UNCONDITIONAL_TYPES = sorted(set(MODEL_TYPE_RUNS) - {"digits-cvae-2d"})  # iwae, beta_tcvae, vqvae, wae
 
 
 class Client:
@@ -97,7 +100,7 @@ def test_runs_page_lists_every_run_with_its_model_and_metrics(client):
     status, found = client.get("/api/runs")
     assert status == 200
     runs = {r["id"]: r for r in found["runs"]}
-    assert sorted(runs) == RUN_IDS
+    assert sorted(runs) == sorted(RUNS)
     assert runs["digits-vae-2d"]["latent_dim"] == 2 and runs["digits-vae-2d"]["type"] == "vae"
     assert runs["digits-dae-conv-16d"]["architecture"] == "conv"
     assert runs["emojis-rgb-betavae-16d"]["dataset"] == "folder"
@@ -200,15 +203,15 @@ def test_samples_follow_the_seed_and_the_temperature(client, serve_runs):
 def test_a_vae_also_samples_where_its_training_codes_lie_and_an_ae_has_no_prior(client, serve_runs):
     ctx = explore.open_run(serve_runs / "emojis-rgb-betavae-16d")
     status, info = client.get("/api/info?run=emojis-rgb-betavae-16d")
-    assert info["samplers"] == ["prior", "codes"]
-    status, fitted = client.post("/api/sample?run=emojis-rgb-betavae-16d", {"n": 256, "sampler": "codes"})
+    assert info["samplers"] == ["prior", "gaussian", "gmm"]
+    status, fitted = client.post("/api/sample?run=emojis-rgb-betavae-16d", {"n": 256, "sampler": "gaussian"})
     assert status == 200 and "training codes" in fitted["source"]
     z, codes = np.array(fitted["codes"]), ctx.train_codes
     spread = codes.std(0).mean()
     assert np.abs(z.mean(0) - codes.mean(0)).max() < 0.5 * spread + 0.05
     assert abs(z.std(0).mean() - spread) < 0.3 * spread
     status, info = client.get("/api/info?run=digits-dae-conv-16d")
-    assert info["samplers"] == ["codes"]
+    assert info["samplers"] == ["gaussian", "gmm"]
     status, refused = client.post("/api/sample?run=digits-dae-conv-16d", {"sampler": "prior"})
     assert status == 400 and "no prior" in refused["error"]
 
@@ -233,6 +236,88 @@ def test_an_upload_is_preprocessed_encoded_and_placed_like_training_data(client,
     assert strange["score"] > found["score"] and strange["percentile"] > found["percentile"]
 
 
+@pytest.mark.parametrize("run_id", UNCONDITIONAL_TYPES)
+def test_every_model_type_maps_decodes_interpolates_samples_and_encodes_as_the_cli(client, serve_runs, run_id):
+    ctx = explore.open_run(serve_runs / run_id)
+    status, info = client.get(f"/api/info?run={run_id}")
+    assert status == 200 and info["type"] == ctx.model.config.type and info["latent_dim"] == ctx.latent_dim
+    assert not info["conditional"] and info["labels"] == []
+    assert info["samplers"] == ["prior", "gaussian", "gmm"]  # each of these types has a prior
+    status, found = client.get(f"/api/map?run={run_id}")
+    assert status == 200 and len(found["points"]) == len(ctx.test)
+    plane = plane_for(ctx.test_codes)
+    points = [[found["lo"][0], found["lo"][1]], [found["hi"][0], found["hi"][1]]]
+    status, decoded = client.post(f"/api/decode?run={run_id}", {"points": points})
+    assert status == 200
+    np.testing.assert_allclose(unpack(decoded["images"]), ctx.decode(plane.to_latent(np.array(points))),
+                               atol=1 / 255 + 1e-6)
+    z = ctx.test_codes[:2]  # the sliders
+    status, decoded = client.post(f"/api/decode?run={run_id}", {"codes": z.tolist()})
+    np.testing.assert_allclose(unpack(decoded["images"]), ctx.decode(z), atol=1 / 255 + 1e-6)
+    status, strip = client.post(f"/api/interpolate?run={run_id}", {"a": "1", "b": "7", "steps": 4})
+    images, i, j = explore.interpolation(ctx, "1", "7", steps=4)
+    assert status == 200 and (strip["a"], strip["b"]) == (i, j)
+    np.testing.assert_allclose(unpack(strip["images"]), images, atol=1 / 255 + 1e-6)
+    # the codes `aelab generate --sampler` draws (fitting a mixture takes a while: on one run only)
+    for sampler in info["samplers"] if run_id == "digits-wae-2d" else ["prior", "gaussian"]:
+        status, drawn = client.post(f"/api/sample?run={run_id}", {"n": 4, "seed": 3, "temperature": 0.8,
+                                                                 "sampler": sampler})
+        expected, source = sample_codes(ctx, 4, 0.8, 3, sampler)
+        assert status == 200 and drawn["source"] == source
+        np.testing.assert_allclose(drawn["codes"], expected, atol=1e-4)
+        np.testing.assert_allclose(unpack(drawn["images"]), ctx.decode(expected), atol=1 / 255 + 1e-5)
+    train_image = ctx.train.subset(np.array([5])).floats()[0]
+    status, upload = client.post(f"/api/encode?run={run_id}", png_bytes(train_image), {"Content-Type": "image/png"})
+    assert status == 200 and upload["distance"][0] < 0.01 and np.isfinite(upload["score"])
+    np.testing.assert_allclose(upload["code"], ctx.encode(train_image[None])[0], atol=2e-2)
+    status, refused = client.post(f"/api/decode?run={run_id}", {"codes": z.tolist(), "label": "3"})
+    assert status == 400 and "only a conditional model" in refused["error"]
+
+
+def test_a_conditional_model_decodes_samples_interpolates_and_encodes_with_the_chosen_label(client, serve_runs):
+    run = "digits-cvae-2d"
+    ctx = explore.open_run(serve_runs / run)
+    status, info = client.get(f"/api/info?run={run}")
+    assert status == 200 and info["conditional"] and info["labels"] == [str(d) for d in range(10)]
+    assert info["samplers"] == ["prior", "gaussian", "gmm"]
+    z = ctx.test_codes[:3]
+    status, refused = client.post(f"/api/decode?run={run}", {"codes": z.tolist()})
+    assert status == 400 and "with a label" in refused["error"] and "0, 1, 2" in refused["error"]
+    status, refused = client.post(f"/api/decode?run={run}", {"codes": z.tolist(), "label": "x"})
+    assert status == 400 and "not a label of this run" in refused["error"]
+
+    status, threes = client.post(f"/api/decode?run={run}", {"codes": z.tolist(), "label": "3"})
+    _, eights = client.post(f"/api/decode?run={run}", {"codes": z.tolist(), "label": "8"})
+    assert status == 200
+    np.testing.assert_allclose(unpack(threes["images"]), ctx.decode(z, np.full(3, 3)), atol=1 / 255 + 1e-6)
+    assert np.abs(unpack(threes["images"]) - unpack(eights["images"])).mean() > 0.02, "the label changed nothing"
+
+    status, strip = client.post(f"/api/interpolate?run={run}", {"a": "#0", "b": "#1", "t": [0, 0.5, 1], "label": "5"})
+    za, zb = ctx.test_codes[0], ctx.test_codes[1]
+    path = np.stack([za, (za + zb) / 2, zb])
+    assert status == 200
+    np.testing.assert_allclose(unpack(strip["images"]), ctx.decode(path, np.full(3, 5)), atol=1 / 255 + 1e-5)
+
+    status, drawn = client.post(f"/api/sample?run={run}", {"n": 4, "seed": 2, "sampler": "gaussian", "label": "7"})
+    expected, source = sample_codes(ctx, 4, 1.0, 2, "gaussian")
+    assert status == 200 and drawn["source"] == f"{source}, label 7"
+    np.testing.assert_allclose(unpack(drawn["images"]), ctx.decode(expected, np.full(4, 7)), atol=1 / 255 + 1e-5)
+
+    # an upload is encoded (and decoded) with the chosen label
+    k = 5
+    image, label = ctx.train.subset(np.array([k])).floats()[0], int(ctx.train.labels[k])
+    other = (label + 1) % 10
+    answers = {}
+    for given in (label, other):
+        status, answers[given] = client.post(f"/api/encode?run={run}&label={given}", png_bytes(image),
+                                             {"Content-Type": "image/png"})
+        assert status == 200, answers[given]
+        np.testing.assert_allclose(answers[given]["code"], ctx.encode(image[None], np.array([given]))[0], atol=2e-2)
+    assert answers[label]["code"] != answers[other]["code"]
+    status, refused = client.post(f"/api/encode?run={run}", png_bytes(image), {"Content-Type": "image/png"})
+    assert status == 400 and "label" in refused["error"]
+
+
 def test_a_photo_in_rgb_with_transparency_is_read_for_a_grey_model(client, serve_runs):
     rgba = Image.new("RGBA", (40, 30), (0, 0, 0, 0))
     rgba.paste((255, 0, 0, 255), (10, 5, 30, 25))
@@ -244,9 +329,10 @@ def test_a_photo_in_rgb_with_transparency_is_read_for_a_grey_model(client, serve
 
 def test_serving_only_reads_the_run_folders(client, serve_runs):
     before = snapshot(serve_runs)
-    for run_id in RUN_IDS:
+    for run_id in RUNS:
         client.get(f"/api/map?run={run_id}&method=pca")
-        client.post(f"/api/sample?run={run_id}", {"n": 2})
+        label = {"label": "1"} if run_id == "digits-cvae-2d" else {}
+        assert client.post(f"/api/sample?run={run_id}", {"n": 2, **label})[0] == 200
     assert snapshot(serve_runs) == before
 
 
@@ -351,7 +437,7 @@ def test_serve_command_prints_the_url_warns_off_localhost_and_stops_on_ctrl_c(se
                              "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         line = proc.stdout.readline()
-        assert "serving 3 runs" in line and "http://127.0.0.1:" in line, line
+        assert f"serving {len(RUNS)} runs" in line and "http://127.0.0.1:" in line, line
         port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         conn.request("GET", "/api/runs")

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from serve_runs import RUNS
 
 CHROMIUM = next((p for p in [os.environ.get("AELAB_CHROMIUM"), shutil.which("chromium"),
                              shutil.which("chromium-browser"), "/usr/bin/chromium"] if p and Path(p).is_file()), None)
@@ -83,12 +84,14 @@ def test_runs_page_sorts_and_compares(page, explorer_server):
     page.goto(explorer_server.url)
     rows = page.locator("#runs tbody tr")
     rows.first.wait_for()
-    assert rows.count() == 3
+    assert rows.count() == len(RUNS)
+
+    def latent_sizes():  # the fixture runs are named by their latent size: ...-2d, ...-16d
+        return [int(name.rsplit("-", 1)[1][:-1]) for name in page.locator("#runs tbody td:nth-child(2)").all_inner_texts()]
     page.click("th[data-key='latent_dim']")
-    first = page.locator("#runs tbody tr:first-child td:nth-child(2)").inner_text()
-    assert first == "digits-vae-2d"  # the only 2-D latent sorts first
+    assert latent_sizes() == sorted(latent_sizes()) and latent_sizes()[0] == 2
     page.click("th[data-key='latent_dim']")
-    assert page.locator("#runs tbody tr:last-child td:nth-child(2)").inner_text() == "digits-vae-2d"
+    assert latent_sizes() == sorted(latent_sizes(), reverse=True) and latent_sizes()[0] == 16
     assert page.is_disabled("#compare")
     boxes = page.locator("#runs tbody input[type=checkbox]")
     boxes.nth(0).check()
@@ -175,7 +178,8 @@ def test_an_uploaded_rgb_image_comes_back_reconstructed(page, explorer_server, t
     assert page.locator("#legend").inner_text() == "unlabelled data"
     assert page.locator("#draw-box").is_hidden()  # drawing is for grey data
     assert "prior" in page.inner_text("#sample-source")
-    page.select_option("#sampler", "codes")  # the beta-VAE's other sampler
+    assert page.locator("#label-box").is_hidden()  # only a conditional model has a label picker
+    page.select_option("#sampler", "gaussian")  # one of the beta-VAE's other samplers
     wait_until(page, "() => document.getElementById('sample-source').textContent.includes('training codes')")
     assert page.locator("#samples canvas").count() == 16
     picture = tmp_path / "upload.png"
@@ -194,3 +198,26 @@ def test_an_uploaded_rgb_image_comes_back_reconstructed(page, explorer_server, t
     page.set_input_files("#upload", str(bad))
     page.wait_for_selector("#error:not([hidden])")
     assert "not a readable image" in page.inner_text("#error")
+
+
+def test_a_conditional_models_label_picker_changes_what_is_decoded(page, explorer_server, tmp_path):
+    open_run(page, explorer_server, "digits-cvae-2d")
+    assert page.locator("#label-box").is_visible()
+    assert page.locator("#label option").all_inner_texts() == [str(d) for d in range(10)]
+    page.select_option("#label", "1")
+    page.wait_for_timeout(300)  # what the change redraws
+    before, samples_before = canvas_pixels(page, "#decoded"), page.inner_text("#sample-source")
+    count = decodes(page)
+    page.select_option("#label", "8")
+    wait_until(page, "n => window.aelabStats.decodes > n", count)
+    wait_until(page, "() => document.getElementById('sample-source').textContent.includes('label 8')")
+    after = canvas_pixels(page, "#decoded")
+    assert "label 1" in samples_before
+    assert np.abs(after.astype(int) - before.astype(int)).mean() > 1, "picking another label did not change the image"
+    # an upload is encoded with the picked label
+    picture = tmp_path / "seven.png"
+    Image.new("L", (8, 8), 0).save(picture)
+    with page.expect_request(lambda r: "/api/encode" in r.url) as sent:
+        page.set_input_files("#upload", str(picture))
+    assert "label=8" in sent.value.url
+    page.wait_for_selector("#upload-result:not([hidden])")

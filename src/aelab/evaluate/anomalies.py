@@ -28,8 +28,8 @@ SCORES = ("reconstruction", "mse", "elbo")
 
 @torch.no_grad()
 def anomaly_scores(model: Autoencoder, data: torch.Tensor, score: str = "reconstruction", seed: int = 0,
-                   batch_size: int = 1024) -> np.ndarray:
-    """(N,) anomaly score of each image."""
+                   batch_size: int = 1024, labels=None) -> np.ndarray:
+    """(N,) anomaly score of each image; `labels` (N,) class indices for a conditional model (a CVAE)."""
     if score not in SCORES:
         raise AelabError(f"--score {score}: unknown anomaly score; use one of {', '.join(SCORES)}")
     if score == "elbo" and not model.variational:
@@ -40,13 +40,14 @@ def anomaly_scores(model: Autoencoder, data: torch.Tensor, score: str = "reconst
     parts = []
     for start in range(0, len(data), batch_size):
         x = to_float(data[start:start + batch_size])
+        given = {} if labels is None else {"labels": torch.as_tensor(labels[start:start + batch_size]).to(data.device)}
         if score == "elbo":
-            out = model(x, generator=generator)
+            out = model(x, generator=generator, **given)
             parts.append(reconstruction_loss(model, out, x) - bce_floor(model, x) + kl_divergence(out))
         elif score == "mse":
-            parts.append(reconstruction_loss(model, model(x, sample=False), x, "mse"))
+            parts.append(reconstruction_loss(model, model(x, sample=False, **given), x, "mse"))
         else:
-            parts.append(reconstruction_loss(model, model(x, sample=False), x) - bce_floor(model, x))
+            parts.append(reconstruction_loss(model, model(x, sample=False, **given), x) - bce_floor(model, x))
     model.train(was_training)
     return torch.cat(parts).float().cpu().numpy()
 

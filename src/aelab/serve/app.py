@@ -183,7 +183,7 @@ def create_app(roots: list[str | Path], allowed_hosts: list[str] | None = None,
                                              "(this model's latent size)")
             else:
                 z = session.test_codes(np.array(body.indices))
-            out = {"codes": rounded(z), "images": pack(session.decode(z))}
+            out = {"codes": rounded(z), "images": pack(session.decode(z, body.label))}
             if body.method != "tsne":
                 points = session.map_points(z, body.method)
                 out["points"] = rounded(points)
@@ -200,7 +200,7 @@ def create_app(roots: list[str | Path], allowed_hosts: list[str] | None = None,
             t = np.array(body.t if body.t is not None else np.linspace(0, 1, body.steps), np.float64)
             z = session.interpolation(a, b, t, body.method)
             return {"a": a, "b": b, "a_label": session.describe(a), "b_label": session.describe(b),
-                    "t": t.round(4).tolist(), "images": pack(session.decode(z)),
+                    "t": t.round(4).tolist(), "images": pack(session.decode(z, body.label)),
                     "ends": pack(session.test_images(np.array([a, b]))),
                     "points": rounded(session.map_points(z))}
         return await run_in_threadpool(work)
@@ -212,7 +212,10 @@ def create_app(roots: list[str | Path], allowed_hosts: list[str] | None = None,
 
         def work():
             z, source = session.sample(body.n, body.temperature, body.seed, body.sampler)
-            return {"source": source, "codes": rounded(z), "images": pack(session.decode(z))}
+            images = session.decode(z, body.label)
+            if body.label is not None:
+                source = f"{source}, label {body.label}"
+            return {"source": source, "codes": rounded(z), "images": pack(images)}
         return await run_in_threadpool(work)
 
     @api
@@ -221,6 +224,9 @@ def create_app(roots: list[str | Path], allowed_hosts: list[str] | None = None,
         if not kind.startswith("image/") and kind != "application/octet-stream":
             raise rq.BadRequest(415, "send the image file itself as the body (Content-Type: image/png, "
                                      "image/jpeg, ...)")
+        label = request.query_params.get("label")  # a conditional model encodes with the chosen label
+        if label is not None and not 1 <= len(label) <= 64:
+            raise rq.BadRequest(400, "?label= must be one of the run's labels (1 to 64 characters)")
         data = await rq.read_body(request, rq.MAX_UPLOAD)
         if not data:
             raise rq.BadRequest(400, "the upload is empty; send an image file")
@@ -228,7 +234,7 @@ def create_app(roots: list[str | Path], allowed_hosts: list[str] | None = None,
 
         def work():
             image = session.preprocess(data)
-            found = session.analyse(image)
+            found = session.analyse(image, label)
             points = session.map_points(found["code"])
             return {"input": pack(image), "reconstruction": pack(found["reconstruction"]),
                     "code": rounded(found["code"][0]),

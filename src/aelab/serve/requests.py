@@ -26,6 +26,7 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
+Label = Optional[Annotated[str, Field(min_length=1, max_length=64)]]  # a conditional model's: its label
 Vector = Annotated[list[float], Field(min_length=1, max_length=MAX_LATENT)]
 
 
@@ -34,6 +35,7 @@ class DecodeBody(_Body):
     codes: Optional[Annotated[list[Vector], Field(min_length=1, max_length=MAX_BATCH)]] = None
     indices: Optional[Annotated[list[int], Field(min_length=1, max_length=MAX_BATCH)]] = None
     method: Literal["auto", "pca", "tsne"] = "auto"
+    label: Label = None
 
 
 class InterpolateBody(_Body):
@@ -42,13 +44,15 @@ class InterpolateBody(_Body):
     method: Literal["linear", "slerp"] = "linear"
     steps: Annotated[int, Field(ge=2, le=64)] = 11
     t: Optional[Annotated[list[Annotated[float, Field(ge=0, le=1)]], Field(min_length=1, max_length=MAX_BATCH)]] = None
+    label: Label = None
 
 
 class SampleBody(_Body):
     n: Annotated[int, Field(ge=1, le=MAX_BATCH)] = 16
     temperature: Annotated[float, Field(gt=0, le=10)] = 1.0
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
-    sampler: Literal["auto", "prior", "codes"] = "auto"
+    sampler: Literal["auto", "prior", "gaussian", "gmm"] = "auto"
+    label: Label = None
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -25,7 +25,6 @@ from aelab.explore import open_run, refs
 from aelab.explore.generate import sample_codes
 from aelab.explore.latent_map import extent, project
 from aelab.explore.latent_paths import METHODS as PATH_METHODS, slerp
-from aelab.models import samplers
 from aelab.runs import read_config
 
 MAP_POINTS = 3000  # points sent to the browser's map: enough to see the structure, light to draw
@@ -55,8 +54,9 @@ class Session:
         lo, hi = np.percentile(codes, 0.5, axis=0), np.percentile(codes, 99.5, axis=0)
         pad = 0.1 * np.maximum(hi - lo, 1e-3)
         lo, hi = lo - pad, hi + pad
-        if ctx.model.variational:  # the prior's +-3 sigma is always reachable
-            lo, hi = np.minimum(lo, -3.0), np.maximum(hi, 3.0)
+        span = ctx.model.prior_span()
+        if span is not None:  # the prior's +-3 sigma is always reachable
+            lo, hi = np.minimum(lo, span[0]), np.maximum(hi, span[1])
         labels = ctx.test.labels
         return {
             "kind": ctx.kind, "type": ctx.model.config.type, "architecture": ctx.model.config.architecture,
@@ -65,7 +65,7 @@ class Session:
             "labelled": labels is not None, "label_names": self.label_names(),
             "binary": ctx.binary, "dark_background": self._dark_background(),
             "slider_lo": lo.round(3).tolist(), "slider_hi": hi.round(3).tolist(),
-            "conditional": False,  # no aelab model takes a label yet
+            "conditional": ctx.conditional, "labels": self.labels,
             "samplers": self.samplers,
             "interpolation_methods": list(PATH_METHODS),
         }
@@ -75,6 +75,27 @@ class Session:
         if labels is None:
             return []
         return [self.ctx.label_name(int(c)) for c in range(int(labels.max()) + 1)]
+
+    @cached_property
+    def labels(self) -> list[str]:
+        """The labels a conditional model decodes with (the label picker's choices); [] otherwise."""
+        if not self.ctx.conditional:
+            return []
+        return self.ctx.test.label_names or [str(i) for i in range(self.ctx.model.options.n_classes)]
+
+    def label_array(self, label: str | None, n: int) -> np.ndarray | None:
+        """The class index of `label`, n times, for a conditional model; None for the others."""
+        if not self.ctx.conditional:
+            if label is not None:
+                raise AelabError(f"label '{label}': only a conditional model (a CVAE) decodes with a label; "
+                                 f"this run is a '{self.ctx.model.config.type}': leave label out")
+            return None
+        if label is None:
+            raise AelabError(f"this '{self.ctx.model.config.type}' decodes a code with a label: give label, "
+                             f"one of {', '.join(self.labels)}")
+        if label not in self.labels:
+            raise AelabError(f"label '{label}' is not a label of this run; its labels: {', '.join(self.labels)}")
+        return np.full(n, self.labels.index(label))
 
     def _dark_background(self) -> bool:
         """Whether the images' borders are dark (digits: white ink on black), for the drawing pad."""
@@ -111,10 +132,11 @@ class Session:
 
     # ------------------------------------------------------------------------------- decoding
 
-    def decode(self, codes: np.ndarray) -> np.ndarray:
-        """(N, latent_dim) -> (N, C, H, W) images in [0, 1]."""
+    def decode(self, codes: np.ndarray, label: str | None = None) -> np.ndarray:
+        """(N, latent_dim) -> (N, C, H, W) images in [0, 1]; a conditional model's with `label`."""
+        labels = self.label_array(label, len(codes))
         with self.lock:
-            return self.ctx.decode(codes)
+            return self.ctx.decode(codes, labels)
 
     def codes_at(self, points: np.ndarray, method: str = "auto") -> np.ndarray:
         plane = self.plane(method)
@@ -162,26 +184,20 @@ class Session:
 
     # ------------------------------------------------------------------------------ sampling
 
-    @property
+    @cached_property
     def samplers(self) -> list[str]:
-        """'prior' (VAE family) and 'codes': a Gaussian fitted to the training codes."""
-        return ["prior", "codes"] if self.ctx.model.variational else ["codes"]
+        """`aelab generate --sampler`'s choices for this model: its prior when it has one, and the
+        Gaussian and the Gaussian mixture fitted to its training codes."""
+        has_prior = self.ctx.model.prior(1, torch.Generator().manual_seed(0)) is not None
+        return ["prior", "gaussian", "gmm"] if has_prior else ["gaussian", "gmm"]
 
     def sample(self, n: int, temperature: float, seed: int, sampler: str = "auto") -> tuple[np.ndarray, str]:
+        """Codes drawn as `aelab generate --sampler` draws them (the same function)."""
         if sampler not in ("auto", *self.samplers):
-            raise AelabError(f"sampler '{sampler}': this {self.ctx.kind} has no prior; use codes (a Gaussian "
-                             "fitted to its training codes)")
+            raise AelabError(f"sampler '{sampler}': this {self.ctx.kind} has no prior; use gaussian or gmm "
+                             "(fitted to its training codes)")
         with self.lock:
-            if sampler == "codes" and self.ctx.model.variational:
-                return self._fitted_codes(n, temperature, seed)
-            return sample_codes(self.ctx, n, temperature, seed)
-
-    def _fitted_codes(self, n: int, temperature: float, seed: int) -> tuple[np.ndarray, str]:
-        """For a VAE, the Gaussian `aelab generate` draws an AE's samples from: where the codes
-        actually lie, which shows how far the aggregate posterior is from the prior."""
-        gaussian = samplers.FittedGaussian.fit(self.ctx.train_codes)
-        temp = "" if temperature == 1 else f", temperature {temperature:g}"
-        return gaussian.sample(n, seed, temperature).astype(np.float32), f"a Gaussian fitted to the training codes{temp}"
+            return sample_codes(self.ctx, n, temperature, seed, sampler)
 
     # -------------------------------------------------------------------------- an uploaded image
 
@@ -208,12 +224,14 @@ class Session:
             image = binarize(image)
         return image.floats()
 
-    def analyse(self, image: np.ndarray) -> dict:
-        """An image (1, C, H, W) -> its code, reconstruction, nearest training images and anomaly score."""
+    def analyse(self, image: np.ndarray, label: str | None = None) -> dict:
+        """An image (1, C, H, W) -> its code, reconstruction, nearest training images and anomaly
+        score; a conditional model's encoded and decoded with `label`."""
+        labels = self.label_array(label, 1)
         with self.lock:
-            code = self.ctx.encode(image)
-            reconstruction = self.ctx.decode(code)
-            score = float(anomaly_scores(self.ctx.model, torch.from_numpy(image))[0])
+            code = self.ctx.encode(image, labels)
+            reconstruction = self.ctx.decode(code, labels)
+            score = float(anomaly_scores(self.ctx.model, torch.from_numpy(image), labels=labels)[0])
             train_scores = self._train_scores
             near, distance = self._nearest(image)
         return {"code": code, "reconstruction": reconstruction, "score": score,
@@ -223,7 +241,8 @@ class Session:
 
     @cached_property
     def _train_scores(self) -> np.ndarray:
-        return anomaly_scores(self.ctx.model, self.ctx.train.tensor())
+        train = self.ctx.train
+        return anomaly_scores(self.ctx.model, train.tensor(), labels=train.labels if self.ctx.conditional else None)
 
     def _nearest(self, image: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
         """The NEAREST closest training images (pixel space, as `aelab generate --nearest`) and

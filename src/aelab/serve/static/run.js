@@ -104,7 +104,7 @@ function coalescing(send) {
 }
 
 const decodeLive = coalescing(async job => {
-  const result = await postJSON(`/api/decode?${Q}`, job.body);
+  const result = await postJSON(`/api/decode?${Q}`, withLabel(job.body));
   pixels(result.images).paint(document.getElementById("decoded"), 0);
   const ms = performance.now() - job.start;
   window.aelabStats.decodes += 1;
@@ -189,11 +189,33 @@ async function showFirstCode() {  // the decoded image is never empty, even befo
   try {
     const ref = encodeURIComponent(document.getElementById("reset-ref").value);
     const found = await getJSON(`/api/code?${Q}&ref=${ref}`);
-    const result = await postJSON(`/api/decode?${Q}`, {codes: [found.code], method: mapMethod()});
+    const result = await postJSON(`/api/decode?${Q}`, withLabel({codes: [found.code], method: mapMethod()}));
     pixels(result.images).paint(document.getElementById("decoded"), 0);
     setSliders(found.code);
     if (result.points && MAP.invertible) { cursor = result.points[0]; drawMap(); }
   } catch (e) { showError(e.message); }
+}
+
+// ------------------------------------------------------------------- a conditional model's label
+
+function chosenLabel() { return document.getElementById("label").value; }
+
+// A conditional model (a CVAE) decodes a code only with a label: every request carries the picked one.
+function withLabel(body) { return INFO.conditional ? {...body, label: chosenLabel()} : body; }
+
+function setUpLabels() {
+  const picker = document.getElementById("label");
+  for (const name of INFO.labels) {
+    const option = document.createElement("option");
+    option.value = name; option.textContent = name;
+    picker.append(option);
+  }
+  picker.addEventListener("change", () => {  // redraw what was decoded with the previous label
+    decodeLive({start: performance.now(), body: {codes: [sliderCode()], method: mapMethod()}, source: "label"});
+    sample();
+    if (!document.getElementById("scrub").disabled) interpolate();
+  });
+  document.getElementById("label-box").hidden = false;
 }
 
 // ---------------------------------------------------------------------------- interpolation
@@ -202,7 +224,7 @@ async function interpolate() {
   const a = document.getElementById("from").value, b = document.getElementById("to").value;
   const method = document.getElementById("interp-method").value;
   try {
-    const found = await postJSON(`/api/interpolate?${Q}`, {a, b, method, steps: 11});
+    const found = await postJSON(`/api/interpolate?${Q}`, withLabel({a, b, method, steps: 11}));
     const strip = document.getElementById("strip");
     const ends = pixels(found.ends);
     imageRow(strip, found.images, found.t.map(t => `t=${t.toFixed(1)}`), 48);
@@ -227,7 +249,7 @@ async function interpolate() {
 }
 
 const scrubLive = coalescing(async job => {
-  const found = await postJSON(`/api/interpolate?${Q}`, job.body);
+  const found = await postJSON(`/api/interpolate?${Q}`, withLabel(job.body));
   pixels(found.images).paint(document.getElementById("scrubbed"), 0);
   document.getElementById("scrub-caption").textContent = `t=${job.body.t[0].toFixed(2)}`;
   if (found.points && MAP.invertible) { cursor = found.points[0]; drawMap(); }
@@ -253,7 +275,8 @@ function clickMap(event) {
 
 async function analyse(blob) {
   try {
-    const found = await postBlob(`/api/encode?${Q}`, blob);
+    const label = INFO.conditional ? `&label=${encodeURIComponent(chosenLabel())}` : "";
+    const found = await postBlob(`/api/encode?${Q}${label}`, blob);
     const input = document.getElementById("upload-input"), recon = document.getElementById("upload-recon");
     pixels(found.input).paint(input, 0); bigCanvas(input, 112);
     pixels(found.reconstruction).paint(recon, 0); bigCanvas(recon, 112);
@@ -298,7 +321,7 @@ async function sample() {
   document.getElementById("temperature-value").textContent = temperature.toFixed(1);
   try {
     const sampler = document.getElementById("sampler").value;
-    const found = await postJSON(`/api/sample?${Q}`, {n: 16, temperature, seed: sampleSeed, sampler});
+    const found = await postJSON(`/api/sample?${Q}`, withLabel({n: 16, temperature, seed: sampleSeed, sampler}));
     imageRow(document.getElementById("samples"), found.images, null, 56);
     document.getElementById("sample-source").textContent = `from ${found.source}`;
   } catch (e) { showError(e.message); }
@@ -331,6 +354,7 @@ async function main() {
   });
   for (const id of ["decoded", "thumb", "scrubbed"]) bigCanvas(document.getElementById(id), id === "thumb" ? 96 : 160);
   buildSliders();
+  if (INFO.conditional) setUpLabels();
   document.getElementById("from").value = INFO.labelled ? INFO.label_names[0] : "0";
   document.getElementById("to").value = INFO.labelled ? INFO.label_names[INFO.label_names.length - 1] : "-1";
   const map = document.getElementById("map");
@@ -343,11 +367,15 @@ async function main() {
   const sampler = document.getElementById("sampler");
   for (const name of INFO.samplers) {
     const option = document.createElement("option");
-    option.value = name; option.textContent = name === "prior" ? "the prior" : "the training codes' Gaussian";
+    option.value = name;
+    option.textContent = {prior: "the prior", gaussian: "a Gaussian fitted to the training codes",
+                          gmm: "a Gaussian mixture fitted to the training codes"}[name] || name;
     sampler.append(option);
   }
   sampler.addEventListener("change", sample);
-  document.getElementById("temperature").addEventListener("input", sample);
+  // a mixture is fitted per request: while one is drawn, only the slider's latest value waits
+  const sampleLatest = coalescing(sample);
+  document.getElementById("temperature").addEventListener("input", () => sampleLatest({}));
   document.getElementById("sample").addEventListener("click", () => { sampleSeed += 1; sample(); });
   if (c === 1) setUpPad();
   try { await loadMap("auto"); } catch (e) { showError(e.message); return; }
