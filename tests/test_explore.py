@@ -265,12 +265,13 @@ def test_api_explorer_on_an_estimator(tmp_path):
 
 # ------------------------------------------------------------------------ readable figures
 
+LATTICE = (107, 133, 184)  # plots/images.py FRAME, the blue-grey between and around small images
+
+
 def frame_pixels(path) -> int:
     """Pixels of the lattice colour that frames small images."""
-    from aelab.plots.images import FRAME
-
     rgb = np.asarray(Image.open(path).convert("RGB")).astype(int)
-    return int(np.all(np.abs(rgb - np.round(np.array(FRAME) * 255)) <= 2, axis=-1).sum())
+    return int(np.all(np.abs(rgb - np.array(LATTICE)) <= 2, axis=-1).sum())
 
 
 def test_small_images_sit_in_a_lattice_of_their_own_colour(font, digits_run, digits, tmp_path):
@@ -284,7 +285,6 @@ def test_small_images_sit_in_a_lattice_of_their_own_colour(font, digits_run, dig
 
 
 def test_glyphs_are_named_at_their_points_and_the_backdrop_is_seamless(font, digits):
-    from aelab.explore.latent_map import drawing
     from aelab.explore.run_figures import latent_2d
     from aelab.plots.figures import draw_latent_space
 
@@ -294,6 +294,8 @@ def test_glyphs_are_named_at_their_points_and_the_backdrop_is_seamless(font, dig
     assert len(glyphs) == 32 and sorted(t.get_text() for t in ax.texts) == glyphs and ax.get_legend() is None
     ax = draw_latent_space(latent_2d(digits.test_codes)[0], digits.test.labels, digits.test.label_names).axes[0]
     assert ax.get_legend() is not None and not ax.texts  # many images per class: colours and a legend
+    from aelab.explore.latent_map import drawing
+
     fig, used = drawing(font, grid=12)
     ax = fig.axes[0]
     assert used == "pca" and sorted(t.get_text() for t in ax.texts) == glyphs
@@ -328,12 +330,12 @@ def emoji_run(tmp_path_factory):
 def test_an_unlabelled_map_shows_the_images_at_their_points(emoji_run):
     from matplotlib.offsetbox import AnnotationBbox
 
-    from aelab.explore.latent_map import drawing
-
     # latent_space.png: emoji colours (yellow, orange, red) where there were only blue dots
     rgb = np.asarray(Image.open(emoji_run / "latent_space.png").convert("RGB")).astype(int)
     warm = (rgb[..., 0] > 180) & (rgb[..., 2] < 110)
     assert warm.sum() > 300
+    from aelab.explore.latent_map import drawing
+
     ctx = explore.open_run(emoji_run)
     assert ctx.test.labels is None
     fig, _ = drawing(ctx, thumbnails=False)
