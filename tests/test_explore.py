@@ -190,8 +190,25 @@ def test_report_command_draws_everything_again(digits_run, capsys):
     on_disk = {p.name for p in digits_run.iterdir() if p.suffix in (".png", ".gif")}
     assert on_disk <= sources, on_disk - sources  # every figure in the folder is on the page
     for name in ("reconstruction.png", "loss.png", "training.gif", "generated_nearest.png", "traversal_rows.png",
-                 "path_sine.gif", "path_tour.gif", "latent_map_2d.png"):
+                 "path_sine_60frames.gif", "path_tour_90frames.gif", "latent_map_2d.png"):
         assert name in sources and name in on_disk, name
+    # Drawn again, the report's figures replace themselves: no "-2" copies.
+    assert main(["report", str(digits_run), "--no-animations"]) == 0
+    assert {p.name for p in digits_run.iterdir() if p.suffix in (".png", ".gif")} == on_disk
+
+
+def test_explorations_are_named_after_what_they_show_and_never_overwrite(digits_run, digits):
+    names = [explore.arithmetic(digits, e)[1].name for e in ("#3 - 6 + 0", "#3 - 6 + 1", "#3 - 6 + 0")]
+    assert names == ["arithmetic_3_minus_6_plus_0.png", "arithmetic_3_minus_6_plus_1.png",
+                     "arithmetic_3_minus_6_plus_0-2.png"]
+    gifs = [explore.animate(digits, "line", frames=f, fps=10) for f in (3, 4, 3)]
+    assert [p.name for p in gifs] == ["path_line_3frames.gif", "path_line_4frames.gif", "path_line_3frames-2.gif"]
+    assert [frames_of(p) for p in gifs] == [3, 4, 3]  # the first GIF is still the 3-frame one
+    # `aelab report` (above) drew traversal.png and traversal_rows.png: a grid and its rows share a number
+    first, again = explore.traverse(digits, steps=3), explore.traverse(digits, steps=4)
+    assert [p.name for p in (*first, *again)] == ["traversal-2.png", "traversal_rows-2.png", "traversal-3.png",
+                                                  "traversal_rows-3.png"]
+    assert all(p.parent == digits_run and p.is_file() for p in (*first, *again))
 
 
 # ------------------------------------------------------------------------------------ CLI
@@ -200,10 +217,10 @@ def test_cli_commands_write_and_print_their_files(font_run, tmp_path, capsys):
     runs_ = [
         (["generate", "-n", "8", "--out", str(tmp_path / "g.png")], tmp_path / "g.png"),
         (["interpolate", "--from", "a", "--to", "z", "--steps", "4"], font_run / "interpolate_a_z_linear.png"),
-        (["animate", "--path", "circle", "--frames", "5"], font_run / "path_circle.gif"),
+        (["animate", "--path", "circle", "--frames", "5"], font_run / "path_circle_5frames.gif"),
         (["morph", "--from", "0", "--to", "1", "--frames", "4", "--out", str(tmp_path / "morph.gif")],
          tmp_path / "morph.gif"),
-        (["arithmetic", "b - a + c", "--out", str(tmp_path)], tmp_path / "arithmetic.png"),
+        (["arithmetic", "b - a + c", "--out", str(tmp_path)], tmp_path / "arithmetic_b_minus_a_plus_c.png"),
         (["denoise", "--noise", "bitflip:0.05", "-n", "4"], font_run / "denoise_bitflip_0.05.png"),
         (["latent", "--no-thumbnails"], font_run / "latent_map_pca.png"),
         (["traverse", "--dims", "1,2", "--range", "-1,1", "--steps", "3"], font_run / "traversal.png"),
@@ -244,3 +261,83 @@ def test_api_explorer_on_an_estimator(tmp_path):
     assert images.shape == (4, 1, 8, 8) and (tmp_path / "i.png").is_file()
     with pytest.raises(AelabError, match="no output path"):
         explore.generate(ctx, 4)
+
+
+# ------------------------------------------------------------------------ readable figures
+
+LATTICE = (107, 133, 184)  # plots/images.py FRAME, the blue-grey between and around small images
+
+
+def frame_pixels(path) -> int:
+    """Pixels of the lattice colour that frames small images."""
+    rgb = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    return int(np.all(np.abs(rgb - np.array(LATTICE)) <= 2, axis=-1).sum())
+
+
+def test_small_images_sit_in_a_lattice_of_their_own_colour(font, digits_run, digits, tmp_path):
+    from aelab.explore.traverse import traversal_grid
+
+    grid, rows = explore.traverse(font, steps=5, out=tmp_path / "t.png")
+    assert frame_pixels(grid) > 2000 and frame_pixels(rows) > 2000
+    # 8x8 digits too: the run's latent_traversal.png (this function draws it) and reconstruction.png
+    assert frame_pixels(traversal_grid(digits, tmp_path / "d.png", steps=6)) > 2000
+    assert frame_pixels(digits_run / "reconstruction.png") > 500
+
+
+def test_glyphs_are_named_at_their_points_and_the_backdrop_is_seamless(font, digits):
+    from aelab.explore.run_figures import latent_2d
+    from aelab.plots.figures import draw_latent_space
+
+    points, _, axes = latent_2d(font.test_codes)
+    ax = draw_latent_space(points, font.test.labels, font.test.label_names, axis_names=axes).axes[0]
+    glyphs = sorted(font.test.label_names[c] for c in font.test.labels)
+    assert len(glyphs) == 32 and sorted(t.get_text() for t in ax.texts) == glyphs and ax.get_legend() is None
+    ax = draw_latent_space(latent_2d(digits.test_codes)[0], digits.test.labels, digits.test.label_names).axes[0]
+    assert ax.get_legend() is not None and not ax.texts  # many images per class: colours and a legend
+    from aelab.explore.latent_map import drawing
+
+    fig, used = drawing(font, grid=12)
+    ax = fig.axes[0]
+    assert used == "pca" and sorted(t.get_text() for t in ax.texts) == glyphs
+    assert ax.images[0].get_array().shape[:2] == (12 * 7, 12 * 5)  # 12x12 decoded glyphs, no lines between
+
+
+def test_tsne_of_a_2d_model_says_it_draws_the_codes_as_they_are(digits_run, tmp_path, capsys):
+    assert main(["latent", str(digits_run), "--method", "tsne", "--out", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    said = [line for line in err.splitlines() if "t-SNE" in line]
+    assert len(said) == 1 and "latent_map_2d.png" in said[0] and out.strip().endswith("latent_map_2d.png")
+
+
+@pytest.fixture(scope="module")
+def emoji_run(tmp_path_factory):
+    """A 2-D AE on 40 emojis in one folder: images without labels, in colour."""
+    import shutil
+    from pathlib import Path
+
+    flat = tmp_path_factory.mktemp("emojis-flat")
+    emojis = Path(__file__).resolve().parents[1] / "examples" / "emojis"
+    for png in sorted(emojis.glob("*/*.png"))[::4][:40]:
+        shutil.copy(png, flat / png.name)
+    run = tmp_path_factory.mktemp("emoji-ae")
+    config = load_config(None, ["data.dataset=folder", f"data.path={flat}", "data.input_size=[16,16]",
+                                "data.test_split=0.5", "model.type=ae", "model.latent_dim=2",
+                                "model.encoder_layers=[32]", "training.epochs=2", "training.threads=1"])
+    train_run(config, run, progress=False)
+    return run
+
+
+def test_an_unlabelled_map_shows_the_images_at_their_points(emoji_run):
+    from matplotlib.offsetbox import AnnotationBbox
+
+    # latent_space.png: emoji colours (yellow, orange, red) where there were only blue dots
+    rgb = np.asarray(Image.open(emoji_run / "latent_space.png").convert("RGB")).astype(int)
+    warm = (rgb[..., 0] > 180) & (rgb[..., 2] < 110)
+    assert warm.sum() > 300
+    from aelab.explore.latent_map import drawing
+
+    ctx = explore.open_run(emoji_run)
+    assert ctx.test.labels is None
+    fig, _ = drawing(ctx, thumbnails=False)
+    shown = [a for a in fig.axes[0].artists if isinstance(a, AnnotationBbox)]
+    assert 5 <= len(shown) <= len(ctx.test)

@@ -27,9 +27,34 @@ SAMPLES = "samples.png"
 INTERPOLATION = "interpolation.png"
 TRAINING_FIGURES = (RECONSTRUCTION, LATENT_SPACE, LOSS, TRAVERSAL, SAMPLES, INTERPOLATION)
 
-# default names of what the explore commands write (`--out` chooses others)
+# default names of what the explore commands write (`--out` chooses others): named after what
+# they show; when the name is taken, "-2", "-3", ... before the extension (numbered()), so a
+# second exploration never replaces the first. `aelab report` redraws its own set in place.
 GENERATED = "generated.png"
 GENERATED_NEAREST = "generated_nearest.png"
-TRAVERSE_GRID = "traversal.png"  # and traversal_rows.png beside it
-ARITHMETIC = "arithmetic.png"
+TRAVERSE_GRID = "traversal.png"
+TRAVERSE_ROWS = "traversal_rows.png"  # beside the grid, with the same number
+ARITHMETIC = "arithmetic_{expression}.png"  # the expression's slug()
+INTERPOLATE = "interpolate_{a}_{b}_{method}.png"
+PATH_GIF = "path_{path}_{frames}frames.gif"  # path: line, sine, ..., custom
+MORPH_GIF = "morph_{a}_{b}_{method}_{frames}frames.gif"
+DENOISE = "denoise_{noise}.png"
+LATENT_MAP = "latent_map_{method}.png"  # method: what was drawn (2d, pca, tsne)
 FACTOR_TRAVERSAL = "factor_traversal.png"  # aelab evaluate, datasets with known factors
+
+SLUG_LENGTH = 60
+
+
+def slug(text: str) -> str:
+    """A short, file-name safe form of what a user typed: "#3 - Trouser + Bag" -> "3_minus_Trouser_plus_Bag"."""
+    words = {"+": " plus ", "-": " minus ", "*": " x "}
+    spaced = "".join(words.get(ch, ch if ch.isalnum() or ch == "." else " ") for ch in text)
+    return "_".join(spaced.split())[:SLUG_LENGTH].strip("_.") or "empty"
+
+
+def numbered(name: str, n: int) -> str:
+    """The n-th free variant of a file name: "a.png", "a-2.png", "a-3.png", ..."""
+    if n <= 1:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    return f"{stem}-{n}.{ext}" if dot else f"{name}-{n}"

@@ -19,7 +19,7 @@ from aelab.explore.context import Context
 from aelab.explore.generate import sample_codes
 from aelab.models.inference import decode, reconstruct
 from aelab.plots.canvas import subplots
-from aelab.plots.images import cell_inches, show, tile
+from aelab.plots.images import cell_inches, lattice, show
 
 PLOTTED = ("mse", "loss", "knn_accuracy", "silhouette", "pixel_accuracy", "denoising_pixel_accuracy",
            "active_units")
@@ -121,7 +121,7 @@ def _rows_figure(rows: list[np.ndarray], labels: list[str], path: Path, title: s
     n = max(len(r) for r in rows)
     fig, axes = subplots(len(rows), 1, figsize=(n * size + 2.8, len(rows) * size + 0.8), squeeze=False)
     for ax, images, label in zip(axes[:, 0], rows, labels):
-        show(ax, tile(images, n, gap=1))
+        show(ax, lattice(images, n, gap=1)[0])
         ax.text(-0.01, 0.5, label, transform=ax.transAxes, ha="right", va="center", fontsize=7)
     fig.suptitle(title, fontsize=9)
     fig.subplots_adjust(left=0.3, right=0.99, top=1 - 0.5 / (len(rows) * size + 0.8), bottom=0.01, hspace=0.08)

@@ -18,6 +18,7 @@ from aelab.explore import latent_paths, refs
 from aelab.explore.context import Context, as_context
 from aelab.explore.interpolate import endpoints
 from aelab.explore.latent_map import extent, plane_for
+from aelab.layout import MORPH_GIF, PATH_GIF
 from aelab.plots.explore_figures import map_canvas
 
 MAP_PIXELS = 420
@@ -52,8 +53,9 @@ def path_points(ctx: Context, kind: str, frames: int, seed: int | None = None,
 
 
 def animate(ctx: Context, path: str = "sine", frames: int = 120, fps: float = 20, out: str | Path | None = None,
-            seed: int | None = None, points: np.ndarray | None = None) -> Path:
-    """`aelab animate`: a GIF of `frames` frames walking the path `path` (or the given latent points)."""
+            seed: int | None = None, points: np.ndarray | None = None, replace: bool = False) -> Path:
+    """`aelab animate`: a GIF of `frames` frames walking the path `path` (or the given latent points).
+    `replace`: see Context.out_path."""
     ctx = as_context(ctx)
     if points is not None:
         frames = len(points)
@@ -79,14 +81,14 @@ def animate(ctx: Context, path: str = "sine", frames: int = 120, fps: float = 20
         decoded = fr.with_caption(fr.panel(images[f], side), f"decoded at ({coords})", top=True)
         frame = fr.side_by_side(decoded, chart)
         frames_out.append(fr.with_caption(frame, f"frame {f + 1}/{frames}", size=12))
-    name = f"path_{path}.gif" if points is None else "path_custom.gif"
-    return fr.write_gif(frames_out, ctx.out_path(out, name), fps)
+    name = PATH_GIF.format(path=path if points is None else "custom", frames=frames)
+    return fr.write_gif(frames_out, ctx.out_path(out, name, replace), fps)
 
 
 def morph(ctx: Context, a: str, b: str, frames: int = 40, fps: float = 12, method: str = "linear",
-          out: str | Path | None = None) -> Path:
+          out: str | Path | None = None, replace: bool = False) -> Path:
     """`aelab morph`: a GIF turning test image A into test image B through latent space, the two
-    originals on either side."""
+    originals on either side. `replace`: see Context.out_path."""
     ctx = as_context(ctx)
     _check_timing(frames, fps)
     i, j = endpoints(ctx, a, b)
@@ -100,5 +102,5 @@ def morph(ctx: Context, a: str, b: str, frames: int = 40, fps: float = 12, metho
         middle = fr.with_caption(fr.panel(images[f], size), f"decoded, t = {t:.2f}", top=True)
         row = fr.side_by_side(fr.side_by_side(left, middle, 24), right, 24)
         frames_out.append(fr.with_caption(row, f"{ctx.kind} {method} morph · frame {f + 1}/{frames}", size=12))
-    name = f"morph_{refs.parse_ref(ctx, a).name}_{refs.parse_ref(ctx, b).name}_{method}.gif"
-    return fr.write_gif(frames_out, ctx.out_path(out, name), fps)
+    name = MORPH_GIF.format(a=refs.parse_ref(ctx, a).name, b=refs.parse_ref(ctx, b).name, method=method, frames=frames)
+    return fr.write_gif(frames_out, ctx.out_path(out, name, replace), fps)

@@ -16,7 +16,7 @@ from aelab.errors import AelabError
 from aelab.explore import refs
 from aelab.explore.context import Context, as_context
 from aelab.explore.generate import nearest
-from aelab.layout import ARITHMETIC
+from aelab.layout import ARITHMETIC, slug
 from aelab.plots.explore_figures import equation
 
 _TOKEN = re.compile(r"""\s*(?:(?P<op>[+*-])|(?P<quoted>'[^']*'|"[^"]*")|(?P<word>[^\s+*'"-]+))""")
@@ -77,7 +77,7 @@ def evaluate(ctx: Context, expression: str) -> tuple[np.ndarray, list[tuple[floa
 
 def arithmetic(ctx: Context, expression: str, out: str | Path | None = None) -> tuple[np.ndarray, Path]:
     """Decode the result of the expression; the figure shows every operand, the result and the
-    test image closest to it. Returns (the decoded result (C, H, W), the figure's path)."""
+    test image closest to it, in arithmetic_<the expression>.png by default. Returns (the decoded result (C, H, W), the figure's path)."""
     ctx = as_context(ctx)
     z, terms = evaluate(ctx, expression)
     result = ctx.decode(z[None])[0]
@@ -97,5 +97,5 @@ def arithmetic(ctx: Context, expression: str, out: str | Path | None = None) -> 
     title = f"{ctx.kind} latent arithmetic: {expression.strip()}"
     path = equation(panels, titles, result, ctx.test_images(closest)[0],
                     f"nearest test image: {refs.describe(ctx, closest)}", title,
-                    ctx.out_path(out, ARITHMETIC))
+                    ctx.out_path(out, ARITHMETIC.format(expression=slug(expression))))
     return result, path

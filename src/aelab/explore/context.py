@@ -16,6 +16,7 @@ from aelab import runs
 from aelab.data.dataset import ImageData, from_array
 from aelab.data.prepare import prepare_data
 from aelab.errors import AelabError
+from aelab.layout import numbered
 from aelab.models.autoencoder import Autoencoder
 from aelab.models.inference import decode, encode
 
@@ -95,23 +96,43 @@ class Context:
 
     def out_path(self, out: str | Path | None, default_name: str, replace: bool = False) -> Path:
         """Where a figure goes: `out` (a file, or a folder for the default name) or the run folder.
-        `replace`: the run's own training figure, redrawn by `aelab report`; any other `out` must be new."""
-        suffix = Path(default_name).suffix
+        A name given with `out` must be new; a default name already taken gets "-2", "-3", ...
+        `replace`: the run's own figures, redrawn in place by `aelab report`."""
+        return self.out_paths(out, (default_name,), replace)[0]
+
+    def out_paths(self, out: str | Path | None, default_names: tuple[str, ...], replace: bool = False) -> list[Path]:
+        """out_path for a figure and the files written beside it (traversal.png, traversal_rows.png):
+        default names share one number, so that all are new; a file given with `out` names the
+        others after it (t.png, t_rows.png)."""
+        first = default_names[0]
+        suffix = Path(first).suffix
         if out is None:
             if self.folder is None:
-                raise AelabError(f"no output path: give out='{default_name}' (there is no run folder "
+                raise AelabError(f"no output path: give out='{first}' (there is no run folder "
                                  "to write into)")
-            return self.folder / default_name
-        out = Path(out)
-        folder, path = (out, out / default_name) if out.is_dir() or not out.suffix else (out.parent, out)
-        if path.suffix.lower() != suffix:
-            raise AelabError(f"--out {out}: this command writes a {suffix} file; use a name ending in {suffix}")
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise AelabError(f"--out {out}: cannot create the folder {folder} ({e.strerror}); give a "
-                             "writable folder or file name") from None
-        return path if replace else not_existing(path)
+            folder = self.folder
+        else:
+            out = Path(out)
+            named = not out.is_dir() and bool(out.suffix)  # a file name, not a folder
+            folder = out.parent if named else out
+            if named and out.suffix.lower() != suffix:
+                raise AelabError(f"--out {out}: this command writes a {suffix} file; use a name ending in {suffix}")
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise AelabError(f"--out {out}: cannot create the folder {folder} ({e.strerror}); give a "
+                                 "writable folder or file name") from None
+            if named:  # a file name the user chose: never replaced
+                stem = Path(first).stem
+                paths = [out] + [out.with_name(out.stem + Path(n).stem.removeprefix(stem) + Path(n).suffix)
+                                 for n in default_names[1:]]
+                return paths if replace else [not_existing(p) for p in paths]
+        if replace:
+            return [folder / n for n in default_names]
+        n = 1
+        while any(_taken(folder / numbered(name, n)) for name in default_names):
+            n += 1
+        return [folder / numbered(name, n) for name in default_names]
 
     def _cached(self, key, compute):
         if key not in self._cache:
@@ -119,9 +140,13 @@ class Context:
         return self._cache[key]
 
 
+def _taken(path: Path) -> bool:
+    return path.exists() or path.is_symlink()
+
+
 def not_existing(path: Path) -> Path:
     """An --out file must be new: a figure of another run, or any file, is never overwritten."""
-    if path.exists() or path.is_symlink():
+    if _taken(path):
         raise AelabError(f"--out {path} already exists; aelab never overwrites a file given with --out: "
                          "choose a new name or remove that file first")
     return path

@@ -11,6 +11,7 @@ import torch
 from aelab.data.noise import corrupt, noise_from_text  # noqa: F401 (noise_from_text: imported from here before)
 from aelab.errors import AelabError
 from aelab.explore.context import Context, as_context
+from aelab.layout import DENOISE, slug
 from aelab.models.inference import reconstruct
 from aelab.plots.explore_figures import denoise_rows
 
@@ -38,8 +39,8 @@ def denoising(ctx: Context, noise: str = "gaussian:0.3", n: int = 10, seed: int 
 
 
 def denoise(ctx: Context, noise: str = "gaussian:0.3", n: int = 10, out: str | Path | None = None,
-            seed: int | None = None) -> tuple[np.ndarray, Path]:
-    """The figure; returns (per-image scores, its path)."""
+            seed: int | None = None, replace: bool = False) -> tuple[np.ndarray, Path]:
+    """The figure; returns (per-image scores, its path). `replace`: see Context.out_path."""
     ctx = as_context(ctx)
     index, noisy, denoised, clean, scores, name = denoising(ctx, noise, n, seed)
     fmt = (lambda s: f"{s:.1%}") if name == "pixel accuracy" else (lambda s: f"{s:.4f}")
@@ -48,6 +49,6 @@ def denoise(ctx: Context, noise: str = "gaussian:0.3", n: int = 10, out: str | P
              f"{name} of the denoised image under it (mean {fmt(mean)})")
     labels = [ctx.test.label_text(i) for i in index]
     captions = [f"#{i}" + (f" ({l})" if l else "") + f"\n{fmt(s)}" for i, l, s in zip(index, labels, scores)]
-    safe = noise.replace(":", "_").replace("/", "_")
-    path = denoise_rows(noisy, denoised, clean, captions, title, ctx.out_path(out, f"denoise_{safe}.png"))
+    path = denoise_rows(noisy, denoised, clean, captions, title,
+                        ctx.out_path(out, DENOISE.format(noise=slug(noise)), replace))
     return scores, path

@@ -12,6 +12,7 @@ from aelab.errors import AelabError
 from aelab.explore import refs
 from aelab.explore.context import Context, as_context
 from aelab.explore.latent_paths import interpolate as path_between
+from aelab.layout import INTERPOLATE
 from aelab.plots.figures import strip
 
 
@@ -48,4 +49,5 @@ def interpolate(ctx: Context, a: str, b: str, steps: int = 10, method: str = "li
     title = (f"{ctx.kind}: {method} interpolation from {refs.describe(ctx, i)} to {refs.describe(ctx, j)}"
              f" in {steps} steps")
     a_name, b_name = refs.parse_ref(ctx, a).name, refs.parse_ref(ctx, b).name
-    return images, strip(row, ctx.out_path(out, f"interpolate_{a_name}_{b_name}_{method}.png", replace), title, captions)
+    name = INTERPOLATE.format(a=a_name, b=b_name, method=method)
+    return images, strip(row, ctx.out_path(out, name, replace), title, captions)

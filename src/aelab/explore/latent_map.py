@@ -3,6 +3,7 @@ with PCA (which can be inverted, so points on the map can be decoded) or t-SNE (
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,9 +11,12 @@ import numpy as np
 
 from aelab.errors import AelabError
 from aelab.explore.context import Context, as_context
-from aelab.plots.explore_figures import latent_map_figure
+from aelab.layout import LATENT_MAP
+from aelab.plots.explore_figures import draw_latent_map
+from aelab.plots.figures import save
 
 METHODS = ("auto", "pca", "tsne")
+log = logging.getLogger("aelab")
 TSNE_MAX_POINTS = 3000  # t-SNE is quadratic-ish; more points only slow it down
 
 
@@ -91,10 +95,21 @@ def extent(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def latent_map(ctx: Context, out: str | Path | None = None, method: str = "auto",
-               thumbnails: bool = True, grid: int = 12) -> Path:
+               thumbnails: bool = True, grid: int = 12, replace: bool = False) -> Path:
     """`aelab latent`: the test codes on the 2-D map coloured by label, over a grid of decoded
-    thumbnails where the map can be decoded (keras' 2-D manifold plot)."""
+    thumbnails where the map can be decoded (keras' 2-D manifold plot); written as
+    latent_map_<2d|pca|tsne>.png, after what was drawn. `replace`: see Context.out_path."""
     ctx = as_context(ctx)
+    fig, used = drawing(ctx, method, thumbnails, grid)
+    return save(fig, ctx.out_path(out, LATENT_MAP.format(method=used), replace))
+
+
+def drawing(ctx: Context, method: str = "auto", thumbnails: bool = True, grid: int = 12):
+    """(the latent map's matplotlib Figure, the method drawn: '2d', 'pca' or 'tsne'). An unlabelled
+    map shows test images themselves at their points (a spread-out subset)."""
+    if method == "tsne" and ctx.latent_dim <= 2:
+        log.warning("t-SNE of %d-D codes would only distort them: the map shows the codes as they are "
+                    "(%s)", ctx.latent_dim, LATENT_MAP.format(method="2d"))
     points, plane, shown = project(ctx.test_codes, method, ctx.seed)
     background = None
     if thumbnails and plane.invertible:
@@ -108,7 +123,9 @@ def latent_map(ctx: Context, out: str | Path | None = None, method: str = "auto"
     title = f"{ctx.kind} latent map of the test set{plane.note}"
     if background is not None:
         title += "\nbehind: images decoded at grid points"
+    if labels is None:
+        title += ("; " if background is not None else "\n") + "framed: test images at their codes"
     used = "tsne" if method == "tsne" and ctx.latent_dim > 2 else ("pca" if plane.pca is not None else "2d")
-    name = f"latent_map_{used}.png"  # named after what was drawn (no t-SNE of a 2-D latent)
-    return latent_map_figure(points, labels, ctx.test.label_names, plane.axes, title,
-                             ctx.out_path(out, name), background)
+    fig = draw_latent_map(points, labels, ctx.test.label_names, plane.axes, title, background,
+                          lambda i: ctx.test_images(shown[i]))
+    return fig, used

@@ -37,11 +37,11 @@ CAPTIONS = [
     ("latent_space.png", "Where the test images land in latent space, coloured by label."),
     ("latent_map*.png", "The latent map of the test set over images decoded at grid points (aelab latent)."),
     ("latent_traversal.png", "Images decoded on a grid over the first two latent dimensions."),
-    ("traversal.png", "Images decoded on a grid over two latent dimensions (aelab traverse)."),
-    ("traversal_rows.png", "One latent dimension varied at a time, the others fixed (aelab traverse)."),
+    ("traversal[.-]*png", "Images decoded on a grid over two latent dimensions (aelab traverse)."),
+    ("traversal_rows*.png", "One latent dimension varied at a time, the others fixed (aelab traverse)."),
     ("samples.png", "New images decoded from random latent points."),
-    ("generated.png", "New images decoded from random latent points (aelab generate)."),
-    ("generated_nearest.png", "Samples beside their nearest training image: generation or memorisation?"),
+    ("generated[.-]*png", "New images decoded from random latent points (aelab generate)."),
+    ("generated_nearest*.png", "Samples beside their nearest training image: generation or memorisation?"),
     ("interpolation.png", "Decoded images on the straight line between the codes of two test images."),
     ("interpolate*.png", "An interpolation between two test images (aelab interpolate)."),
     ("morph*.gif", "One test image morphing into another through latent space (aelab morph)."),
@@ -129,26 +129,26 @@ def regenerate(run: str | Path, animations: bool = True) -> Path:
         write_all(ctx, history)
     training_gif(run)
     if ctx.conditional:  # a CVAE decodes only with a label: its samples grid and its latent map
-        generate(ctx, 8)
-        latent_map(ctx, thumbnails=False)
+        generate(ctx, 8, replace=True)
+        latent_map(ctx, thumbnails=False, replace=True)
         log.info("figures of %s drawn again (a cvae: no traversal, denoising or animations)", run)
         return write_report(run)
-    generate(ctx, 32, with_nearest=True)
-    traverse(ctx)
-    latent_map(ctx)
+    generate(ctx, 32, with_nearest=True, replace=True)
+    traverse(ctx, replace=True)
+    latent_map(ctx, replace=True)
     noise = ctx.model.config.noise
     if noise is not None:
         level = getattr(noise, "std", None) or getattr(noise, "p")
         spec = f"{noise.type}:{level}"
     else:
         spec = "bitflip:0.05" if ctx.binary else "gaussian:0.3"
-    denoise(ctx, spec, n=min(10, len(ctx.test)))
+    denoise(ctx, spec, n=min(10, len(ctx.test)), replace=True)
     if animations:
-        animate(ctx, "sine", frames=60, fps=15)
+        animate(ctx, "sine", frames=60, fps=15, replace=True)
         if len(ctx.class_means()) >= 2:
-            animate(ctx, "tour", frames=90, fps=15)
+            animate(ctx, "tour", frames=90, fps=15, replace=True)
         a, b = pick_pair(ctx.test)
-        morph(ctx, f"#{a}", f"#{b}", frames=30)
+        morph(ctx, f"#{a}", f"#{b}", frames=30, replace=True)
     log.info("figures of %s drawn again", run)
     return write_report(run)
 

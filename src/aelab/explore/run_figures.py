@@ -49,7 +49,7 @@ def write_all(ctx: Context, history: list[dict]) -> list[Path]:
                                     [test.label_text(i) for i in shown] if test.labels is not None else None)]
     points, note, axes = latent_2d(codes)
     paths.append(figures.latent_space(points, test.labels, test.label_names, run / LATENT_SPACE,
-                                      f"{ctx.kind} latent space: test set{note}", axes))
+                                      f"{ctx.kind} latent space: test set{note}", axes, ctx.test_images))
     paths.append(figures.loss_curves(history, run / LOSS))
     if ctx.conditional:  # decoding needs a label: no traversal; samples are the label-by-sample grid
         paths.append(generate(ctx, 8, out=run / SAMPLES, seed=seed, replace=True)[1])

@@ -9,8 +9,8 @@ import numpy as np
 
 from aelab.errors import AelabError
 from aelab.explore import refs
-from aelab.explore.context import Context, as_context, not_existing
-from aelab.layout import TRAVERSE_GRID
+from aelab.explore.context import Context, as_context
+from aelab.layout import TRAVERSE_GRID, TRAVERSE_ROWS
 from aelab.plots.explore_figures import traversal_rows
 from aelab.plots.figures import traversal_grid as draw_grid
 
@@ -92,13 +92,12 @@ def traversal_grid(ctx: Context, path: Path, dims=(0, 1), span=None, steps: int 
 
 
 def traverse(ctx: Context, dims=(0, 1), span=None, steps: int = 15, around: str | None = None,
-             out: str | Path | None = None) -> tuple[Path, Path]:
+             out: str | Path | None = None, replace: bool = False) -> tuple[Path, Path]:
     """The grid figure (traversal.png) and the per-dimension rows (traversal_rows.png).
-    `span` (from, to), for every axis, defaults to default_spans()."""
+    `span` (from, to), for every axis, defaults to default_spans(). `replace`: see Context.out_path."""
     ctx = as_context(ctx)
-    grid_target = ctx.out_path(out, TRAVERSE_GRID)
-    if out is not None:  # both files are refused before either is written
-        not_existing(grid_target.with_name(grid_target.stem + "_rows.png"))
+    # both names are checked (and numbered together) before either file is written
+    grid_target, rows_target = ctx.out_paths(out, (TRAVERSE_GRID, TRAVERSE_ROWS), replace)
     grid_path = traversal_grid(ctx, grid_target, dims, span, steps, around)
     spans, source = _spans(ctx, span)
     base, how = centre(ctx, around)
@@ -109,5 +108,5 @@ def traverse(ctx: Context, dims=(0, 1), span=None, steps: int = 15, around: str 
     rows_path = traversal_rows(images, spans[:k] if not same else spans[:1],
                                f"{ctx.kind}: one latent dimension at a time{shown}, {how}; each row over "
                                f"{'[%.2g, %.2g]' % tuple(spans[0]) if same else 'its own range'} ({source})",
-                               grid_path.with_name(grid_path.stem + "_rows.png"))
+                               rows_target)
     return grid_path, rows_path

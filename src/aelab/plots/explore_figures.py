@@ -7,20 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from aelab.plots.canvas import colormap, figure, subplots
-from aelab.plots.figures import _save, even_ticks
-from aelab.plots.images import cell_inches, show, tile
-
-
-def _framed(ax, image: np.ndarray) -> None:
-    """An image with a thin grey frame: white pixels at its edge stay visible on the white page."""
-    show(ax, image)
-    ax.set_axis_on()
-    ax.set_xticks([])
-    ax.set_yticks([])
-    for spine in ax.spines.values():
-        spine.set_color("0.6")
-        spine.set_linewidth(0.8)
+from aelab.plots.canvas import figure, subplots
+from aelab.plots.figures import save, even_ticks
+from aelab.plots.images import cell_inches, lattice, show, show_framed, tile
+from aelab.plots.points import scatter
 
 
 def _finish(fig, title: str, lines: int = 1) -> None:
@@ -28,27 +18,6 @@ def _finish(fig, title: str, lines: int = 1) -> None:
     fig.suptitle(title, fontsize=9)
     top = 1 - (0.18 * lines + 0.1) / fig.get_figheight()
     fig.tight_layout(pad=0.4, h_pad=0.4, w_pad=1.6, rect=(0, 0, 1, top))
-
-
-def _label_colours(labels: np.ndarray | None):
-    if labels is None:
-        return [], None
-    classes = np.unique(labels)
-    return classes, colormap("tab10" if len(classes) <= 10 else "tab20")
-
-
-def _scatter(ax, points, labels, label_names, legend: bool, size: float = 8, alpha: float = 0.7) -> None:
-    classes, cmap = _label_colours(labels)
-    if labels is None:
-        ax.scatter(points[:, 0], points[:, 1], s=size, alpha=alpha, color="tab:blue")
-        return
-    for i, c in enumerate(classes):
-        pts = points[labels == c]
-        name = label_names[c] if label_names else str(c)
-        ax.scatter(pts[:, 0], pts[:, 1], s=size, alpha=alpha, color=cmap(i % cmap.N), label=name)
-    if legend and len(classes) <= 40:
-        ax.legend(title="label", markerscale=2, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5),
-                  ncol=1 if len(classes) <= 20 else 2)
 
 
 def pairs(samples: np.ndarray, neighbours: np.ndarray, captions: list[str], title: str, path: Path,
@@ -64,12 +33,12 @@ def pairs(samples: np.ndarray, neighbours: np.ndarray, captions: list[str], titl
                              squeeze=False)
     for k, ax in enumerate(axes.flat):
         if k < n:
-            _framed(ax, pair[k].transpose(1, 2, 0))
+            show_framed(ax, pair[k].transpose(1, 2, 0))
             ax.set_title(captions[k], fontsize=7, pad=2)
         else:
             ax.set_axis_off()
     _finish(fig, title, title.count("\n") + 1)  # w_pad keeps pairs apart, each pair together
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def traversal_rows(images: np.ndarray, spans: np.ndarray, title: str, path: Path,
@@ -81,62 +50,55 @@ def traversal_rows(images: np.ndarray, spans: np.ndarray, title: str, path: Path
     size = cell_inches((c, h, w), 0.5)
     shared = len(spans) == 1
     fig, ax = subplots(figsize=(steps * size + (1.2 if shared else 2.2), k * size + 1.0))
-    show(ax, tile(images.reshape(k * steps, c, h, w), steps))
+    mosaic, gap, border = lattice(images.reshape(k * steps, c, h, w), steps)
+    show(ax, mosaic)
     ax.set_axis_on()
     names = [f"z[{d}]" if shared else f"z[{d}] {spans[d][0]:.2g}..{spans[d][1]:.2g}" for d in range(k)]
     if row_names is not None:
         names = [f"{name} {extra}" for name, extra in zip(names, row_names)]
-    ax.set_yticks(np.arange(k) * h + (h - 1) / 2, names)
+    ax.set_yticks(border + np.arange(k) * (h + gap) + (h - 1) / 2, names)
     ticks = even_ticks(steps)
+    centres = border + ticks * (w + gap) + (w - 1) / 2
     if shared:
         values = np.linspace(spans[0][0], spans[0][1], steps)
-        ax.set_xticks(ticks * w + (w - 1) / 2, [f"{values[i]:.2g}" for i in ticks])
+        ax.set_xticks(centres, [f"{values[i]:.2g}" for i in ticks])
         ax.set_xlabel("value of the varied dimension")
     else:
-        ax.set_xticks(ticks * w + (w - 1) / 2, [f"{i / (steps - 1):.0%}" for i in ticks])
+        ax.set_xticks(centres, [f"{i / (steps - 1):.0%}" for i in ticks])
         ax.set_xlabel("position in the row's range (from its first value to its last)")
     ax.set_ylabel("varied dimension")
     for side in ("top", "right", "bottom", "left"):
         ax.spines[side].set_visible(False)
     ax.set_title(title)
-    return _save(fig, path)
+    return save(fig, path)
 
 
-def latent_map_figure(points, labels, label_names, axis_names, title, path: Path, background=None) -> Path:
-    """Codes on the map coloured by label; optionally over a mosaic of decoded images
-    (images, columns, (lo, hi)) with each image centred on its grid point."""
+def draw_latent_map(points, labels, label_names, axis_names, title, background=None, image_of=None):
+    """Codes on the map coloured by label (each named at its point when classes have few points);
+    optionally over a seamless mosaic of decoded images (images, columns, (lo, hi)), each image
+    centred on its grid point. An unlabelled map shows the points' own images as framed thumbnails
+    (`image_of`: point indices -> images)."""
     fig, ax = subplots(figsize=(8, 7))
     if background is not None:
-        images, cols, (lo, hi) = background
-        rows = len(images) // cols
-        mosaic = tile(images, cols, gap=max(1, images.shape[2] // 8))  # white gaps: one cell, one image
+        decoded, cols, (lo, hi) = background
+        rows = len(decoded) // cols
+        mosaic = np.clip(tile(decoded, cols), 0, 1)  # no gaps: lines would cut the map into cells
         # Grid points are image centres: the mosaic reaches half a cell beyond them.
         dx = (hi[0] - lo[0]) / max(cols - 1, 1)
         dy = (hi[1] - lo[1]) / max(rows - 1, 1) if rows > 1 else 2 * dx
-        cy = 0.0 if rows == 1 else None
-        y0, y1 = (lo[1] - dy / 2, hi[1] + dy / 2) if cy is None else (-dy / 2, dy / 2)
-        mosaic = np.clip(mosaic, 0, 1)
+        y0, y1 = (lo[1] - dy / 2, hi[1] + dy / 2) if rows > 1 else (-dy / 2, dy / 2)
         kw = dict(cmap="gray", vmin=0, vmax=1) if mosaic.shape[-1] == 1 else {}
         ax.imshow(mosaic[..., 0] if mosaic.shape[-1] == 1 else mosaic, extent=(lo[0] - dx / 2, hi[0] + dx / 2, y0, y1),
                   interpolation="nearest", alpha=0.75, aspect="auto", zorder=0, **kw)
-    # Few points with short names (the font's glyphs): name each point instead of a legend.
-    names = [label_names[c] if label_names else str(c) for c in np.unique(labels)] if labels is not None else []
-    few = labels is not None and len(points) <= 60 and max(map(len, names)) <= 3
-    _scatter(ax, points, labels, label_names, legend=not few, size=14 if few else 9, alpha=0.9)
-    if few:
-        for (x, y), c in zip(points, labels):
-            ax.annotate(label_names[c] if label_names else str(c), (x, y), xytext=(3, 3),
-                        textcoords="offset points", fontsize=9, weight="bold",
-                        bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.7))
-    if background is not None:
         ax.set_xlim(lo[0] - dx / 2, hi[0] + dx / 2)
         ax.set_ylim(y0, y1)
+    scatter(ax, points, labels, label_names, legend=True, size=9, alpha=0.9, image_of=image_of)
     ax.set_xlabel(axis_names[0])
     ax.set_ylabel(axis_names[1] or " ")
     ax.set_title(title, fontsize=10)
     if background is None:
         ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return fig
 
 
 def map_canvas(points, labels, label_names, axis_names, title, centroids, path_points, pixels: int):
@@ -147,7 +109,7 @@ def map_canvas(points, labels, label_names, axis_names, title, centroids, path_p
     dpi = 100
     fig = figure(figsize=(pixels / dpi, pixels / dpi), dpi=dpi)
     ax = fig.add_axes((0.15, 0.11, 0.81, 0.76))
-    _scatter(ax, points, labels, label_names, legend=False, size=5, alpha=0.45)
+    scatter(ax, points, labels, label_names, legend=False, size=5, alpha=0.45, names=False)
     if centroids:
         for name, (x, y) in centroids.items():
             ax.text(x, y, name, fontsize=11, weight="bold", ha="center", va="center",
@@ -182,11 +144,11 @@ def equation(panels: list[np.ndarray], titles: list[str], result: np.ndarray, cl
     size = cell_inches(result.shape, 1.5)
     fig, axes = subplots(1, len(shown), figsize=(len(shown) * size + 0.5, size + 1.1), squeeze=False)
     for ax, image, name in zip(axes[0], shown, names):
-        _framed(ax, image.transpose(1, 2, 0))
+        show_framed(ax, image.transpose(1, 2, 0))
         ax.set_title(name, fontsize=8)
     axes[0][-1].set_title(closest_title, fontsize=8, color="0.35")
     _finish(fig, title)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def denoise_rows(noisy, denoised, clean, captions: list[str], title: str, path: Path) -> Path:
@@ -196,9 +158,9 @@ def denoise_rows(noisy, denoised, clean, captions: list[str], title: str, path: 
     fig, axes = subplots(3, n, figsize=(n * size + 1.0, 3 * size + 1.4), squeeze=False)
     for r, (row, name) in enumerate(((noisy, "noisy"), (denoised, "denoised"), (clean, "clean"))):
         for k in range(n):
-            _framed(axes[r][k], row[k].transpose(1, 2, 0))
+            show_framed(axes[r][k], row[k].transpose(1, 2, 0))
         axes[r][0].set_ylabel(name, fontsize=9)
     for k in range(n):
         axes[1][k].set_title(captions[k], fontsize=7, pad=2)
     _finish(fig, title)
-    return _save(fig, path)
+    return save(fig, path)

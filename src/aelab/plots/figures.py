@@ -8,15 +8,16 @@ from typing import Callable
 
 import numpy as np
 
-from aelab.plots.canvas import colormap, subplots
+from aelab.plots.canvas import subplots
 from aelab import files
-from aelab.plots.images import cell_inches, show, tile
+from aelab.plots.images import cell_inches, lattice, show, show_framed
+from aelab.plots.points import scatter
 
 Decode = Callable[[np.ndarray], np.ndarray]  # (N, latent_dim) -> (N, C, H, W) in [0, 1]
 DPI = 110
 
 
-def _save(fig, path: Path) -> Path:
+def save(fig, path: Path) -> Path:
     with files.atomic_write(path) as tmp:
         fig.savefig(tmp, dpi=DPI, bbox_inches="tight", format=Path(path).suffix.lstrip(".") or "png")
     return Path(path)
@@ -28,34 +29,32 @@ def reconstruction(originals: np.ndarray, reconstructions: np.ndarray, path: Pat
     n = len(originals)
     size = cell_inches(originals.shape[1:])
     fig, axes = subplots(2, 1, figsize=(max(4.0, n * size), 2 * size + 0.9))
-    show(axes[0], tile(originals, n, gap=1), "original")
-    show(axes[1], tile(reconstructions, n, gap=1), "reconstruction")
+    show(axes[0], lattice(originals, n, gap=1)[0], "original")
+    show(axes[1], lattice(reconstructions, n, gap=1)[0], "reconstruction")
     if titles:
         fig.suptitle("  ".join(titles), fontsize=8, y=0.02, va="bottom")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def latent_space(codes: np.ndarray, labels: np.ndarray | None, label_names: list[str] | None,
-                 path: Path, title: str = "Latent space of the test set", axis_names=("z[0]", "z[1]")) -> Path:
-    """2-D codes as a scatter plot coloured by label, with a legend."""
+                 path: Path, title: str = "Latent space of the test set", axis_names=("z[0]", "z[1]"),
+                 image_of=None) -> Path:
+    """2-D codes as a scatter plot (see draw_latent_space)."""
+    return save(draw_latent_space(codes, labels, label_names, title, axis_names, image_of), path)
+
+
+def draw_latent_space(codes, labels, label_names, title: str = "Latent space of the test set",
+                      axis_names=("z[0]", "z[1]"), image_of=None):
+    """The figure: coloured by label with a legend, each label written at its point when classes
+    have few points (the font's glyphs), or, unlabelled, thumbnails at the points (`image_of`:
+    point indices -> images, see plots/points.py)."""
     fig, ax = subplots(figsize=(7, 6))
-    if labels is None:
-        ax.scatter(codes[:, 0], codes[:, 1], s=6, alpha=0.6)
-    else:
-        classes = np.unique(labels)
-        cmap = colormap("tab10" if len(classes) <= 10 else "tab20")
-        for i, c in enumerate(classes):
-            pts = codes[labels == c]
-            name = label_names[c] if label_names else str(c)
-            ax.scatter(pts[:, 0], pts[:, 1], s=8, alpha=0.7, color=cmap(i % cmap.N), label=name)
-        if len(classes) <= 40:
-            ax.legend(title="label", markerscale=2, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5),
-                      ncol=1 if len(classes) <= 20 else 2)
+    scatter(ax, codes, labels, label_names, legend=True, image_of=image_of)
     ax.set_xlabel(axis_names[0])
-    ax.set_ylabel(axis_names[1])
+    ax.set_ylabel(axis_names[1] or " ")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return fig
 
 
 def loss_curves(history: list[dict], path: Path) -> Path:
@@ -91,7 +90,7 @@ def loss_curves(history: list[dict], path: Path) -> Path:
     if scheduled:
         _schedule_panel(axes[0][-1], epochs, history)
     fig.tight_layout()
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def _varies(history: list[dict], key: str) -> bool:
@@ -130,18 +129,19 @@ def traversal_grid(decode: Decode, latent_dim: int, path: Path, dims=(0, 1), spa
     _, h, w = images.shape[1:]
     size = cell_inches(images.shape[1:], 0.55)
     fig, ax = subplots(figsize=(steps * size + 1.2, len(ys) * size + 1.0))
-    show(ax, tile(images, steps))
+    mosaic, gap, border = lattice(images, steps)
+    show(ax, mosaic)
     ax.set_axis_on()
     ticks = even_ticks(steps)
-    ax.set_xticks(ticks * w + (w - 1) / 2, [f"{values[i]:.2g}" for i in ticks])
+    ax.set_xticks(border + ticks * (w + gap) + (w - 1) / 2, [f"{values[i]:.2g}" for i in ticks])
     ax.set_xlabel(f"z[{dims[0]}]")
     if two_d:
-        ax.set_yticks(ticks * h + (h - 1) / 2, [f"{ys[i]:.2g}" for i in ticks])
+        ax.set_yticks(border + ticks * (h + gap) + (h - 1) / 2, [f"{ys[i]:.2g}" for i in ticks])
         ax.set_ylabel(f"z[{dims[1]}]")
     else:
         ax.set_yticks([])
     ax.set_title(title or f"Latent traversal over z[{dims[0]}]" + (f" and z[{dims[1]}]" if two_d else ""))
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def even_ticks(steps: int, most: int = 7) -> np.ndarray:
@@ -158,8 +158,8 @@ def image_grid(images: np.ndarray, path: Path, title: str, cols: int | None = No
     rows = -(-len(images) // cols)
     size = cell_inches(images.shape[1:], 0.7)
     fig, ax = subplots(figsize=(max(3.0, cols * size), rows * size + 0.5))
-    show(ax, tile(images, cols, gap=1), title)
-    return _save(fig, path)
+    show(ax, lattice(images, cols, gap=1)[0], title)
+    return save(fig, path)
 
 
 def strip(images: np.ndarray, path: Path, title: str, captions: list[str] | None = None) -> Path:
@@ -168,12 +168,12 @@ def strip(images: np.ndarray, path: Path, title: str, captions: list[str] | None
     size = cell_inches(images.shape[1:], 0.9)
     fig, axes = subplots(1, n, figsize=(max(4.0, n * size), size + 0.8), squeeze=False)
     for i, ax in enumerate(axes[0]):
-        show(ax, images[i].transpose(1, 2, 0))
+        show_framed(ax, images[i].transpose(1, 2, 0))
         if captions:
             ax.text(0.5, -0.08, captions[i], transform=ax.transAxes, ha="center", va="top", fontsize=7)
     fig.suptitle(title)
     fig.subplots_adjust(wspace=0.04, left=0.01, right=0.99, top=0.8, bottom=0.15)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def loss_overlay(histories: dict[str, list[dict]], path: Path) -> Path:
@@ -195,4 +195,4 @@ def loss_overlay(histories: dict[str, list[dict]], path: Path) -> Path:
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return _save(fig, path)
+    return save(fig, path)
