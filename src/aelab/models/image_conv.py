@@ -3,10 +3,13 @@
 Built the way well-tuned VAE codebases build them: each stage halves the image with a stride-2
 3x3 conv, normalises (BatchNorm or GroupNorm) and applies the activation, then runs optional
 pre-activation residual blocks; the last feature map is flattened into the code (or [mean |
-log-variance]). The decoder mirrors the stages with stride-2 transposed convs whose
-output_padding hits each encoder size exactly, so any input size works (28, 64, 70, 128,
-non-square), with 1 or 3 channels; the last one produces the image's channels directly (a conv
-at full resolution would cost as much as the rest of the decoder on a CPU).
+log-variance]). The decoder mirrors the stages with stride-2 transposed convs of kernel 4:
+every output pixel then gets the same number of kernel taps (2x2), so there is no checkerboard
+(Odena et al., 2016), which a kernel-3 stride-2 transposed conv leaves in the image. Each doubles
+its input exactly; where the encoder's size was odd the extra row or column is cropped, so any
+input size works (28, 64, 70, 128, non-square), with 1 or 3 channels. The last one produces the
+image's channels directly (a conv at full resolution would cost as much as the rest of the
+decoder on a CPU).
 
 The encoder and decoder are self-contained modules (input shape in, tensors out): an
 autoencoder only needs to hold them.
@@ -64,6 +67,23 @@ def _blocks(n: int, channels: int, norm: str, act: str, init: str) -> list[nn.Mo
     return [ResidualBlock(channels, norm, act, init) for _ in range(n)]
 
 
+class CropTo(nn.Module):
+    """Keeps the top-left (height, width): undoes the extra row/column of doubling an odd size."""
+
+    def __init__(self, height: int, width: int):
+        super().__init__()
+        self.height, self.width = height, width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[..., : self.height, : self.width]
+
+
+def upsample(c_in: int, c_out: int, bias: bool, target: tuple[int, int], source: tuple[int, int]) -> list[nn.Module]:
+    """A stride-2 kernel-4 transposed conv from `source` to `target` (each side 2s or 2s - 1)."""
+    up = nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=bias)  # exactly 2x the size
+    return [up] if tuple(2 * s for s in source) == tuple(target) else [up, CropTo(*target)]
+
+
 class ImageEncoder(nn.Module):
     def __init__(self, input_shape, channels: list[int], blocks: list[int], out_features: int,
                  norm: str, act: str, init: str):
@@ -96,15 +116,14 @@ class ImageDecoder(nn.Module):
         # Stage i (deepest first): residual blocks at its size, then up to the size before it.
         for i in reversed(range(len(channels))):
             layers += _blocks(blocks[i], channels[i], norm, act, init)
-            pad = tuple(t - (2 * s - 1) for t, s in zip(sizes[i], sizes[i + 1]))  # 0 or 1: odd or even
             if i > 0:
-                up = nn.ConvTranspose2d(channels[i], channels[i - 1], 3, stride=2, padding=1,
-                                        output_padding=pad, bias=norm == "none")
-                layers.append(conv_unit(up, norm, act, init))
+                up, *crop = upsample(channels[i], channels[i - 1], norm == "none", sizes[i], sizes[i + 1])
+                init_layer(up, init, act)
+                layers += [up, *crop, norm_layer(norm, channels[i - 1]), activation(act)]
             else:
-                up = nn.ConvTranspose2d(channels[0], c_out, 3, stride=2, padding=1, output_padding=pad)
+                up, *crop = upsample(channels[0], c_out, True, sizes[0], sizes[1])
                 init_layer(up, init, output_activation)
-                layers.append(up)
+                layers += [up, *crop]
         self.stages = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
