@@ -58,7 +58,7 @@ def _decide(setting: str, model: Autoencoder, device: torch.device, batch_size: 
         return Precision("fp32", f"auto: {where}")
     if device.type == "cuda":
         return Precision("bf16", "auto: the GPU supports bf16")
-    if model.config.architecture == "conv":
+    if model.config.architecture in ("conv", "image_conv"):  # image_conv: 0.3-0.5x in bf16 (issue 10)
         return Precision("fp32", "auto: bf16 convolutions were slower than fp32 on this kind of CPU")
     macs = step_macs(model, batch_size)
     if macs < SMALL_STEP_MACS:
