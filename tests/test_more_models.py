@@ -131,3 +131,17 @@ def test_estimators_of_the_new_types_clone_save_and_load(tmp_path):
     loaded = aelab.load(vq.save(tmp_path / "vq"))  # the prior (usage buffer) travels with the weights
     assert np.array_equal(loaded.sample(8, seed=5), vq.sample(8, seed=5))
     assert clone(loaded).get_params()["options"]["codebook_size"] == 16
+
+
+def test_kl_annealing_acts_on_a_cvae_and_is_refused_where_no_kl_term_reads_it(capsys, tmp_path):
+    images, labels = load_digits().data[:300].reshape(-1, 8, 8) / 16, load_digits().target[:300]
+    cvae = aelab.Estimator(model_type="cvae", latent_dim=2, encoder_layers=[32], kl_annealing="linear",
+                           kl_annealing_epochs=2, epochs=3, batch_size=50, seed=1).fit(images, labels)
+    betas = [row["beta"] for row in cvae.history_]
+    assert betas[0] < 1.0 and betas[-1] == 1.0  # the CVAE's KL weight was annealed up to its beta
+    for model_type in ("iwae", "beta_tcvae"):
+        code = cli.main(["-q", "train", "--runs-dir", str(tmp_path), "--no-progress", "--set", f"model.type={model_type}",
+                         "--set", "training.kl_annealing=linear", "--set", "training.epochs=1"])
+        errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("aelab: error:")]
+        assert code == 2 and len(errors) == 1 and f"a '{model_type}' does not weigh" in errors[0]
+    assert list(tmp_path.iterdir()) == []  # refused before a run folder was kept

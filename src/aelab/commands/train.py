@@ -94,7 +94,10 @@ def _run(args: argparse.Namespace, distributed) -> int:
         config = load_config(None, args.overrides, base=read_config_file(run_dir / runs.CONFIG))
     else:
         config = _config(args.config, args.overrides)
-    model_class(config.model.type)  # an unknown model type stops here, before any folder is made
+    from aelab.train.schedules import check_model_type
+
+    # An unknown model type, or schedules it cannot take, stop here, before any folder is made.
+    check_model_type(config.training, model_class(config.model.type), config.model.type)
     # Under torchrun every rank gets here; rank 0 alone makes or changes the run folder.
     context = distributed.setup(config.training.device) if distributed else None
     main = context is None or context.is_main

@@ -35,6 +35,7 @@ class BetaTCVAEOptions(BaseModel):
 
 
 class BetaTCVAE(VAE):
+    anneals_kl = False  # its KL is split in three terms, weighted by options.beta
     Options = BetaTCVAEOptions
 
     @classmethod

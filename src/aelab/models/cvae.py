@@ -28,7 +28,6 @@ from torch import nn
 
 from aelab.errors import AelabError
 from aelab.models.autoencoder import ForwardOutput
-from aelab.models.losses import kl_divergence, reconstruction_loss
 from aelab.models.networks import build_networks
 from aelab.models.vae import VAE
 
@@ -121,11 +120,6 @@ class CVAE(VAE):
     def objective(self, x: torch.Tensor, generator: torch.Generator | None = None,
                   labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         return self.loss_terms(self(self.corrupt(x, generator), generator=generator, labels=labels), x)
-
-    def loss_terms(self, out: ForwardOutput, target: torch.Tensor) -> dict[str, torch.Tensor]:
-        recon = reconstruction_loss(self, out, target).mean()
-        kl = kl_divergence(out).mean()
-        return {"loss": recon + kl, "reconstruction_loss": recon, "kl": kl}
 
     @torch.no_grad()
     def check_networks(self) -> None:

@@ -28,6 +28,7 @@ class IWAEOptions(BaseModel):
 
 
 class IWAE(VAE):
+    anneals_kl = False  # its bound has no separate KL term to weigh
     Options = IWAEOptions
 
     def objective(self, x: torch.Tensor, generator: torch.Generator | None = None,

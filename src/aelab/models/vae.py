@@ -19,6 +19,12 @@ class VAE(Autoencoder):
     # averaged) the KL term leaves unpenalised (Kingma et al., 2016). `kl` always logs the true KL.
     kl_weight: float | None = None
     free_bits: float = 0.0
+    anneals_kl = True  # its objective reads kl_weight and free_bits (a type whose own objective does not says False)
+
+    @property
+    def kl_beta(self) -> float:
+        """The KL term's weight once any annealing is over: model.beta (1 where a type has none)."""
+        return 1.0 if self.config.beta is None else self.config.beta
 
     @classmethod
     def encoder_outputs(cls, latent_dim: int) -> int:
@@ -41,7 +47,7 @@ class VAE(Autoencoder):
         recon = reconstruction_loss(self, out, target).mean()
         kl = kl_divergence(out).mean()
         penalised = kl if self.free_bits <= 0 else kl_per_dimension(out).clamp(min=self.free_bits).sum()
-        beta = self.config.beta if self.kl_weight is None else self.kl_weight
+        beta = self.kl_beta if self.kl_weight is None else self.kl_weight
         return {"loss": recon + beta * penalised, "reconstruction_loss": recon, "kl": kl}
 
     def prior(self, n: int, generator: torch.Generator | None = None,

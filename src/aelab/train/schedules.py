@@ -17,9 +17,17 @@ import math
 import torch
 
 from aelab.config import TrainingConfig
+from aelab.errors import AelabError
 
 PLATEAU_FACTOR = 0.5  # lr multiplier each time the monitored loss stalls
 PLATEAU_MIN_SCALE = 1e-3  # never below 1/1000 of training.learning_rate
+
+
+def check_model_type(cfg: TrainingConfig, model_class: type, model_type: str) -> None:
+    """KL annealing and free bits need a model whose objective reads them (the VAE's KL term)."""
+    if (cfg.kl_annealing != "none" or cfg.free_bits > 0) and not getattr(model_class, "anneals_kl", False):
+        raise AelabError(f"training.kl_annealing and training.free_bits act on a VAE's KL term, which a "
+                         f"'{model_type}' does not weigh that way; remove them for this model type")
 
 
 def kl_weight(cfg: TrainingConfig, beta: float, progress: float) -> float:

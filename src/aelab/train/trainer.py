@@ -84,6 +84,11 @@ class Trainer:
         # Callbacks may write files (snapshots, sweeps): only rank 0 runs them.
         self.callbacks = list(callbacks or []) if self.is_main else []
         self._objective = distributed.wrap(self.model, context, self.device)  # model.objective, or DDP's
+        cfg = config.training
+        # Per batch, only what a schedule changes: the constant default does no per-step work.
+        self._anneals = cfg.kl_annealing != "none" or cfg.free_bits > 0
+        self._schedules_lr = cfg.lr_schedule != "constant"
+        schedules.check_model_type(cfg, type(model), config.model.type)
         self.precision = choose_precision(config.training.precision, self.model, self.device, config.training.batch_size)
 
     # ------------------------------------------------------------------------------- the loop
@@ -166,11 +171,12 @@ class Trainer:
         beta, lr = None, self.optimizer.param_groups[0]["lr"]
         for step, start in enumerate(range(first, len(train), cfg.batch_size), start=first // cfg.batch_size):
             progress = self.state.epoch + step / steps  # epochs done, fractional
-            if model.variational:  # the KL weight of this step (training.kl_annealing), read by the model
-                beta = schedules.kl_weight(cfg, model.config.beta, progress)
+            if self._anneals:  # the KL weight of this step (training.kl_annealing), read by the model
+                beta = schedules.kl_weight(cfg, model.kl_beta, progress)
                 model.kl_weight, model.free_bits = beta, cfg.free_bits
-            lr = schedules.learning_rate(cfg, progress, self.state.lr_scale)
-            schedules.set_learning_rate(self.optimizer, lr)
+            if self._schedules_lr:
+                lr = schedules.learning_rate(cfg, progress, self.state.lr_scale)
+                schedules.set_learning_rate(self.optimizer, lr)
             batch = order[start:start + cfg.batch_size]  # the global batch
             local = distributed.local_share(batch, self.context)
             x = to_float(train[local])
@@ -195,7 +201,7 @@ class Trainer:
                 self._partial = {"order": order, "next": start + cfg.batch_size, "sums": sums,
                                  "seconds": time.perf_counter() - started}
                 raise Interrupted(f"signal {self._stop.requested}")
-        if model.variational:  # validation, evaluation and sampling see the model's own objective
+        if self._anneals:  # validation, evaluation and sampling see the model's own objective
             model.kl_weight, model.free_bits = None, 0.0
         totals = distributed.all_sum(torch.stack([torch.as_tensor(v).float() for v in sums.values()]), self.context)
         seconds = time.perf_counter() - started
@@ -220,7 +226,7 @@ class Trainer:
         self.state.history.append(row)
         monitored = row["val_loss"] if validation is not None else row["loss"]
         if validation is None and beta is not None:  # the objective at full beta, not the annealed one
-            monitored = row["reconstruction_loss"] + model.config.beta * row["kl"]
+            monitored = row["reconstruction_loss"] + model.kl_beta * row["kl"]
         if cfg.lr_schedule == "plateau":
             s = self.state
             s.lr_best_loss, s.lr_bad_epochs, s.lr_scale = schedules.plateau_step(
