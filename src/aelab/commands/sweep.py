@@ -19,7 +19,10 @@ def add_commands(sub) -> None:
                                    "sweep folder. Running the same command again with the same --out skips "
                                    "finished trials. The config file may hold the grid itself in a 'sweep' "
                                    "section: {\"sweep\": {\"grid\": {\"model.type\": [\"ae\", \"vae\"]}, \"folds\": 5}} "
-                                   "(and \"cluster\": a Dask scheduler's address).")
+                                   "(and \"cluster\": a Dask scheduler's address; \"variants\": named sets of settings crossed "
+                                   "with the grid, e.g. one per model type; \"evaluate\": {\"nll_samples\": K, "
+                                   "\"fd_samples\": N} adds the importance-sampled NLL and the Fréchet distance "
+                                   "of N samples to every trial's test metrics).")
     p.add_argument("config", help="the base config (JSON or YAML), optionally with a 'sweep' section")
     p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                    help="a swept setting, e.g. --grid model.latent_dim=2,8,16 (repeatable; "
@@ -68,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("sweeps") / (
         f"{config.name or Path(args.config).stem}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
     try:
-        rows = run_sweep(base, grid, folds, out, jobs=args.jobs, cluster=cluster)
+        rows = run_sweep(base, grid, folds, out, jobs=args.jobs, cluster=cluster, variants=spec.variants,
+                         evaluation=spec.evaluation)
     except KeyboardInterrupt:
         raise AelabError(f"interrupted; run the same command with --out {out} to finish the sweep "
                          "(finished trials are kept)") from None

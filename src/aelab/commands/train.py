@@ -52,20 +52,22 @@ def _config(path: str | None, overrides: list[str]):
     """The config to train; a sweep file (one with a 'sweep' section) gives its first trial, and
     says which and how to run the others."""
     from aelab.config import load_config, read_config_file, set_dotted, validate_config
-    from aelab.experiments.sweep import read_sweep_file
+    from aelab.experiments.sweep import read_sweep_spec
 
     if path is None or "sweep" not in read_config_file(path):
         return load_config(path, overrides)
 
-    base, grid, folds = read_sweep_file(path)
-    first = {key: values[0] for key, values in grid.items()}
+    spec = read_sweep_spec(path)
+    base, grid, folds = spec.base, spec.grid, spec.folds
+    first = {**(spec.variants[0].settings if spec.variants else {}),
+             **{key: values[0] for key, values in grid.items()}}
     for key, value in first.items():
         set_dotted(base, key, value)
     validate_config(base, source=str(path))  # the file's own mistakes, named as the file's
     config = load_config(None, overrides, base=base)
     given = {item.partition("=")[0].strip() for item in overrides}
     chosen = ", ".join(f"{k}={json.dumps(v)}" for k, v in first.items() if k not in given) or "the base config"
-    trials = math.prod(len(v) for v in grid.values()) * folds
+    trials = math.prod(len(v) for v in grid.values()) * folds * max(1, len(spec.variants))
     log.warning("%s is a sweep of %d trials; training one: %s (pick another with --set KEY=VALUE; "
                 "run them all with: aelab sweep %s)", path, trials, chosen, path)
     return config

@@ -140,12 +140,16 @@ def evaluate_run(run: str | Path, splits: list[str] | None = None, data_override
 def sample_quality(model: Autoencoder, parts: dict[str, ImageData], n: int, seed: int,
                    splits: list[str]) -> dict[str, dict]:
     """Per split: the Fréchet distance of `n` samples (the model's prior, or for a model without one a
-    Gaussian fitted to its training codes) to the split's images, in the feature space of a classifier
+    Gaussian fitted to its training codes; a conditional model's for labels drawn in the training
+    set's class proportions) to the split's images, in the feature space of a classifier
     trained on the training split, and that classifier's accuracy on the split (how much to trust it)."""
     train = parts["train"]
     classifier = classifier_for(train)
-    codes, _ = draw(model, n, seed, fitted=lambda: FittedGaussian.fit(encode(model, train.images)))
-    samples = np.clip(decode(model, codes), 0, 1)
+    # A conditional model draws each sample for a label, in the training set's class proportions.
+    labels = np.random.default_rng(seed).choice(train.labels, n) if model.needs_labels else None
+    codes, _ = draw(model, n, seed, fitted=lambda: FittedGaussian.fit(
+        encode(model, train.images, labels=train.labels if model.needs_labels else None)))
+    samples = np.clip(decode(model, codes, labels=labels), 0, 1)
     return {s: {"frechet_distance": frechet_distance(parts[s].images, samples, classifier),
                 "classifier_accuracy": classifier_accuracy(parts[s].images, parts[s].labels, classifier)}
             for s in splits}

@@ -35,7 +35,8 @@ POLL = 0.5  # seconds between looks at the tasks
 STATE_SECONDS = 2.0  # seconds between asking the workers which trials are running
 
 
-def run_on_cluster(client, todo: list, spec: Path, log_dir: Path, report: Callable[[int, int, int], None]) -> None:
+def run_on_cluster(client, todo: list, spec: Path, log_dir: Path, report: Callable[[int, int, int], None],
+                   evaluation: dict | None = None) -> None:
     """Run every trial of `todo` (sweep.Trial) on the cluster; report(finished, running, queued).
     `spec` is the sweep folder's sweep.json, which every worker must see at that (absolute) path.
     A failing trial, Ctrl-C or any error cancels the rest and waits until none is running."""
@@ -44,7 +45,8 @@ def run_on_cluster(client, todo: list, spec: Path, log_dir: Path, report: Callab
     tag = uuid.uuid4().hex[:8]  # fresh keys: a re-run never meets a cancelled task of an earlier one
     # Absolute paths: a worker's working folder is its own.
     futures = [client.submit(cluster_trial, t.config.to_dict(), str(t.run.resolve()), t.fold in (None, 0),
-                             str(log_dir / f"{t.run.name}.log"), str(spec), slots, key=f"aelab-{t.run.name}-{tag}",
+                             str(log_dir / f"{t.run.name}.log"), str(spec), slots, evaluation,
+                             key=f"aelab-{t.run.name}-{tag}",
                              pure=False) for t in todo]
     try:
         _wait(client, futures, report)
@@ -166,7 +168,8 @@ def _wait_until_stopped(client, keys: list) -> None:
 
 # ----------------------------------------------------------------------------- on a worker
 
-def cluster_trial(config: dict, run: str, figures: bool, log_path: str, spec: str, slots: dict[str, int]) -> None:
+def cluster_trial(config: dict, run: str, figures: bool, log_path: str, spec: str, slots: dict[str, int],
+                  evaluation: dict | None = None) -> None:
     """The task: one trial in a child process of this worker, stopped when the task is cancelled."""
     worker = distributed.get_worker()
     key = worker.get_current_task()
@@ -181,4 +184,4 @@ def cluster_trial(config: dict, run: str, figures: bool, log_path: str, spec: st
         return task is None or task.state in ("cancelled", "released", "forgotten") or \
             worker.status in (Status.closing, Status.closed, Status.failed)
 
-    run_in_child(config, Path(run), threads, figures, Path(log_path), cancelled)
+    run_in_child(config, Path(run), threads, figures, Path(log_path), cancelled, evaluation)

@@ -100,15 +100,18 @@ def image_rows(out: Path, trials: list, n: int) -> list[Path]:
     test = parts["test"]
     shown = np.linspace(0, len(test) - 1, min(n, len(test))).round().astype(int)
     originals = test.subset(shown).floats()
+    labels = test.labels[shown] if test.labels is not None else None  # a conditional model's input
     recon_rows, sample_rows, names = [originals], [], []
     for trial in trials:
         model, config, _ = runs.load_model(trial.run)
         if model.input_shape != tuple(originals.shape[1:]):
             return []  # configurations disagree on the image shape: no common grid
-        recon_rows.append(reconstruct(model, originals))
-        # The same draws as `aelab generate` (AE: a Gaussian fitted to the training codes).
-        z, _ = sample_codes(Context(model, test, parts["train"], seed=0), n)
-        sample_rows.append(decode(model, z))
+        given = labels if model.needs_labels else None
+        recon_rows.append(reconstruct(model, originals, labels=given))
+        # The same draws as `aelab generate` (AE: a Gaussian fitted to the training codes; a
+        # conditional model draws for the labels of the test images shown above).
+        z, _ = sample_codes(Context(model, test, parts["train"], seed=0), len(originals))
+        sample_rows.append(decode(model, z, labels=given))
         names.append(trial.name)
     return [_rows_figure(recon_rows, ["original"] + names, out / "sweep_reconstructions.png",
                          "Reconstructions of the same test images, one row per configuration"),

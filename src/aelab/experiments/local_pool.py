@@ -11,14 +11,15 @@ from typing import Callable
 from aelab.experiments.trial_process import available_cores, run_in_child
 
 
-def run_local(todo: list, jobs: int, log_dir, report: Callable[[int, int, int], None]) -> None:
+def run_local(todo: list, jobs: int, log_dir, report: Callable[[int, int, int], None],
+              evaluation: dict | None = None) -> None:
     """Run every trial of `todo` (sweep.Trial), `jobs` at a time; report(finished, running, queued)
     after each change. The first failing trial stops the others and raises its error."""
     threads = max(1, available_cores() // jobs)  # each trial gets its share of the cores
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="aelab-trial") as pool:
         pending = {pool.submit(run_in_child, t.config.to_dict(), t.run, threads, t.fold in (None, 0),
-                               log_dir / f"{t.run.name}.log", stop.is_set) for t in todo}
+                               log_dir / f"{t.run.name}.log", stop.is_set, evaluation) for t in todo}
         finished = 0
         try:
             while pending:

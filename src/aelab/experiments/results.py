@@ -14,20 +14,23 @@ from aelab.experiments.kfold import format_mean_std
 
 # Reported when present, in this order; all on the test split (the held-out fold under CV).
 METRICS = ("loss", "reconstruction_loss", "kl", "mse", "bce", "l1", "pixel_accuracy",
-           "images_with_over_one_wrong_pixel", "knn_accuracy", "silhouette", "active_units", "nll",
+           "images_with_over_one_wrong_pixel", "knn_accuracy", "silhouette", "active_units", "nll", "elbo",
            "denoising_pixel_accuracy", "denoising_noisy_pixel_accuracy", "denoising_images_with_over_one_wrong_pixel",
            "denoising_mse", "denoising_noisy_mse", "mig", "factor_vae_score", "sap", "dci_disentanglement",
-           "dci_completeness", "dci_informativeness", "frechet_distance")
+           "dci_completeness", "dci_informativeness", "frechet_distance", "classifier_accuracy")
 RUN_FIELDS = ("epochs_run", "best_epoch", "train_seconds")
 # results.md keeps to these (results.csv has every metric above).
 SUMMARY = ("loss", "kl", "mse", "pixel_accuracy", "images_with_over_one_wrong_pixel", "knn_accuracy",
-           "silhouette", "active_units", "nll", "denoising_pixel_accuracy", "denoising_noisy_pixel_accuracy",
-           "denoising_mse", "epochs_run", "train_seconds")
+           "silhouette", "active_units", "nll", "elbo", "frechet_distance", "mig", "factor_vae_score", "sap",
+           "dci_disentanglement", "denoising_pixel_accuracy", "denoising_noisy_pixel_accuracy", "denoising_mse",
+           "epochs_run", "train_seconds")
 
 
 def trial_row(trial) -> dict:
     metrics = json.loads((trial.run / runs.METRICS).read_text())
     row = {"trial": trial.name, "fold": "" if trial.fold is None else trial.fold}
+    if trial.variant is not None:
+        row["variant"] = trial.variant
     row.update({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in trial.settings.items()})
     row.update({k: metrics["test"][k] for k in METRICS if metrics["test"].get(k) is not None})
     row.update({k: metrics[k] for k in RUN_FIELDS if k in metrics})
@@ -42,7 +45,8 @@ def write_results(out: Path, trials: list, grid: dict, folds: int) -> list[dict]
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
-    (out / "results.md").write_text(summary_markdown(rows, list(grid), folds))
+    keys = (["variant"] if any("variant" in r for r in rows) else []) + list(grid)
+    (out / "results.md").write_text(summary_markdown(rows, keys, folds))
     write_sweep_figures(out, rows, trials, grid)
     return rows
 

@@ -1,5 +1,6 @@
-"""Parameter sweeps: every combination of a grid of config values, times k folds, each trial a
-normal run folder under one sweep folder, resumable, summarised in results.csv / results.md.
+"""Parameter sweeps: every combination of a grid of config values (for each of the sweep's named
+variants, when it has some), times k folds, each trial a normal run folder under one sweep folder,
+resumable, summarised in results.csv / results.md.
 
     sweeps/<name>/sweep.json                   what was asked: base config, grid, folds
     sweeps/<name>/runs/<combination>-fold<i>/  one ordinary run per trial
@@ -21,12 +22,13 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aelab import runs
 from aelab.config import Config, parse_value, read_config_file, set_dotted, validate_config
 from aelab.errors import AelabError
+from aelab.evaluate.run_evaluation import split_data
 from aelab.experiments.results import write_results
 from aelab.experiments.kfold import fold_settings
 from aelab.experiments.local_pool import run_local
@@ -40,11 +42,12 @@ LATENT_KEYS = ("active_units",)  # written after training: a trial without them 
 
 @dataclass
 class Trial:
-    name: str  # the combination, e.g. "type=ae_latent_dim=2"
+    name: str  # the combination, e.g. "type=ae_latent_dim=2" (with a variant: "vae_latent_dim=2")
     fold: int | None
-    settings: dict  # grid key -> value
+    settings: dict  # grid key -> value, the variant's settings included
     config: Config
     run: Path
+    variant: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -85,20 +88,37 @@ def read_sweep_file(path: str | Path) -> tuple[dict, dict[str, list], int]:
 
 
 @dataclass
+class Variant:
+    """A named set of config values, e.g. one model type with its own settings: the grid is crossed
+    with every variant, so model types that need different keys are compared in one sweep."""
+    name: str
+    settings: dict  # dotted key -> value
+
+
+# sweep.evaluate: what each trial measures on its test split beyond the standard metrics.
+EVALUATE_KEYS = {"nll_samples": (1, 100_000), "fd_samples": (2, 1_000_000)}
+NLL_PRECISIONS = ("auto", "bf16", "fp32")
+
+
+@dataclass
 class SweepSpec:
     base: dict  # the config without its sweep section
     grid: dict[str, list]
     folds: int
     cluster: str | None  # a Dask scheduler's address, or None: run on this machine
+    variants: list[Variant] = field(default_factory=list)
+    evaluation: dict = field(default_factory=dict)  # sweep.evaluate, validated
 
 
 def read_sweep_spec(path: str | Path) -> SweepSpec:
     """A config file, optionally with a `sweep` section {"grid": {KEY: [values]}, "folds": k,
-    "cluster": "tcp://host:8786"}."""
+    "cluster": "tcp://host:8786", "variants": [{"name": ..., "set": {KEY: value}}],
+    "evaluate": {"nll_samples": K, "fd_samples": N}}."""
     raw = read_config_file(path)
     spec = raw.pop("sweep", None) or {}
-    if not isinstance(spec, dict) or set(spec) - {"grid", "folds", "cluster"}:
-        raise AelabError(f"{path}: the 'sweep' section takes 'grid' (an object KEY: [values]), 'folds' and 'cluster'")
+    if not isinstance(spec, dict) or set(spec) - {"grid", "folds", "cluster", "variants", "evaluate"}:
+        raise AelabError(f"{path}: the 'sweep' section takes 'grid' (an object KEY: [values]), 'folds', "
+                         "'cluster', 'variants' and 'evaluate'")
     grid = spec.get("grid") or {}
     if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
         raise AelabError(f"{path}: sweep.grid must be an object whose entries are non-empty lists of values, "
@@ -110,7 +130,59 @@ def read_sweep_spec(path: str | Path) -> SweepSpec:
     if cluster is not None and (not isinstance(cluster, str) or not cluster.strip()):
         raise AelabError(f"{path}: sweep.cluster must be a Dask scheduler's address such as "
                          f'"tcp://10.0.0.5:8786" (got {json.dumps(cluster)[:80]})')
-    return SweepSpec(raw, dict(grid), folds, cluster.strip() if cluster else None)
+    return SweepSpec(raw, dict(grid), folds, cluster.strip() if cluster else None,
+                     parse_variants(spec.get("variants"), path, grid),
+                     parse_evaluation(spec.get("evaluate"), path))
+
+
+def parse_variants(items, source, grid: dict | None = None) -> list[Variant]:
+    """sweep.variants: a list of {"name": NAME, "set": {KEY: value}}, names unique and usable as
+    folder names, no key also in the grid."""
+    if items is None:
+        return []
+    example = '[{"name": "vae", "set": {"model.type": "vae"}}]'
+    if not isinstance(items, list) or not items:
+        raise AelabError(f"{source}: sweep.variants must be a non-empty list such as {example}")
+    variants = []
+    for i, item in enumerate(items):
+        where = f"{source}: sweep.variants[{i}]"
+        if not isinstance(item, dict) or set(item) != {"name", "set"}:
+            raise AelabError(f"{where} must be an object with exactly 'name' and 'set', e.g. {example}")
+        name, settings = item["name"], item["set"]
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._=+-]*", name):
+            raise AelabError(f"{where}.name must be letters, digits and . _ = + - (a folder name), "
+                             f"got {json.dumps(name)[:80]}")
+        if name in {v.name for v in variants}:
+            raise AelabError(f"{where}.name {name!r} is used twice; give every variant its own name")
+        if not isinstance(settings, dict) or not all(isinstance(k, str) and k.strip() for k in settings):
+            raise AelabError(f"{where}.set must be an object of dotted keys and values, "
+                             'e.g. {"model.type": "iwae", "model.options.samples": 5}')
+        both = sorted(set(settings) & set(grid or {}))
+        if both:
+            raise AelabError(f"{where}.set sets {', '.join(both)}, which sweep.grid also sweeps; "
+                             "keep each key in one of them")
+        variants.append(Variant(name, dict(settings)))
+    return variants
+
+
+def parse_evaluation(section, source) -> dict:
+    """sweep.evaluate: {"nll_samples": K, "fd_samples": N, "nll_precision": "auto"}, each optional."""
+    if section is None:
+        return {}
+    known = [*EVALUATE_KEYS, "nll_precision"]
+    if not isinstance(section, dict) or set(section) - set(known):
+        raise AelabError(f"{source}: sweep.evaluate takes {', '.join(map(repr, known))}, "
+                         'e.g. {"nll_samples": 500, "fd_samples": 2000}')
+    for key, (low, high) in EVALUATE_KEYS.items():
+        value = section.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high):
+            raise AelabError(f"{source}: sweep.evaluate.{key} must be a whole number from {low} to {high} "
+                             f"(got {json.dumps(value)[:80]})")
+    precision = section.get("nll_precision", "auto")
+    if precision not in NLL_PRECISIONS:
+        raise AelabError(f"{source}: sweep.evaluate.nll_precision must be one of {', '.join(NLL_PRECISIONS)} "
+                         f"(got {json.dumps(precision)[:80]})")
+    return {k: v for k, v in section.items() if v is not None}
 
 
 def trial_name(settings: dict) -> str:
@@ -127,21 +199,28 @@ def _compact(value) -> str:
     return "-".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
-def expand(base: dict, grid: dict[str, list], folds: int, root: Path) -> list[Trial]:
-    """Every combination of the grid, times every fold, validated up front."""
+def expand(base: dict, grid: dict[str, list], folds: int, root: Path,
+           variants: list[Variant] | None = None) -> list[Trial]:
+    """Every combination of the grid (for every variant), times every fold, validated up front."""
     trials = []
     keys = list(grid)
-    for values in itertools.product(*(grid[k] for k in keys)):
-        settings = dict(zip(keys, values))
-        name = trial_name(settings)
-        for fold_overrides in fold_settings(folds):
-            raw = copy.deepcopy(base)
-            for key, value in {**settings, **fold_overrides}.items():
-                set_dotted(raw, key, value)
-            config = validate_config(raw, source=f"sweep trial {name}")
-            fold = fold_overrides.get("data.fold")
-            folder = name if fold is None else f"{name}-fold{fold}"
-            trials.append(Trial(name, fold, settings, config, root / "runs" / folder))
+    for variant in variants or [None]:
+        fixed = variant.settings if variant else {}
+        for values in itertools.product(*(grid[k] for k in keys)):
+            swept = dict(zip(keys, values))
+            name = trial_name(swept)
+            if variant:
+                name = variant.name if not swept else f"{variant.name}_{name}"
+            settings = {**fixed, **swept}
+            for fold_overrides in fold_settings(folds):
+                raw = copy.deepcopy(base)
+                for key, value in {**settings, **fold_overrides}.items():
+                    set_dotted(raw, key, value)
+                config = validate_config(raw, source=f"sweep trial {name}")
+                fold = fold_overrides.get("data.fold")
+                folder = name if fold is None else f"{name}-fold{fold}"
+                trials.append(Trial(name, fold, settings, config, root / "runs" / folder,
+                                    variant.name if variant else None))
     return trials
 
 
@@ -163,31 +242,50 @@ def claim_sweep_dir(out: Path, spec: dict) -> None:
 
 
 def run_sweep(base: dict, grid: dict[str, list], folds: int, out: str | Path, jobs: int = 1,
-              progress: bool = True, cluster: str | None = None) -> list[dict]:
+              progress: bool = True, cluster: str | None = None, variants: list[Variant] | None = None,
+              evaluation: dict | None = None) -> list[dict]:
     """Run (or finish) the sweep in `out`; returns one result row per trial and writes the summaries.
     Trials run one after the other in this process (jobs 1), `jobs` at a time in child processes,
-    or on the Dask cluster whose scheduler is at `cluster` (`out` on a filesystem all its workers see)."""
+    or on the Dask cluster whose scheduler is at `cluster` (`out` on a filesystem all its workers see).
+    `variants` are crossed with the grid; `evaluation` (sweep.evaluate) adds the importance-sampled
+    NLL and the Fréchet distance of samples to every trial's test metrics."""
     out = Path(out)
-    trials = expand(base, grid, folds, out)
+    evaluation = evaluation or {}
+    trials = expand(base, grid, folds, out, variants)
+    if evaluation.get("fd_samples"):
+        _check_labelled(trials[0].config)
     if cluster:
         from aelab.experiments.cluster import connect, run_on_cluster  # imports Dask: only when asked for
+    spec = {"base": base, "grid": grid, "folds": folds}
+    if variants:  # only when given: sweep folders made before variants existed stay the same sweep
+        spec["variants"] = [{"name": v.name, "set": v.settings} for v in variants]
+    if evaluation:
+        spec["evaluate"] = evaluation
     with contextlib.ExitStack() as stack:
         # Connected before the sweep folder is made: a wrong address leaves nothing behind.
         client = stack.enter_context(connect(cluster)) if cluster else None
-        claim_sweep_dir(out, {"base": base, "grid": grid, "folds": folds})
+        claim_sweep_dir(out, spec)
         todo = [t for t in trials if not t.finished]
         where = f"cluster {cluster}" if cluster else f"{jobs} job(s)"
         log.info("sweep %s: %d trials (%d finished already), %s", out, len(trials), len(trials) - len(todo), where)
         report = _progress(len(todo)) if progress else lambda *counts: None
         if cluster:
-            run_on_cluster(client, todo, out.resolve() / SPEC, out.resolve() / LOGS, report)
+            run_on_cluster(client, todo, out.resolve() / SPEC, out.resolve() / LOGS, report, evaluation)
         elif jobs > 1:
-            run_local(todo, jobs, out / LOGS, report)
+            run_local(todo, jobs, out / LOGS, report, evaluation)
         else:
             for i, trial in enumerate(todo, 1):
-                run_trial(trial.config.to_dict(), str(trial.run), None, trial.fold in (None, 0))
+                run_trial(trial.config.to_dict(), str(trial.run), None, trial.fold in (None, 0), evaluation)
                 report(i, 0, len(todo) - i)
     return write_results(out, trials, grid, folds)
+
+
+def _check_labelled(config: Config) -> None:
+    """sweep.evaluate.fd_samples needs labels to train the feature classifier: said before any training."""
+    train = split_data(config)["train"]
+    if train.labels is None:
+        raise AelabError(f"sweep.evaluate.fd_samples: {train.name} has no labels to train the feature classifier "
+                         "on; the Fréchet distance needs a labelled dataset (or leave fd_samples out)")
 
 
 def _progress(total: int):

@@ -1,5 +1,6 @@
 """One sweep trial: train its run folder (resuming or restarting an interrupted one) and add the
-latent metrics the sweep compares. The same function runs in the sweep's own process (--jobs 1),
+latent metrics the sweep compares (and, when the sweep asks, the importance-sampled NLL and the
+Fréchet distance of samples). The same function runs in the sweep's own process (--jobs 1),
 in a child process of the local pool, and in a child process on a cluster worker."""
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import torch
 
 from aelab import runs
 from aelab.config import validate_config
-from aelab.evaluate.run_evaluation import measure, merge_metrics, split_data
+from aelab.evaluate.run_evaluation import measure, merge_metrics, sample_quality, split_data
 from aelab.experiments.train_run import train_run
 
 
-def run_trial(config_dict: dict, run_dir: str, threads: int | None, figures: bool) -> None:
-    """Train one trial (resuming or restarting an interrupted one) and add the latent metrics."""
+def run_trial(config_dict: dict, run_dir: str, threads: int | None, figures: bool,
+              evaluation: dict | None = None) -> None:
+    """Train one trial (resuming or restarting an interrupted one) and add the latent metrics;
+    `evaluation` (sweep.evaluate): nll_samples, nll_precision, fd_samples."""
     if threads:
         torch.set_num_threads(threads)
     config = validate_config(config_dict)
@@ -28,11 +31,18 @@ def run_trial(config_dict: dict, run_dir: str, threads: int | None, figures: boo
         run.mkdir(parents=True, exist_ok=True)
         train_run(config, run, resume=resume, progress=False, figures=figures)
     model, _, _ = runs.load_model(run)
-    test = split_data(config)["test"]
+    evaluation = evaluation or {}
+    parts = split_data(config)
+    test = parts["test"]
     noise = config.model.noise
+    seed = config.training.seed + 1  # the seed train_run evaluates with
     # A denoising model is also scored at its own noise level, on about 10k corrupted images.
     repeats = max(1, min(100, 10_000 // len(test)))
-    extras = measure(model, test, config.training.seed + 1, [noise] if noise else None, noise_repeats=repeats)
+    extras = measure(model, test, seed, [noise] if noise else None, noise_repeats=repeats,
+                     nll_samples=evaluation.get("nll_samples", 0),
+                     nll_precision=evaluation.get("nll_precision", "auto"))
+    if evaluation.get("fd_samples"):
+        extras.update(sample_quality(model, parts, evaluation["fd_samples"], seed, ["test"])["test"])
     for row in extras.pop("denoising", []):
         extras.update({f"denoising_{k}": v for k, v in row.items() if k not in ("noise", "repeats")})
         extras["denoising_repeats"] = row["repeats"]

@@ -10,7 +10,7 @@ pool in the `aelab sweep` process, or a task on a cluster worker):
 - the child's log (<sweep>/logs/<trial>.log, appended to by every attempt) is also its lock:
   a retried attempt waits until an earlier attempt at the same trial has exited.
 
-    python -m aelab.experiments.trial_process RUN_DIR PARENT_PID  < {"config", "threads", "figures"}
+    python -m aelab.experiments.trial_process RUN_DIR PARENT_PID  < {"config", "threads", "figures", "evaluation"}
 """
 
 from __future__ import annotations
@@ -48,13 +48,14 @@ def available_cores() -> int:
 
 
 def run_in_child(config: dict, run: Path, threads: int | None, figures: bool, log_path: Path,
-                 stop: Callable[[], bool]) -> None:
+                 stop: Callable[[], bool], evaluation: dict | None = None) -> None:
     """Run the trial in a child process and wait for it; raise TrialStopped as soon as stop()
     is true (the child stopped first), AelabError when the trial fails."""
     if stop():
         raise TrialStopped(run.name)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    payload = json.dumps({"config": config, "threads": threads, "figures": figures}).encode()
+    payload = json.dumps({"config": config, "threads": threads, "figures": figures,
+                          "evaluation": evaluation or {}}).encode()
     with open(log_path, "ab") as log_file:
         child = subprocess.Popen([sys.executable, "-m", "aelab.experiments.trial_process", str(run), str(os.getpid())],
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_file,
@@ -145,7 +146,7 @@ def main() -> int:
     payload = json.loads(sys.stdin.read())
     logging.getLogger("aelab").info("trial %s starting", run)
     try:
-        run_trial(payload["config"], str(run), payload["threads"], payload["figures"])
+        run_trial(payload["config"], str(run), payload["threads"], payload["figures"], payload.get("evaluation"))
     except AelabError as e:
         print(str(e)[:2000], flush=True)
         return ERROR
