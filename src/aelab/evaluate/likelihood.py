@@ -100,6 +100,7 @@ def likelihood_bounds(model: Autoencoder, data: torch.Tensor, samples: int, seed
     bar = tqdm(total=len(data) * samples, desc=desc, unit="draw", unit_scale=True, disable=not progress,
                dynamic_ncols=True, leave=False)
 
+    @torch.no_grad()  # grad mode is per thread: the decorator above does not reach the pool's threads
     def unit(u: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The images of pass `u`, with their own seeded draws: any order of units, any number of
         workers, the same numbers."""
