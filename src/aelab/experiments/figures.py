@@ -2,7 +2,9 @@
 - sweep_<param>.png: each metric against one swept parameter, one line per model type (means
   over folds and over the other swept parameters, with their standard deviation as error bars);
 - sweep_reconstructions.png / sweep_samples.png: one row per configuration (fold 0), the same
-  test images for every row.
+  test images for every row;
+- sweep_tradeoff.png, for data with known factors: MIG and reconstruction against each model
+  type's one varying setting (e.g. β), and MIG against reconstruction, one line per model type.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ DPI = 110
 
 def write_sweep_figures(out: Path, rows: list[dict], trials: list, grid: dict, n_images: int = 10) -> list[Path]:
     swept = [k for k in grid if len(grid[k]) > 1]
-    # One line per model type; without a swept type, one line per value of the only other swept key.
-    lines = "model.type" if "model.type" in swept else None
+    # One line per variant or model type; without either, one line per value of the only other swept key.
+    lines = "variant" if any("variant" in r for r in rows) else "model.type" if "model.type" in swept else None
     paths = []
     for key in swept:
         if key == "model.type":
@@ -39,7 +41,67 @@ def write_sweep_figures(out: Path, rows: list[dict], trials: list, grid: dict, n
     firsts = {t.name: t for t in trials if t.fold in (None, 0)}
     if firsts:
         paths += image_rows(out, list(firsts.values()), n_images)
+    if any(r.get("mig") is not None for r in rows):
+        paths.append(tradeoff_plot(out, rows, trials))
     return [p for p in paths if p is not None]
+
+
+def tradeoff_plot(out: Path, rows: list[dict], trials: list) -> Path:
+    """Disentanglement against reconstruction: MIG and the reconstruction loss against each model
+    type's one varying numeric setting (β for beta_vae and beta_tcvae, whatever its key), and MIG
+    against the reconstruction loss, one line per model type, means over folds."""
+    recon = trials[0].config.model.reconstruction_loss  # "bce", "mse" or "l1": a test metric of that name
+    by_name: dict[str, list[dict]] = {}
+    for row in rows:
+        by_name.setdefault(row["trial"], []).append(row)
+    families: dict[str, list] = {}
+    for trial in {t.name: t for t in trials}.values():
+        families.setdefault(trial.config.model.type, []).append(trial)
+    fig, axes = subplots(1, 3, figsize=(11, 3.5), squeeze=False)
+    x_names, all_x = set(), []
+    for family, members in families.items():
+        key = _varying_key(members)
+        x_names.add(key.split(".")[-1] if key else "setting")
+        points = []
+        for trial in members:
+            got = [(r["mig"], r[recon]) for r in by_name[trial.name]
+                   if r.get("mig") is not None and r.get(recon) is not None]
+            if got:
+                x = trial.settings[key] if key else len(points)
+                points.append((x, *np.mean(got, axis=0), trial.name))
+        points.sort(key=lambda p: p[0])
+        xs, migs, recons = ([p[i] for p in points] for i in range(3))
+        all_x += xs if key else []
+        axes[0][0].plot(xs, migs, marker="o", label=family)
+        axes[0][1].plot(xs, recons, marker="o", label=family)
+        axes[0][2].plot(recons, migs, marker="o", label=family)
+        for x, mig, rec, name in points:
+            axes[0][2].annotate(f"{key.split('.')[-1]}={x:g}" if key else name, (rec, mig), fontsize=7,
+                                textcoords="offset points", xytext=(4, 3))
+    x_label = " / ".join(sorted(x_names))
+    for ax, (xlabel, ylabel) in zip(axes[0], [(x_label, "MIG"), (x_label, f"test {recon}"), (f"test {recon}", "MIG")]):
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    if all_x and min(all_x) > 0 and max(all_x) / min(all_x) >= 4:  # β = 1, 2, 4, 8: evenly spaced in log
+        for ax in axes[0][:2]:
+            ax.set_xscale("log", base=2)
+    axes[0][2].legend(title="model type", fontsize=8)
+    fig.suptitle("Disentanglement (MIG, higher is better) against reconstruction (lower is better), test split",
+                 fontsize=10)
+    fig.tight_layout()
+    path = out / "sweep_tradeoff.png"
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    return path
+
+
+def _varying_key(trials: list) -> str | None:
+    """The one numeric setting whose value differs between these trials, or None."""
+    keys = [k for k in trials[0].settings if k != "model.type"
+            and all(isinstance(t.settings.get(k), (int, float)) and not isinstance(t.settings.get(k), bool)
+                    for t in trials)
+            and len({t.settings[k] for t in trials}) > 1]
+    return keys[0] if len(keys) == 1 else None
 
 
 def _text(value) -> str:
