@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from aelab.config import validate_config
-from aelab.experiments.sweep import expand, read_sweep_file
+from aelab.experiments.sweep import expand, read_sweep_file, read_sweep_spec
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.json"))
 
@@ -20,10 +20,11 @@ def test_the_seeds_experiments_are_shipped():
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_config_validates(path, tmp_path):
-    base, grid, folds = read_sweep_file(path)
+    spec = read_sweep_spec(path)
+    base, grid, folds = spec.base, spec.grid, spec.folds
     validate_config(base, source=path.name)
-    trials = expand(base, grid, folds, tmp_path)  # validates every combination up front
-    expected = folds
+    trials = expand(base, grid, folds, tmp_path, spec.variants)  # validates every combination up front
+    expected = folds * max(1, len(spec.variants))
     for values in grid.values():
         expected *= len(values)
     assert len(trials) == expected
