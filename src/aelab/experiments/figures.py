@@ -84,8 +84,10 @@ def tradeoff_plot(out: Path, rows: list[dict], trials: list) -> Path:
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
     if all_x and min(all_x) > 0 and max(all_x) / min(all_x) >= 4:  # β = 1, 2, 4, 8: evenly spaced in log
+        ticks = sorted(set(all_x))
         for ax in axes[0][:2]:
             ax.set_xscale("log", base=2)
+            ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     axes[0][2].legend(title="model type", fontsize=8)
     fig.suptitle("Disentanglement (MIG, higher is better) against reconstruction (lower is better), test split",
                  fontsize=10)
