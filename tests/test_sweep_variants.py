@@ -118,6 +118,13 @@ def test_a_bad_variants_or_evaluate_section_is_one_line(tmp_path, capsys, sectio
     assert not (tmp_path / "out").exists()
 
 
+def test_a_grid_on_the_command_line_may_not_sweep_a_key_a_variant_sets(tmp_path, capsys):
+    config = {**BASE, "sweep": {"variants": VARIANTS[:2]}}
+    code = main(["sweep", _write(tmp_path, config), "--grid", "model.type=ae,vae", "--out", str(tmp_path / "out")])
+    assert code == 2 and "--grid model.type: the file's sweep.variants set it" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_frechet_distance_on_unlabelled_images_is_refused_before_training(tmp_path, capsys):
     folder = tmp_path / "grey"
     folder.mkdir()

@@ -50,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
     spec = read_sweep_spec(args.config)
     base, grid = spec.base, spec.grid
     grid.update(parse_grid(args.grid))
+    clash = sorted({k for v in spec.variants for k in v.settings} & set(grid))
+    if clash:
+        raise AelabError(f"--grid {clash[0]}: the file's sweep.variants set it; sweep it in one place only")
     folds = args.folds if args.folds is not None else spec.folds
     if folds < 1:
         raise AelabError(f"--folds {folds}: give 1 (no cross-validation) or more")
