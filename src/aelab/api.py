@@ -64,7 +64,8 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                        encoder_topology=None, decoder_topology=None, n_layers=None,
                        conv_channels=(8, 16, 32), conv_dense=64, kernel_size=3,
                        stage_channels=(32, 64, 128, 256), residual_blocks=0, normalization="batch",
-                       encoder=None, decoder=None, activation="relu", output_activation="auto", init="auto",
+                       sampler="auto", gmm_components=10, encoder=None, decoder=None, activation="relu",
+                       output_activation="auto", init="auto",
                        reconstruction_loss="bce", noise=None, optimizer="adam", learning_rate=1e-3,
                        beta1=0.9, beta2=0.999, epsilon=1e-8, momentum=0.9, weight_decay=0.0,
                        kl_annealing="none", kl_annealing_epochs=10, free_bits=0.0, lr_schedule="constant",
@@ -84,6 +85,8 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.stage_channels = stage_channels  # architecture "image_conv": one stride-2 stage per width
         self.residual_blocks = residual_blocks
         self.normalization = normalization
+        self.sampler = sampler  # where sample() draws codes: "auto", "prior", "gaussian", "gmm"
+        self.gmm_components = gmm_components
         self.encoder = encoder  # an nn.Module, or a factory's import path "package.module:function"
         self.decoder = decoder
         self.activation = activation
@@ -126,7 +129,8 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                  "reconstruction_loss": self.reconstruction_loss, "conv_channels": _listed(self.conv_channels),
                  "conv_dense": self.conv_dense, "kernel_size": self.kernel_size,
                  "stage_channels": _listed(self.stage_channels), "residual_blocks": _listed(self.residual_blocks),
-                 "normalization": self.normalization}
+                 "normalization": self.normalization, "sampler": self.sampler,
+                 "gmm_components": self.gmm_components}
         for key in ("encoder_layers", "decoder_layers", "encoder_topology", "decoder_topology"):
             if getattr(self, key) is not None:
                 model[key] = _listed(getattr(self, key))
@@ -180,18 +184,15 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                             labels=labels(train), validation_labels=labels(validation))
         self.model_.eval()
         self.config_, self.history_, self.n_epochs_ = config, state.history, state.epoch
-        k = config.model.latent_dim
-        if self.model_.variational:  # sample() draws from the prior: no pass over the codes
-            self.code_mean_, self.code_cov_ = np.zeros(k, np.float32), np.eye(k, dtype=np.float32)
-            return self
-        # For sampling from a model without a prior (AE, DAE): a Gaussian fitted to the codes of at
-        # most CODE_SAMPLE evenly spaced images (a fixed cost however large X is; plenty for a mean
-        # and a covariance).
-        every = -(-len(data) // CODE_SAMPLE)
-        labels = data.labels[::every] if self.model_.needs_labels else None
-        codes = inference.encode(self.model_, data.images[::every], labels=labels)
-        gaussian = samplers.FittedGaussian.fit(codes)
-        self.code_mean_, self.code_cov_ = gaussian.mean.astype(np.float32), gaussian.cov.astype(np.float32)
+        self.sampler_ = None
+        kind = samplers.resolve(self.model_)
+        if kind != "prior":
+            # A sampler fitted to the codes of at most CODE_SAMPLE evenly spaced images: a fixed cost
+            # however large X is, and plenty for a mean and a covariance, or a mixture.
+            every = -(-len(data) // CODE_SAMPLE)
+            labels = data.labels[::every] if self.model_.needs_labels else None
+            codes = inference.encode(self.model_, data.images[::every], labels=labels)
+            self.sampler_ = samplers.fit(kind, codes, config.model.gmm_components)
         return self
 
     # ----------------------------------------------------------------------------- mapping
@@ -214,11 +215,12 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
     def sample(self, n: int = 16, seed: int | None = None, temperature: float = 1.0, label=None) -> np.ndarray:
         """n new images, as `aelab generate` and the run's samples.png draw them: decoded draws from
-        the prior (VAE family) or, for a model without one (AE, DAE), from a Gaussian fitted to the
-        training codes. `label`: the class a conditional model (a CVAE) draws, as an index."""
+        the `sampler` given at construction (auto: the prior, or for a model without one (AE, DAE) a
+        Gaussian fitted to the training codes; gmm: a Gaussian mixture fitted to them). `label`:
+        the class a conditional model (a CVAE) draws, as an index."""
         check_is_fitted(self, "model_")
-        gaussian = samplers.FittedGaussian(self.code_mean_, self.code_cov_)
-        z, _ = samplers.draw(self.model_, n, self.seed if seed is None else seed, temperature, gaussian)
+        z, _ = samplers.draw(self.model_, n, self.seed if seed is None else seed, temperature,
+                             fitted=self.sampler_)
         if label is not None and not self.model_.needs_labels:
             raise AelabError(f"label={label!r}: only a conditional model (a 'cvae') draws a given class; "
                              f"this is a '{self.model_.config.type}'")
@@ -255,8 +257,8 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         path.parent.mkdir(parents=True, exist_ok=True)
         params = {k: (_CUSTOM if isinstance(v, nn.Module) else _listed(v)) for k, v in self.get_params().items()}
         runs.save_model(path, self.model_.cpu(), self.config_, {
-            "estimator": type(self).__name__, "params": params, "layout": self.layout_,
-            "code_mean": self.code_mean_.tolist(), "code_cov": self.code_cov_.tolist()})
+            "estimator": type(self).__name__, "params": params, "layout": self.layout_},
+            samplers.to_tensors(self.sampler_))
         return path
 
     # ----------------------------------------------------------------------------- helpers
@@ -338,7 +340,8 @@ class DAE(_Autoencoder):
                        decoder_layers=None, encoder_topology=None, decoder_topology=None, n_layers=None,
                        conv_channels=(8, 16, 32), conv_dense=64, kernel_size=3,
                        stage_channels=(32, 64, 128, 256), residual_blocks=0, normalization="batch",
-                       encoder=None, decoder=None, activation="relu", output_activation="auto", init="auto",
+                       sampler="auto", gmm_components=10, encoder=None, decoder=None, activation="relu",
+                       output_activation="auto", init="auto",
                        reconstruction_loss="bce", optimizer="adam", learning_rate=1e-3, beta1=0.9,
                        beta2=0.999, epsilon=1e-8, momentum=0.9, weight_decay=0.0, kl_annealing="none",
                        kl_annealing_epochs=10, free_bits=0.0, lr_schedule="constant", lr_patience=5,
@@ -349,7 +352,8 @@ class DAE(_Autoencoder):
             decoder_layers=decoder_layers, encoder_topology=encoder_topology,
             decoder_topology=decoder_topology, n_layers=n_layers, conv_channels=conv_channels,
             conv_dense=conv_dense, kernel_size=kernel_size, stage_channels=stage_channels,
-            residual_blocks=residual_blocks, normalization=normalization, encoder=encoder, decoder=decoder,
+            residual_blocks=residual_blocks, normalization=normalization, sampler=sampler,
+            gmm_components=gmm_components, encoder=encoder, decoder=decoder,
             activation=activation, output_activation=output_activation, init=init,
             reconstruction_loss=reconstruction_loss, noise=noise, optimizer=optimizer,
             learning_rate=learning_rate, beta1=beta1, beta2=beta2, epsilon=epsilon, momentum=momentum,
@@ -368,7 +372,8 @@ class BetaVAE(_Autoencoder):
                        encoder_topology=None, decoder_topology=None, n_layers=None,
                        conv_channels=(8, 16, 32), conv_dense=64, kernel_size=3,
                        stage_channels=(32, 64, 128, 256), residual_blocks=0, normalization="batch",
-                       encoder=None, decoder=None, activation="relu", output_activation="auto", init="auto",
+                       sampler="auto", gmm_components=10, encoder=None, decoder=None, activation="relu",
+                       output_activation="auto", init="auto",
                        reconstruction_loss="bce", noise=None, optimizer="adam", learning_rate=1e-3,
                        beta1=0.9, beta2=0.999, epsilon=1e-8, momentum=0.9, weight_decay=0.0,
                        kl_annealing="none", kl_annealing_epochs=10, free_bits=0.0, lr_schedule="constant",
@@ -380,7 +385,8 @@ class BetaVAE(_Autoencoder):
             decoder_layers=decoder_layers, encoder_topology=encoder_topology,
             decoder_topology=decoder_topology, n_layers=n_layers, conv_channels=conv_channels,
             conv_dense=conv_dense, kernel_size=kernel_size, stage_channels=stage_channels,
-            residual_blocks=residual_blocks, normalization=normalization, encoder=encoder, decoder=decoder,
+            residual_blocks=residual_blocks, normalization=normalization, sampler=sampler,
+            gmm_components=gmm_components, encoder=encoder, decoder=decoder,
             activation=activation, output_activation=output_activation, init=init,
             reconstruction_loss=reconstruction_loss, noise=noise, optimizer=optimizer,
             learning_rate=learning_rate, beta1=beta1, beta2=beta2, epsilon=epsilon, momentum=momentum,
@@ -405,8 +411,8 @@ class Estimator(_Autoencoder):
                        architecture="mlp", encoder_layers=None, decoder_layers=None, encoder_topology=None,
                        decoder_topology=None, n_layers=None, conv_channels=(8, 16, 32), conv_dense=64,
                        kernel_size=3, stage_channels=(32, 64, 128, 256), residual_blocks=0,
-                       normalization="batch", encoder=None, decoder=None, activation="relu",
-                       output_activation="auto", init="auto", reconstruction_loss="bce", optimizer="adam",
+                       normalization="batch", sampler="auto", gmm_components=10, encoder=None, decoder=None,
+                       activation="relu", output_activation="auto", init="auto", reconstruction_loss="bce", optimizer="adam",
                        learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, momentum=0.9,
                        weight_decay=0.0, kl_annealing="none", kl_annealing_epochs=10, free_bits=0.0,
                        lr_schedule="constant", lr_patience=5, gradient_clip=None, epochs=100, batch_size=64,
@@ -417,7 +423,8 @@ class Estimator(_Autoencoder):
             decoder_layers=decoder_layers, encoder_topology=encoder_topology,
             decoder_topology=decoder_topology, n_layers=n_layers, conv_channels=conv_channels,
             conv_dense=conv_dense, kernel_size=kernel_size, stage_channels=stage_channels,
-            residual_blocks=residual_blocks, normalization=normalization, encoder=encoder, decoder=decoder,
+            residual_blocks=residual_blocks, normalization=normalization, sampler=sampler,
+            gmm_components=gmm_components, encoder=encoder, decoder=decoder,
             activation=activation, output_activation=output_activation, init=init,
             reconstruction_loss=reconstruction_loss, noise=noise, optimizer=optimizer,
             learning_rate=learning_rate, beta1=beta1, beta2=beta2, epsilon=epsilon, momentum=momentum,
@@ -453,6 +460,7 @@ def params_from_config(config: Config) -> dict:
         epochs=t.epochs, batch_size=t.batch_size, validation_split=t.validation_split, patience=t.patience,
         min_delta=t.min_delta, seed=t.seed, device=t.device, precision=t.precision, threads=t.threads,
         stage_channels=list(m.stage_channels), residual_blocks=_listed(m.residual_blocks), normalization=m.normalization,
+        sampler=m.sampler, gmm_components=m.gmm_components,
         kl_annealing=t.kl_annealing, kl_annealing_epochs=t.kl_annealing_epochs, free_bits=t.free_bits,
         lr_schedule=t.lr_schedule, lr_patience=t.lr_patience, gradient_clip=t.gradient_clip)
     if m.architecture == "mlp" and not m.n_layers and not m.encoder_topology:
@@ -489,7 +497,8 @@ def load(path: str | Path, encoder: nn.Module | None = None, decoder: nn.Module 
         if saved.get(key) == _CUSTOM and given is None:
             raise AelabError(f"{file} was fitted with a custom {key} given as a Python object; its code was "
                              f"not saved: pass it again, aelab.load(path, {key}=...)")
-    model, config, meta = runs.load_model(path, encoder=copy.deepcopy(encoder), decoder=copy.deepcopy(decoder))
+    model, config, meta, extra = runs.load_model(path, encoder=copy.deepcopy(encoder),
+                                                 decoder=copy.deepcopy(decoder), with_extra=True)
     params = params_from_config(config)
     params.update({k: v for k, v in saved.items() if v != _CUSTOM})
     params.update({k: v for k, v in (("encoder", encoder), ("decoder", decoder)) if v is not None})
@@ -498,14 +507,11 @@ def load(path: str | Path, encoder: nn.Module | None = None, decoder: nn.Module 
     estimator.model_, estimator.config_ = model, config
     estimator.layout_ = meta.get("layout", list(model.input_shape))
     estimator.n_features_in_ = math.prod(estimator.layout_)
-    if "code_mean" in meta:
-        estimator.code_mean_ = np.asarray(meta["code_mean"], np.float32)
-        estimator.code_cov_ = np.asarray(meta["code_cov"], np.float32)
-    else:  # a run folder: the Gaussian of its training codes, as `aelab generate` fits it
-        has_prior = model.prior(1, torch.Generator()) is not None
-        train = None if has_prior else prepare_data(config)[0]  # loads the run's data: AE-type runs only
-        gaussian = samplers.FittedGaussian.fit(inference.encode(model, train.images)) if train is not None else \
-            samplers.FittedGaussian(np.zeros(config.model.latent_dim), np.eye(config.model.latent_dim))
-        estimator.code_mean_ = gaussian.mean.astype(np.float32)
-        estimator.code_cov_ = gaussian.cov.astype(np.float32)
+    kind = samplers.resolve(model)
+    estimator.sampler_ = samplers.from_tensors(extra) if kind != "prior" else None
+    if estimator.sampler_ is None and "code_mean" in meta:  # a file saved before samplers were tensors
+        estimator.sampler_ = samplers.FittedGaussian(np.asarray(meta["code_mean"]), np.asarray(meta["code_cov"]))
+    if kind != "prior" and estimator.sampler_ is None:  # a run folder: fitted to its training codes
+        estimator.sampler_ = samplers.fit(kind, inference.encode(model, prepare_data(config)[0].images),
+                                          config.model.gmm_components)
     return estimator

@@ -170,6 +170,12 @@ class ModelConfig(_Section):
     stage_channels: list[Annotated[int, Field(gt=0)]] = [32, 64, 128, 256]
     residual_blocks: Union[Annotated[int, Field(ge=0)], list[Annotated[int, Field(ge=0)]]] = 0
     normalization: Literal["batch", "group", "none"] = "batch"
+    # Where samples.png, `aelab generate` and the estimators' sample() draw codes from
+    # (models/samplers.py): auto = the prior, or for a model without one (AE, DAE) a Gaussian fitted
+    # to the training codes; gmm = a Gaussian mixture of `gmm_components` fitted to the training
+    # codes, which follows the clusters of real images where a VAE's prior covers holes.
+    sampler: Literal["auto", "prior", "gaussian", "gmm"] = "auto"
+    gmm_components: Annotated[int, Field(ge=1, le=1000)] = 10
 
     @field_validator("encoder_layers", "decoder_layers", mode="before")
     @classmethod
@@ -202,6 +208,9 @@ class ModelConfig(_Section):
             self._resolve_image_conv(sources)
         if self.type in ("ae", "dae") and self.beta == 1.0:
             self.beta = None  # a resolved VAE config re-used with type ae: the default weight, no KL
+        if self.type in ("ae", "dae") and self.sampler == "prior":
+            raise ValueError(f"model.sampler 'prior': a model of type '{self.type}' has no prior; use 'gaussian' or "
+                             "'gmm' (fitted to its training codes), or 'auto'")
         if self.type in ("ae", "dae") and self.beta is not None:
             raise ValueError(f"beta weighs the KL term, which a model of type '{self.type}' has not")
         # Fill every default so that the saved config is complete and re-runs the same model.

@@ -31,6 +31,7 @@ from aelab import files
 from aelab.config import Config, read_config_file, validate_config
 from aelab.errors import AelabError
 from aelab.layout import CHECKPOINT, CONFIG, HISTORY, LOCK, METRICS, MODEL  # the run folder's names live in layout.py
+from aelab.models import samplers
 from aelab.models.autoencoder import Autoencoder
 from aelab.models.registry import build_model
 from aelab.train import checkpoint
@@ -169,13 +170,17 @@ def release(path: str | Path, remove_lock: bool = False) -> None:
         os.close(fd)
 
 
-def save_model(path: Path, model: Autoencoder, config: Config, info: dict) -> None:
+def save_model(path: Path, model: Autoencoder, config: Config, info: dict,
+               extra: dict[str, torch.Tensor] | None = None) -> None:
+    """The weights, the config and `info` in one file; `extra`: tensors stored beside the weights
+    (an estimator's fitted sampler), their names prefixed so they never clash with a parameter's."""
     meta = {"config": config.to_dict(), "input_shape": list(model.input_shape), **info}
-    checkpoint.atomic_save(dict(model.state_dict()), path, meta)
+    checkpoint.atomic_save({**model.state_dict(), **(extra or {})}, path, meta)
 
 
-def load_model(path: str | Path, encoder=None, decoder=None) -> tuple[Autoencoder, Config, dict]:
-    """A model file or a run folder -> (model in eval mode, its config, its metadata).
+def load_model(path: str | Path, encoder=None, decoder=None, with_extra: bool = False):
+    """A model file or a run folder -> (model in eval mode, its config, its metadata), and with
+    `with_extra` the file's tensors that are not weights (see save_model).
     `encoder`/`decoder`: the networks of a model fitted with modules given in Python."""
     path = Path(path)
     if path.is_dir():
@@ -197,11 +202,12 @@ def load_model(path: str | Path, encoder=None, decoder=None) -> tuple[Autoencode
         model = build_model(config.model, tuple(shape), encoder, decoder)
     except (RuntimeError, MemoryError) as e:
         raise AelabError(f"{path}: the model in its metadata cannot be built here ({_first_line(e)})") from None
+    extra = {k: tensors.pop(k) for k in [k for k in tensors if k.startswith(samplers.PREFIX)]}
     try:
         model.load_state_dict(tensors)
     except RuntimeError as e:
         raise AelabError(f"{path}: weights do not fit the model in its metadata ({str(e).splitlines()[0]})") from None
-    return model.eval(), config, meta
+    return (model.eval(), config, meta, extra) if with_extra else (model.eval(), config, meta)
 
 
 def write_json(path: Path, obj) -> None:

@@ -47,7 +47,11 @@ def add_commands(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--fd-samples", type=int, default=0, metavar="N",
                    help="sample quality: the Fréchet distance of N samples to each split, in the features of a "
-                        "small classifier trained on the run's training images (labelled data), e.g. 2000")
+                        "small classifier trained on the run's training images (on their labels, or for "
+                        "unlabelled images on which way up they are), e.g. 2000")
+    p.add_argument("--sampler", choices=("auto", "prior", "gaussian", "gmm"), default="auto",
+                   help="where --fd-samples draws codes, as aelab generate (default auto: the run's "
+                        "model.sampler); an explicit one is stored as frechet_distance_<sampler>")
     p.set_defaults(handler=run)
 
 
@@ -63,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         log.warning("--nll-samples: a likelihood needs a VAE (an encoder that gives q(z|x)); skipped for this run")
     results = evaluate_run(Path(args.run), splits, data_overrides(args), noise, args.nll_samples, args.noise_repeats,
                            progress=not (args.no_progress or args.quiet), nll_precision=args.nll_precision,
-                           fd_samples=args.fd_samples)
+                           fd_samples=args.fd_samples, sampler=args.sampler)
     print(format_table(results))
     print(f"merged into {Path(args.run) / layout.METRICS}")
     split, values = next(((s, v) for s, v in reversed(results.items()) if "mutual_information" in v), (None, None))

@@ -29,8 +29,9 @@ def add_commands(sub) -> None:
                    help="show each sample's nearest training image and distance (memorisation check)")
     p.add_argument("--seed", type=int, help="random seed (default: the run's)")
     p.add_argument("--sampler", choices=("auto", "prior", "gaussian", "gmm"), default="auto",
-                   help="where codes come from: the prior, a Gaussian or a 10-component Gaussian mixture "
-                        "fitted to the training codes (default auto: the prior, else the Gaussian)")
+                   help="where codes come from: the prior, a Gaussian or a Gaussian mixture fitted to the "
+                        "training codes (default auto: the run's model.sampler; its auto is the prior, "
+                        "else the Gaussian)")
     p.add_argument("--label", help="a conditional model (cvae): the class to draw (default: a grid, one row "
                    "per label)")
 

@@ -3,6 +3,11 @@ layer is the feature space of aelab's Fréchet distance (Inception weights canno
 here, and Inception features of 8x8 digits or binary sprites would say little anyway), and its
 predictions judge conditional samples.
 
+Images without labels (a folder of emojis, faces) get the same network trained on a task they
+carry themselves: which way up an image is (rotated by 0, 90, 180 or 270 degrees; 0 or 180 for
+non-square images), the self-supervised task of Gidaris et al. (2018). Telling a face's way up
+needs its eyes, mouth and outline, so its features separate real-looking images from blobs.
+
 Training is deterministic (fixed seed, one thread) and takes seconds on a CPU; the weights
 are cached per dataset in `<cache>/classifiers/<hash of the training images and labels>.safetensors`,
 so every run and every model on the same data is judged by the same classifier.
@@ -19,13 +24,13 @@ from torch import nn
 
 from aelab.data import download
 from aelab.data.dataset import ImageData, to_float
-from aelab.errors import AelabError
 from aelab.train.checkpoint import atomic_save, read
 
 log = logging.getLogger("aelab")
 
-VERSION = 1  # bump when the network or its training changes: the cache key includes it
+VERSION = 2  # bump when the network or its training changes: the cache key includes it
 MAX_TRAIN = 10000  # images it trains on at most (a seeded subset): seconds, not minutes
+MIN_STEPS = 600  # the orientation task on a small folder: more epochs, not too few steps to learn it
 
 
 class FeatureClassifier(nn.Module):
@@ -67,23 +72,44 @@ def shrink(data: ImageData) -> int:
     return max(1, max(data.shape[1:]) // 32)
 
 
-def _require_labels(data: ImageData) -> None:
-    if data.labels is None:
-        raise AelabError(f"{data.name} has no labels: a feature classifier (Fréchet distance, sample "
-                         "accuracy) needs a labelled dataset")
+def rotations(data: ImageData) -> int:
+    """The orientation task's classes: 4 quarter turns of square images, 2 half turns otherwise."""
+    return 4 if data.shape[1] == data.shape[2] else 2
+
+
+def n_classes(data: ImageData) -> int:
+    return int(data.labels.max()) + 1 if data.labels is not None else rotations(data)
+
+
+def task(data: ImageData) -> str:
+    """What the classifier of `data` learns, for logs and docs."""
+    return "its labels" if data.labels is not None else \
+        f"which way up an image is ({rotations(data)} orientations; the data has no labels)"
+
+
+def _examples(data: ImageData, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images, targets) to train on: at most MAX_TRAIN, a seeded subset; for unlabelled data each
+    image once in each orientation, the orientation its target."""
+    turns = 1 if data.labels is not None else rotations(data)
+    index = np.arange(len(data))
+    if len(index) * turns > MAX_TRAIN:
+        index = np.sort(np.random.default_rng(seed).choice(len(index), MAX_TRAIN // turns, replace=False))
+    images = torch.from_numpy(data.images[index])
+    if data.labels is not None:
+        return images, torch.from_numpy(data.labels[index])
+    step = 4 // turns  # quarter turns per class: 1 for square images, 2 (half turns) otherwise
+    rotated = torch.cat([torch.rot90(images, k * step, dims=(2, 3)) for k in range(turns)])
+    return rotated, torch.arange(turns).repeat_interleave(len(images))
 
 
 def train_classifier(data: ImageData, seed: int = 0, epochs: int = 8, batch_size: int = 128) -> FeatureClassifier:
-    _require_labels(data)
     generator = torch.Generator().manual_seed(seed)
-    index = np.arange(len(data))
-    if len(index) > MAX_TRAIN:
-        index = np.sort(np.random.default_rng(seed).choice(len(index), MAX_TRAIN, replace=False))
-    images = torch.from_numpy(data.images[index])
-    labels = torch.from_numpy(data.labels[index])
+    images, labels = _examples(data, seed)
+    if data.labels is None:
+        epochs = max(epochs, -(-MIN_STEPS // -(-len(images) // batch_size)))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = FeatureClassifier(data.shape[0], int(data.labels.max()) + 1, shrink=shrink(data))
+        model = FeatureClassifier(data.shape[0], n_classes(data), shrink=shrink(data))
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a network this small runs faster on one thread, and the same everywhere
@@ -102,24 +128,24 @@ def train_classifier(data: ImageData, seed: int = 0, epochs: int = 8, batch_size
 def cache_key(data: ImageData, seed: int) -> str:
     digest = hashlib.sha256(f"v{VERSION} seed{seed} {data.images.shape} {data.images.dtype}".encode())
     digest.update(np.ascontiguousarray(data.images).data)
-    digest.update(np.ascontiguousarray(data.labels).data)
+    if data.labels is not None:
+        digest.update(np.ascontiguousarray(data.labels).data)
     return digest.hexdigest()[:24]
 
 
 def classifier_for(data: ImageData, seed: int = 0) -> FeatureClassifier:
-    """The classifier of these training images: loaded from the cache, or trained and cached."""
-    _require_labels(data)
+    """The classifier of these training images (of their labels, or for unlabelled images of their
+    orientation): loaded from the cache, or trained and cached."""
     path = download.cache_root() / "classifiers" / f"{data.name}-{cache_key(data, seed)}.safetensors"
-    n_classes = int(data.labels.max()) + 1
-    model = FeatureClassifier(data.shape[0], n_classes, shrink=shrink(data))
+    model = FeatureClassifier(data.shape[0], n_classes(data), shrink=shrink(data))
     if path.is_file():
         weights, _ = read(path, "feature classifier")
         model.load_state_dict(weights)
         return model.eval()
-    log.info("training the feature classifier of %s (%d images)", data.name, len(data))
+    log.info("training the feature classifier of %s (%d images) on %s", data.name, len(data), task(data))
     model = train_classifier(data, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_save(model.state_dict(), path, {"dataset": data.name, "n_classes": n_classes, "version": VERSION})
+    atomic_save(model.state_dict(), path, {"dataset": data.name, "n_classes": n_classes(data), "version": VERSION})
     return model
 
 

@@ -27,7 +27,7 @@ from aelab.evaluate.metrics import evaluate
 from aelab.evaluate.sample_quality import classifier_accuracy, frechet_distance
 from aelab.models.autoencoder import Autoencoder
 from aelab.models.inference import decode, encode
-from aelab.models.samplers import FittedGaussian, draw
+from aelab.models.samplers import draw, has_prior, resolve
 
 SPLITS = ("train", "validation", "test")
 DEFAULT_SPLITS = ("test",)  # what a user wants first; --splits train,validation,test adds the others
@@ -106,10 +106,10 @@ def _stage(split: str, what: str):
 def evaluate_run(run: str | Path, splits: list[str] | None = None, data_overrides: list[str] | None = None,
                  noise: list | None = None, nll_samples: int = 0, noise_repeats: int = 1,
                  write: bool = True, progress: bool = False, nll_precision: str = "auto",
-                 fd_samples: int = 0) -> dict[str, dict]:
+                 fd_samples: int = 0, sampler: str = "auto") -> dict[str, dict]:
     """Measure the run on each split (default: the test split); with `write`, merge the results
-    into its metrics.json. `fd_samples`: the Fréchet distance of that many samples to each split
-    (labelled data only)."""
+    into its metrics.json. `fd_samples`: the Fréchet distance of that many samples to each split,
+    drawn by `sampler` (auto: the run's model.sampler)."""
     run = Path(run)
     config = run_config(run, data_overrides)
     model, _, _ = runs.load_model(run)
@@ -120,16 +120,17 @@ def evaluate_run(run: str | Path, splits: list[str] | None = None, data_override
     unknown = [s for s in splits if s not in parts]
     if unknown:
         raise AelabError(f"--splits: {unknown} not available for this run; it has {', '.join(parts)}")
-    if fd_samples and parts["train"].labels is None:  # said before the long measurements, not after
-        raise AelabError(f"--fd-samples: {parts['train'].name} has no labels to train the feature classifier "
-                         "on; the Fréchet distance needs a labelled dataset (or leave --fd-samples out)")
+    # A sampler the model cannot use is said before the long measurements, not after.
+    if fd_samples and resolve(model, sampler) == "prior" and not has_prior(model):
+        raise AelabError(f"--sampler prior: a '{model.config.type}' has no prior; use gaussian or gmm "
+                         "(fitted to its training codes)")
     seed = config.training.seed + 1  # the seed train_run evaluates with: the same numbers
     suffix = f"[{','.join(data_overrides)}]" if data_overrides else ""
     results = {f"{s}{suffix}": measure(model, parts[s], seed, noise, nll_samples, noise_repeats,
                                        progress=progress, name=f"{s}{suffix}", nll_precision=nll_precision)
                for s in splits}
     if fd_samples:
-        quality = sample_quality(model, parts, fd_samples, seed, splits)
+        quality = sample_quality(model, parts, fd_samples, seed, splits, sampler)
         for s in splits:
             results[f"{s}{suffix}"].update(quality[s])
     if write:
@@ -138,21 +139,28 @@ def evaluate_run(run: str | Path, splits: list[str] | None = None, data_override
 
 
 def sample_quality(model: Autoencoder, parts: dict[str, ImageData], n: int, seed: int,
-                   splits: list[str]) -> dict[str, dict]:
-    """Per split: the Fréchet distance of `n` samples (the model's prior, or for a model without one a
-    Gaussian fitted to its training codes; a conditional model's for labels drawn in the training
-    set's class proportions) to the split's images, in the feature space of a classifier
-    trained on the training split, and that classifier's accuracy on the split (how much to trust it)."""
+                   splits: list[str], sampler: str = "auto") -> dict[str, dict]:
+    """Per split: the Fréchet distance of `n` samples (drawn by `sampler`, as samples.png draws
+    them: auto is the run's model.sampler; a conditional model's for labels drawn in the training
+    set's class proportions) to the split's images, in the feature space of a classifier trained
+    on the training split (on its labels, or for unlabelled images on their orientation), and on
+    labelled data that classifier's accuracy on the split (how much to trust it). Named
+    `frechet_distance`, or `frechet_distance_<sampler>` for a sampler asked for explicitly."""
     train = parts["train"]
     classifier = classifier_for(train)
     # A conditional model draws each sample for a label, in the training set's class proportions.
     labels = np.random.default_rng(seed).choice(train.labels, n) if model.needs_labels else None
-    codes, _ = draw(model, n, seed, fitted=lambda: FittedGaussian.fit(
-        encode(model, train.images, labels=train.labels if model.needs_labels else None)))
+    kind = resolve(model, sampler)
+    train_labels = train.labels if model.needs_labels else None
+    codes, source = draw(model, n, seed, sampler=kind, codes=lambda: encode(model, train.images, labels=train_labels))
+    log.info("Fréchet distance of %d samples from %s", n, source)
     samples = np.clip(decode(model, codes, labels=labels), 0, 1)
-    return {s: {"frechet_distance": frechet_distance(parts[s].images, samples, classifier),
-                "classifier_accuracy": classifier_accuracy(parts[s].images, parts[s].labels, classifier)}
-            for s in splits}
+    name = "frechet_distance" if sampler == "auto" else f"frechet_distance_{kind}"
+    result = {s: {name: frechet_distance(parts[s].images, samples, classifier)} for s in splits}
+    if train.labels is not None:
+        for s in splits:
+            result[s]["classifier_accuracy"] = classifier_accuracy(parts[s].images, parts[s].labels, classifier)
+    return result
 
 
 def merge_metrics(run: Path, results: dict[str, dict]) -> None:

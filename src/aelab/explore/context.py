@@ -18,6 +18,7 @@ from aelab.data.prepare import prepare_data
 from aelab.errors import AelabError
 from aelab.layout import numbered
 from aelab.models.autoencoder import Autoencoder
+from aelab.models import samplers
 from aelab.models.inference import decode, encode
 
 
@@ -58,6 +59,11 @@ class Context:
     @property
     def conditional(self) -> bool:
         return self.model.needs_labels
+
+    def fitted_sampler(self, kind: str):
+        """The sampler `kind` ('gaussian' or 'gmm') fitted to the training codes, once per context."""
+        return self._cached(f"sampler {kind}", lambda: samplers.fit(kind, self.train_codes,
+                                                                    self.model.config.gmm_components))
 
     @property
     def test_codes(self) -> np.ndarray:

@@ -20,9 +20,10 @@ from aelab.plots.figures import image_grid
 def sample_codes(ctx: Context, n: int, temperature: float = 1.0, seed: int | None = None,
                  sampler: str = "auto") -> tuple[np.ndarray, str]:
     """(n codes, what they were drawn from, for titles). Temperature scales the spread; `sampler`
-    as in models/samplers.py (auto, prior, gaussian, gmm)."""
-    return samplers.draw(ctx.model, n, ctx.seed if seed is None else seed, temperature,
-                         lambda: samplers.FittedGaussian.fit(ctx.train_codes), sampler, lambda: ctx.train_codes)
+    as in models/samplers.py (auto, prior, gaussian, gmm; auto: the run's `model.sampler`)."""
+    kind = samplers.resolve(ctx.model, sampler)
+    fitted = None if kind == "prior" else ctx.fitted_sampler(kind)
+    return samplers.draw(ctx.model, n, ctx.seed if seed is None else seed, temperature, kind, fitted=fitted)
 
 
 @torch.no_grad()

@@ -2,10 +2,12 @@
 
 - `prior`: the model's prior (VAE family, WAE: N(0, I); VQ-VAE: its categorical over codes);
 - `gaussian`: one Gaussian fitted to the training codes (what a plain AE, with no prior, uses);
-- `gmm`: a Gaussian mixture fitted to the training codes (scikit-learn's GaussianMixture, 10
-  components, full covariances): it follows the clusters a prior misses, the usual cure for a
-  VAE's samples from holes in its latent space (Ghosh et al., 2020; pythae's GMM sampler);
-- `auto` [default]: the prior when the model has one, else the fitted Gaussian.
+- `gmm`: a Gaussian mixture fitted to the training codes (scikit-learn's GaussianMixture with
+  `model.gmm_components` full-covariance components, 10 by default): it follows the clusters a
+  prior misses, the usual cure for a VAE's samples from holes in its latent space (Ghosh et al.,
+  2020; pythae's GMM sampler);
+- `auto` [default]: the model's `model.sampler` from its config, whose own `auto` is the prior
+  when the model has one, else the fitted Gaussian.
 
 `draw` is the one path behind samples.png, `aelab generate` and the estimators' `sample()`. A
 sampler fitted to codes is any object with `sample(n, seed, temperature) -> (n, latent_dim)` and
@@ -72,6 +74,51 @@ class FittedGMM:
 
 
 SAMPLERS = ("auto", "prior", "gaussian", "gmm")
+FIT_SEED = 0  # the mixture is fitted with a fixed seed: the same sampler whatever seed draws from it
+
+
+def has_prior(model) -> bool:
+    return model.prior(1, torch.Generator()) is not None
+
+
+def resolve(model, sampler: str = "auto") -> str:
+    """The sampler that runs: 'auto' is the model's own `model.sampler` (config), and its 'auto' the
+    prior when the model has one, else a Gaussian fitted to the codes."""
+    if sampler not in SAMPLERS:
+        raise AelabError(f"sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}")
+    if sampler == "auto":
+        sampler = getattr(model.config, "sampler", "auto")
+    if sampler == "auto":
+        return "prior" if has_prior(model) else "gaussian"
+    return sampler
+
+
+def fit(kind: str, codes: np.ndarray, components: int = 10) -> FittedGaussian | FittedGMM:
+    """The sampler `kind` ('gaussian' or 'gmm') fitted to training codes (N, latent_dim)."""
+    if kind == "gmm":
+        return FittedGMM.fit(codes, components, seed=FIT_SEED)
+    return FittedGaussian.fit(codes)
+
+
+PREFIX = "sampler."  # its tensors in a model file, beside the weights
+
+
+def to_tensors(fitted: FittedGaussian | FittedGMM | None) -> dict[str, torch.Tensor]:
+    """A fitted sampler as tensors for a model file (safetensors: no pickle)."""
+    if fitted is None:
+        return {}
+    arrays = {"mean": fitted.mean, "cov": fitted.cov} if isinstance(fitted, FittedGaussian) else \
+        {"weights": fitted.weights, "means": fitted.means, "covariances": fitted.covariances}
+    return {PREFIX + k: torch.from_numpy(np.asarray(v, np.float64)) for k, v in arrays.items()}
+
+
+def from_tensors(tensors: dict[str, torch.Tensor]) -> FittedGaussian | FittedGMM | None:
+    arrays = {k[len(PREFIX):]: v.numpy() for k, v in tensors.items() if k.startswith(PREFIX)}
+    if set(arrays) == {"mean", "cov"}:
+        return FittedGaussian(arrays["mean"], arrays["cov"])
+    if set(arrays) == {"weights", "means", "covariances"}:
+        return FittedGMM(arrays["weights"], arrays["means"], arrays["covariances"])
+    return None
 
 
 def check_request(n, temperature) -> None:
@@ -81,29 +128,25 @@ def check_request(n, temperature) -> None:
         raise AelabError(f"temperature {temperature!r}: must be a finite number > 0 (1 is the distribution itself)")
 
 
-def draw(model, n: int, seed: int, temperature: float = 1.0,
-         fitted: Callable[[], FittedGaussian] | FittedGaussian | None = None, sampler: str = "auto",
-         codes: Callable[[], np.ndarray] | None = None) -> tuple[np.ndarray, str]:
-    """(n codes (n, latent_dim) float32, what they were drawn from, for titles). `fitted` (or a
-    function making it, called only when needed) serves models without a prior; `codes` (a
-    function giving the training codes) serves the samplers fitted on request ('gaussian', 'gmm')."""
+def draw(model, n: int, seed: int, temperature: float = 1.0, sampler: str = "auto",
+         codes: Callable[[], np.ndarray] | None = None,
+         fitted: FittedGaussian | FittedGMM | None = None) -> tuple[np.ndarray, str]:
+    """(n codes (n, latent_dim) float32, what they were drawn from, for titles). A sampler fitted
+    to codes is `fitted` when it is of the kind asked for (an estimator's, fitted once), else fitted
+    here to `codes()` (a function giving the training codes, called only when needed)."""
     check_request(n, temperature)
-    if sampler not in SAMPLERS:
-        raise AelabError(f"sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}")
+    kind = resolve(model, sampler)
     temp = "" if temperature == 1 else f", temperature {temperature:g}"
-    if sampler in ("gaussian", "gmm"):
-        if codes is None:
-            raise AelabError(f"sampler {sampler!r} is fitted to the training codes; none were given")
-        fit = FittedGMM.fit(codes(), seed=seed) if sampler == "gmm" else FittedGaussian.fit(codes())
-        description = fit.description if sampler == "gmm" else "a Gaussian fitted to the training codes"
-        return fit.sample(n, seed, temperature).astype(np.float32), f"{description}{temp}"
-    z = model.prior(n, torch.Generator().manual_seed(seed), temperature)
-    if z is not None:
+    if kind == "prior":
+        z = model.prior(n, torch.Generator().manual_seed(seed), temperature)
+        if z is None:
+            raise AelabError(f"a '{model.config.type}' has no prior; use --sampler gaussian or gmm (fitted to "
+                             "its training codes)")
         return z.numpy().astype(np.float32), f"{model.prior_description}{temp}"
-    if sampler == "prior":
-        raise AelabError(f"a '{model.config.type}' has no prior; use --sampler gaussian or gmm (fitted to "
-                         "its training codes)")
-    gaussian = fitted() if callable(fitted) else fitted
-    if gaussian is None:
-        raise AelabError(f"a '{model.config.type}' has no prior; sampling needs its training codes")
-    return gaussian.sample(n, seed, temperature).astype(np.float32), f"{gaussian.description}{temp}"
+    wanted = FittedGMM if kind == "gmm" else FittedGaussian
+    if not isinstance(fitted, wanted):
+        if codes is None:
+            raise AelabError(f"sampler {kind!r} is fitted to the training codes; none were given")
+        fitted = fit(kind, codes(), getattr(model.config, "gmm_components", 10))
+    return fitted.sample(n, seed, temperature).astype(np.float32), f"{fitted.description}{temp}"
+

@@ -25,6 +25,7 @@ from aelab.explore import open_run, refs
 from aelab.explore.generate import sample_codes
 from aelab.explore.latent_map import extent, project
 from aelab.explore.latent_paths import METHODS as PATH_METHODS, slerp
+from aelab.models.samplers import has_prior, resolve
 from aelab.runs import read_config
 
 MAP_POINTS = 3000  # points sent to the browser's map: enough to see the structure, light to draw
@@ -66,7 +67,7 @@ class Session:
             "binary": ctx.binary, "dark_background": self._dark_background(),
             "slider_lo": lo.round(3).tolist(), "slider_hi": hi.round(3).tolist(),
             "conditional": ctx.conditional, "labels": self.labels,
-            "samplers": self.samplers,
+            "samplers": self.samplers, "sampler": resolve(ctx.model),
             "interpolation_methods": list(PATH_METHODS),
         }
 
@@ -188,8 +189,7 @@ class Session:
     def samplers(self) -> list[str]:
         """`aelab generate --sampler`'s choices for this model: its prior when it has one, and the
         Gaussian and the Gaussian mixture fitted to its training codes."""
-        has_prior = self.ctx.model.prior(1, torch.Generator().manual_seed(0)) is not None
-        return ["prior", "gaussian", "gmm"] if has_prior else ["gaussian", "gmm"]
+        return ["prior", "gaussian", "gmm"] if has_prior(self.ctx.model) else ["gaussian", "gmm"]
 
     def sample(self, n: int, temperature: float, seed: int, sampler: str = "auto") -> tuple[np.ndarray, str]:
         """Codes drawn as `aelab generate --sampler` draws them (the same function)."""

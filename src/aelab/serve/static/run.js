@@ -372,8 +372,9 @@ async function main() {
                           gmm: "a Gaussian mixture fitted to the training codes"}[name] || name;
     sampler.append(option);
   }
+  sampler.value = INFO.sampler;  // the run's model.sampler
   sampler.addEventListener("change", sample);
-  // a mixture is fitted per request: while one is drawn, only the slider's latest value waits
+  // a mixture is fitted on first use: while one is drawn, only the slider's latest value waits
   const sampleLatest = coalescing(sample);
   document.getElementById("temperature").addEventListener("input", () => sampleLatest({}));
   document.getElementById("sample").addEventListener("click", () => { sampleSeed += 1; sample(); });
