@@ -28,7 +28,6 @@ from pathlib import Path
 from aelab import runs
 from aelab.config import Config, parse_value, read_config_file, set_dotted, validate_config
 from aelab.errors import AelabError
-from aelab.evaluate.run_evaluation import split_data
 from aelab.experiments.results import write_results
 from aelab.experiments.kfold import fold_settings
 from aelab.experiments.local_pool import run_local
@@ -252,8 +251,6 @@ def run_sweep(base: dict, grid: dict[str, list], folds: int, out: str | Path, jo
     out = Path(out)
     evaluation = evaluation or {}
     trials = expand(base, grid, folds, out, variants)
-    if evaluation.get("fd_samples"):
-        _check_labelled(trials[0].config)
     if cluster:
         from aelab.experiments.cluster import connect, run_on_cluster  # imports Dask: only when asked for
     spec = {"base": base, "grid": grid, "folds": folds}
@@ -278,14 +275,6 @@ def run_sweep(base: dict, grid: dict[str, list], folds: int, out: str | Path, jo
                 run_trial(trial.config.to_dict(), str(trial.run), None, trial.fold in (None, 0), evaluation)
                 report(i, 0, len(todo) - i)
     return write_results(out, trials, grid, folds)
-
-
-def _check_labelled(config: Config) -> None:
-    """sweep.evaluate.fd_samples needs labels to train the feature classifier: said before any training."""
-    train = split_data(config)["train"]
-    if train.labels is None:
-        raise AelabError(f"sweep.evaluate.fd_samples: {train.name} has no labels to train the feature classifier "
-                         "on; the Fréchet distance needs a labelled dataset (or leave fd_samples out)")
 
 
 def _progress(total: int):
