@@ -4,17 +4,26 @@
   where some CPUs take dozens of cycles per operation; flushing changes values below 1e-38 only;
 - one intra-op thread for small models: splitting a tiny op over threads costs more in
   synchronisation than it saves, and on a busy machine every op waits for a descheduled thread;
+- freed memory kept by the allocator (glibc): with small batches the big allocations of each step
+  (a wide layer's gradient, tens of MB) are otherwise handed back to the OS when freed and
+  faulted in again, page by page, at the next step;
 - whether bf16 runs in hardware, for `training.precision` (train/precision.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import functools
+import logging
+import os
 
 import torch
 
 from aelab.models.autoencoder import Autoencoder
+
+log = logging.getLogger("aelab")
 
 
 @contextlib.contextmanager
@@ -38,6 +47,67 @@ def intra_op_threads(n: int | None):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+# glibc's mallopt parameters (malloc.h) and its defaults (mallopt(3)); glibc has no getter, so a
+# setting made with the MALLOC_*_ environment variables is read from there.
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+GLIBC_DEFAULTS = {M_TRIM_THRESHOLD: ("MALLOC_TRIM_THRESHOLD_", 128 * 1024),
+                  M_MMAP_THRESHOLD: ("MALLOC_MMAP_THRESHOLD_", 128 * 1024)}
+MMAP_THRESHOLD_MAX = 32 * 1024 * 1024  # glibc refuses more on 64-bit (HEAP_MAX_SIZE / 2)
+TRIM_THRESHOLD_KEPT = 2**31 - 1  # the largest value mallopt's int takes: never trim during the block
+
+
+@functools.lru_cache(maxsize=1)
+def _glibc():
+    """glibc's C library (for mallopt, malloc_trim), or None on musl, macOS, Windows."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        if libc is None or not hasattr(libc, "mallopt") or not hasattr(libc, "gnu_get_libc_version"):
+            return None
+    except OSError:
+        return None
+    libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return libc
+
+
+def _glibc_setting(param: int) -> int:
+    env, default = GLIBC_DEFAULTS[param]
+    try:
+        return int(os.environ.get(env, default))
+    except ValueError:
+        return default
+
+
+@contextlib.contextmanager
+def keep_freed_memory():
+    """Inside the block, glibc keeps freed memory for the next allocation instead of returning it
+    to the OS (a no-op where the C library is not glibc).
+
+    By default glibc serves each allocation above its mmap threshold with a fresh mmap and unmaps
+    it on free, and trims the heap's top when more than 128 KiB are free there: a training step
+    that frees and re-allocates a 25 MB gradient then faults in 6,000 fresh pages every step.
+    Raising both thresholds (mmap to glibc's maximum, 32 MiB) made seed 004's batch-2 step 1.18x
+    faster (BENCHMARKS.md, bench/small_batch.py). The price: memory freed inside the block stays
+    with the process until it ends, where it is trimmed back (`malloc_trim`). On exit both
+    settings return to glibc's defaults (or the MALLOC_TRIM_THRESHOLD_ / MALLOC_MMAP_THRESHOLD_
+    values the process was started with: glibc cannot report its current settings); glibc's
+    dynamic mmap threshold, which any explicit setting turns off, stays off.
+    """
+    libc = _glibc()
+    if libc is None:
+        yield
+        return
+    wanted = {M_MMAP_THRESHOLD: MMAP_THRESHOLD_MAX, M_TRIM_THRESHOLD: TRIM_THRESHOLD_KEPT}
+    changed = [param for param, value in wanted.items() if libc.mallopt(param, value) == 1]
+    try:
+        yield
+    finally:
+        for param in changed:
+            libc.mallopt(param, _glibc_setting(param))
+        libc.malloc_trim(0)
 
 
 # Below this many multiply-adds per step, splitting each op over threads costs more in
