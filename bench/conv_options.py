@@ -37,7 +37,10 @@ import torch  # noqa: E402
 
 import textbook  # noqa: E402
 
-EMOJI_CACHES = [str(HERE.parent / "../shared/data/folders/emojis-*.npz"), "/work/shared/data/folders/emojis-*.npz"]
+# An aelab folder cache of the 3,786 emojis: the shared data beside the repository, else aelab's caches.
+EMOJI_CACHES = [str(HERE.parent / "../shared/data/folders/emojis-*.npz"),
+                *([os.path.join(os.environ["AELAB_DATA_DIR"], "folders", "emojis-*.npz")] if os.environ.get("AELAB_DATA_DIR") else []),
+                os.path.expanduser("~/.cache/aelab/folders/emojis-*.npz")]
 
 
 def emojis(path: str | None, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
