@@ -5,9 +5,9 @@ batch of 2, today's loop against the same loop with each change, every measureme
     python bench/small_batch.py                   # 3 repetitions of every arm, 4 epochs each
     python bench/small_batch.py --reps 5 --epochs 6
 
-Arms: `before`: the loop as before issue 10's item 5 (glibc returns freed blocks to the OS);
-`keep freed memory`: speed.keep_freed_memory() around fit (the default now); each with 1 thread
-(what aelab picks for this small step) and 2 threads (training.threads=2). Also printed: minor page
+Arms: today's loop, and the same inside speed.keep_freed_memory() (glibc keeps freed blocks instead
+of returning them to the OS), each with 1 thread (what aelab picks for this small step) and 2
+threads (training.threads=2). Also printed: minor page
 faults per step, and the floor the memory traffic of one step sets: the bytes every step must move
 (weights read forward and backward, gradients written, fused Adam reading parameters, gradients and
 both moments and writing parameters and moments) over the memory bandwidth measured here.
@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ARMS = {"before, 1 thread": ("off", 1), "keep freed memory, 1 thread (default)": ("on", 1),
-        "before, 2 threads": ("off", 2), "keep freed memory, 2 threads": ("on", 2)}
+ARMS = {"today's loop, 1 thread (default)": ("off", 1), "+ keep_freed_memory(), 1 thread": ("on", 1),
+        "today's loop, 2 threads": ("off", 2), "+ keep_freed_memory(), 2 threads": ("on", 2)}
 
 
 def one(keep: str, threads: int, epochs: int) -> dict:
@@ -37,11 +37,8 @@ def one(keep: str, threads: int, epochs: int) -> dict:
     from aelab.config import load_config
     from aelab.data.prepare import prepare_data
     from aelab.models.registry import build_model
-    from aelab.train import trainer as trainer_module
+    from aelab.train.speed import keep_freed_memory
     from aelab.train.trainer import Trainer
-
-    if keep == "off":
-        trainer_module.keep_freed_memory = contextlib.nullcontext
     config = load_config(str(HERE.parent / "examples/seed004_emojis.json"), [
         f"data.path={HERE.parent / 'examples/emojis'}", f"training.epochs={epochs}", "training.patience=null",
         f"training.threads={threads}"])
@@ -54,7 +51,8 @@ def one(keep: str, threads: int, epochs: int) -> dict:
         marks.append((time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt, trainer.state.epoch))
 
     trainer = Trainer(model, config, "cpu", progress=False, callbacks=[mark])
-    trainer.fit(train.tensor())  # no validation pass: the training steps alone (timed and page faults)
+    with keep_freed_memory() if keep == "on" else contextlib.nullcontext():
+        trainer.fit(train.tensor())  # no validation pass: the training steps alone (timed and page faults)
     steps = -(-len(train) // config.training.batch_size)
     train_seconds = [r["seconds"] for r in trainer.state.history][1:]  # epoch 1 warms up
     faults = (marks[-1][1] - marks[0][1]) / (steps * (len(marks) - 1))
@@ -108,7 +106,7 @@ def main() -> None:
     r0 = results[next(iter(arms))][0]
     print(f"seed 004's config: {r0['params']:,} parameters, batch {r0['batch']}, {r0['n_train']} training "
           f"emojis (examples/emojis), {a.epochs} epochs (the first not timed)\n")
-    print("| way | samples/s, median (min-max) | vs before | page faults per step |")
+    print("| way | samples/s, median (min-max) | vs today | page faults per step |")
     print("|---|---|---|---|")
     for label, rs in results.items():
         s = [r["samples_per_s"] for r in rs]

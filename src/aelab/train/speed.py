@@ -4,9 +4,7 @@
   where some CPUs take dozens of cycles per operation; flushing changes values below 1e-38 only;
 - one intra-op thread for small models: splitting a tiny op over threads costs more in
   synchronisation than it saves, and on a busy machine every op waits for a descheduled thread;
-- freed memory kept by the allocator (glibc): with small batches the big allocations of each step
-  (a wide layer's gradient, tens of MB) are otherwise handed back to the OS when freed and
-  faulted in again, page by page, at the next step;
+- keep_freed_memory(): glibc's allocator told to keep freed blocks (measured, not used by default);
 - whether bf16 runs in hardware, for `training.precision` (train/precision.py).
 """
 
@@ -49,13 +47,17 @@ def intra_op_threads(n: int | None):
         torch.set_num_threads(before)
 
 
-# glibc's mallopt parameters (malloc.h) and its defaults (mallopt(3)); glibc has no getter, so a
-# setting made with the MALLOC_*_ environment variables is read from there.
+# glibc's mallopt parameters (malloc.h). By default glibc adapts both thresholds as a program
+# frees large blocks (mmap threshold = the largest freed mapped block up to 32 MiB, trim threshold
+# twice that); any mallopt call ends that adaptation for good, and glibc has no getter.
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-GLIBC_DEFAULTS = {M_TRIM_THRESHOLD: ("MALLOC_TRIM_THRESHOLD_", 128 * 1024),
-                  M_MMAP_THRESHOLD: ("MALLOC_MMAP_THRESHOLD_", 128 * 1024)}
-MMAP_THRESHOLD_MAX = 32 * 1024 * 1024  # glibc refuses more on 64-bit (HEAP_MAX_SIZE / 2)
-TRIM_THRESHOLD_KEPT = 2**31 - 1  # the largest value mallopt's int takes: never trim during the block
+MMAP_THRESHOLD_MAX = 32 * 1024 * 1024  # glibc's ceiling on 64-bit (HEAP_MAX_SIZE / 2)
+TRIM_THRESHOLD_KEPT = 2**31 - 1  # the largest value mallopt's int takes: never trim inside the block
+# After the block: where glibc's own adaptation ends up for blocks of up to 32 MiB. Not glibc's
+# start values (128 KiB): fixed there, every later allocation above 128 KiB would be a fresh
+# mapping faulted in page by page (a 1 MB elementwise op measured 16x slower).
+AFTER = {M_MMAP_THRESHOLD: ("MALLOC_MMAP_THRESHOLD_", MMAP_THRESHOLD_MAX),
+         M_TRIM_THRESHOLD: ("MALLOC_TRIM_THRESHOLD_", 2 * MMAP_THRESHOLD_MAX)}
 
 
 @functools.lru_cache(maxsize=1)
@@ -73,12 +75,12 @@ def _glibc():
     return libc
 
 
-def _glibc_setting(param: int) -> int:
-    env, default = GLIBC_DEFAULTS[param]
-    try:
-        return int(os.environ.get(env, default))
+def _after(param: int) -> int:
+    env, value = AFTER[param]
+    try:  # a setting the process was started with (MALLOC_*_) wins
+        return int(os.environ.get(env, value))
     except ValueError:
-        return default
+        return value
 
 
 @contextlib.contextmanager
@@ -86,27 +88,30 @@ def keep_freed_memory():
     """Inside the block, glibc keeps freed memory for the next allocation instead of returning it
     to the OS (a no-op where the C library is not glibc).
 
-    By default glibc serves each allocation above its mmap threshold with a fresh mmap and unmaps
-    it on free, and trims the heap's top when more than 128 KiB are free there: a training step
-    that frees and re-allocates a 25 MB gradient then faults in 6,000 fresh pages every step.
-    Raising both thresholds (mmap to glibc's maximum, 32 MiB) made seed 004's batch-2 step 1.18x
-    faster (BENCHMARKS.md, bench/small_batch.py). The price: memory freed inside the block stays
-    with the process until it ends, where it is trimmed back (`malloc_trim`). On exit both
-    settings return to glibc's defaults (or the MALLOC_TRIM_THRESHOLD_ / MALLOC_MMAP_THRESHOLD_
-    values the process was started with: glibc cannot report its current settings); glibc's
-    dynamic mmap threshold, which any explicit setting turns off, stays off.
+    glibc serves an allocation above its mmap threshold with a fresh mapping, unmapped on free,
+    and trims the heap's top when more than its trim threshold is free there; a training step that
+    frees and re-allocates tens of MB of gradients can then fault in thousands of fresh pages every
+    step. Inside the block the mmap threshold is glibc's maximum (32 MiB) and the heap is never
+    trimmed. On exit the heap is trimmed (`malloc_trim`) and the thresholds are left where glibc's
+    own adaptation takes them for blocks up to 32 MiB (mmap 32 MiB, trim 64 MiB), or at the
+    MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ values the process was started with.
+
+    Not used by `Trainer.fit`: on seed 004's batch-2 MLP it made no measurable difference on our
+    machine (glibc's adaptation already serves its 25 MB gradients from the heap; BENCHMARKS.md,
+    bench/small_batch.py). It pays where a loop's large blocks keep being trimmed and mapped again.
     """
     libc = _glibc()
     if libc is None:
         yield
         return
     wanted = {M_MMAP_THRESHOLD: MMAP_THRESHOLD_MAX, M_TRIM_THRESHOLD: TRIM_THRESHOLD_KEPT}
-    changed = [param for param, value in wanted.items() if libc.mallopt(param, value) == 1]
+    for param, value in wanted.items():
+        libc.mallopt(param, value)
     try:
         yield
     finally:
-        for param in changed:
-            libc.mallopt(param, _glibc_setting(param))
+        for param in wanted:
+            libc.mallopt(param, _after(param))
         libc.malloc_trim(0)
 
 

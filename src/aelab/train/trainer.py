@@ -3,8 +3,8 @@ validation loss with the best weights restored, and checkpoints that resume bit-
 
 Speed (see BENCHMARKS.md): the whole set stays one uint8 tensor and each batch is one index_select
 and one conversion; the optimizer is fused; the loss is BCE with logits; nothing waits on a
-per-step `.item()`; denormals, threads and the allocator's trimming are set for the duration of
-`fit` (speed.py).
+per-step `.item()`; denormals and threads are set for the duration of `fit` (speed.py); conv
+networks train channels_last on a CPU.
 Across processes the same loop runs under DistributedDataParallel (distributed.py).
 """
 
@@ -30,7 +30,7 @@ from aelab.train.interrupt import DeferredInterrupts, Interrupted
 from aelab.train.objective import mean_objective
 from aelab.train.optim import build_optimizer
 from aelab.train.precision import choose_precision
-from aelab.train.speed import SMALL_STEP_MACS, flush_denormals, intra_op_threads, keep_freed_memory, step_macs
+from aelab.train.speed import SMALL_STEP_MACS, flush_denormals, intra_op_threads, step_macs
 
 
 @dataclass
@@ -112,7 +112,7 @@ class Trainer:
         bar = tqdm(total=cfg.epochs, initial=self.state.epoch, desc="training", unit="epoch",
                    disable=not self.progress, dynamic_ncols=True)
         # Signals wait for a batch boundary (one process only: ranks must stop at the same batch).
-        with flush_denormals(), intra_op_threads(self._threads()), keep_freed_memory(), \
+        with flush_denormals(), intra_op_threads(self._threads()), \
                 DeferredInterrupts(enabled=self.context is None) as self._stop:
             try:
                 while self.state.epoch < cfg.epochs and not self.state.stopped_early:
