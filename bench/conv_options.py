@@ -54,11 +54,11 @@ def emojis(path: str | None, limit: int | None) -> tuple[np.ndarray, np.ndarray]
     return np.ascontiguousarray(train[:limit]), np.ascontiguousarray(test)
 
 
-def aelab_config(model: str, precision: str, epochs: int):
+def aelab_config(model: str, precision: str, epochs: int, seed: int = 0):
     from aelab.config import load_config
 
     common = [f"training.epochs={epochs}", "training.validation_split=0", "training.patience=null",
-              f"training.precision={precision}", "training.seed=0"]
+              f"training.precision={precision}", f"training.seed={seed}"]
     if model == "conv":
         return load_config(None, common + [
             "training.batch_size=128", "training.learning_rate=0.001", "model.latent_dim=2", "model.type=ae",
@@ -69,14 +69,14 @@ def aelab_config(model: str, precision: str, epochs: int):
 
 
 def run_aelab(model: str, precision: str, channels_last: bool | None, epochs: int, train, test,
-              compiled: bool = False) -> dict:
+              compiled: bool = False, seed: int = 0) -> dict:
     from aelab.evaluate.metrics import objective
     from aelab.models import build_model
     from aelab.train.trainer import Trainer
 
-    config = aelab_config(model, precision, epochs)
+    config = aelab_config(model, precision, epochs, seed)
     started, cpu = time.perf_counter(), time.process_time()
-    net = build_model(config.model, train.shape[1:], seed=0)
+    net = build_model(config.model, train.shape[1:], seed=seed)
     trainer = Trainer(net, config, "cpu", progress=False, channels_last=channels_last)
     if compiled:  # the encoder and decoder compiled; the loop, loss and optimizer as they are
         net.encoder, net.decoder = torch.compile(net.encoder), torch.compile(net.decoder)
@@ -89,11 +89,11 @@ def run_aelab(model: str, precision: str, channels_last: bool | None, epochs: in
             "layout": "channels_last" if trainer.memory_format is torch.channels_last else "contiguous"}
 
 
-def run_textbook(model: str, epochs: int, train, test) -> dict:
+def run_textbook(model: str, epochs: int, train, test, seed: int = 0) -> dict:
     kind = "conv" if model == "conv" else "image"
     batch, lr, latent = (128, 1e-3, 2) if model == "conv" else (64, 2e-3, 128)
     started, cpu = time.perf_counter(), time.process_time()
-    net = textbook.train(kind, train, epochs, batch, lr, latent=latent, seed=0)
+    net = textbook.train(kind, train, epochs, batch, lr, latent=latent, seed=seed)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     return {"seconds": seconds, "cpu": cpu, "loss": textbook.test_loss(kind, net, test),
             "ran_in": "fp32", "layout": "contiguous"}
@@ -116,6 +116,29 @@ def run_way(model: str, spec: dict, epochs: int, train, test) -> dict:
     if spec.get("textbook"):
         return run_textbook(model, epochs, train, test)
     return run_aelab(model, spec["precision"], spec["channels_last"], epochs, train, test, spec.get("compiled", False))
+
+
+def loss_over_seeds(model: str, seeds: int, epochs: int, train, test) -> str:
+    """Test loss only, seeds 0..N-1: the textbook loop, aelab fp32 and aelab bf16 (both channels_last).
+    A few hundred steps leave single runs chaotic (the same arithmetic in another memory layout
+    moves the loss by a few %), so the precision's effect is read from the medians."""
+    ways = {"textbook": lambda s: run_textbook(model, epochs, train, test, s),
+            "aelab fp32": lambda s: run_aelab(model, "fp32", True, epochs, train, test, seed=s),
+            "aelab bf16": lambda s: run_aelab(model, "bf16", True, epochs, train, test, seed=s)}
+    losses = {w: [] for w in ways}
+    for s in range(seeds):
+        for w, run in ways.items():
+            losses[w].append(run(s)["loss"])
+        print(f"  {model} seed {s}: " + ", ".join(f"{w} {v[-1]:.3f}" for w, v in losses.items()), file=sys.stderr)
+    lines = ["| seed | " + " | ".join(ways) + " | bf16 vs fp32 | aelab fp32 vs textbook |", "|---|---|---|---|---|---|"]
+    for s in range(seeds):
+        t, f, b = (losses[w][s] for w in ways)
+        lines.append(f"| {s} | {t:.3f} | {f:.3f} | {b:.3f} | {100 * (b / f - 1):+.2f}% | {100 * (f / t - 1):+.2f}% |")
+    med = {w: statistics.median(v) for w, v in losses.items()}
+    lines.append(f"| median | {med['textbook']:.3f} | {med['aelab fp32']:.3f} | {med['aelab bf16']:.3f} "
+                 f"| {100 * (med['aelab bf16'] / med['aelab fp32'] - 1):+.2f}% "
+                 f"| {100 * (med['aelab fp32'] / med['textbook'] - 1):+.2f}% |")
+    return "\n".join(lines)
 
 
 def table(results: dict[str, list[dict]], n_train: int, epochs: int) -> str:
@@ -146,6 +169,8 @@ def main() -> None:
     p.add_argument("--image-limit", type=int, default=None, help="training emojis (default: all 3,000)")
     p.add_argument("--emojis", help="an aelab folder cache (.npz) of 64x64 RGB images")
     p.add_argument("--compile", action="store_true", help="add a torch.compile row (conv only)")
+    p.add_argument("--loss-seeds", type=int, default=0,
+                   help="instead of the speed table: test losses of textbook / fp32 / bf16 over this many seeds")
     p.add_argument("--only", nargs="+", help="only the ways whose label contains one of these words")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -168,6 +193,9 @@ def main() -> None:
             train, test = emojis(a.emojis, a.image_limit)
             epochs, what = a.image_epochs, (f"image_conv beta-VAE, {len(train):,} 64x64 RGB emojis, {a.image_epochs} "
                                             f"epochs, batch 64 ({len(test)} test images)")
+        if a.loss_seeds:
+            print(f"## {what}: test loss over seeds\n\n{loss_over_seeds(model, a.loss_seeds, epochs, train, test)}\n")
+            continue
         chosen = [(l, s) for l, s in ways(model, a.compile and model == "conv")
                   if not a.only or s.get("textbook") or any(w in l for w in a.only)]
         for label, spec in chosen:  # warm-up: every way once on a few batches, untimed

@@ -3,7 +3,10 @@
 - denormal floats flushed to zero: Adam's second moments of tiny gradients fall below 1e-38,
   where some CPUs take dozens of cycles per operation; flushing changes values below 1e-38 only;
 - one intra-op thread for small models: splitting a tiny op over threads costs more in
-  synchronisation than it saves, and on a busy machine every op waits for a descheduled thread;
+  synchronisation than it saves, and on a busy machine every op waits for a descheduled thread.
+  A model with many parameters is not small even at a tiny batch: its step streams the weights,
+  gradients and Adam's moments through memory, which two cores do faster than one (seed 004's
+  13 M parameters at batch 2: 1.3x with 2 threads, bench/small_batch.py);
 - keep_freed_memory(): glibc's allocator told to keep freed blocks (measured, not used by default);
 - whether bf16 runs in hardware, for `training.precision` (train/precision.py).
 """
@@ -118,6 +121,9 @@ def keep_freed_memory():
 # Below this many multiply-adds per step, splitting each op over threads costs more in
 # synchronisation than it saves (and on a busy machine far more); one thread is faster.
 SMALL_STEP_MACS = 32e6
+# From this many parameters (32 MB of fp32 weights, as much as this CPU's whole L3 cache) a step is
+# bound by memory traffic, not by op overhead, whatever its multiply-adds: threads pay.
+LARGE_MODEL_PARAMETERS = 8_000_000
 
 
 @torch.no_grad()

@@ -30,7 +30,7 @@ from aelab.train.interrupt import DeferredInterrupts, Interrupted
 from aelab.train.objective import mean_objective
 from aelab.train.optim import build_optimizer
 from aelab.train.precision import choose_precision
-from aelab.train.speed import SMALL_STEP_MACS, flush_denormals, intra_op_threads, step_macs
+from aelab.train.speed import LARGE_MODEL_PARAMETERS, SMALL_STEP_MACS, flush_denormals, intra_op_threads, step_macs
 
 
 @dataclass
@@ -158,10 +158,13 @@ class Trainer:
         return torch.channels_last if channels_last else None
 
     def _threads(self) -> int | None:
-        """1 for small models on the CPU unless training.threads says otherwise; else leave as set."""
+        """1 for small models on the CPU unless training.threads says otherwise; else leave as set.
+        Small: few multiply-adds per step and fewer than LARGE_MODEL_PARAMETERS parameters."""
         cfg = self.config.training
         if cfg.threads is not None or self.device.type != "cpu":
             return None
+        if sum(p.numel() for p in self.model.parameters()) >= LARGE_MODEL_PARAMETERS:
+            return None  # memory-bound at any batch size (seed 004 at batch 2)
         return 1 if step_macs(self.model, cfg.batch_size) < SMALL_STEP_MACS else None
 
     def _epoch(self, train: torch.Tensor, validation: torch.Tensor | None) -> dict:
