@@ -118,13 +118,15 @@ def run_way(model: str, spec: dict, epochs: int, train, test) -> dict:
     return run_aelab(model, spec["precision"], spec["channels_last"], epochs, train, test, spec.get("compiled", False))
 
 
-def loss_over_seeds(model: str, seeds: int, epochs: int, train, test) -> str:
+def loss_over_seeds(model: str, seeds: int, epochs: int, train, test, with_textbook: bool = True) -> str:
     """Test loss only, seeds 0..N-1: the textbook loop, aelab fp32 and aelab bf16 (both channels_last).
     A few hundred steps leave single runs chaotic (the same arithmetic in another memory layout
     moves the loss by a few %), so the precision's effect is read from the medians."""
     ways = {"textbook": lambda s: run_textbook(model, epochs, train, test, s),
             "aelab fp32": lambda s: run_aelab(model, "fp32", True, epochs, train, test, seed=s),
             "aelab bf16": lambda s: run_aelab(model, "bf16", True, epochs, train, test, seed=s)}
+    if not with_textbook:  # the precision's effect alone (longer runs)
+        ways["textbook"] = lambda s: {"loss": float("nan")}
     losses = {w: [] for w in ways}
     for s in range(seeds):
         for w, run in ways.items():
@@ -171,6 +173,7 @@ def main() -> None:
     p.add_argument("--compile", action="store_true", help="add a torch.compile row (conv only)")
     p.add_argument("--loss-seeds", type=int, default=0,
                    help="instead of the speed table: test losses of textbook / fp32 / bf16 over this many seeds")
+    p.add_argument("--no-textbook", action="store_true", help="--loss-seeds without the textbook loop")
     p.add_argument("--only", nargs="+", help="only the ways whose label contains one of these words")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -194,7 +197,7 @@ def main() -> None:
             epochs, what = a.image_epochs, (f"image_conv beta-VAE, {len(train):,} 64x64 RGB emojis, {a.image_epochs} "
                                             f"epochs, batch 64 ({len(test)} test images)")
         if a.loss_seeds:
-            print(f"## {what}: test loss over seeds\n\n{loss_over_seeds(model, a.loss_seeds, epochs, train, test)}\n")
+            print(f"## {what}: test loss over seeds\n\n{loss_over_seeds(model, a.loss_seeds, epochs, train, test, not a.no_textbook)}\n")
             continue
         chosen = [(l, s) for l, s in ways(model, a.compile and model == "conv")
                   if not a.only or s.get("textbook") or any(w in l for w in a.only)]
