@@ -71,8 +71,8 @@ def _decide(setting: str, model: Autoencoder, device: torch.device, batch_size: 
     macs = step_macs(model, batch_size)
     if macs < SMALL_STEP_MACS:
         return Precision("fp32", f"auto: a small step ({macs / 1e6:.1f} M multiply-adds) gains nothing from bf16")
-    what = "image_conv network" if model.config.architecture == "image_conv" else "model"
-    return Precision("bf16", f"auto: this CPU does bf16 in hardware (AVX512-BF16/AMX) and a {what} of "
+    what = "an image_conv network" if model.config.architecture == "image_conv" else "a model"
+    return Precision("bf16", f"auto: this CPU does bf16 in hardware (AVX512-BF16/AMX) and {what} of "
                              f"{macs / 1e6:,.0f} M multiply-adds per step gains from it")
 
 
