@@ -30,7 +30,7 @@ def resolve_init(init: str, architecture: str, act: str) -> str:
     uniform biases) for seed 002's `conv` network unless its activation is relu-like: with tanh,
     Xavier-normal weights and zero biases made the conv AE's test loss 7.9% worse than the same
     layers with PyTorch's defaults (the textbook loop) after the same training, and 8.2% worse over
-    seeds 0-9, against +0.2% with the defaults (BENCHMARKS.md, bench/init_seeds.py). Everywhere
+    seeds 0-9, against +0.25% with the defaults (BENCHMARKS.md, bench/init_seeds.py). Everywhere
     else `auto` stays He before relu-like layers and Xavier otherwise (seed 003). Runs that need
     the old conv behaviour set `init: xavier`.
     """

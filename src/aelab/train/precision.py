@@ -7,10 +7,11 @@ why (the log line and metrics.json). On a CPU with AVX512-BF16 or AMX (BENCHMARK
 - MLPs: a step of >= 32 M multiply-adds runs ~1.3-2x faster in bf16 with the test loss within
   0.1% of fp32; below that the casts autocast inserts around every layer cost more than the
   faster matrix products save: fp32;
-- `image_conv` (32-256 channels, e.g. examples/images_rgb_vae.json): bf16 ran 1.5-1.9x faster
-  than fp32 (both channels_last), the test loss within 1%: bf16, again from 32 M multiply-adds
-  per step. (An earlier measurement without channels_last, on a machine loaded 5-10x over, had
-  bf16 at 0.3-0.5x fp32: that was oneDNN reordering NCHW tensors around every bf16 conv);
+- `image_conv` (32-256 channels, e.g. examples/images_rgb_vae.json): bf16 ran 1.4-1.8x faster
+  than fp32 (both channels_last), the test loss within 1.5% after 3 epochs and 0.3-1.5% below
+  fp32 after 10: bf16, again from 32 M multiply-adds per step. (An earlier measurement in CPU
+  seconds on a machine loaded 5-10x over had bf16 at 0.3-0.5x fp32; it did not reproduce on a
+  quiet machine, in either memory layout);
 - seed 002's small `conv` net (8-32 channels): bf16 gained nothing measurable over fp32: fp32.
 
 Without bf16 hardware bf16 is emulated and several times slower than fp32: fp32. On CUDA, bf16
