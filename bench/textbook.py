@@ -3,7 +3,9 @@ a DataLoader over a TensorDataset of floats with shuffle=True, nn defaults every
 
 - the classic VAE of pytorch/examples (vae/main.py): 784-H-latent, ReLU, sigmoid output,
   loss BCE summed over pixels and batch + KL, Adam;
-- seed 002's convolutional autoencoder (tanh, MSE, Adam) as the same layers in plain nn.
+- seed 002's convolutional autoencoder (tanh, MSE, Adam) as the same layers in plain nn;
+- the image network of examples/images_rgb_vae.json (`image_conv` [32, 64, 128, 256], BatchNorm,
+  LeakyReLU, latent 128, a beta-VAE with MSE) as the same layers in plain nn.
 """
 
 from __future__ import annotations
@@ -54,13 +56,49 @@ class ConvAE(nn.Module):
         return self.decoder(self.encoder(x))
 
 
+class ImageVAE(nn.Module):
+    """aelab's image_conv VAE for 64x64 RGB: stride-2 3x3 conv + BatchNorm + LeakyReLU per stage,
+    a linear head to [mean | log-variance]; the decoder mirrors it with 4x4 transposed convs."""
+
+    def __init__(self, latent: int = 128, channels=(32, 64, 128, 256), image_channels: int = 3, size: int = 64):
+        super().__init__()
+        layers, c_in = [], image_channels
+        for c in channels:
+            layers += [nn.Conv2d(c_in, c, 3, 2, 1, bias=False), nn.BatchNorm2d(c), nn.LeakyReLU()]
+            c_in = c
+        side = size // 2 ** len(channels)
+        self.encoder = nn.Sequential(*layers, nn.Flatten(), nn.Linear(c_in * side * side, 2 * latent))
+        layers = [nn.Linear(latent, c_in * side * side), nn.Unflatten(1, (c_in, side, side)),
+                  nn.BatchNorm2d(c_in), nn.LeakyReLU()]
+        for c in reversed(channels[:-1]):
+            layers += [nn.ConvTranspose2d(c_in, c, 4, 2, 1, bias=False), nn.BatchNorm2d(c), nn.LeakyReLU()]
+            c_in = c
+        self.decoder = nn.Sequential(*layers, nn.ConvTranspose2d(c_in, image_channels, 4, 2, 1), nn.Sigmoid())
+
+    def forward(self, x):
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        return self.decoder(z), mu, logvar
+
+
+def image_vae_loss(recon, x, mu, logvar, beta: float):
+    """Per batch: MSE summed over pixels + beta * KL, averaged over the images."""
+    kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    return (F.mse_loss(recon, x, reduction="sum") + beta * kl) / len(x)
+
+
+IMAGE_BETA = 0.05  # examples/images_rgb_vae.json's model.beta
+
+
 def train(kind: str, train_images, epochs: int, batch_size: int, lr: float, hidden: int = 400,
           latent: int = 20, precision: str = "fp32", seed: int = 0, device: str = "cpu") -> nn.Module:
     torch.manual_seed(seed)
     data = TensorDataset(torch.from_numpy(train_images).float() / 255)
     # on a GPU as the tutorials do it: pinned host batches copied to the device each step
     loader = DataLoader(data, batch_size=batch_size, shuffle=True, pin_memory=device == "cuda")
-    model = (VAE(hidden, latent) if kind == "vae" else ConvAE(latent)).to(device)
+    model = {"vae": lambda: VAE(hidden, latent), "conv": lambda: ConvAE(latent),
+             "image": lambda: ImageVAE(latent, image_channels=train_images.shape[1], size=train_images.shape[-1])}[kind]()
+    model = model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     for _ in range(epochs):
@@ -71,6 +109,9 @@ def train(kind: str, train_images, epochs: int, batch_size: int, lr: float, hidd
                 if kind == "vae":
                     recon, mu, logvar = model(x)
                     loss = vae_loss(recon.float(), x, mu.float(), logvar.float())
+                elif kind == "image":
+                    recon, mu, logvar = model(x)
+                    loss = image_vae_loss(recon.float(), x, mu.float(), logvar.float(), IMAGE_BETA)
                 else:
                     loss = F.mse_loss(model(x).float(), x, reduction="sum") / len(x)
             loss.backward()
@@ -80,7 +121,8 @@ def train(kind: str, train_images, epochs: int, batch_size: int, lr: float, hidd
 
 @torch.no_grad()
 def test_loss(kind: str, model: nn.Module, test_images, seed: int = 1) -> float:
-    """Per image: the negative ELBO with one seeded z draw (VAE), or the pixel-summed MSE (conv AE)."""
+    """Per image: the negative ELBO with one seeded z draw (VAE; the image VAE: MSE + beta KL), or
+    the pixel-summed MSE (conv AE)."""
     model.eval()
     torch.manual_seed(seed)
     total = 0.0
@@ -89,6 +131,9 @@ def test_loss(kind: str, model: nn.Module, test_images, seed: int = 1) -> float:
         if kind == "vae":
             recon, mu, logvar = model(x)
             total += float(vae_loss(recon, x, mu, logvar))
+        elif kind == "image":
+            recon, mu, logvar = model(x)
+            total += float(image_vae_loss(recon, x, mu, logvar, IMAGE_BETA)) * len(x)
         else:
             total += float(F.mse_loss(model(x), x, reduction="sum"))
     return total / len(test_images)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from pathlib import Path
 
 import torch
 
@@ -22,6 +23,7 @@ def build(config, shape):
 
 
 CPU = torch.device("cpu")
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 BF16_CPU = native_bf16(CPU)
 
 
@@ -71,3 +73,12 @@ def test_bf16_training_learns_and_lands_near_fp32():
         assert history[-1]["loss"] < 0.8 * history[0]["loss"]
         losses[precision] = history[-1]["loss"]
     assert abs(losses["bf16"] / losses["fp32"] - 1) < 0.02, losses
+
+
+def test_auto_uses_bf16_for_a_large_image_conv_network_only_where_the_cpu_has_bf16_hardware():
+    rgb = build(load_config(str(EXAMPLES / "images_rgb_vae.json"), ["training.precision=auto"]), (3, 64, 64))
+    chosen = choose_precision("auto", rgb, CPU, 64)
+    assert chosen.name == ("bf16" if BF16_CPU else "fp32")
+    assert ("image_conv" in chosen.reason) == BF16_CPU
+    tiny = model("model.architecture=image_conv", "model.stage_channels=[8,16]", shape=(1, 8, 8))
+    assert choose_precision("auto", tiny, CPU, 64).name == "fp32"  # a small step: fp32 everywhere

@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from safetensors.numpy import load_file
 
 from aelab import runs
@@ -115,3 +116,31 @@ def test_resume_after_interruption_gives_identical_weights(tmp_path, model_type)
     assert metrics["test"]["loss"] == pytest.approx(expected["test"]["loss"], rel=1e-6)
     history = list(csv.DictReader((resumed / runs.HISTORY).open()))
     assert [int(r["epoch"]) for r in history] == [1, 2, 3, 4, 5, 6]
+
+
+def test_channels_last_conv_run_resumes_to_identical_weights(tmp_path):
+    """A conv net trains channels_last on a CPU; after --resume, Adam's moments (stored contiguous
+    in the checkpoint) must be laid out like their channels_last weights again for the fused step."""
+    overrides = ["model.type=vae", "model.architecture=conv", "model.conv_channels=[8,16]", "model.conv_dense=32",
+                 "training.epochs=5", "training.batch_size=32", "training.patience=null",
+                 "training.checkpoint_every=1"]
+    layouts = []
+
+    def check_layout(trainer, row):
+        assert trainer.memory_format is torch.channels_last
+        for p in trainer.model.parameters():
+            if p.dim() == 4:
+                assert p.is_contiguous(memory_format=torch.channels_last)
+                state = trainer.optimizer.state[p]
+                layouts.append(all(state[k].stride() == p.stride() for k in ("exp_avg", "exp_avg_sq")))
+
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    expected = train_run(load_config(None, overrides), whole, progress=False, figures=False)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(load_config(None, overrides), resumed, progress=False, figures=False, callbacks=[StopAfter(2)])
+    metrics = train_run(runs.read_config(resumed), resumed, resume=True, progress=False, figures=False,
+                        callbacks=[check_layout])
+    assert layouts and all(layouts)
+    wa, wb = weights(whole), weights(resumed)
+    assert wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa)
+    assert metrics["test"]["loss"] == pytest.approx(expected["test"]["loss"], rel=1e-6)

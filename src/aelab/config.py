@@ -152,6 +152,8 @@ class ModelConfig(_Section):
     n_layers: Optional[Annotated[int, Field(gt=0)]] = None
     activation: Activation = "relu"
     output_activation: OutputActivation = "auto"
+    # auto: He before relu-like layers, Xavier otherwise, except PyTorch's own layer defaults for the
+    # `conv` architecture with a non-relu-like activation (models/layers.py resolve_init says why)
     init: Literal["auto", "he", "xavier", "normal", "pytorch"] = "auto"
     reconstruction_loss: Literal["bce", "mse", "l1"] = "bce"
     beta: Optional[float] = Field(None, ge=0)  # weight of the KL term; VAE family only

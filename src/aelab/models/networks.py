@@ -19,6 +19,7 @@ from aelab.config import ModelConfig
 from aelab.errors import AelabError
 from aelab.models.conv import ConvDecoder, ConvEncoder
 from aelab.models.image_conv import ImageDecoder, ImageEncoder
+from aelab.models.layers import resolve_init
 from aelab.models.mlp import MLPDecoder, MLPEncoder
 from aelab.models.topology import mlp_widths
 
@@ -30,7 +31,8 @@ def build_networks(config: ModelConfig, input_shape: tuple[int, int, int], encod
     if config.architecture == "mlp" and ((need_encoder and not config.encoder) or (need_decoder and not config.decoder)):
         enc, dec = mlp_widths(config, math.prod(input_shape), encoder_outputs)
     conv = dict(channels=config.conv_channels, dense=config.conv_dense, act=config.activation,
-                kernel=config.kernel_size, init=config.init)
+                kernel=config.kernel_size,
+                init=resolve_init(config.init, "conv", config.activation))  # auto: PyTorch's defaults for tanh
     image = dict(channels=config.stage_channels, blocks=config.residual_blocks, norm=config.normalization,
                  act=config.activation, init=config.init)
     if need_encoder:

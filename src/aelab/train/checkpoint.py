@@ -98,3 +98,16 @@ def load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Te
             _, index, name = key.split(".", 2)
             state.setdefault(int(index), {})[name] = value
     optimizer.load_state_dict({"state": state, "param_groups": plain["param_groups"]})
+    match_parameter_layout(optimizer)
+
+
+def match_parameter_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Lay out each per-parameter state tensor (Adam's exp_avg, exp_avg_sq, momentum buffers) in
+    memory like its parameter. A checkpoint stores them contiguous; a channels_last conv weight
+    needs channels_last moments, or the fused kernels refuse them (or fall back to a slow path)
+    and the resumed run would no longer step exactly like the uninterrupted one."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            for name, value in optimizer.state.get(p, {}).items():
+                if isinstance(value, torch.Tensor) and value.shape == p.shape and value.stride() != p.stride():
+                    optimizer.state[p][name] = torch.empty_like(p, dtype=value.dtype).copy_(value)

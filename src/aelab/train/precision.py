@@ -1,11 +1,20 @@
 """Which precision a run trains in: `training.precision` auto, fp32 or bf16.
 
-`auto` (the default) picks bf16 autocast where it pays, fp32 elsewhere, and says why. Measured
-(BENCHMARKS.md, `bench/precision.py`): on a CPU with AVX512-BF16 an MLP step of >= 32 M
-multiply-adds runs ~1.3x faster in bf16 with the test loss within 0.1% of fp32; below that the
-casts autocast inserts cost more than the faster matrix products save, and oneDNN's bf16
-convolutions with few channels were slower than fp32, so conv models stay in fp32. Without bf16
-hardware (AVX512-BF16 or AMX) bf16 is emulated and several times slower than fp32. On CUDA, bf16
+`auto` (the default) picks bf16 autocast where it was measured to pay, fp32 elsewhere, and says
+why (the log line and metrics.json). On a CPU with AVX512-BF16 or AMX (BENCHMARKS.md,
+`bench/precision.py`, `bench/conv_options.py`):
+
+- MLPs: a step of >= 32 M multiply-adds runs ~1.3-2x faster in bf16 with the test loss within
+  0.1% of fp32; below that the casts autocast inserts around every layer cost more than the
+  faster matrix products save: fp32;
+- `image_conv` (32-256 channels, e.g. examples/images_rgb_vae.json): bf16 ran 1.4-1.8x faster
+  than fp32 (both channels_last), the test loss within 1.5% after 3 epochs and 0.3-1.5% below
+  fp32 after 10: bf16, again from 32 M multiply-adds per step. (An earlier measurement in CPU
+  seconds on a machine loaded 5-10x over had bf16 at 0.3-0.5x fp32; it did not reproduce on a
+  quiet machine, in either memory layout);
+- seed 002's small `conv` net (8-32 channels): bf16 gained nothing measurable over fp32: fp32.
+
+Without bf16 hardware bf16 is emulated and several times slower than fp32: fp32. On CUDA, bf16
 pays wherever the GPU supports it (Ampere and later).
 
 Only the forward pass and the loss run under autocast; the weights, the gradients and the
@@ -58,12 +67,14 @@ def _decide(setting: str, model: Autoencoder, device: torch.device, batch_size: 
         return Precision("fp32", f"auto: {where}")
     if device.type == "cuda":
         return Precision("bf16", "auto: the GPU supports bf16")
-    if model.config.architecture in ("conv", "image_conv"):  # image_conv: 0.3-0.5x in bf16 (issue 10)
-        return Precision("fp32", "auto: bf16 convolutions were slower than fp32 on this kind of CPU")
+    if model.config.architecture == "conv":  # seed 002's few-channel convs (BENCHMARKS.md, issue 10)
+        return Precision("fp32", "auto: bf16 gained nothing over fp32 for the small conv network on this kind of CPU")
     macs = step_macs(model, batch_size)
     if macs < SMALL_STEP_MACS:
         return Precision("fp32", f"auto: a small step ({macs / 1e6:.1f} M multiply-adds) gains nothing from bf16")
-    return Precision("bf16", "auto: this CPU does bf16 in hardware (AVX512-BF16/AMX)")
+    what = "an image_conv network" if model.config.architecture == "image_conv" else "a model"
+    return Precision("bf16", f"auto: this CPU does bf16 in hardware (AVX512-BF16/AMX) and {what} of "
+                             f"{macs / 1e6:,.0f} M multiply-adds per step gains from it")
 
 
 def _bf16_hardware(device: torch.device) -> bool:

@@ -3,7 +3,8 @@ validation loss with the best weights restored, and checkpoints that resume bit-
 
 Speed (see BENCHMARKS.md): the whole set stays one uint8 tensor and each batch is one index_select
 and one conversion; the optimizer is fused; the loss is BCE with logits; nothing waits on a
-per-step `.item()`; denormals and threads are set for the duration of `fit` (speed.py).
+per-step `.item()`; denormals and threads are set for the duration of `fit` (speed.py); conv
+networks train channels_last on a CPU.
 Across processes the same loop runs under DistributedDataParallel (distributed.py).
 """
 
@@ -29,7 +30,7 @@ from aelab.train.interrupt import DeferredInterrupts, Interrupted
 from aelab.train.objective import mean_objective
 from aelab.train.optim import build_optimizer
 from aelab.train.precision import choose_precision
-from aelab.train.speed import SMALL_STEP_MACS, flush_denormals, intra_op_threads, step_macs
+from aelab.train.speed import LARGE_MODEL_PARAMETERS, SMALL_STEP_MACS, flush_denormals, intra_op_threads, step_macs
 
 
 @dataclass
@@ -57,16 +58,22 @@ def pick_device(name: str) -> torch.device:
 
 
 CHECKPOINT_SECONDS = 30.0  # with training.checkpoint_every unset
+# Architectures trained channels_last on a CPU by default (BENCHMARKS.md, bench/conv_options.py).
+CHANNELS_LAST_ARCHITECTURES = ("conv", "image_conv")
 
 
 class Trainer:
     def __init__(self, model: Autoencoder, config: Config, device: torch.device | str = "cpu",
                  progress: bool = True, callbacks: list[Callable[["Trainer", dict], None]] | None = None,
-                 context: distributed.Context | None = None):
-        self.model = model.to(device)
+                 context: distributed.Context | None = None, channels_last: bool | None = None):
         self.config = config
         self.device = torch.device(device)
         self.context = context  # None: one process; else this rank's place in the process group
+        # channels_last (None: where it was measured to pay, see _memory_format): the conv weights
+        # and every batch are laid out NHWC, which oneDNN's convolutions want on a CPU.
+        self.memory_format = self._memory_format(model, channels_last)
+        self.model = model.to(device) if self.memory_format is None else \
+            model.to(device, memory_format=self.memory_format)
         self.is_main = context is None or context.is_main
         self.optimizer = build_optimizer(model.parameters(), config.training)
         # One generator drives every random draw of the loop (order, noise, z), so a checkpoint
@@ -140,11 +147,24 @@ class Trainer:
             return epoch % cfg.checkpoint_every == 0
         return self._last_checkpoint is None or time.perf_counter() - self._last_checkpoint >= CHECKPOINT_SECONDS
 
+    def _memory_format(self, model: Autoencoder, channels_last: bool | None) -> torch.memory_format | None:
+        """torch.channels_last for aelab's conv networks trained on a CPU in one process; None (the
+        layout as it is) elsewhere or when `channels_last` is False. Measured in BENCHMARKS.md
+        (bench/conv_options.py)."""
+        if channels_last is None:
+            channels_last = (self.device.type == "cpu" and self.context is None
+                             and self.config.model.architecture in CHANNELS_LAST_ARCHITECTURES
+                             and not (self.config.model.encoder or self.config.model.decoder))
+        return torch.channels_last if channels_last else None
+
     def _threads(self) -> int | None:
-        """1 for small models on the CPU unless training.threads says otherwise; else leave as set."""
+        """1 for small models on the CPU unless training.threads says otherwise; else leave as set.
+        Small: few multiply-adds per step and fewer than LARGE_MODEL_PARAMETERS parameters."""
         cfg = self.config.training
         if cfg.threads is not None or self.device.type != "cpu":
             return None
+        if sum(p.numel() for p in self.model.parameters()) >= LARGE_MODEL_PARAMETERS:
+            return None  # memory-bound at any batch size (seed 004 at batch 2)
         return 1 if step_macs(self.model, cfg.batch_size) < SMALL_STEP_MACS else None
 
     def _epoch(self, train: torch.Tensor, validation: torch.Tensor | None) -> dict:
@@ -180,6 +200,8 @@ class Trainer:
             batch = order[start:start + cfg.batch_size]  # the global batch
             local = distributed.local_share(batch, self.context)
             x = to_float(train[local])
+            if self.memory_format is not None:
+                x = x.contiguous(memory_format=self.memory_format)
             if augmenting:
                 x = augment(x, self.config.data.augment_flip, self.config.data.augment_shift, draws)
             if dynamic:  # a fresh binary draw of each image every epoch (Bernoulli likelihood)
