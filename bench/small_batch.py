@@ -7,7 +7,7 @@ batch of 2, today's loop against the same loop with each change, every measureme
 
 Arms: the loop with 1 thread (what aelab picked for this step of few multiply-adds before) and with
 2 threads (what it picks now for a model of >= 8 M parameters), each also inside
-speed.keep_freed_memory() (glibc keeps freed blocks instead of returning them to the OS). Also printed: minor page
+keep_freed_memory() below (glibc keeps freed blocks instead of returning them to the OS). Also printed: minor page
 faults per step, and the floor the memory traffic of one step sets: the bytes every step must move
 (weights read forward and backward, gradients written, fused Adam reading parameters, gradients and
 both moments and writing parameters and moments) over the memory bandwidth measured here.
@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
+import ctypes.util
+import functools
 import json
 import os
 import resource
@@ -27,6 +30,74 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+
+
+# glibc's mallopt parameters (malloc.h). By default glibc adapts both thresholds as a program
+# frees large blocks (mmap threshold = the largest freed mapped block up to 32 MiB, trim threshold
+# twice that); any mallopt call ends that adaptation for good, and glibc has no getter.
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+MMAP_THRESHOLD_MAX = 32 * 1024 * 1024  # glibc's ceiling on 64-bit (HEAP_MAX_SIZE / 2)
+TRIM_THRESHOLD_KEPT = 2**31 - 1  # the largest value mallopt's int takes: never trim inside the block
+# After the block: where glibc's own adaptation ends up for blocks of up to 32 MiB. Not glibc's
+# start values (128 KiB): fixed there, every later allocation above 128 KiB would be a fresh
+# mapping faulted in page by page (a 1 MB elementwise op measured 16x slower).
+AFTER = {M_MMAP_THRESHOLD: ("MALLOC_MMAP_THRESHOLD_", MMAP_THRESHOLD_MAX),
+         M_TRIM_THRESHOLD: ("MALLOC_TRIM_THRESHOLD_", 2 * MMAP_THRESHOLD_MAX)}
+
+
+@functools.lru_cache(maxsize=1)
+def _glibc():
+    """glibc's C library (for mallopt, malloc_trim), or None on musl, macOS, Windows."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        if libc is None or not hasattr(libc, "mallopt") or not hasattr(libc, "gnu_get_libc_version"):
+            return None
+    except OSError:
+        return None
+    libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return libc
+
+
+def _after(param: int) -> int:
+    env, value = AFTER[param]
+    try:  # a setting the process was started with (MALLOC_*_) wins
+        return int(os.environ.get(env, value))
+    except ValueError:
+        return value
+
+
+@contextlib.contextmanager
+def keep_freed_memory():
+    """Inside the block, glibc keeps freed memory for the next allocation instead of returning it
+    to the OS (a no-op where the C library is not glibc).
+
+    glibc serves an allocation above its mmap threshold with a fresh mapping, unmapped on free,
+    and trims the heap's top when more than its trim threshold is free there; a training step that
+    frees and re-allocates tens of MB of gradients can then fault in thousands of fresh pages every
+    step. Inside the block the mmap threshold is glibc's maximum (32 MiB) and the heap is never
+    trimmed. On exit the heap is trimmed (`malloc_trim`) and the thresholds are left where glibc's
+    own adaptation takes them for blocks up to 32 MiB (mmap 32 MiB, trim 64 MiB), or at the
+    MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ values the process was started with.
+
+    Measured here and not adopted in `Trainer.fit`: on seed 004's batch-2 MLP it made no
+    measurable difference (glibc's adaptation already serves its 25 MB gradients from the heap;
+    BENCHMARKS.md).
+    """
+    libc = _glibc()
+    if libc is None:
+        yield
+        return
+    wanted = {M_MMAP_THRESHOLD: MMAP_THRESHOLD_MAX, M_TRIM_THRESHOLD: TRIM_THRESHOLD_KEPT}
+    for param, value in wanted.items():
+        libc.mallopt(param, value)
+    try:
+        yield
+    finally:
+        for param in wanted:
+            libc.mallopt(param, _after(param))
+        libc.malloc_trim(0)
 ARMS = {"1 thread (aelab's pick for this model before)": ("off", 1),
         "1 thread + keep_freed_memory()": ("on", 1),
         "2 threads (aelab's pick now: 13 M parameters)": ("off", 2),
@@ -39,7 +110,6 @@ def one(keep: str, threads: int, epochs: int) -> dict:
     from aelab.config import load_config
     from aelab.data.prepare import prepare_data
     from aelab.models.registry import build_model
-    from aelab.train.speed import keep_freed_memory
     from aelab.train.trainer import Trainer
     config = load_config(str(HERE.parent / "examples/seed004_emojis.json"), [
         f"data.path={HERE.parent / 'examples/emojis'}", f"training.epochs={epochs}", "training.patience=null",

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import resource
 from pathlib import Path
 
-import numpy as np
-import pytest
 import torch
 
 from aelab.config import load_config
@@ -43,61 +40,6 @@ def test_fit_uses_one_thread_for_a_small_model_and_restores_the_setting():
         torch.set_num_threads(before)
     assert trainer.optimizer.param_groups[0]["fused"] is True
     assert trainer.state.history[-1]["loss"] < trainer.state.history[0]["loss"]
-
-
-def _page_faults_of_allocations(n: int = 3, mb: int = 20) -> list[int]:
-    """Minor page faults of allocating (and touching) then freeing `mb` MB, `n` times."""
-    out = []
-    for _ in range(n):
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        block = np.ones(mb * 2**20 // 4, np.float32)
-        del block
-        out.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-    return out
-
-
-@pytest.mark.skipif(speed._glibc() is None, reason="glibc's malloc only")
-def test_keep_freed_memory_reuses_freed_blocks_and_leaves_glibc_serving_from_the_heap():
-    with speed.keep_freed_memory():
-        inside = _page_faults_of_allocations()
-    # Inside: the freed 20 MB stay with the process, so the next allocations fault in no pages.
-    assert inside[1] == inside[2] == 0, inside
-    # After: not glibc's start values (128 KiB: every 1 MB block a fresh mapping, ~256 faults
-    # each) but where its own adaptation ends: blocks up to 32 MiB come from the heap again ...
-    assert _page_faults_of_allocations(mb=1)[1:] == [0, 0]
-    assert _page_faults_of_allocations(mb=20)[1:] == [0, 0]
-    # ... and larger ones are mapped and unmapped, as glibc does by default (> 32 MiB)
-    assert min(_page_faults_of_allocations(mb=48)) > 10  # 24 with 2 MB huge pages, ~12,000 without
-
-
-def test_keep_freed_memory_is_a_no_op_without_glibc(monkeypatch):
-    monkeypatch.setattr(speed, "_glibc", lambda: None)
-    with speed.keep_freed_memory():
-        pass  # nothing to call, nothing to restore
-
-
-@pytest.mark.skipif(speed._glibc() is None, reason="glibc's malloc only")
-def test_keep_freed_memory_sets_the_thresholds_only_inside_the_block(monkeypatch):
-    calls = []
-    real = speed._glibc()
-
-    class Spy:
-        def mallopt(self, param, value):
-            calls.append((param, value))
-            return real.mallopt(param, value)
-
-        def malloc_trim(self, pad):
-            calls.append(("trim", pad))
-            return real.malloc_trim(pad)
-
-    monkeypatch.setattr(speed, "_glibc", lambda: Spy())
-    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "262144")
-    with speed.keep_freed_memory():
-        assert calls == [(speed.M_MMAP_THRESHOLD, speed.MMAP_THRESHOLD_MAX),
-                         (speed.M_TRIM_THRESHOLD, speed.TRIM_THRESHOLD_KEPT)]
-    # the value the process was started with where there is one; else glibc's adapted 32 / 64 MiB
-    assert calls[2:] == [(speed.M_MMAP_THRESHOLD, 32 * 2**20), (speed.M_TRIM_THRESHOLD, 262144), ("trim", 0)]
-    real.mallopt(speed.M_TRIM_THRESHOLD, 64 * 2**20)
 
 
 def test_fit_keeps_the_threads_for_a_model_with_many_parameters_even_at_batch_2():

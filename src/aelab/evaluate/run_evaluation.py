@@ -5,7 +5,6 @@ levels and, for VAEs, an importance-sampled negative log-likelihood."""
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from pathlib import Path
