@@ -17,6 +17,8 @@ from aelab import runs
 from aelab.cli import main
 from aelab.config import load_config
 from aelab.data.augment import augment
+from aelab.errors import AelabError
+from aelab.train.trainer import Trainer
 from aelab.train import schedules
 from aelab.data.prepare import prepare_data
 from aelab.experiments.train_run import train_run
@@ -106,6 +108,82 @@ def test_schedules_ramp_cycle_decay_and_halve():
     assert (best, bad, scale) == (0.5, 1, 1.0)
     assert schedules.plateau_step(plateau, 1.0, 0.5, bad, scale) == (0.5, 0, 0.5)  # the second stall halves
     assert schedules.plateau_step(plateau, 0.4, 0.5, 1, 0.5) == (0.4, 0, 0.5)
+
+
+def test_a_latent_grid_is_sized_from_the_images_and_each_position_codes_its_own_patch(tmp_path, caplog):
+    overrides = EMOJIS + ["training.epochs=2", "model.latent_channels=3", "model.latent_dim=32"]
+    with caplog.at_level("WARNING", logger="aelab"):
+        train_run(load_config(None, overrides), tmp_path / "g", progress=False, figures=False)
+    # 32x32 images, three stride-2 stages: a 4x4 grid of 3 values = 48, which replaces the 32 asked for
+    assert runs.read_config(tmp_path / "g").model.latent_dim == 48
+    assert "model.latent_dim 32 is replaced by 48" in caplog.text
+    model, _, _ = runs.load_model(tmp_path / "g")
+    _, _, test = prepare_data(runs.read_config(tmp_path / "g"))
+    with torch.no_grad():
+        z = model.encode(torch.from_numpy(test.images[:4]).float() / 255)[0]
+        moved = z.clone()
+        moved[:, :3] += 3.0  # the first position's three values: the top-left corner of the grid
+        change = (model.decode(moved) - model.decode(z)).abs().mean((0, 1))  # (32, 32)
+    assert change[:16, :16].sum() > 3 * change[16:, 16:].sum()
+    with pytest.raises(AelabError, match="model.latent_channels"):
+        load_config(None, ["model.architecture=conv", "model.latent_channels=4"])
+
+
+def test_warmup_raises_the_learning_rate_over_its_steps_then_the_schedule_takes_over(tmp_path):
+    cfg = load_config(None, ["training.epochs=10", "training.lr_schedule=cosine", "training.learning_rate=0.01",
+                             "training.warmup_steps=4"]).training
+    assert [schedules.learning_rate(cfg, 0, step=s) for s in range(4)] == pytest.approx([0.0025, 0.005, 0.0075, 0.01])
+    assert schedules.learning_rate(cfg, 5, step=40) == pytest.approx(0.005)  # after it: the cosine alone
+    # In a run: 41 training images, 8 a step, 6 steps an epoch; the history logs each epoch's last step.
+    config = load_config(None, EMOJIS + ["training.epochs=3", "training.batch_size=8", "data.limit=46",
+                                         "training.warmup_steps=10", "model.stage_channels=[8,16]", "data.input_size=16"])
+    metrics = train_run(config, tmp_path / "w", progress=False, figures=False)
+    rates = [float(r["learning_rate"]) for r in csv.DictReader((tmp_path / "w" / runs.HISTORY).open())]
+    assert metrics["n_train"] == 41 and rates == pytest.approx([0.002 * 6 / 10, 0.002, 0.002])
+
+
+def test_a_budget_in_steps_sets_the_epochs_for_the_data(tmp_path):
+    config = load_config(None, EMOJIS + ["training.steps=10", "training.batch_size=8", "data.limit=46",
+                                         "model.stage_channels=[8,16]", "data.input_size=16"])
+    metrics = train_run(config, tmp_path / "s", progress=False, figures=False)
+    # 41 training images, 8 a step: 6 steps an epoch, so 10 steps take 2 epochs
+    assert metrics["n_train"] == 41 and metrics["epochs_run"] == 2
+    assert runs.read_config(tmp_path / "s").training.epochs == 2  # config.json says what ran
+
+
+def test_the_posterior_log_variance_is_bounded_above_and_untouched_below():
+    from aelab.models.vae import LOGVAR_MAX, bounded_logvar
+
+    raw = torch.tensor([-20.0, -5.0, 0.0, 5.0, 40.0, 1e4], requires_grad=True)
+    bounded = bounded_logvar(raw)
+    values = bounded.tolist()
+    assert max(values) <= LOGVAR_MAX and values[-1] == pytest.approx(LOGVAR_MAX)
+    assert values[0] == pytest.approx(-20.0, abs=1e-6) and values[1] == pytest.approx(-5.0, abs=1e-3)
+    bounded.sum().backward()
+    assert (raw.grad[:5] > 0).all()  # it fades but keeps its sign: Adam, which divides by its size, moves it back
+
+
+def test_a_divergence_is_caught_in_the_epoch_it_happens(tmp_path, caplog):
+    """Plain SGD warming up to a learning rate far too high: epoch 1 learns, epoch 2 ends in NaN:
+    one line naming epoch 2, the checkpoint of epoch 1 kept."""
+    config = load_config(None, ["data.dataset=digits", "data.limit=300", "model.type=ae", "model.latent_dim=4",
+                                "model.encoder_layers=[32]", "model.reconstruction_loss=mse",
+                                "model.output_activation=identity", "training.epochs=4", "training.optimizer=sgd",
+                                "training.learning_rate=0.2", "training.warmup_steps=28", "training.batch_size=16",
+                                "training.checkpoint_every=1", "training.threads=1"])
+    with pytest.raises(AelabError, match=r"^training diverged in epoch 2: .*training.learning_rate \(now 0.2\)"
+                                         r".*the last checkpoint, epoch 1, is kept"):
+        train_run(config, tmp_path / "d", progress=False, figures=False)
+    # A loss that jumps but stays finite (one step blew up, as a VAE's KL did on the shipped emojis
+    # before its log-variance was bounded) is one warning line in that epoch.
+    model = build(config, (1, 8, 8))
+    trainer = Trainer(model, config, progress=False)
+    trainer.state.history, trainer.state.epoch = [{"epoch": 1, "loss": 20.0}, {"epoch": 2, "loss": 9.0}], 3
+    with caplog.at_level("WARNING", logger="aelab"):
+        trainer._warn_if_diverged({"epoch": 3, "loss": 4e11})
+        trainer._warn_if_diverged({"epoch": 3, "loss": 30.0})  # KL annealing raises a loss far less
+    assert [r.getMessage()[:61] for r in caplog.records] == [
+        "training diverged in epoch 3: its mean training loss 4e+11 is"]
 
 
 def test_augmentation_flips_and_shifts_whole_images():

@@ -12,7 +12,7 @@ from aelab.data import download
 from aelab.data.builtin import digits
 from aelab.data.splits import split
 from aelab.evaluate.feature_classifier import classifier_for
-from aelab.evaluate.sample_quality import classifier_accuracy, frechet_distance
+from aelab.evaluate.sample_quality import classifier_accuracy, frechet_distance, judge, nearest
 
 TRAIN, TEST = split(digits(), 0.2, seed=0)
 
@@ -61,3 +61,23 @@ def test_aelab_evaluate_reports_the_frechet_distance_of_a_trained_vaes_samples(t
     noise = np.random.default_rng(1).random((300, *TEST.shape), dtype=np.float32)
     assert 0 < test["frechet_distance"] < frechet_distance(TEST.images, noise, classifier) / 3
     assert test["classifier_accuracy"] > 0.85  # the same classifier: trained on the run's training split
+    # beside the distance, its floor (real images) and the copy check, also in the printed table
+    assert 0 < test["frechet_distance_real"] < test["frechet_distance"]
+    assert test["frechet_ratio"] == pytest.approx(test["frechet_distance"] / test["frechet_distance_real"])
+    assert 0 < test["nearest_training_rms_real"] < test["nearest_training_rms"]  # blurry samples: no copies
+    main(["evaluate", str(run), "--fd-samples", "300", "--sampler", "gaussian"])
+    table = capsys.readouterr().out
+    assert "frechet_distance_gaussian" in table and "frechet_ratio_gaussian" in table
+
+
+def test_judging_samples_tells_copies_and_noise_from_new_images(classifier):
+    """Training images passed off as samples sit at distance 0 from the training set, nearer than
+    new (test) images; noise is far from both and its distance is many times the real floor."""
+    copies = TRAIN.images[:300]
+    judged = judge(copies, {"test": TEST.images}, TRAIN.images, classifier, seed=0)["test"]
+    assert judged["nearest_training_rms"] == 0 < judged["nearest_training_rms_real"]
+    noise = np.random.default_rng(0).random((300, *TEST.shape), dtype=np.float32)
+    judged = judge(noise, {"test": TEST.images}, TRAIN.images, classifier, seed=0, name="frechet_distance_x")["test"]
+    assert judged["frechet_ratio_x"] > 10 and judged["nearest_training_rms_x"] > judged["nearest_training_rms_real"]
+    index, rms = nearest(TEST.images[:5], TEST.images)
+    assert index.tolist() == [0, 1, 2, 3, 4] and np.allclose(rms, 0)

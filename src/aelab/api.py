@@ -37,6 +37,7 @@ from aelab.explore.context import from_estimator
 from aelab.models import inference, samplers
 from aelab.models.registry import build_model, complete_options
 from aelab.train import checkpoint
+from aelab.train.schedules import resolve_steps
 from aelab.train.trainer import Trainer, pick_device
 
 CODE_SAMPLE = 4096  # training images whose codes fit an AE's sampling distribution
@@ -174,7 +175,7 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         data = self._images(X, fitting=True, labels=y)
         encoder, decoder = self._networks()
         train, validation = split(data, config.training.validation_split, config.training.seed)
-        config = complete_options(config, train)  # e.g. a CVAE's number of classes
+        config = resolve_steps(complete_options(config, train), len(train))  # e.g. a CVAE's classes
         self.model_ = build_model(config.model, data.shape, encoder, decoder, seed=config.training.seed)
         if self.model_.needs_labels and data.labels is None:
             raise AelabError(f"a '{config.model.type}' learns from labels: call fit(X, y)")

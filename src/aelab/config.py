@@ -172,6 +172,10 @@ class ModelConfig(_Section):
     stage_channels: list[Annotated[int, Field(gt=0)]] = [32, 64, 128, 256]
     residual_blocks: Union[Annotated[int, Field(ge=0)], list[Annotated[int, Field(ge=0)]]] = 0
     normalization: Literal["batch", "group", "none"] = "batch"
+    # image_conv: a code that is a grid, `latent_channels` values at each position of the last feature
+    # map (H/2^n x W/2^n for n stages) instead of one dense vector; latent_dim is then that many values
+    # in all, filled in from the image size (models/image_conv.py says why a grid generalises).
+    latent_channels: Optional[Annotated[int, Field(gt=0, le=MAX_WIDTH)]] = None
     # Where samples.png, `aelab generate` and the estimators' sample() draw codes from
     # (models/samplers.py): auto = the prior, or for a model without one (AE, DAE) a Gaussian fitted
     # to the training codes; gmm = a Gaussian mixture of `gmm_components` fitted to the training
@@ -208,6 +212,9 @@ class ModelConfig(_Section):
                              "and conv_dense")
         if self.architecture == "image_conv":
             self._resolve_image_conv(sources)
+        elif self.latent_channels is not None:
+            raise ValueError(f"model.latent_channels makes the code a grid of the image_conv network's last "
+                             f"feature map; architecture '{self.architecture}' has none: use image_conv or remove it")
         if self.type in ("ae", "dae") and self.beta == 1.0:
             self.beta = None  # a resolved VAE config re-used with type ae: the default weight, no KL
         if self.type in ("ae", "dae") and self.sampler == "prior":
@@ -257,6 +264,9 @@ class OptimizerConfig(_Section):
 
 class TrainingConfig(_Section):
     epochs: Annotated[int, Field(gt=0)] = 100
+    # A budget in optimizer steps instead of epochs: the number of epochs becomes what `steps` needs
+    # on this data (rounded up), so 172 images and 4,000 get the same amount of training.
+    steps: Optional[Annotated[int, Field(gt=0)]] = None
     batch_size: Annotated[int, Field(gt=0)] = 64
     learning_rate: float = Field(1e-3, gt=0)
     optimizer: OptimizerConfig = OptimizerConfig()
@@ -278,6 +288,9 @@ class TrainingConfig(_Section):
     free_bits: float = Field(0.0, ge=0)  # nats per latent dimension below which KL is not penalised
     lr_schedule: Literal["constant", "cosine", "plateau"] = "constant"
     lr_patience: Annotated[int, Field(gt=0)] = 5  # plateau: epochs without improvement before halving
+    # The learning rate rises linearly from lr/warmup_steps to lr over the first optimizer steps:
+    # Adam's first steps move every weight by about lr whatever its gradient (train/schedules.py).
+    warmup_steps: Annotated[int, Field(ge=0)] = 0
     gradient_clip: Optional[float] = Field(None, gt=0)  # max global gradient norm per step
 
     @field_validator("optimizer", mode="before")

@@ -20,7 +20,11 @@ log = logging.getLogger("aelab")
 SHOWN = ("loss", "reconstruction_loss", "kl", "mse", "bce", "l1", "psnr", "ssim", "nll", "elbo", "pixel_accuracy",
          "max_wrong_pixels", "images_with_wrong_pixels", "images_with_over_one_wrong_pixel",
          "knn_accuracy", "silhouette", "active_units", "mig", "factor_vae_score", "sap", "dci_disentanglement",
-         "dci_completeness", "dci_informativeness", "frechet_distance", "classifier_accuracy")
+         "dci_completeness", "dci_informativeness", "frechet_distance", "frechet_distance_real", "frechet_ratio",
+         "nearest_training_rms", "nearest_training_rms_real", "classifier_accuracy")
+# Measured for a sampler asked for by name (--sampler gmm): shown under their own names, e.g.
+# frechet_distance_gmm, beside the rows above.
+PER_SAMPLER = ("frechet_distance", "frechet_ratio", "nearest_training_rms")
 
 
 def add_commands(sub) -> None:
@@ -107,7 +111,12 @@ def _cell(value) -> str:
 
 def format_table(results: dict[str, dict]) -> str:
     splits = list(results)
-    rows = [k for k in SHOWN if any(k in r for r in results.values())]
+    present = list(dict.fromkeys(k for r in results.values() for k in r))
+    rows = []
+    for k in SHOWN:
+        rows += [k] if k in present else []
+        if k in PER_SAMPLER:  # frechet_distance_gmm, ... right after frechet_distance
+            rows += [p for p in present if p.startswith(k + "_") and p not in SHOWN]
     lines = [" | ".join(["metric".ljust(34)] + [s.rjust(12) for s in splits])]
     lines += [" | ".join([k.ljust(34)] + [_cell(results[s].get(k)).rjust(12) for s in splits]) for k in rows]
     for split, values in results.items():

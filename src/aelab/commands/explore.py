@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from aelab.errors import AelabError
+from aelab.vocabulary import PRINCIPAL_ABOVE, TRAVERSAL_DIRECTIONS as DIRECTIONS
 
 # Modules that load torch, scikit-learn or the data are imported inside the handlers, so that
 # `aelab --help` and `--version` start in well under a second.
@@ -52,6 +53,9 @@ def add_commands(sub) -> None:
     p._negative_number_matcher = re.compile(r"^-\.?\d[\d.,]*$")
     p.add_argument("--steps", type=int, default=15, help="images per row (default 15)")
     p.add_argument("--around", help="fix the other dimensions at this image's code: " + REF_HELP)
+    p.add_argument("--directions", choices=DIRECTIONS, default="auto",
+                   help="the latent axes, or the principal directions of the training codes (default auto: "
+                        f"the axes up to {PRINCIPAL_ABOVE} latent dimensions, principal directions above)")
 
     p = command("animate", "a GIF walking a path through latent space beside the latent map", _animate)
     p.add_argument("--path", choices=("line", "sine", "circle", "random-walk", "tour"), default="sine",
@@ -138,7 +142,8 @@ def _traverse(args) -> int:
 
     dims = _pair(args.dims, "--dims", int)
     span = None if args.span is None else _pair(args.span, "--range")
-    for path in traverse(_ctx(args, "traverse"), dims, span, args.steps, args.around, args.out):
+    for path in traverse(_ctx(args, "traverse"), dims, span, args.steps, args.around, args.out,
+                         directions=args.directions):
         print(path)
     return 0
 

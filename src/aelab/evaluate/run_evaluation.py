@@ -23,7 +23,7 @@ from aelab.evaluate.feature_classifier import classifier_for
 from aelab.evaluate.latent_quality import latent_metrics
 from aelab.evaluate.likelihood import nll_metrics
 from aelab.evaluate.metrics import evaluate
-from aelab.evaluate.sample_quality import classifier_accuracy, frechet_distance
+from aelab.evaluate.sample_quality import classifier_accuracy, judge
 from aelab.models.autoencoder import Autoencoder
 from aelab.models.inference import decode, encode
 from aelab.models.samplers import draw, has_prior, resolve
@@ -155,7 +155,7 @@ def sample_quality(model: Autoencoder, parts: dict[str, ImageData], n: int, seed
     log.info("Fréchet distance of %d samples from %s", n, source)
     samples = np.clip(decode(model, codes, labels=labels), 0, 1)
     name = "frechet_distance" if sampler == "auto" else f"frechet_distance_{kind}"
-    result = {s: {name: frechet_distance(parts[s].images, samples, classifier)} for s in splits}
+    result = judge(samples, {s: parts[s].images for s in splits}, train.images, classifier, seed, name)
     if train.labels is not None:
         for s in splits:
             result[s]["classifier_accuracy"] = classifier_accuracy(parts[s].images, parts[s].labels, classifier)

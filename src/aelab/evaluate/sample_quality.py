@@ -3,6 +3,13 @@ space of the dataset's own small classifier (`feature_classifier`), computed by 
 FrechetInceptionDistance with that classifier as its custom `feature` extractor, and the accuracy
 with which the classifier recognises conditional samples as the class they were asked for.
 
+A distance alone says little, so `judge` puts two references beside it: the same distance for as
+many real training images (the floor: what a perfect generator would score with that many
+images; the ratio to it is comparable across datasets), and a copy check, each sample's distance
+to its nearest training image against that of held-out real images (a sampler that memorised its
+training codes scores a fine distance with copies; its samples then sit closer to the training
+images than new real images do).
+
 Not comparable to published FID numbers (those use Inception-v3 features of 299x299 RGB images);
 comparable between models and runs on the same dataset, which is what aelab compares.
 """
@@ -35,6 +42,46 @@ def frechet_distance(real, generated, classifier: FeatureClassifier, batch_size:
         for batch in images.split(batch_size):
             metric.update(batch, real=is_real)
     return float(metric.compute())
+
+
+@torch.no_grad()
+def nearest(images: np.ndarray, reference: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    """For each image, the index of the closest reference image (Euclidean, pixel space) and the
+    root-mean-square pixel difference to it (0 = an exact copy, 1 = black vs white). uint8 images
+    are read as [0, 1]."""
+    x = _tensor(images).flatten(1)
+    best_d = torch.full((len(x),), float("inf"))
+    best_i = torch.zeros(len(x), dtype=torch.long)
+    for start in range(0, len(reference), chunk):
+        ref = _tensor(reference[start:start + chunk]).flatten(1)
+        d, i = torch.cdist(x, ref).min(dim=1)
+        better = d < best_d
+        best_d[better], best_i[better] = d[better], i[better] + start
+    rms = best_d / np.sqrt(x.shape[1])
+    return best_i.numpy(), rms.numpy()
+
+
+def judge(samples: np.ndarray, splits: dict, train_images: np.ndarray, classifier: FeatureClassifier,
+          seed: int, name: str = "frechet_distance") -> dict[str, dict]:
+    """Per split (name -> its images (N, C, H, W)): the Fréchet distance `name` of `samples` to
+    the split, `frechet_distance_real` (the floor: as many training images as samples, seeded, to
+    the split), their ratio (`frechet_ratio`, with `name`'s suffix), the median RMS pixel distance
+    of the samples to their nearest training image (`nearest_training_rms`) and, on held-out
+    splits, that of the split's own images (`nearest_training_rms_real`): samples much nearer than
+    real images are copies."""
+    suffix = name.removeprefix("frechet_distance")
+    pick = np.random.default_rng(seed).choice(len(train_images), min(len(samples), len(train_images)), replace=False)
+    real = train_images[np.sort(pick)]
+    copies = float(np.median(nearest(samples, train_images)[1]))
+    result = {}
+    for split, images in splits.items():
+        fd, floor = frechet_distance(images, samples, classifier), frechet_distance(images, real, classifier)
+        row = {name: fd, "frechet_distance_real": floor, f"frechet_ratio{suffix}": fd / max(floor, 1e-12),
+               f"nearest_training_rms{suffix}": copies}
+        if split != "train":
+            row["nearest_training_rms_real"] = float(np.median(nearest(images, train_images)[1]))
+        result[split] = row
+    return result
 
 
 def classifier_accuracy(images, labels, classifier: FeatureClassifier) -> float:

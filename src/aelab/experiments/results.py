@@ -17,11 +17,12 @@ METRICS = ("loss", "reconstruction_loss", "kl", "mse", "bce", "l1", "pixel_accur
            "images_with_over_one_wrong_pixel", "knn_accuracy", "silhouette", "active_units", "nll", "elbo",
            "denoising_pixel_accuracy", "denoising_noisy_pixel_accuracy", "denoising_images_with_over_one_wrong_pixel",
            "denoising_mse", "denoising_noisy_mse", "mig", "factor_vae_score", "sap", "dci_disentanglement",
-           "dci_completeness", "dci_informativeness", "frechet_distance", "classifier_accuracy")
+           "dci_completeness", "dci_informativeness", "frechet_distance", "frechet_distance_real", "frechet_ratio",
+           "nearest_training_rms", "nearest_training_rms_real", "classifier_accuracy")
 RUN_FIELDS = ("epochs_run", "best_epoch", "train_seconds")
 # results.md keeps to these (results.csv has every metric above).
 SUMMARY = ("loss", "kl", "mse", "pixel_accuracy", "images_with_over_one_wrong_pixel", "knn_accuracy",
-           "silhouette", "active_units", "nll", "elbo", "frechet_distance", "mig", "factor_vae_score", "sap",
+           "silhouette", "active_units", "nll", "elbo", "frechet_distance", "frechet_ratio", "mig", "factor_vae_score", "sap",
            "dci_disentanglement", "denoising_pixel_accuracy", "denoising_noisy_pixel_accuracy", "denoising_mse",
            "epochs_run", "train_seconds")
 

@@ -24,6 +24,7 @@ from aelab.models.registry import build_model, complete_options, model_class
 from aelab.models.summary import format_summary
 from aelab.models.topology import resolve_widths
 from aelab.train import distributed
+from aelab.train.schedules import resolve_steps
 from aelab.train.tensorboard import TensorBoardLog
 from aelab.train.trainer import Trainer, pick_device
 
@@ -43,14 +44,13 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
             runs.write_json(run / runs.CONFIG, config.to_dict())
     runs.set_threads(config.training.threads)
     train, validation, test = prepare_data(config)
+    # What the data decides, written into config.json so that the run reloads and resumes the same:
+    # the widths n_layers or encoder_topology give, options such as a CVAE's number of classes, and
+    # the epochs that training.steps needs.
     resolved = resolve_widths(config, train.shape, model_class(config.model.type).encoder_outputs(config.model.latent_dim))
-    if resolved is not config:  # config.json shows the widths n_layers or encoder_topology gave
+    resolved = resolve_steps(complete_options(resolved, train), len(train))
+    if resolved is not config:
         config = resolved
-        if main and not resume:
-            runs.write_json(run / runs.CONFIG, config.to_dict())
-    completed = complete_options(config, train)  # e.g. a CVAE's number of classes; config.json keeps them
-    if completed is not config:
-        config = completed
         if main and not resume:
             runs.write_json(run / runs.CONFIG, config.to_dict())
     model = build_model(config.model, train.shape, seed=config.training.seed)

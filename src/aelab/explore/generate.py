@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from aelab.errors import AelabError
+from aelab.evaluate.sample_quality import nearest
 from aelab.explore.context import Context, as_context
 from aelab.layout import GENERATED, GENERATED_NEAREST
 from aelab.models import samplers
@@ -24,23 +24,6 @@ def sample_codes(ctx: Context, n: int, temperature: float = 1.0, seed: int | Non
     kind = samplers.resolve(ctx.model, sampler)
     fitted = None if kind == "prior" else ctx.fitted_sampler(kind)
     return samplers.draw(ctx.model, n, ctx.seed if seed is None else seed, temperature, kind, fitted=fitted)
-
-
-@torch.no_grad()
-def nearest(images: np.ndarray, reference: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
-    """For each image, the index of the closest reference image (Euclidean, pixel space) and the
-    root-mean-square pixel difference to it (0 = an exact copy, 1 = black vs white)."""
-    x = torch.from_numpy(np.ascontiguousarray(images, np.float32)).flatten(1)
-    best_d = torch.full((len(x),), float("inf"))
-    best_i = torch.zeros(len(x), dtype=torch.long)
-    for start in range(0, len(reference), chunk):
-        ref = torch.from_numpy(np.asarray(reference[start:start + chunk]))
-        ref = (ref.float() / 255.0 if ref.dtype == torch.uint8 else ref.float()).flatten(1)
-        d, i = torch.cdist(x, ref).min(dim=1)
-        better = d < best_d
-        best_d[better], best_i[better] = d[better], i[better] + start
-    rms = best_d / np.sqrt(x.shape[1])
-    return best_i.numpy(), rms.numpy()
 
 
 def generate(ctx: Context, n: int = 64, temperature: float = 1.0, with_nearest: bool = False,

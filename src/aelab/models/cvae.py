@@ -29,7 +29,7 @@ from torch import nn
 from aelab.errors import AelabError
 from aelab.models.autoencoder import ForwardOutput
 from aelab.models.networks import build_networks
-from aelab.models.vae import VAE
+from aelab.models.vae import VAE, bounded_logvar
 
 
 class CVAEOptions(BaseModel):
@@ -100,7 +100,8 @@ class CVAE(VAE):
             joined = torch.cat([x, y[:, :, None, None].expand(-1, -1, *x.shape[2:])], dim=1)
         else:
             joined = torch.cat([x.flatten(1), y], dim=1)[:, None, None, :]
-        return self.encoder(joined).chunk(2, dim=1)
+        mean, raw = self.encoder(joined).chunk(2, dim=1)
+        return mean, bounded_logvar(raw)
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.output_activation(self._decode_logits(z, labels))

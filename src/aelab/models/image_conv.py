@@ -11,6 +11,16 @@ input size works (28, 64, 70, 128, non-square), with 1 or 3 channels. The last o
 image's channels directly (a conv at full resolution would cost as much as the rest of the
 decoder on a CPU).
 
+The code is a dense vector (a linear layer from the last feature map), or with `latent_channels`
+a grid: `latent_channels` values at each position of the last feature map (4x4 for 64x64 images
+and four stages), read by a 1x1 conv and decoded by a 3x3 conv. A grid keeps where things are: each
+position's code describes its patch, so what the network learns about patches carries over to
+images it has never seen, where a dense code must learn whole-image templates (on 124 training
+emojis the difference between recognisable test reconstructions and blobs). The flattened grid is
+laid out group by group (a VAE's means, then its log-variances), position by position, the
+channels of one position together: a model cutting the code into per-position vectors (a VQ-VAE)
+gets each position's vector in one piece.
+
 The encoder and decoder are self-contained modules (input shape in, tensors out): an
 autoencoder only needs to hold them.
 """
@@ -20,6 +30,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from aelab.errors import AelabError
 from aelab.models.conv import feature_sizes
 from aelab.models.layers import activation, init_layer
 
@@ -84,33 +95,60 @@ def upsample(c_in: int, c_out: int, bias: bool, target: tuple[int, int], source:
     return [up] if tuple(2 * s for s in source) == tuple(target) else [up, CropTo(*target)]
 
 
+def grid_size(input_shape, channels: list[int]) -> tuple[int, int]:
+    """(h, w) of the last feature map: the positions of a latent grid."""
+    return feature_sizes(tuple(input_shape[1:]), len(channels), 3)[-1]
+
+
 class ImageEncoder(nn.Module):
     def __init__(self, input_shape, channels: list[int], blocks: list[int], out_features: int,
-                 norm: str, act: str, init: str):
+                 norm: str, act: str, init: str, latent_channels: int | None = None):
         super().__init__()
-        c_in, h, w = input_shape
+        c_in = input_shape[0]
         stages: list[nn.Module] = []
         for c, n in zip(channels, blocks):
             stages += [conv_unit(_conv(c_in, c, 2, norm), norm, act, init), *_blocks(n, c, norm, act, init)]
             c_in = c
         self.stages = nn.Sequential(*stages)
-        fh, fw = feature_sizes((h, w), len(channels), 3)[-1]
-        self.head = nn.Linear(c_in * fh * fw, out_features)
+        fh, fw = grid_size(input_shape, channels)
+        self.groups = None
+        if latent_channels is None:
+            self.head = nn.Linear(c_in * fh * fw, out_features)
+        else:
+            self.groups, rest = divmod(out_features, latent_channels * fh * fw)
+            if rest or not self.groups:
+                raise AelabError(f"the encoder must give {out_features} values per image, not a whole number of "
+                                 f"{fh}x{fw} grids of model.latent_channels {latent_channels}; set latent_dim to "
+                                 f"{latent_channels * fh * fw} (latent_channels x {fh * fw} positions)")
+            self.latent_channels = latent_channels
+            self.head = nn.Conv2d(c_in, self.groups * latent_channels, 1)
         init_layer(self.head, init, "identity")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.stages(x)  # (B, channels[-1], H / 2^n, W / 2^n), rounded up
-        return self.head(h.flatten(1))
+        if self.groups is None:
+            return self.head(h.flatten(1))
+        y = self.head(h).unflatten(1, (self.groups, self.latent_channels))  # (B, groups, c, h, w)
+        return y.permute(0, 1, 3, 4, 2).flatten(1)  # group by group, position by position
 
 
 class ImageDecoder(nn.Module):
     def __init__(self, latent_dim: int, output_shape, channels: list[int], blocks: list[int],
-                 norm: str, act: str, init: str, output_activation: str):
+                 norm: str, act: str, init: str, output_activation: str, latent_channels: int | None = None):
         super().__init__()
         c_out, h, w = output_shape
         sizes = feature_sizes((h, w), len(channels), 3)  # the encoder's sizes, input first
         self.start_shape = (channels[-1], *sizes[-1])
-        self.dense = nn.Linear(latent_dim, channels[-1] * sizes[-1][0] * sizes[-1][1])
+        self.grid = None
+        if latent_channels is None:
+            self.dense = nn.Linear(latent_dim, channels[-1] * sizes[-1][0] * sizes[-1][1])
+        else:
+            self.grid = (*sizes[-1], latent_channels)
+            if latent_dim != sizes[-1][0] * sizes[-1][1] * latent_channels:
+                raise AelabError(f"model.latent_dim {latent_dim} is not a {sizes[-1][0]}x{sizes[-1][1]} grid of "
+                                 f"model.latent_channels {latent_channels}; set it to "
+                                 f"{sizes[-1][0] * sizes[-1][1] * latent_channels}")
+            self.dense = nn.Conv2d(latent_channels, channels[-1], 3, padding=1)
         init_layer(self.dense, init, act)
         layers: list[nn.Module] = [norm_layer(norm, channels[-1]), activation(act)]
         # Stage i (deepest first): residual blocks at its size, then up to the size before it.
@@ -127,5 +165,8 @@ class ImageDecoder(nn.Module):
         self.stages = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.dense(z).unflatten(1, self.start_shape)  # (B, channels[-1], h_n, w_n)
+        if self.grid is None:
+            h = self.dense(z).unflatten(1, self.start_shape)  # (B, channels[-1], h_n, w_n)
+        else:
+            h = self.dense(z.unflatten(1, self.grid).permute(0, 3, 1, 2))  # grid (B, c, h_n, w_n) -> channels[-1]
         return self.stages(h)  # (B, C, H, W), pre-activation

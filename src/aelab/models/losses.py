@@ -19,8 +19,9 @@ def reconstruction_loss(model, out, target: torch.Tensor, kind: str | None = Non
         per_pixel = F.binary_cross_entropy_with_logits(out.logits, target, reduction="none")
     else:
         x_hat = model.output_activation(out.logits)
-        if kind == "bce":
-            per_pixel = F.binary_cross_entropy(x_hat.clamp(1e-6, 1 - 1e-6), target, reduction="none")
+        if kind == "bce":  # written out: F.binary_cross_entropy raises on NaN, a diverged model's output
+            p = x_hat.clamp(1e-6, 1 - 1e-6)
+            per_pixel = -(target * p.log() + (1 - target) * (1 - p).log())
         elif kind == "mse":
             per_pixel = (x_hat - target).square()
         else:

@@ -34,7 +34,7 @@ def build_networks(config: ModelConfig, input_shape: tuple[int, int, int], encod
                 kernel=config.kernel_size,
                 init=resolve_init(config.init, "conv", config.activation))  # auto: PyTorch's defaults for tanh
     image = dict(channels=config.stage_channels, blocks=config.residual_blocks, norm=config.normalization,
-                 act=config.activation, init=config.init)
+                 act=config.activation, init=config.init, latent_channels=config.latent_channels)
     if need_encoder:
         if config.encoder:
             encoder = _from_factory(config.encoder, "model.encoder", input_shape=input_shape, out_features=encoder_outputs)

@@ -8,12 +8,16 @@ import difflib
 import importlib
 import importlib.metadata
 import json
+import logging
 
 import torch
 from torch import nn
 
 from aelab.config import Config, ModelConfig
 from aelab.errors import AelabError
+from aelab.models.image_conv import grid_size
+
+log = logging.getLogger("aelab")
 
 MODEL_TYPES: dict[str, str | type] = {
     "ae": "aelab.models.autoencoder:Autoencoder",
@@ -77,11 +81,28 @@ def build_model(config: ModelConfig, input_shape, encoder: nn.Module | None = No
 
 
 def complete_options(config: Config, train) -> Config:
-    """`config` with the model.options its type derives from the training data `train` (an
-    ImageData) filled in where the config leaves them out (Autoencoder.options_from_data)."""
+    """`config` with what the training data `train` (an ImageData) decides about the model filled
+    in: the model.options its type derives (Autoencoder.options_from_data) where the config leaves
+    them out, and the latent_dim of a latent grid (image_conv with latent_channels: that many values
+    at each position of the last feature map)."""
+    config = _latent_grid(config, train.shape)
     derived = model_class(config.model.type).options_from_data(train)
     missing = {k: v for k, v in derived.items() if k not in config.model.options}
     if not missing:
         return config
     model = config.model.model_copy(update={"options": {**config.model.options, **missing}})
     return config.model_copy(update={"model": model})
+
+
+def _latent_grid(config: Config, input_shape) -> Config:
+    m = config.model
+    if m.architecture != "image_conv" or m.latent_channels is None or m.encoder or m.decoder:
+        return config
+    h, w = grid_size(input_shape, m.stage_channels)
+    latent_dim = m.latent_channels * h * w
+    if latent_dim == m.latent_dim:
+        return config
+    if "latent_dim" in m.model_fields_set:
+        log.warning("model.latent_dim %d is replaced by %d: model.latent_channels %d at each of the %dx%d "
+                    "positions of the latent grid", m.latent_dim, latent_dim, m.latent_channels, h, w)
+    return config.model_copy(update={"model": m.model_copy(update={"latent_dim": latent_dim})})

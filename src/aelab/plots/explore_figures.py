@@ -42,10 +42,11 @@ def pairs(samples: np.ndarray, neighbours: np.ndarray, captions: list[str], titl
 
 
 def traversal_rows(images: np.ndarray, spans: np.ndarray, title: str, path: Path,
-                   row_names: list[str] | None = None) -> Path:
-    """(dims, steps, C, H, W): one row per latent dimension. `spans` (1, 2): one range for every
-    row, its values along the bottom; (dims, 2): each row's own range, written beside it.
-    `row_names`: text after each row's z[d] (e.g. the factor it captures)."""
+                   row_names: list[str] | None = None, names: list[str] | None = None) -> Path:
+    """(dims, steps, C, H, W): one row per latent direction, named by `names` (default z[0], z[1],
+    ...). `spans` (1, 2): one range for every row, its values along the bottom; (dims, 2): each
+    row's own range, written beside it. `row_names`: text after each row's name (e.g. the factor
+    it captures)."""
     k, steps, c, h, w = images.shape
     size = cell_inches((c, h, w), 0.5)
     shared = len(spans) == 1
@@ -53,7 +54,8 @@ def traversal_rows(images: np.ndarray, spans: np.ndarray, title: str, path: Path
     mosaic, gap, border = lattice(images.reshape(k * steps, c, h, w), steps)
     show(ax, mosaic)
     ax.set_axis_on()
-    names = [f"z[{d}]" if shared else f"z[{d}] {spans[d][0]:.2g}..{spans[d][1]:.2g}" for d in range(k)]
+    names = names or [f"z[{d}]" for d in range(k)]
+    names = [name if shared else f"{name} {spans[d][0]:.2g}..{spans[d][1]:.2g}" for d, name in enumerate(names[:k])]
     if row_names is not None:
         names = [f"{name} {extra}" for name, extra in zip(names, row_names)]
     ax.set_yticks(border + np.arange(k) * (h + gap) + (h - 1) / 2, names)
@@ -62,11 +64,11 @@ def traversal_rows(images: np.ndarray, spans: np.ndarray, title: str, path: Path
     if shared:
         values = np.linspace(spans[0][0], spans[0][1], steps)
         ax.set_xticks(centres, [f"{values[i]:.2g}" for i in ticks])
-        ax.set_xlabel("value of the varied dimension")
+        ax.set_xlabel("value along the varied direction")
     else:
         ax.set_xticks(centres, [f"{i / (steps - 1):.0%}" for i in ticks])
         ax.set_xlabel("position in the row's range (from its first value to its last)")
-    ax.set_ylabel("varied dimension")
+    ax.set_ylabel("varied direction")
     for side in ("top", "right", "bottom", "left"):
         ax.spines[side].set_visible(False)
     ax.set_title(title)

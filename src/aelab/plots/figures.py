@@ -4,7 +4,6 @@ one) and writes one PNG; none of them touches the model or the run folder itself
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -13,7 +12,6 @@ from aelab import files
 from aelab.plots.images import cell_inches, lattice, show, show_framed
 from aelab.plots.points import scatter
 
-Decode = Callable[[np.ndarray], np.ndarray]  # (N, latent_dim) -> (N, C, H, W) in [0, 1]
 DPI = 110
 
 
@@ -113,34 +111,29 @@ def _schedule_panel(ax, epochs: list[int], history: list[dict]) -> None:
     ax.grid(alpha=0.3)
 
 
-def traversal_grid(decode: Decode, latent_dim: int, path: Path, dims=(0, 1), spans=((-3.0, 3.0), (-3.0, 3.0)),
-                   steps: int = 15, center: np.ndarray | None = None, title: str | None = None) -> Path:
-    """Decoded points on a grid over two latent dimensions (others fixed at `center`), axes in
-    latent units (seed 004's traversal, keras' 2-D manifold); spans[i] is axis i's (from, to)."""
-    values = np.linspace(spans[0][0], spans[0][1], steps)
-    base = np.zeros(latent_dim, np.float32) if center is None else np.asarray(center, np.float32)
-    two_d = latent_dim > 1
-    ys = np.linspace(spans[1][0], spans[1][1], steps)[::-1] if two_d else np.zeros(1)  # top row = largest
-    z = np.repeat(base[None], len(ys) * steps, 0)
-    z[:, dims[0]] = np.tile(values, len(ys))
-    if two_d:
-        z[:, dims[1]] = np.repeat(ys, steps)
-    images = decode(z)
+def traversal_grid(images: np.ndarray, xs: np.ndarray, ys: np.ndarray | None, names: list[str], path: Path,
+                   title: str | None = None) -> Path:
+    """Decoded points of a grid over two latent directions (seed 004's traversal, keras' 2-D
+    manifold): `images` row by row from the top, xs (steps,) along each row, ys (rows,) down the
+    grid (None: one row), axes labelled with the directions' `names` and their values."""
+    steps = len(xs)
+    n_rows = 1 if ys is None else len(ys)
     _, h, w = images.shape[1:]
     size = cell_inches(images.shape[1:], 0.55)
-    fig, ax = subplots(figsize=(steps * size + 1.2, len(ys) * size + 1.0))
+    fig, ax = subplots(figsize=(steps * size + 1.2, n_rows * size + 1.0))
     mosaic, gap, border = lattice(images, steps)
     show(ax, mosaic)
     ax.set_axis_on()
     ticks = even_ticks(steps)
-    ax.set_xticks(border + ticks * (w + gap) + (w - 1) / 2, [f"{values[i]:.2g}" for i in ticks])
-    ax.set_xlabel(f"z[{dims[0]}]")
-    if two_d:
-        ax.set_yticks(border + ticks * (h + gap) + (h - 1) / 2, [f"{ys[i]:.2g}" for i in ticks])
-        ax.set_ylabel(f"z[{dims[1]}]")
+    ax.set_xticks(border + ticks * (w + gap) + (w - 1) / 2, [f"{xs[i]:.2g}" for i in ticks])
+    ax.set_xlabel(names[0])
+    if ys is not None:
+        row_ticks = even_ticks(n_rows)
+        ax.set_yticks(border + row_ticks * (h + gap) + (h - 1) / 2, [f"{ys[i]:.2g}" for i in row_ticks])
+        ax.set_ylabel(names[1])
     else:
         ax.set_yticks([])
-    ax.set_title(title or f"Latent traversal over z[{dims[0]}]" + (f" and z[{dims[1]}]" if two_d else ""))
+    ax.set_title(title or "Latent traversal over " + " and ".join(names))
     return save(fig, path)
 
 

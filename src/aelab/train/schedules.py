@@ -7,7 +7,13 @@ within an epoch), so that a resumed run continues exactly where it stopped:
   decoder learns to use the code before the KL term pulls it towards the prior;
 - the learning rate: `training.lr_schedule` "cosine" decays it from `learning_rate` to 0 along a
   half cosine over all epochs; "plateau" halves it after `lr_patience` epochs without a better
-  monitored loss (the loop keeps that scale in its state, which checkpoints store).
+  monitored loss (the loop keeps that scale in its state, which checkpoints store);
+  `training.warmup_steps` first raises it linearly over that many optimizer steps. Counted in steps,
+  not epochs: Adam's first updates move each weight by about the learning rate whatever the
+  gradient's size (its second-moment estimate starts from one gradient), so on a wide layer they
+  can jump far; how many such steps a run takes does not depend on the size of its data.
+- the length of training: `training.steps` sets the number of epochs that many steps need
+  (`resolve_steps`).
 """
 
 from __future__ import annotations
@@ -41,12 +47,35 @@ def kl_weight(cfg: TrainingConfig, beta: float, progress: float) -> float:
     return beta * min(1.0, 2.0 * position)
 
 
-def learning_rate(cfg: TrainingConfig, progress: float, plateau_scale: float = 1.0) -> float:
+def learning_rate(cfg: TrainingConfig, progress: float, plateau_scale: float = 1.0, step: int | None = None) -> float:
+    """The learning rate at `progress` epochs into training, `step` (0-based) being the optimizer
+    step about to be taken (None: no warm-up)."""
     if cfg.lr_schedule == "cosine":
-        return cfg.learning_rate * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress / cfg.epochs)))
-    if cfg.lr_schedule == "plateau":
-        return cfg.learning_rate * plateau_scale
-    return cfg.learning_rate
+        lr = cfg.learning_rate * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress / cfg.epochs)))
+    elif cfg.lr_schedule == "plateau":
+        lr = cfg.learning_rate * plateau_scale
+    else:
+        lr = cfg.learning_rate
+    if step is not None and step < cfg.warmup_steps:
+        lr *= (step + 1) / cfg.warmup_steps
+    return lr
+
+
+def schedules_learning_rate(cfg: TrainingConfig) -> bool:
+    """Whether the learning rate changes during training (else the loop never touches it)."""
+    return cfg.lr_schedule != "constant" or cfg.warmup_steps > 0
+
+
+def resolve_steps(config, n_train: int):
+    """`config` with training.epochs set to what training.steps needs on `n_train` training images
+    (unchanged without training.steps): the epochs that hold at least `steps` optimizer steps."""
+    t = config.training
+    if t.steps is None:
+        return config
+    epochs = max(1, math.ceil(t.steps / max(1, math.ceil(n_train / t.batch_size))))
+    if epochs == t.epochs:
+        return config
+    return config.model_copy(update={"training": t.model_copy(update={"epochs": epochs})})
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:

@@ -11,6 +11,7 @@ Across processes the same loop runs under DistributedDataParallel (distributed.p
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import time
 from dataclasses import dataclass, field, fields
@@ -57,7 +58,12 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+log = logging.getLogger("aelab")
+
 CHECKPOINT_SECONDS = 30.0  # with training.checkpoint_every unset
+# An epoch whose mean training loss is this many times the lowest before it diverged for at least
+# one step (annealing a KL weight from 0 to beta raises a loss by far less).
+DIVERGENCE_FACTOR = 10.0
 # Architectures trained channels_last on a CPU by default (BENCHMARKS.md, bench/conv_options.py).
 CHANNELS_LAST_ARCHITECTURES = ("conv", "image_conv")
 
@@ -94,7 +100,7 @@ class Trainer:
         cfg = config.training
         # Per batch, only what a schedule changes: the constant default does no per-step work.
         self._anneals = cfg.kl_annealing != "none" or cfg.free_bits > 0
-        self._schedules_lr = cfg.lr_schedule != "constant"
+        self._schedules_lr = schedules.schedules_learning_rate(cfg)
         schedules.check_model_type(cfg, type(model), config.model.type)
         self.precision = choose_precision(config.training.precision, self.model, self.device, config.training.batch_size)
 
@@ -195,7 +201,7 @@ class Trainer:
                 beta = schedules.kl_weight(cfg, model.kl_beta, progress)
                 model.kl_weight, model.free_bits = beta, cfg.free_bits
             if self._schedules_lr:
-                lr = schedules.learning_rate(cfg, progress, self.state.lr_scale)
+                lr = schedules.learning_rate(cfg, progress, self.state.lr_scale, self.state.epoch * steps + step)
                 schedules.set_learning_rate(self.optimizer, lr)
             batch = order[start:start + cfg.batch_size]  # the global batch
             local = distributed.local_share(batch, self.context)
@@ -239,12 +245,15 @@ class Trainer:
         row["learning_rate"] = lr
         if beta is not None:
             row["beta"] = beta
-        if not math.isfinite(row["loss"]):
+        broken = next((k for k in ("loss", "val_loss") if not math.isfinite(row.get(k, 0.0))), None)
+        if broken is not None:
+            what = "training loss" if broken == "loss" else "validation loss (the weights after its last step)"
             raise AelabError(
-                f"training diverged in epoch {self.state.epoch}: the training loss is {row['loss']}; lower "
+                f"training diverged in epoch {self.state.epoch}: the {what} is {row[broken]}; lower "
                 f"training.learning_rate (now {cfg.learning_rate:g}), or avoid unbounded activations such "
                 "as cosh in wide layers" + (f" (the last checkpoint, epoch {self._checkpointed_epoch}, is "
                                             "kept)" if self._checkpointed_epoch else ""))
+        self._warn_if_diverged(row)
         self.state.history.append(row)
         monitored = row["val_loss"] if validation is not None else row["loss"]
         if validation is None and beta is not None:  # the objective at full beta, not the annealed one
@@ -255,6 +264,21 @@ class Trainer:
                 cfg, monitored, s.lr_best_loss, s.lr_bad_epochs, s.lr_scale)
         self._early_stopping(monitored)
         return row
+
+    def _warn_if_diverged(self, row: dict) -> None:
+        """One line in the epoch it happens when the training loss jumped: a step that blew up
+        (its loss dominates the epoch's mean) leaves weights and normalisation statistics damaged."""
+        lowest = min((r["loss"] for r in self.state.history), default=math.inf)
+        if 0 < lowest < math.inf and row["loss"] > DIVERGENCE_FACTOR * lowest:
+            cfg = self.config.training
+            hints = [f"a lower training.learning_rate (now {cfg.learning_rate:g})"]
+            if cfg.warmup_steps < 100:
+                hints.append(f"a longer warm-up, training.warmup_steps (now {cfg.warmup_steps})")
+            if cfg.gradient_clip is None:
+                hints.append("training.gradient_clip, e.g. 1.0")
+            log.warning("training diverged in epoch %d: its mean training loss %.4g is %.0fx the lowest "
+                        "before it (%.4g); try %s", self.state.epoch, row["loss"], row["loss"] / lowest,
+                        lowest, " or ".join(hints))
 
     def _rank_generator(self) -> torch.Generator:
         # Seeded by (seed, epoch, rank): nothing to checkpoint, and any world size can resume.
