@@ -23,8 +23,8 @@ from aelab.models import samplers
 RING_OPTIONS = {
     "flow": {"flow": "nsf", "steps": 600, "batch_size": 256, "hidden": 64},
     "two_stage": {"steps": 1500, "batch_size": 64, "hidden": 128, "learning_rate": 3e-3},
-    "diffusion": {"steps": 1500, "batch_size": 512, "hidden": 128, "layers": 2, "learning_rate": 3e-3,
-                  "ema_decay": 0.99, "sampling_steps": 30},
+    "diffusion": {"steps": 2000, "batch_size": 512, "hidden": 128, "layers": 1, "learning_rate": 3e-3,
+                  "ema_decay": 0.99, "sampling_steps": 30, "patience": 100},
 }
 TINY = {"flow": {"steps": 20}, "two_stage": {"steps": 20}, "diffusion": {"steps": 20, "sampling_steps": 5}}
 LEARNED = list(RING_OPTIONS)
@@ -172,3 +172,25 @@ def test_an_estimator_fits_its_learned_sampler_saves_and_loads_it(tmp_path):
     np.testing.assert_array_equal(vae.sample(5, seed=2), loaded.sample(5, seed=2))
     copy = clone(vae)
     assert copy.get_params()["sampler_options"] == {"flow": {"steps": 30}} and copy.sampler == "flow"
+
+
+def test_serve_offers_the_stored_learned_samplers_and_says_how_to_add_the_others(digits_run, tmp_path):
+    import shutil
+
+    from aelab.serve.session import Session
+
+    run = tmp_path / "served"
+    shutil.copytree(digits_run[0], run)
+    for extra in run.glob("sampler_*.safetensors"):
+        if extra.name != "sampler_flow.safetensors":
+            extra.unlink()
+    before = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}
+    session = Session(run)
+    info = session.info()
+    assert info["samplers"] == ["prior", "gaussian", "gmm", "flow"] and info["sampler"] == "flow"
+    assert info["samplers_to_fit"] == ["two_stage", "diffusion"] and "aelab fit-sampler" in info["fit_sampler_command"]
+    for kind in ("flow", "gmm", "gaussian"):
+        assert session.sample(4, 1.0, 0, kind)[0].shape == (4, 2)
+    with pytest.raises(aelab.AelabError, match=f"aelab fit-sampler {run} --sampler diffusion"):
+        session.sample(4, 1.0, 0, "diffusion")
+    assert {p.name: p.stat().st_mtime_ns for p in run.iterdir()} == before  # serve wrote nothing
