@@ -6,7 +6,7 @@ training images than new real images are), and the seconds (wall and CPU) to fit
 
     python bench/samplers.py RUN                      # prior, gaussian, gmm:50, flow, two_stage, diffusion
     python bench/samplers.py RUN --samplers gmm:10 'flow:{"transforms": 6}' --n 2000
-    python bench/samplers.py RUN --codes samples --grids out/   # fitted to posterior draws; PNG grids
+    python bench/samplers.py RUN --codes means --grids out/   # fitted to the posterior means; PNG grids
 
 Nothing is written into RUN: samplers are fitted here (the run's model.sampler_options, with the
 JSON after a learned sampler's name on top) and grids go to --grids. The features are those of
@@ -37,25 +37,25 @@ from aelab.data.dataset import to_float  # noqa: E402
 DEFAULT = ["prior", "gaussian", "gmm:50", "flow", "two_stage", "diffusion"]
 
 
-def posterior_draws(ctx, seed: int) -> np.ndarray:
-    """One draw z ~ q(z|x) per training image (the codes are otherwise the posterior means)."""
-    generator, parts = torch.Generator().manual_seed(seed), []
+def posterior(ctx) -> tuple[np.ndarray, np.ndarray | None]:
+    """The training images' posterior means and standard deviations (None: a model without a posterior)."""
+    means, stds = [], []
     with torch.no_grad():
         for start in range(0, len(ctx.train), 512):
             mean, logvar = ctx.model.encode(to_float(torch.as_tensor(ctx.train.images[start:start + 512])))
-            noise = torch.randn(mean.shape, generator=generator)
-            parts.append(mean if logvar is None else mean + torch.exp(0.5 * logvar) * noise)
-    return torch.cat(parts).numpy()
+            means.append(mean)
+            stds.append(None if logvar is None else torch.exp(0.5 * logvar))
+    return torch.cat(means).numpy(), None if stds[0] is None else torch.cat(stds).numpy()
 
 
-def fitted_sampler(ctx, name: str, codes: np.ndarray, seed: int, progress: bool):
+def fitted_sampler(ctx, name: str, codes: np.ndarray, seed: int, progress: bool, spread=None):
     kind, _, arg = name.partition(":")
     options = samplers.options_for(kind, ctx.model.config)
     if kind == "gmm" and arg:
         options = options.model_copy(update={"components": int(arg)})
     elif arg:
         options = type(options).model_validate({**options.model_dump(), **json.loads(arg)})
-    return samplers.fit(kind, codes, options, seed, progress)
+    return samplers.fit(kind, codes, options, seed, progress, spread=spread)
 
 
 def main() -> None:
@@ -64,15 +64,20 @@ def main() -> None:
     parser.add_argument("--samplers", nargs="+", default=DEFAULT)
     parser.add_argument("--n", type=int, default=1000, help="samples per sampler (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the draws (fits use the run's training.seed)")
-    parser.add_argument("--codes", choices=("means", "samples"), default="means",
-                        help="fit to the posterior means (what aelab does) or to one posterior draw per image")
+    parser.add_argument("--codes", choices=("means", "samples", "posterior"), default="means",
+                        help="what the learned samplers are fitted to: the posterior means, one posterior draw "
+                             "per image, or fresh posterior draws at every step (default means, what aelab does)")
     parser.add_argument("--grids", help="a folder for a grid of 64 samples per sampler (PNG)")
     parser.add_argument("--progress", action="store_true", help="progress bars while fitting")
     args = parser.parse_args()
 
     ctx = open_run(args.run)
     classifier = classifier_for(ctx.train)
-    codes = ctx.train_codes if args.codes == "means" else posterior_draws(ctx, ctx.seed)
+    codes, spread = posterior(ctx)
+    if args.codes == "samples" and spread is not None:
+        codes = codes + spread * np.random.default_rng(ctx.seed).standard_normal(codes.shape).astype(np.float32)
+    if args.codes != "posterior":
+        spread = None
     print(f"run {args.run}: {len(ctx.train)} training, {len(ctx.test)} test images; {ctx.latent_dim}-D codes "
           f"({args.codes}); features of a classifier of {task(ctx.train)}; {args.n} samples each")
     reference = ctx.train.images[np.random.default_rng(args.seed).choice(len(ctx.train), min(args.n, len(ctx.train)),
@@ -84,7 +89,7 @@ def main() -> None:
         started, cpu = time.perf_counter(), time.process_time()
         fitted = None
         if name != "prior":
-            fitted = fitted_sampler(ctx, name, codes, ctx.seed, args.progress)
+            fitted = fitted_sampler(ctx, name, codes, ctx.seed, args.progress, spread)
             ctx.use_sampler(fitted)
         fit_s, fit_cpu = time.perf_counter() - started, time.process_time() - cpu
         started = time.perf_counter()

@@ -62,15 +62,18 @@ def check_options(config: ModelConfig) -> None:
         options_for(kind, config)
 
 
-def fit(kind: str, codes: np.ndarray, options: BaseModel, seed: int, progress: bool = True):
-    """The sampler `kind` fitted to training codes (N, latent_dim), deterministically per seed."""
+def fit(kind: str, codes: np.ndarray, options: BaseModel, seed: int, progress: bool = True,
+        spread: np.ndarray | None = None):
+    """The sampler `kind` fitted to training codes (N, latent_dim), deterministically per seed;
+    `spread` (N, latent_dim): the posterior standard deviations of a VAE's codes, which the learned
+    samplers draw from (the Gaussian and the mixture are fitted to the codes themselves)."""
     if kind not in SAMPLER_CLASSES:
         raise AelabError(f"sampler {kind!r} is not fitted to codes; those that are: {', '.join(SAMPLER_CLASSES)}")
     codes = np.asarray(codes)
     if not np.isfinite(codes).all():
         raise AelabError(f"the training codes hold NaN or infinite values; the {kind} sampler cannot be fitted "
                          "to them (the model diverged: train it again with a lower learning rate)")
-    return SAMPLER_CLASSES[kind].fit(codes, options, seed, progress)
+    return SAMPLER_CLASSES[kind].fit(codes, options, seed, progress, spread=spread)
 
 
 def check_request(n, temperature) -> None:

@@ -22,7 +22,7 @@ class FittedGaussian:
 
     @classmethod
     def fit(cls, codes: np.ndarray, options: GaussianOptions | None = None, seed: int = 0,
-            progress: bool = True) -> "FittedGaussian":
+            progress: bool = True, spread: np.ndarray | None = None) -> "FittedGaussian":
         codes = np.asarray(codes, np.float64)
         k = codes.shape[1]
         cov = np.cov(codes, rowvar=False).reshape(k, k) if len(codes) > 1 else np.zeros((k, k))

@@ -28,7 +28,7 @@ class FittedGMM:
 
     @classmethod
     def fit(cls, codes: np.ndarray, options: GMMOptions | int = 10, seed: int = 0,
-            progress: bool = True) -> "FittedGMM":
+            progress: bool = True, spread: np.ndarray | None = None) -> "FittedGMM":
         from sklearn.mixture import GaussianMixture  # scikit-learn loads slowly: only when asked
 
         options = GMMOptions(components=options) if isinstance(options, int) else options
