@@ -1,70 +1,114 @@
-"""Where samples come from, side by side on one trained run: the Fréchet distance of each sampler's
-samples to the test split, and how near each sample is to its nearest training image (a mixture
-with many components could copy training images instead of generating new ones).
+"""Every sampler of one trained run side by side: the Fréchet distance of its samples to the test
+split, divided by the real-image floor (the same distance for as many real images that are not
+test images: the training images), the copy check (median RMS pixel distance of each sample to its
+nearest training image, beside that of the test images: samples must not be closer to the
+training images than new real images are), and the seconds (wall and CPU) to fit and to draw.
 
-    python bench/samplers.py RUN                                  # prior, gaussian, gmm with 10/30/50 components
-    python bench/samplers.py RUN --samplers prior gmm:50 --n 2000
+    python bench/samplers.py RUN                      # prior, gaussian, gmm:50, flow, two_stage, diffusion
+    python bench/samplers.py RUN --samplers gmm:10 'flow:{"transforms": 6}' --n 2000
+    python bench/samplers.py RUN --codes means --grids out/   # fitted to the posterior means; PNG grids
 
-The features are those of `aelab evaluate --fd-samples`: the classifier of the run's training
-images (their labels, or for unlabelled images which way up they are). "test images" is the
-reference row: the test split's own distance to its nearest training image, and the Fréchet
-distance of as many training images as samples. Lower Fréchet distance is better; a median
-nearest-image distance far below the test images' would mean copies.
+Nothing is written into RUN: samplers are fitted here (the run's model.sampler_options, with the
+JSON after a learned sampler's name on top) and grids go to --grids. The features are those of
+`aelab evaluate --fd-samples`: a classifier of the run's training images (their labels, or for
+unlabelled images which way up they are).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from aelab.evaluate.feature_classifier import classifier_for, task  # noqa: E402
 from aelab.evaluate.sample_quality import frechet_distance  # noqa: E402
 from aelab.explore import open_run  # noqa: E402
-from aelab.explore.generate import nearest  # noqa: E402
+from aelab.explore.generate import generate, nearest  # noqa: E402
 from aelab.models import samplers  # noqa: E402
+from aelab.data.dataset import to_float  # noqa: E402
+
+DEFAULT = ["prior", "gaussian", "gmm:50", "flow", "two_stage", "diffusion"]
+
+
+def posterior(ctx) -> tuple[np.ndarray, np.ndarray | None]:
+    """The training images' posterior means and standard deviations (None: a model without a posterior)."""
+    means, stds = [], []
+    with torch.no_grad():
+        for start in range(0, len(ctx.train), 512):
+            mean, logvar = ctx.model.encode(to_float(torch.as_tensor(ctx.train.images[start:start + 512])))
+            means.append(mean)
+            stds.append(None if logvar is None else torch.exp(0.5 * logvar))
+    return torch.cat(means).numpy(), None if stds[0] is None else torch.cat(stds).numpy()
+
+
+def fitted_sampler(ctx, name: str, codes: np.ndarray, seed: int, progress: bool, spread=None):
+    kind, _, arg = name.partition(":")
+    options = samplers.options_for(kind, ctx.model.config)
+    if kind == "gmm" and arg:
+        options = options.model_copy(update={"components": int(arg)})
+    elif arg:
+        options = type(options).model_validate({**options.model_dump(), **json.loads(arg)})
+    return samplers.fit(kind, codes, options, seed, progress, spread=spread)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run")
-    parser.add_argument("--samplers", nargs="+", default=["prior", "gaussian", "gmm:10", "gmm:30", "gmm:50"])
+    parser.add_argument("--samplers", nargs="+", default=DEFAULT)
     parser.add_argument("--n", type=int, default=1000, help="samples per sampler (default 1000)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the draws (fits use the run's training.seed)")
+    parser.add_argument("--codes", choices=("means", "samples", "posterior"), default="means",
+                        help="what the learned samplers are fitted to: the posterior means, one posterior draw "
+                             "per image, or fresh posterior draws at every step (default means, what aelab does)")
+    parser.add_argument("--grids", help="a folder for a grid of 64 samples per sampler (PNG)")
+    parser.add_argument("--progress", action="store_true", help="progress bars while fitting")
     args = parser.parse_args()
 
     ctx = open_run(args.run)
     classifier = classifier_for(ctx.train)
-    print(f"run {args.run}: {len(ctx.train)} training, {len(ctx.test)} test images; features of a classifier "
-          f"of {task(ctx.train)}")
+    codes, spread = posterior(ctx)
+    if args.codes == "samples" and spread is not None:
+        codes = codes + spread * np.random.default_rng(ctx.seed).standard_normal(codes.shape).astype(np.float32)
+    if args.codes != "posterior":
+        spread = None
+    print(f"run {args.run}: {len(ctx.train)} training, {len(ctx.test)} test images; {ctx.latent_dim}-D codes "
+          f"({args.codes}); features of a classifier of {task(ctx.train)}; {args.n} samples each")
     reference = ctx.train.images[np.random.default_rng(args.seed).choice(len(ctx.train), min(args.n, len(ctx.train)),
                                                                          replace=False)]
+    floor = frechet_distance(ctx.test.images, reference, classifier)
     _, test_rms = nearest(ctx.test.images.astype(np.float32) / 255, ctx.train.images)
-    rows = [("real images", frechet_distance(ctx.test.images, reference, classifier), float(np.median(test_rms)),
-             float(test_rms.min()), 0.0)]
+    rows = [("real (train) images", floor, float(np.median(test_rms)), float(test_rms.min()), 0, 0, 0)]
     for name in args.samplers:
-        kind, _, k = name.partition(":")
+        started, cpu = time.perf_counter(), time.process_time()
+        fitted = None
+        if name != "prior":
+            fitted = fitted_sampler(ctx, name, codes, ctx.seed, args.progress, spread)
+            ctx.use_sampler(fitted)
+        fit_s, fit_cpu = time.perf_counter() - started, time.process_time() - cpu
         started = time.perf_counter()
-        if kind == "prior":
-            z, _ = samplers.draw(ctx.model, args.n, args.seed, sampler="prior")
-        else:
-            fitted = samplers.FittedGMM.fit(ctx.train_codes, int(k or 10), seed=samplers.FIT_SEED) \
-                if kind == "gmm" else samplers.FittedGaussian.fit(ctx.train_codes)
-            z = fitted.sample(args.n, args.seed).astype(np.float32)
-        seconds = time.perf_counter() - started
+        z, _ = samplers.draw(ctx.model, args.n, args.seed, sampler=name.partition(":")[0], fitted=fitted)
+        draw_s = time.perf_counter() - started
         images = np.clip(ctx.decode(z), 0, 1)
         _, rms = nearest(images, ctx.train.images)
         rows.append((name, frechet_distance(ctx.test.images, images, classifier), float(np.median(rms)),
-                     float(rms.min()), seconds))
-    print(f"\n{'sampler':<12} {'Fréchet distance to test':>25} {'nearest training image, median RMS':>36} "
-          f"{'min':>6} {'fit+draw s':>11}")
-    for name, fd, median, low, seconds in rows:
-        print(f"{name:<12} {fd:>25.2f} {median:>36.3f} {low:>6.3f} {seconds:>11.1f}")
+                     float(rms.min()), fit_s, fit_cpu, draw_s))
+        if args.grids:
+            Path(args.grids).mkdir(parents=True, exist_ok=True)
+            safe = name.partition(":")[0] + (f"_{name.partition(':')[2]}" if name.startswith("gmm:") else "")
+            generate(ctx, 64, out=Path(args.grids) / f"samples_{safe}_{args.codes}.png", seed=args.seed,
+                     sampler=name.partition(":")[0], replace=True)
+        print(f"  {name}: FD {rows[-1][1]:.2f}, fit {fit_s:.1f} s", flush=True)
+    print(f"\n| sampler | FD to test | FD / floor | nearest training image, median RMS (min) | fit s (CPU s) | draw s |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, fd, median, low, fit_s, fit_cpu, draw_s in rows:
+        print(f"| {name} | {fd:.2f} | {fd / floor:.2f} | {median:.3f} ({low:.3f}) | {fit_s:.1f} ({fit_cpu:.1f}) | {draw_s:.1f} |")
 
 
 if __name__ == "__main__":

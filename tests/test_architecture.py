@@ -19,6 +19,7 @@ LAYERS = {
     "data": 1,
     "models": 2,
     "train": 3, "runs": 3,  # runs.py: saving and loading a model file, the run folder's own files
+    "stored_samplers": 3,  # a run's fitted samplers, each in its own file
     "evaluate": 4,
     "plots": 5, "explore": 5,
     "experiments": 6, "api": 6, "serve": 6,

@@ -76,7 +76,7 @@ def test_cvae_draws_the_class_it_is_asked_for():
 def test_gmm_sampler_fits_the_codes_better_than_one_gaussian():
     rng = np.random.default_rng(0)
     codes = np.r_[rng.normal(-4, 0.3, (300, 2)), rng.normal(4, 0.3, (300, 2))]
-    gmm = samplers.FittedGMM.fit(codes, components=2, seed=0).sample(400, seed=1)
+    gmm = samplers.FittedGMM.fit(codes, 2, seed=0).sample(400, seed=1)
     gauss = samplers.FittedGaussian.fit(codes).sample(400, seed=1)
     assert (np.abs(gmm[:, 0]) > 2).mean() > 0.95 and (np.abs(gauss[:, 0]) > 2).mean() < 0.8
 

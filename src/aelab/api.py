@@ -26,7 +26,7 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from sklearn.utils.validation import check_array
 from torch import nn
 
-from aelab import runs
+from aelab import runs, stored_samplers
 from aelab.config import Config, validate_config
 from aelab.data.dataset import from_array
 from aelab.data.prepare import prepare_data
@@ -65,7 +65,7 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                        encoder_topology=None, decoder_topology=None, n_layers=None,
                        conv_channels=(8, 16, 32), conv_dense=64, kernel_size=3,
                        stage_channels=(32, 64, 128, 256), residual_blocks=0, normalization="batch",
-                       sampler="auto", gmm_components=10, encoder=None, decoder=None, activation="relu",
+                       sampler="auto", gmm_components=10, sampler_options=None, encoder=None, decoder=None, activation="relu",
                        output_activation="auto", init="auto",
                        reconstruction_loss="bce", noise=None, optimizer="adam", learning_rate=1e-3,
                        beta1=0.9, beta2=0.999, epsilon=1e-8, momentum=0.9, weight_decay=0.0,
@@ -86,8 +86,9 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.stage_channels = stage_channels  # architecture "image_conv": one stride-2 stage per width
         self.residual_blocks = residual_blocks
         self.normalization = normalization
-        self.sampler = sampler  # where sample() draws codes: "auto", "prior", "gaussian", "gmm"
+        self.sampler = sampler  # where sample() draws codes: "auto", "prior", "gaussian", "gmm", "flow", ...
         self.gmm_components = gmm_components
+        self.sampler_options = sampler_options  # learned samplers' settings: {"flow": {"transforms": 6}}
         self.encoder = encoder  # an nn.Module, or a factory's import path "package.module:function"
         self.decoder = decoder
         self.activation = activation
@@ -131,7 +132,7 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                  "conv_dense": self.conv_dense, "kernel_size": self.kernel_size,
                  "stage_channels": _listed(self.stage_channels), "residual_blocks": _listed(self.residual_blocks),
                  "normalization": self.normalization, "sampler": self.sampler,
-                 "gmm_components": self.gmm_components}
+                 "gmm_components": self.gmm_components, "sampler_options": dict(self.sampler_options or {})}
         for key in ("encoder_layers", "decoder_layers", "encoder_topology", "decoder_topology"):
             if getattr(self, key) is not None:
                 model[key] = _listed(getattr(self, key))
@@ -176,7 +177,10 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         encoder, decoder = self._networks()
         train, validation = split(data, config.training.validation_split, config.training.seed)
         config = resolve_steps(complete_options(config, train), len(train))  # e.g. a CVAE's classes
+        samplers.check_options(config.model)  # a misspelt sampler setting is said before training
         self.model_ = build_model(config.model, data.shape, encoder, decoder, seed=config.training.seed)
+        kind = samplers.resolve(self.model_)
+        options = None if kind == "prior" else samplers.options_for(kind, config.model)
         if self.model_.needs_labels and data.labels is None:
             raise AelabError(f"a '{config.model.type}' learns from labels: call fit(X, y)")
         labels = (lambda d: None if d is None or not self.model_.needs_labels else torch.from_numpy(d.labels))
@@ -186,14 +190,13 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.model_.eval()
         self.config_, self.history_, self.n_epochs_ = config, state.history, state.epoch
         self.sampler_ = None
-        kind = samplers.resolve(self.model_)
         if kind != "prior":
             # A sampler fitted to the codes of at most CODE_SAMPLE evenly spaced images: a fixed cost
-            # however large X is, and plenty for a mean and a covariance, or a mixture.
+            # however large X is, and plenty for a mean and a covariance, a mixture or a small network.
             every = -(-len(data) // CODE_SAMPLE)
             labels = data.labels[::every] if self.model_.needs_labels else None
             codes = inference.encode(self.model_, data.images[::every], labels=labels)
-            self.sampler_ = samplers.fit(kind, codes, config.model.gmm_components)
+            self.sampler_ = samplers.fit(kind, codes, options, config.training.seed, progress=self.verbose)
         return self
 
     # ----------------------------------------------------------------------------- mapping
@@ -257,9 +260,11 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             path = path.with_name(path.name + ".safetensors")
         path.parent.mkdir(parents=True, exist_ok=True)
         params = {k: (_CUSTOM if isinstance(v, nn.Module) else _listed(v)) for k, v in self.get_params().items()}
-        runs.save_model(path, self.model_.cpu(), self.config_, {
-            "estimator": type(self).__name__, "params": params, "layout": self.layout_},
-            samplers.to_tensors(self.sampler_))
+        info = {"estimator": type(self).__name__, "params": params, "layout": self.layout_}
+        if self.sampler_ is not None:
+            info["sampler"] = samplers.metadata(self.sampler_, self.config_.training.seed,
+                                                samplers.weights_fingerprint(self.model_))
+        runs.save_model(path, self.model_.cpu(), self.config_, info, samplers.to_tensors(self.sampler_))
         return path
 
     # ----------------------------------------------------------------------------- helpers
@@ -341,7 +346,7 @@ class DAE(_Autoencoder):
                        decoder_layers=None, encoder_topology=None, decoder_topology=None, n_layers=None,
                        conv_channels=(8, 16, 32), conv_dense=64, kernel_size=3,
                        stage_channels=(32, 64, 128, 256), residual_blocks=0, normalization="batch",
-                       sampler="auto", gmm_components=10, encoder=None, decoder=None, activation="relu",
+                       sampler="auto", gmm_components=10, sampler_options=None, encoder=None, decoder=None, activation="relu",
                        output_activation="auto", init="auto",
                        reconstruction_loss="bce", optimizer="adam", learning_rate=1e-3, beta1=0.9,
                        beta2=0.999, epsilon=1e-8, momentum=0.9, weight_decay=0.0, kl_annealing="none",
@@ -354,7 +359,7 @@ class DAE(_Autoencoder):
             decoder_topology=decoder_topology, n_layers=n_layers, conv_channels=conv_channels,
             conv_dense=conv_dense, kernel_size=kernel_size, stage_channels=stage_channels,
             residual_blocks=residual_blocks, normalization=normalization, sampler=sampler,
-            gmm_components=gmm_components, encoder=encoder, decoder=decoder,
+            gmm_components=gmm_components, sampler_options=sampler_options, encoder=encoder, decoder=decoder,
             activation=activation, output_activation=output_activation, init=init,
             reconstruction_loss=reconstruction_loss, noise=noise, optimizer=optimizer,
             learning_rate=learning_rate, beta1=beta1, beta2=beta2, epsilon=epsilon, momentum=momentum,
@@ -373,7 +378,7 @@ class BetaVAE(_Autoencoder):
                        encoder_topology=None, decoder_topology=None, n_layers=None,
                        conv_channels=(8, 16, 32), conv_dense=64, kernel_size=3,
                        stage_channels=(32, 64, 128, 256), residual_blocks=0, normalization="batch",
-                       sampler="auto", gmm_components=10, encoder=None, decoder=None, activation="relu",
+                       sampler="auto", gmm_components=10, sampler_options=None, encoder=None, decoder=None, activation="relu",
                        output_activation="auto", init="auto",
                        reconstruction_loss="bce", noise=None, optimizer="adam", learning_rate=1e-3,
                        beta1=0.9, beta2=0.999, epsilon=1e-8, momentum=0.9, weight_decay=0.0,
@@ -387,7 +392,7 @@ class BetaVAE(_Autoencoder):
             decoder_topology=decoder_topology, n_layers=n_layers, conv_channels=conv_channels,
             conv_dense=conv_dense, kernel_size=kernel_size, stage_channels=stage_channels,
             residual_blocks=residual_blocks, normalization=normalization, sampler=sampler,
-            gmm_components=gmm_components, encoder=encoder, decoder=decoder,
+            gmm_components=gmm_components, sampler_options=sampler_options, encoder=encoder, decoder=decoder,
             activation=activation, output_activation=output_activation, init=init,
             reconstruction_loss=reconstruction_loss, noise=noise, optimizer=optimizer,
             learning_rate=learning_rate, beta1=beta1, beta2=beta2, epsilon=epsilon, momentum=momentum,
@@ -412,7 +417,7 @@ class Estimator(_Autoencoder):
                        architecture="mlp", encoder_layers=None, decoder_layers=None, encoder_topology=None,
                        decoder_topology=None, n_layers=None, conv_channels=(8, 16, 32), conv_dense=64,
                        kernel_size=3, stage_channels=(32, 64, 128, 256), residual_blocks=0,
-                       normalization="batch", sampler="auto", gmm_components=10, encoder=None, decoder=None,
+                       normalization="batch", sampler="auto", gmm_components=10, sampler_options=None, encoder=None, decoder=None,
                        activation="relu", output_activation="auto", init="auto", reconstruction_loss="bce", optimizer="adam",
                        learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, momentum=0.9,
                        weight_decay=0.0, kl_annealing="none", kl_annealing_epochs=10, free_bits=0.0,
@@ -425,7 +430,7 @@ class Estimator(_Autoencoder):
             decoder_topology=decoder_topology, n_layers=n_layers, conv_channels=conv_channels,
             conv_dense=conv_dense, kernel_size=kernel_size, stage_channels=stage_channels,
             residual_blocks=residual_blocks, normalization=normalization, sampler=sampler,
-            gmm_components=gmm_components, encoder=encoder, decoder=decoder,
+            gmm_components=gmm_components, sampler_options=sampler_options, encoder=encoder, decoder=decoder,
             activation=activation, output_activation=output_activation, init=init,
             reconstruction_loss=reconstruction_loss, noise=noise, optimizer=optimizer,
             learning_rate=learning_rate, beta1=beta1, beta2=beta2, epsilon=epsilon, momentum=momentum,
@@ -461,7 +466,7 @@ def params_from_config(config: Config) -> dict:
         epochs=t.epochs, batch_size=t.batch_size, validation_split=t.validation_split, patience=t.patience,
         min_delta=t.min_delta, seed=t.seed, device=t.device, precision=t.precision, threads=t.threads,
         stage_channels=list(m.stage_channels), residual_blocks=_listed(m.residual_blocks), normalization=m.normalization,
-        sampler=m.sampler, gmm_components=m.gmm_components,
+        sampler=m.sampler, gmm_components=m.gmm_components, sampler_options=dict(m.sampler_options) or None,
         kl_annealing=t.kl_annealing, kl_annealing_epochs=t.kl_annealing_epochs, free_bits=t.free_bits,
         lr_schedule=t.lr_schedule, lr_patience=t.lr_patience, gradient_clip=t.gradient_clip)
     if m.architecture == "mlp" and not m.n_layers and not m.encoder_topology:
@@ -508,11 +513,26 @@ def load(path: str | Path, encoder: nn.Module | None = None, decoder: nn.Module 
     estimator.model_, estimator.config_ = model, config
     estimator.layout_ = meta.get("layout", list(model.input_shape))
     estimator.n_features_in_ = math.prod(estimator.layout_)
-    kind = samplers.resolve(model)
-    estimator.sampler_ = samplers.from_tensors(extra) if kind != "prior" else None
-    if estimator.sampler_ is None and "code_mean" in meta:  # a file saved before samplers were tensors
-        estimator.sampler_ = samplers.FittedGaussian(np.asarray(meta["code_mean"]), np.asarray(meta["code_cov"]))
-    if kind != "prior" and estimator.sampler_ is None:  # a run folder: fitted to its training codes
-        estimator.sampler_ = samplers.fit(kind, inference.encode(model, prepare_data(config)[0].images),
-                                          config.model.gmm_components)
+    estimator.sampler_ = _stored_sampler(Path(path), model, config, meta, extra)
     return estimator
+
+
+def _stored_sampler(path: Path, model, config: Config, meta: dict, extra: dict):
+    """The sampler an estimator draws from: the one saved in its model file, or a run folder's
+    stored one; else (a run folder without one) fitted to the run's training codes."""
+    kind, seed = samplers.resolve(model), config.training.seed
+    if kind == "prior":
+        return None
+    saved = meta.get("sampler")
+    if saved is None and "code_mean" in meta:  # a file saved before samplers were tensors
+        return samplers.FittedGaussian(np.asarray(meta["code_mean"]), np.asarray(meta["code_cov"]))
+    fitted = samplers.from_tensors(extra, saved)
+    if getattr(fitted, "kind", None) == kind and (saved is None or samplers.problem(
+            saved, kind, samplers.options_for(kind, config.model), seed, samplers.weights_fingerprint(model)) is None):
+        return fitted
+    if path.is_dir():
+        found = stored_samplers.stored(path, model, kind, seed)
+        if found is not None:
+            return found
+    images = prepare_data(config)[0].images  # a run folder: fitted to its training codes
+    return samplers.fit(kind, inference.encode(model, images), samplers.options_for(kind, config.model), seed)

@@ -19,6 +19,7 @@ COMMANDS = [
     "aelab.commands.train",
     "aelab.commands.datasets",
     "aelab.commands.explore",
+    "aelab.commands.fit_sampler",
     "aelab.commands.sweep",
     "aelab.commands.evaluate",
     "aelab.commands.anomalies",

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aelab.errors import AelabError
+from aelab.vocabulary import LEARNED_SAMPLERS, SAMPLER_CHOICES
 
 Activation = Literal[
     "relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "identity", "softplus", "cosh", "silu"
@@ -177,17 +178,33 @@ class ModelConfig(_Section):
     # in all, filled in from the image size (models/image_conv.py says why a grid generalises).
     latent_channels: Optional[Annotated[int, Field(gt=0, le=MAX_WIDTH)]] = None
     # Where samples.png, `aelab generate` and the estimators' sample() draw codes from
-    # (models/samplers.py): auto = the prior, or for a model without one (AE, DAE) a Gaussian fitted
+    # (models/samplers/): auto = the prior, or for a model without one (AE, DAE) a Gaussian fitted
     # to the training codes; gmm = a Gaussian mixture of `gmm_components` fitted to the training
-    # codes, which follows the clusters of real images where a VAE's prior covers holes.
-    sampler: Literal["auto", "prior", "gaussian", "gmm"] = "auto"
+    # codes, which follows the clusters of real images where a VAE's prior covers holes; flow,
+    # two_stage, diffusion = a small network learned on the training codes after training.
+    sampler: Literal[SAMPLER_CHOICES] = "auto"  # type: ignore[valid-type]
     gmm_components: Annotated[int, Field(ge=1, le=1000)] = 10
+    # Settings of the learned samplers, one object per kind: {"flow": {"transforms": 6}}. Each
+    # kind's file in models/samplers/ lists them and their defaults (which fit in ~2 CPU minutes);
+    # checked when a run starts, with one line naming a wrong key.
+    sampler_options: dict[str, dict[str, Any]] = {}
 
     @field_validator("encoder_layers", "decoder_layers", mode="before")
     @classmethod
     def _int_shorthand(cls, v: Any) -> Any:
         if isinstance(v, (list, tuple)):
             return [{"units": x} if isinstance(x, int) and not isinstance(x, bool) else x for x in v]
+        return v
+
+    @field_validator("sampler_options")
+    @classmethod
+    def _learned_samplers_only(cls, v: dict) -> dict:
+        for kind in v:
+            if kind not in LEARNED_SAMPLERS:
+                close = difflib.get_close_matches(kind, LEARNED_SAMPLERS, n=1)
+                hint = f"did you mean '{close[0]}'? " if close else ""
+                raise ValueError(f"'{kind}' is not a sampler with options; {hint}those with options: "
+                                 f"{', '.join(LEARNED_SAMPLERS)} (gmm's is model.gmm_components)")
         return v
 
     @field_validator("noise", mode="before")

@@ -5,6 +5,7 @@ these names without loading torch.
       config.json  model.safetensors  checkpoint.safetensors  metrics.json  history.csv
       reconstruction.png  latent_space.png  loss.png  latent_traversal.png  samples.png  interpolation.png
       snapshots/epoch_NNNN.png  training.gif   (training.snapshot_every)
+      sampler_<kind>.safetensors   (a sampler fitted to the codes: model.sampler, aelab fit-sampler)
       index.html  .aelab-lock (while a process works in it)
       and what the explore commands write by default (below)
 """
@@ -25,6 +26,7 @@ LOSS = "loss.png"
 TRAVERSAL = "latent_traversal.png"
 SAMPLES = "samples.png"
 INTERPOLATION = "interpolation.png"
+SAMPLER_FILE = "sampler_{kind}.safetensors"  # kind: gaussian, gmm, flow, two_stage, diffusion
 TRAINING_FIGURES = (RECONSTRUCTION, LATENT_SPACE, LOSS, TRAVERSAL, SAMPLES, INTERPOLATION)
 
 # default names of what the explore commands write (`--out` chooses others): named after what

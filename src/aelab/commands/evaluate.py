@@ -10,6 +10,7 @@ from pathlib import Path
 
 from aelab import layout
 from aelab.errors import AelabError
+from aelab.vocabulary import SAMPLER_CHOICES
 
 # Modules that load torch, scikit-learn or the data are imported inside the handlers, so that
 # `aelab --help` and `--version` start in well under a second.
@@ -53,7 +54,7 @@ def add_commands(sub) -> None:
                    help="sample quality: the Fréchet distance of N samples to each split, in the features of a "
                         "small classifier trained on the run's training images (on their labels, or for "
                         "unlabelled images on which way up they are), e.g. 2000")
-    p.add_argument("--sampler", choices=("auto", "prior", "gaussian", "gmm"), default="auto",
+    p.add_argument("--sampler", choices=SAMPLER_CHOICES, default="auto",
                    help="where --fd-samples draws codes, as aelab generate (default auto: the run's "
                         "model.sampler); an explicit one is stored as frechet_distance_<sampler>")
     p.set_defaults(handler=run)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from aelab.errors import AelabError
-from aelab.vocabulary import PRINCIPAL_ABOVE, TRAVERSAL_DIRECTIONS as DIRECTIONS
+from aelab.vocabulary import PRINCIPAL_ABOVE, SAMPLER_CHOICES, TRAVERSAL_DIRECTIONS as DIRECTIONS
 
 # Modules that load torch, scikit-learn or the data are imported inside the handlers, so that
 # `aelab --help` and `--version` start in well under a second.
@@ -29,10 +29,11 @@ def add_commands(sub) -> None:
     p.add_argument("--nearest", action="store_true",
                    help="show each sample's nearest training image and distance (memorisation check)")
     p.add_argument("--seed", type=int, help="random seed (default: the run's)")
-    p.add_argument("--sampler", choices=("auto", "prior", "gaussian", "gmm"), default="auto",
+    p.add_argument("--sampler", choices=SAMPLER_CHOICES, default="auto",
                    help="where codes come from: the prior, a Gaussian or a Gaussian mixture fitted to the "
-                        "training codes (default auto: the run's model.sampler; its auto is the prior, "
-                        "else the Gaussian)")
+                        "training codes, or a flow, a second-stage VAE or a diffusion model learned on them "
+                        "(the run's stored one, else fitted now and stored; default auto: the run's "
+                        "model.sampler; its auto is the prior, else the Gaussian)")
     p.add_argument("--label", help="a conditional model (cvae): the class to draw (default: a grid, one row "
                    "per label)")
 

@@ -100,6 +100,9 @@ def _run(args: argparse.Namespace, distributed) -> int:
 
     # An unknown model type, or schedules it cannot take, stop here, before any folder is made.
     check_model_type(config.training, model_class(config.model.type), config.model.type)
+    from aelab.models.samplers import check_options
+
+    check_options(config.model)  # so do misspelt sampler settings (model.sampler_options)
     # Under torchrun every rank gets here; rank 0 alone makes or changes the run folder.
     context = distributed.setup(config.training.device) if distributed else None
     main = context is None or context.is_main

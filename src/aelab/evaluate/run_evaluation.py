@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aelab import runs
+from aelab import runs, stored_samplers
 from aelab.config import Config, load_config, read_config_file
 from aelab.data.dataset import ImageData
 from aelab.data.prepare import prepare_data
@@ -121,15 +121,22 @@ def evaluate_run(run: str | Path, splits: list[str] | None = None, data_override
         raise AelabError(f"--splits: {unknown} not available for this run; it has {', '.join(parts)}")
     # A sampler the model cannot use is said before the long measurements, not after.
     if fd_samples and resolve(model, sampler) == "prior" and not has_prior(model):
-        raise AelabError(f"--sampler prior: a '{model.config.type}' has no prior; use gaussian or gmm "
-                         "(fitted to its training codes)")
+        raise AelabError(f"--sampler prior: a '{model.config.type}' has no prior; use a sampler fitted to its "
+                         "training codes (gaussian, gmm, flow, two_stage, diffusion)")
     seed = config.training.seed + 1  # the seed train_run evaluates with: the same numbers
     suffix = f"[{','.join(data_overrides)}]" if data_overrides else ""
     results = {f"{s}{suffix}": measure(model, parts[s], seed, noise, nll_samples, noise_repeats,
                                        progress=progress, name=f"{s}{suffix}", nll_precision=nll_precision)
                for s in splits}
     if fd_samples:
-        quality = sample_quality(model, parts, fd_samples, seed, splits, sampler)
+        kind = resolve(model, sampler)
+        fitted = None
+        if kind != "prior":  # the run's stored sampler, else fitted now (and stored, with `write`)
+            train = parts["train"]
+            fitted = stored_samplers.obtain(
+                run, model, kind, lambda: encode(model, train.images, labels=train.labels if model.needs_labels else None),
+                config.training.seed, write=write, progress=progress)
+        quality = sample_quality(model, parts, fd_samples, seed, splits, sampler, fitted, config.training.seed)
         for s in splits:
             results[f"{s}{suffix}"].update(quality[s])
     if write:
@@ -138,20 +145,22 @@ def evaluate_run(run: str | Path, splits: list[str] | None = None, data_override
 
 
 def sample_quality(model: Autoencoder, parts: dict[str, ImageData], n: int, seed: int,
-                   splits: list[str], sampler: str = "auto") -> dict[str, dict]:
+                   splits: list[str], sampler: str = "auto", fitted=None, fit_seed: int = 0) -> dict[str, dict]:
     """Per split: the Fréchet distance of `n` samples (drawn by `sampler`, as samples.png draws
     them: auto is the run's model.sampler; a conditional model's for labels drawn in the training
     set's class proportions) to the split's images, in the feature space of a classifier trained
     on the training split (on its labels, or for unlabelled images on their orientation), and on
     labelled data that classifier's accuracy on the split (how much to trust it). Named
-    `frechet_distance`, or `frechet_distance_<sampler>` for a sampler asked for explicitly."""
+    `frechet_distance`, or `frechet_distance_<sampler>` for a sampler asked for explicitly.
+    `fitted`: the sampler to draw from (a run's stored one); without it, one is fitted with `fit_seed`."""
     train = parts["train"]
     classifier = classifier_for(train)
     # A conditional model draws each sample for a label, in the training set's class proportions.
     labels = np.random.default_rng(seed).choice(train.labels, n) if model.needs_labels else None
     kind = resolve(model, sampler)
     train_labels = train.labels if model.needs_labels else None
-    codes, source = draw(model, n, seed, sampler=kind, codes=lambda: encode(model, train.images, labels=train_labels))
+    codes, source = draw(model, n, seed, sampler=kind, codes=lambda: encode(model, train.images, labels=train_labels),
+                         fitted=fitted, fit_seed=fit_seed, progress=False)
     log.info("Fréchet distance of %d samples from %s", n, source)
     samples = np.clip(decode(model, codes, labels=labels), 0, 1)
     name = "frechet_distance" if sampler == "auto" else f"frechet_distance_{kind}"

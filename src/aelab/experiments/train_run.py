@@ -11,7 +11,7 @@ from typing import Callable
 
 import torch
 
-from aelab import runs
+from aelab import runs, stored_samplers
 from aelab.config import Config
 from aelab.data.prepare import prepare_data
 from aelab.errors import AelabError
@@ -20,6 +20,7 @@ from aelab.explore.context import Context
 from aelab.explore.report import write_report
 from aelab.explore.run_figures import write_all
 from aelab.explore.snapshots import Snapshots
+from aelab.models import samplers
 from aelab.models.registry import build_model, complete_options, model_class
 from aelab.models.summary import format_summary
 from aelab.models.topology import resolve_widths
@@ -54,6 +55,10 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
         if main and not resume:
             runs.write_json(run / runs.CONFIG, config.to_dict())
     model = build_model(config.model, train.shape, seed=config.training.seed)
+    samplers.check_options(config.model)  # a misspelt sampler setting is said now, not after training
+    sampler = samplers.resolve(model)
+    if sampler != "prior":
+        samplers.options_for(sampler, config.model)
     if main:
         log.info("model:\n%s", format_summary(model))
     if model.needs_labels and train.labels is None:
@@ -116,8 +121,16 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
     runs.write_history(run / runs.HISTORY, state.history)
     runs.save_model(run / runs.MODEL, model.cpu(), config,
                     {"label_names": test.label_names, "binary": binary, "dataset": test.name})
+    context = Context(model, test, train, run, config.training.seed)
+    if sampler != "prior":  # samples.png, generate, evaluate draw from it: fitted once, stored in the run
+        fitted = stored_samplers.fit(model, sampler, context.train_codes, config.training.seed, progress)
+        stored_samplers.save(run, fitted, model, config.training.seed)
+        context.use_sampler(fitted)
+        metrics["sampler_seconds"] = round(fitted.fit_seconds, 3)
+        log.info("fitted the %s sampler in %.1f s", sampler, fitted.fit_seconds)
+        runs.write_json(run / runs.METRICS, metrics)
     if figures:
-        write_all(Context(model, test, train, run, config.training.seed), state.history)
+        write_all(context, state.history)
         write_report(run)
     return metrics
 

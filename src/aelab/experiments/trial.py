@@ -10,10 +10,12 @@ from pathlib import Path
 
 import torch
 
-from aelab import runs
+from aelab import runs, stored_samplers
 from aelab.config import validate_config
 from aelab.evaluate.run_evaluation import measure, merge_metrics, sample_quality, split_data
 from aelab.experiments.train_run import train_run
+from aelab.models import samplers
+from aelab.models.inference import encode
 
 
 def run_trial(config_dict: dict, run_dir: str, threads: int | None, figures: bool,
@@ -42,7 +44,12 @@ def run_trial(config_dict: dict, run_dir: str, threads: int | None, figures: boo
                      nll_samples=evaluation.get("nll_samples", 0),
                      nll_precision=evaluation.get("nll_precision", "auto"))
     if evaluation.get("fd_samples"):
-        extras.update(sample_quality(model, parts, evaluation["fd_samples"], seed, ["test"])["test"])
+        kind, train = samplers.resolve(model), parts["train"]
+        fitted = None if kind == "prior" else stored_samplers.obtain(  # the one train_run stored
+            run, model, kind, lambda: encode(model, train.images, labels=train.labels if model.needs_labels else None),
+            config.training.seed, progress=False)
+        extras.update(sample_quality(model, parts, evaluation["fd_samples"], seed, ["test"], fitted=fitted,
+                                     fit_seed=config.training.seed)["test"])
     for row in extras.pop("denoising", []):
         extras.update({f"denoising_{k}": v for k, v in row.items() if k not in ("noise", "repeats")})
         extras["denoising_repeats"] = row["repeats"]

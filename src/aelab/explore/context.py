@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from aelab import runs
+from aelab import runs, stored_samplers
 from aelab.data.dataset import ImageData, from_array
 from aelab.data.prepare import prepare_data
 from aelab.errors import AelabError
 from aelab.layout import numbered
+from aelab.vocabulary import LEARNED_SAMPLERS
 from aelab.models.autoencoder import Autoencoder
-from aelab.models import samplers
 from aelab.models.inference import decode, encode
 
 
@@ -29,6 +29,10 @@ class Context:
     train: ImageData  # the images the model learned from (AE code distribution, nearest images)
     folder: Path | None = None  # the run folder: default destination of figures
     seed: int = 42
+    # Whether a sampler fitted here is stored in the run folder (aelab serve never writes: False)
+    # and whether one that takes minutes to learn may be fitted here at all (False: only stored ones).
+    store_samplers: bool = True
+    learn_samplers: bool = True
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -60,10 +64,23 @@ class Context:
     def conditional(self) -> bool:
         return self.model.needs_labels
 
-    def fitted_sampler(self, kind: str):
-        """The sampler `kind` ('gaussian' or 'gmm') fitted to the training codes, once per context."""
-        return self._cached(f"sampler {kind}", lambda: samplers.fit(kind, self.train_codes,
-                                                                    self.model.config.gmm_components))
+    def fitted_sampler(self, kind: str, progress: bool = True):
+        """The sampler `kind` fitted to the training codes, once per context: the run's stored one
+        when it still fits the run, else fitted now (and stored in the run folder)."""
+        def obtain():
+            if not self.learn_samplers and kind in LEARNED_SAMPLERS:
+                found = stored_samplers.stored(self.folder, self.model, kind, self.seed) if self.folder else None
+                if found is None:
+                    raise AelabError(f"the {kind} sampler of this run has not been fitted (or no longer fits "
+                                     f"it); fit it with: aelab fit-sampler {self.folder} --sampler {kind}")
+                return found
+            return stored_samplers.obtain(self.folder, self.model, kind, lambda: self.train_codes, self.seed,
+                                          write=self.store_samplers, progress=progress)
+        return self._cached(f"sampler {kind}", obtain)
+
+    def use_sampler(self, fitted) -> None:
+        """Draw from `fitted` (a sampler just fitted, or an estimator's) for its kind."""
+        self._cache[f"sampler {fitted.kind}"] = fitted
 
     @property
     def test_codes(self) -> np.ndarray:
@@ -183,7 +200,10 @@ def from_estimator(estimator, X, y=None) -> Context:
         raise AelabError(str(e)) from None
     if data.shape != model.input_shape:
         raise AelabError(f"X has images of shape {data.shape}; this model expects {model.input_shape}")
-    return Context(model, data, data, None, estimator.seed)
+    ctx = Context(model, data, data, None, estimator.seed)
+    if getattr(estimator, "sampler_", None) is not None:
+        ctx.use_sampler(estimator.sampler_)
+    return ctx
 
 
 def as_context(source, X=None, y=None) -> Context:

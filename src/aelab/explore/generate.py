@@ -1,6 +1,6 @@
-"""New images from a model: samples from the prior (VAE family) or, for a plain AE that has no
-prior, from a Gaussian fitted to the training codes; and, to tell generation from memorisation
-(seed 003's "imitaciones"), each sample's nearest training image."""
+"""New images from a model: codes drawn by its sampler (models/samplers/: the prior, or a
+distribution fitted to the training codes, the run's stored one when it has it) and decoded; and,
+to tell generation from memorisation (seed 003's "imitaciones"), each sample's nearest training image."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from aelab.plots.figures import image_grid
 def sample_codes(ctx: Context, n: int, temperature: float = 1.0, seed: int | None = None,
                  sampler: str = "auto") -> tuple[np.ndarray, str]:
     """(n codes, what they were drawn from, for titles). Temperature scales the spread; `sampler`
-    as in models/samplers.py (auto, prior, gaussian, gmm; auto: the run's `model.sampler`)."""
+    as in models/samplers/ (auto: the run's `model.sampler`)."""
     kind = samplers.resolve(ctx.model, sampler)
     fitted = None if kind == "prior" else ctx.fitted_sampler(kind)
     return samplers.draw(ctx.model, n, ctx.seed if seed is None else seed, temperature, kind, fitted=fitted)

@@ -9,6 +9,8 @@ from typing import Annotated, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 
+from aelab.vocabulary import SAMPLER_CHOICES
+
 MAX_JSON_BODY = 64 * 1024
 MAX_UPLOAD = 8 * 1024 * 1024
 MAX_BATCH = 256  # codes decoded by one request
@@ -51,7 +53,7 @@ class SampleBody(_Body):
     n: Annotated[int, Field(ge=1, le=MAX_BATCH)] = 16
     temperature: Annotated[float, Field(gt=0, le=10)] = 1.0
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
-    sampler: Literal["auto", "prior", "gaussian", "gmm"] = "auto"
+    sampler: Literal[SAMPLER_CHOICES] = "auto"  # type: ignore[valid-type]
     label: Label = None
 
 

@@ -25,8 +25,10 @@ from aelab.explore import open_run, refs
 from aelab.explore.generate import sample_codes
 from aelab.explore.latent_map import extent, project
 from aelab.explore.latent_paths import METHODS as PATH_METHODS, slerp
+from aelab import stored_samplers
 from aelab.models.samplers import has_prior, resolve
 from aelab.runs import read_config
+from aelab.vocabulary import FITTED_SAMPLERS, LEARNED_SAMPLERS
 
 MAP_POINTS = 3000  # points sent to the browser's map: enough to see the structure, light to draw
 MAX_UPLOAD_PIXELS = 4096 * 4096  # larger pictures are refused before they are decoded
@@ -39,6 +41,9 @@ class Session:
 
     def __init__(self, folder: Path, threads: int | None = None):
         self.ctx = open_run(folder)
+        # Never writes into the run: the Gaussian and the mixture are fitted here in seconds, the
+        # learned samplers only drawn from when the run has them stored (aelab fit-sampler).
+        self.ctx.store_samplers = self.ctx.learn_samplers = False
         if threads:  # after open_run, which applies the run's training.threads
             torch.set_num_threads(threads)
         self.data_config = read_config(Path(folder)).data
@@ -67,7 +72,9 @@ class Session:
             "binary": ctx.binary, "dark_background": self._dark_background(),
             "slider_lo": lo.round(3).tolist(), "slider_hi": hi.round(3).tolist(),
             "conditional": ctx.conditional, "labels": self.labels,
-            "samplers": self.samplers, "sampler": resolve(ctx.model),
+            "samplers": self.samplers, "sampler": self.default_sampler,
+            "samplers_to_fit": [k for k in LEARNED_SAMPLERS if k not in self.samplers],
+            "fit_sampler_command": f"aelab fit-sampler {ctx.folder} --sampler NAME",
             "interpolation_methods": list(PATH_METHODS),
         }
 
@@ -187,13 +194,29 @@ class Session:
 
     @cached_property
     def samplers(self) -> list[str]:
-        """`aelab generate --sampler`'s choices for this model: its prior when it has one, and the
-        Gaussian and the Gaussian mixture fitted to its training codes."""
-        return ["prior", "gaussian", "gmm"] if has_prior(self.ctx.model) else ["gaussian", "gmm"]
+        """`aelab generate --sampler`'s choices that serve offers for this model: its prior when it
+        has one, the Gaussian and the Gaussian mixture fitted to its training codes (seconds), and
+        the learned samplers the run has stored (`aelab fit-sampler`), still valid for its weights."""
+        ctx = self.ctx
+        learned = [k for k in LEARNED_SAMPLERS
+                   if stored_samplers.stored(ctx.folder, ctx.model, k, ctx.seed, quiet=True) is not None]
+        return (["prior"] if has_prior(ctx.model) else []) + list(FITTED_SAMPLERS) + learned
+
+    @cached_property
+    def default_sampler(self) -> str:
+        """The run's model.sampler, or when serve cannot draw from it (a learned sampler not stored)
+        the prior or the Gaussian."""
+        kind = resolve(self.ctx.model)
+        return kind if kind in self.samplers else self.samplers[0]
 
     def sample(self, n: int, temperature: float, seed: int, sampler: str = "auto") -> tuple[np.ndarray, str]:
         """Codes drawn as `aelab generate --sampler` draws them (the same function)."""
-        if sampler not in ("auto", *self.samplers):
+        if sampler == "auto":
+            sampler = self.default_sampler
+        if sampler not in self.samplers:
+            if sampler in LEARNED_SAMPLERS:
+                raise AelabError(f"sampler '{sampler}': this run has no stored {sampler} sampler (aelab serve never "
+                                 f"writes into a run); fit it with: aelab fit-sampler {self.ctx.folder} --sampler {sampler}")
             raise AelabError(f"sampler '{sampler}': this {self.ctx.kind} has no prior; use gaussian or gmm "
                              "(fitted to its training codes)")
         with self.lock:

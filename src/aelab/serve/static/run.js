@@ -369,10 +369,16 @@ async function main() {
     const option = document.createElement("option");
     option.value = name;
     option.textContent = {prior: "the prior", gaussian: "a Gaussian fitted to the training codes",
-                          gmm: "a Gaussian mixture fitted to the training codes"}[name] || name;
+                          gmm: "a Gaussian mixture fitted to the training codes",
+                          flow: "a normalizing flow fitted to the training codes",
+                          two_stage: "a second-stage VAE fitted to the training codes",
+                          diffusion: "a diffusion model fitted to the training codes"}[name] || name;
     sampler.append(option);
   }
   sampler.value = INFO.sampler;  // the run's model.sampler
+  // learned samplers are drawn from only when the run has them stored: say how to add the others
+  document.getElementById("sampler-hint").textContent = INFO.samplers_to_fit.length
+    ? `(${INFO.samplers_to_fit.join(", ")}: ${INFO.fit_sampler_command.replace("NAME", INFO.samplers_to_fit[0])})` : "";
   sampler.addEventListener("change", sample);
   // a mixture is fitted on first use: while one is drawn, only the slider's latest value waits
   const sampleLatest = coalescing(sample);
