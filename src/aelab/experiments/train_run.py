@@ -43,14 +43,14 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
             runs.write_json(run / runs.CONFIG, config.to_dict())
     runs.set_threads(config.training.threads)
     train, validation, test = prepare_data(config)
-    resolved = resolve_widths(config, train.shape, model_class(config.model.type).encoder_outputs(config.model.latent_dim))
-    if resolved is not config:  # config.json shows the widths n_layers or encoder_topology gave
-        config = resolved
-        if main and not resume:
-            runs.write_json(run / runs.CONFIG, config.to_dict())
     completed = complete_options(config, train)  # e.g. a CVAE's number of classes; config.json keeps them
     if completed is not config:
         config = completed
+        if main and not resume:
+            runs.write_json(run / runs.CONFIG, config.to_dict())
+    resolved = resolve_widths(config, train.shape, model_class(config.model.type).encoder_outputs(config.model.latent_dim))
+    if resolved is not config:  # config.json shows the widths n_layers or encoder_topology gave
+        config = resolved
         if main and not resume:
             runs.write_json(run / runs.CONFIG, config.to_dict())
     model = build_model(config.model, train.shape, seed=config.training.seed)

@@ -11,6 +11,10 @@ input size works (28, 64, 70, 128, non-square), with 1 or 3 channels. The last o
 image's channels directly (a conv at full resolution would cost as much as the rest of the
 decoder on a CPU).
 
+With `grid_channels` D (a grid VQ-VAE) the encoder keeps its last feature map instead of the
+dense head: a 1x1 conv gives a D-value code at each of its h x w positions, flattened position by
+position to (B, h * w * D); the decoder starts from that grid with a 1x1 conv.
+
 The encoder and decoder are self-contained modules (input shape in, tensors out): an
 autoencoder only needs to hold them.
 """
@@ -84,9 +88,14 @@ def upsample(c_in: int, c_out: int, bias: bool, target: tuple[int, int], source:
     return [up] if tuple(2 * s for s in source) == tuple(target) else [up, CropTo(*target)]
 
 
+def grid_size(size: tuple[int, int], stages: int) -> tuple[int, int]:
+    """(h, w) of the encoder's last feature map for images of `size` (H, W)."""
+    return feature_sizes(tuple(size), stages, 3)[-1]
+
+
 class ImageEncoder(nn.Module):
     def __init__(self, input_shape, channels: list[int], blocks: list[int], out_features: int,
-                 norm: str, act: str, init: str):
+                 norm: str, act: str, init: str, grid_channels: int | None = None):
         super().__init__()
         c_in, h, w = input_shape
         stages: list[nn.Module] = []
@@ -94,23 +103,31 @@ class ImageEncoder(nn.Module):
             stages += [conv_unit(_conv(c_in, c, 2, norm), norm, act, init), *_blocks(n, c, norm, act, init)]
             c_in = c
         self.stages = nn.Sequential(*stages)
-        fh, fw = feature_sizes((h, w), len(channels), 3)[-1]
-        self.head = nn.Linear(c_in * fh * fw, out_features)
+        fh, fw = grid_size((h, w), len(channels))
+        self.grid = grid_channels is not None
+        # the code: a dense head over the whole map, or a 1x1 conv giving a code at each position
+        self.head = nn.Conv2d(c_in, grid_channels, 1) if self.grid else nn.Linear(c_in * fh * fw, out_features)
         init_layer(self.head, init, "identity")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.stages(x)  # (B, channels[-1], H / 2^n, W / 2^n), rounded up
+        if self.grid:
+            return self.head(h).permute(0, 2, 3, 1).flatten(1)  # (B, h_n * w_n * D), position-major
         return self.head(h.flatten(1))
 
 
 class ImageDecoder(nn.Module):
     def __init__(self, latent_dim: int, output_shape, channels: list[int], blocks: list[int],
-                 norm: str, act: str, init: str, output_activation: str):
+                 norm: str, act: str, init: str, output_activation: str, grid_channels: int | None = None):
         super().__init__()
         c_out, h, w = output_shape
         sizes = feature_sizes((h, w), len(channels), 3)  # the encoder's sizes, input first
         self.start_shape = (channels[-1], *sizes[-1])
-        self.dense = nn.Linear(latent_dim, channels[-1] * sizes[-1][0] * sizes[-1][1])
+        self.grid_shape = None if grid_channels is None else (*sizes[-1], grid_channels)  # (h_n, w_n, D)
+        if self.grid_shape is None:
+            self.dense = nn.Linear(latent_dim, channels[-1] * sizes[-1][0] * sizes[-1][1])
+        else:
+            self.dense = nn.Conv2d(grid_channels, channels[-1], 1)  # per position: code -> features
         init_layer(self.dense, init, act)
         layers: list[nn.Module] = [norm_layer(norm, channels[-1]), activation(act)]
         # Stage i (deepest first): residual blocks at its size, then up to the size before it.
@@ -127,5 +144,8 @@ class ImageDecoder(nn.Module):
         self.stages = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.dense(z).unflatten(1, self.start_shape)  # (B, channels[-1], h_n, w_n)
+        if self.grid_shape is None:
+            h = self.dense(z).unflatten(1, self.start_shape)  # (B, channels[-1], h_n, w_n)
+        else:  # (B, h_n * w_n * D) position-major -> (B, D, h_n, w_n) -> (B, channels[-1], h_n, w_n)
+            h = self.dense(z.unflatten(1, self.grid_shape).permute(0, 3, 1, 2))
         return self.stages(h)  # (B, C, H, W), pre-activation
