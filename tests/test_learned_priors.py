@@ -112,6 +112,24 @@ def distinct_per_position(index: torch.Tensor) -> float:
     return float(np.mean([len(set(flat[:, p].tolist())) for p in range(flat.shape[1])]))
 
 
+def test_pixelcnn_logits_depend_on_every_earlier_position_and_on_no_later_one():
+    from aelab.models.pixelcnn import GatedPixelCNN
+
+    torch.manual_seed(0)
+    net = GatedPixelCNN(codes=8, channels=16, layers=5)
+    index = torch.randint(8, (4, 5))
+    positions = [(a, b) for a in range(4) for b in range(5)]
+    variants = index.repeat(len(positions), 1, 1)  # variant p: the code at position p changed
+    for p, (a, b) in enumerate(positions):
+        variants[p, a, b] = (index[a, b] + 1) % 8
+    with torch.no_grad():
+        base, logits = net(index[None])[0], net(variants)  # (codes, 4, 5), (20, codes, 4, 5)
+    for i, j in positions:
+        changed = {positions[p] for p in range(len(positions))
+                   if (logits[p, :, i, j] - base[:, i, j]).abs().max() > 1e-5}
+        assert changed == {q for q in positions if q < (i, j)}, (i, j, changed)  # raster order
+
+
 @needs_mnist_test
 def test_grid_vqvae_reconstructs_mnist_and_its_prior_samples_structured_varied_codes(mnist):
     train, test = mnist

@@ -14,6 +14,11 @@ KL unpenalised (the per-dimension split of the VAE's free bits does not exist fo
 `prior(n)` draws a pseudo-input uniformly and samples its posterior (temperature scales its
 spread); `log_prior(z)` is the mixture's density, which the IWAE NLL (`aelab evaluate`) uses.
 
+Posterior log-variances are bounded to [-6, 2] (as in the paper's code): a prior made of the
+encoder's own posteriors has no fixed scale, so in a dimension the decoder ignores, the posteriors
+and the prior's components can widen together at no KL cost, without limit (measured on the
+emojis: log-variances of 60 within 60 steps, then NaN); N(0, I) pins that scale for a VAE.
+
 Initialisation: the pseudo-inputs start as K random training images (`init_from_data`, seeded by
 training.seed), so from the first step each component is the posterior of a real image and the
 prior already covers the data. From noise, all K start as nearly the same grey image whose
@@ -43,6 +48,7 @@ from aelab.models.autoencoder import ForwardOutput
 from aelab.models.losses import LOG_2PI, gaussian_log_density, reconstruction_loss
 from aelab.models.vae import VAE
 
+LOGVAR_RANGE = (-6.0, 2.0)  # posterior standard deviations from 0.05 to 2.7
 MIXTURE_CHUNK = 1 << 22  # values of the (rows, K, latent_dim) tensor a mixture density makes at once
 
 
@@ -66,6 +72,10 @@ class VampVAE(VAE):
         pick = torch.randperm(len(train), generator=generator, device=train.device)
         pick = pick[torch.arange(k, device=pick.device) % len(pick)]  # fewer images than K: some twice
         self.pseudo_inputs.copy_(to_float(train[pick]))
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        mean, logvar = super().encode(x)
+        return mean, logvar.clamp(*LOGVAR_RANGE)
 
     # --------------------------------------------------------------------------- the prior
     def pseudo_posteriors(self) -> tuple[torch.Tensor, torch.Tensor]:
