@@ -77,6 +77,17 @@ def test_vamp_pseudo_inputs_start_as_training_images_and_are_learned():
     assert not (learned[:, None] == pixels[None]).all(-1).any()  # moved by training
 
 
+def test_vamp_log_variances_stay_finite_and_keep_a_gradient_outside_their_range():
+    from aelab.models.vamp import LOGVAR_RANGE, soft_range
+
+    raw = torch.tensor([-1e30, -60.0, -3.0, 1.0, 30.0, 1e30], requires_grad=True)
+    kept = soft_range(raw, *LOGVAR_RANGE)
+    kept.sum().backward()
+    assert torch.equal(kept[2:4], raw[2:4])  # inside the range: as the encoder gives them
+    assert -80 < kept.min() and kept.max() < 80  # exp(-logvar) stays finite in float32
+    assert (raw.grad[1:5] > 0.01).all()  # a unit that starts at 30 can still come back (a clamp: 0)
+
+
 def test_vamp_batchnorm_encodes_pseudo_inputs_with_the_data_batch_statistics():
     config = load_config(None, ["model.type=vamp", "model.architecture=image_conv", "model.stage_channels=[8,16]",
                                 "model.latent_dim=4", 'model.options={"pseudo_inputs": 5}'])
