@@ -139,12 +139,18 @@ def parse_noise(text: str) -> dict:
         raise ValueError(f"noise level {level!r} is not a number (e.g. {kind}:0.3)") from None
 
 
+# Model types whose latent_dim their networks imply (models/registry.py complete_options fills it in).
+DERIVED_LATENT_DIM_TYPES = ("vqvae_grid",)
+
+
 class ModelConfig(_Section):
     # A registered model type (models/registry.py): ae, dae, vae, beta_vae, or one added with
     # aelab.register_model; the registry says which when the model is built.
     type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")] = "vae"
     architecture: Literal["mlp", "conv", "image_conv"] = "mlp"
-    latent_dim: Annotated[int, Field(gt=0)] = 2
+    # Values per code. Unset: 2, except for a type whose code size follows from its network
+    # (vqvae_grid: the encoder's last feature map x options.code_dim), filled in when it is built.
+    latent_dim: Optional[Annotated[int, Field(gt=0)]] = None
     # Hidden widths, from exactly one of: listed layers, seed 000's topology lists, seed 001's rule.
     encoder_layers: Optional[list[Layer]] = None
     decoder_layers: Optional[list[Layer]] = None
@@ -214,6 +220,9 @@ class ModelConfig(_Section):
 
     @model_validator(mode="after")
     def _resolve(self) -> "ModelConfig":
+        if self.latent_dim is None and self.type not in DERIVED_LATENT_DIM_TYPES:
+            self.latent_dim = 2
+            self.__pydantic_fields_set__.discard("latent_dim")  # a default: a latent grid may replace it silently
         # encoder_layers [] is a choice (no hidden layer: a linear encoder), not "unset".
         sources = [k for k in ("encoder_layers", "encoder_topology", "n_layers") if getattr(self, k) is not None]
         if len(sources) > 1:

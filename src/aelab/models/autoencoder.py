@@ -47,7 +47,7 @@ class Autoencoder(nn.Module):
                  decoder: nn.Module):
         super().__init__()
         self.config = config
-        self.options = _options(type(self), config)
+        self.options = parse_options(type(self), config)
         self.input_shape = tuple(int(s) for s in input_shape)  # (C, H, W)
         self.encoder, self.decoder = encoder, decoder
         self.output_activation = activation(config.output_activation)
@@ -73,12 +73,26 @@ class Autoencoder(nn.Module):
                    built_decoder if decoder is None else decoder)
 
     @classmethod
+    def derived_latent_dim(cls, config: ModelConfig, input_shape) -> int | None:
+        """The code size this type's networks imply for images of `input_shape`, or None: the
+        config's latent_dim is the model's. A type whose code follows from its network (a grid
+        VQ-VAE: the encoder's last feature map) derives it, and says in one line when a latent_dim
+        the user set contradicts it; registry.complete_options writes it into the config."""
+        return None
+
+    @classmethod
     def options_from_data(cls, data) -> dict:
         """model.options this type derives from its training data (an ImageData), e.g. the number
         of classes (CVAE) or the training set's size (beta-TC-VAE). Called once before the model is
         built (registry.complete_options); an option the config sets is never replaced, and the
         completed config is what config.json stores, so a run reloads and resumes the same."""
         return {}
+
+    def init_from_data(self, train: torch.Tensor, generator: torch.Generator) -> None:
+        """Data-dependent initialisation, e.g. a VampPrior's pseudo-inputs set to training images.
+        The trainer calls it once, before the first step of a new run (a resumed run's weights come
+        from its checkpoint); `train` (N, C, H, W) as stored (uint8 or float), on the model's device;
+        every draw from `generator`."""
 
     # ------------------------------------------------------------------------------ mapping
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -158,7 +172,7 @@ class Autoencoder(nn.Module):
         self.train(was_training)
 
 
-def _options(cls: type, config: ModelConfig) -> BaseModel | None:
+def parse_options(cls: type, config: ModelConfig) -> BaseModel | None:
     """model.options checked against the type's Options: one line naming the key when wrong."""
     if cls.Options is None:
         if config.options:

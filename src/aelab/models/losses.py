@@ -7,8 +7,12 @@ mathematics, more stable, and cheaper than a separate sigmoid + BCE.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
+
+LOG_2PI = math.log(2 * math.pi)
 
 
 def reconstruction_loss(model, out, target: torch.Tensor, kind: str | None = None) -> torch.Tensor:
@@ -44,3 +48,13 @@ def loss_terms(model, out, target: torch.Tensor) -> dict[str, torch.Tensor]:
 def kl_per_dimension(out) -> torch.Tensor:
     """(latent_dim,) the KL of each latent dimension, averaged over the batch."""
     return (-0.5 * (1 + out.logvar - out.mean.square() - out.logvar.exp())).mean(0)
+
+
+def gaussian_log_density(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """(...,) log N(z; mean, diag(exp(logvar))) of codes (..., latent_dim), summed over dimensions."""
+    return -0.5 * ((z - mean).square() * torch.exp(-logvar) + logvar + LOG_2PI).sum(-1)
+
+
+def standard_normal_log_density(z: torch.Tensor) -> torch.Tensor:
+    """(...,) log N(z; 0, I) of codes (..., latent_dim)."""
+    return -0.5 * (z.square() + LOG_2PI).sum(-1)

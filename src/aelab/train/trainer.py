@@ -115,6 +115,8 @@ class Trainer:
         validation = None if validation is None or len(validation) == 0 else validation.to(self.device)
         self._labels = None if labels is None else labels.to(self.device)
         self._validation_labels = None if validation_labels is None or validation is None else validation_labels.to(self.device)
+        if self.state.epoch == 0 and self._partial is None:  # a new run, not a resumed one
+            self.model.init_from_data(train, torch.Generator(device=self.device).manual_seed(cfg.seed))
         bar = tqdm(total=cfg.epochs, initial=self.state.epoch, desc="training", unit="epoch",
                    disable=not self.progress, dynamic_ncols=True)
         # Signals wait for a batch boundary (one process only: ranks must stop at the same batch).
