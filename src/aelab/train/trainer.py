@@ -6,6 +6,12 @@ and one conversion; the optimizer is fused; the loss is BCE with logits; nothing
 per-step `.item()`; denormals and threads are set for the duration of `fit` (speed.py); conv
 networks train channels_last on a CPU.
 Across processes the same loop runs under DistributedDataParallel (distributed.py).
+
+A model with a second network (a discriminator: model.adversarial_weight) lists its parameters in
+`discriminator_parameters()`; they get an optimizer of their own, built like the first, and each
+batch, after the model's step, the trainer minimises the model's `discriminator_objective()`
+(on that batch) with it. Both optimizers go into the checkpoint. A model without one costs nothing
+here: no second optimizer, no second step.
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ def pick_device(name: str) -> torch.device:
 
 
 CHECKPOINT_SECONDS = 30.0  # with training.checkpoint_every unset
+DISCRIMINATOR = "discriminator_optimizer"  # the second optimizer's name in a checkpoint
 # Architectures trained channels_last on a CPU by default (BENCHMARKS.md, bench/conv_options.py).
 CHANNELS_LAST_ARCHITECTURES = ("conv", "image_conv")
 
@@ -75,7 +82,15 @@ class Trainer:
         self.model = model.to(device) if self.memory_format is None else \
             model.to(device, memory_format=self.memory_format)
         self.is_main = context is None or context.is_main
-        self.optimizer = build_optimizer(model.parameters(), config.training)
+        # A second network (models/autoencoder.py, discriminator_parameters): its own optimizer.
+        self.discriminator_parameters = model.discriminator_parameters()
+        if self.discriminator_parameters and context is not None:
+            raise AelabError("model.adversarial_weight: the adversarial term trains in one process; run it "
+                             "without torchrun, or set adversarial_weight to 0")
+        second = {id(p) for p in self.discriminator_parameters}
+        self.optimizer = build_optimizer((p for p in model.parameters() if id(p) not in second), config.training)
+        self.discriminator_optimizer = build_optimizer(self.discriminator_parameters, config.training) \
+            if self.discriminator_parameters else None
         # One generator drives every random draw of the loop (order, noise, z), so a checkpoint
         # that stores it resumes exactly where an uninterrupted run would be.
         self.generator = torch.Generator(device=self.device).manual_seed(config.training.seed)
@@ -189,6 +204,10 @@ class Trainer:
         steps = math.ceil(len(train) / cfg.batch_size)
         augmenting = self.config.data.augment_flip or self.config.data.augment_shift > 0
         beta, lr = None, self.optimizer.param_groups[0]["lr"]
+        # The second network's game, from training.adversarial_start_epoch on.
+        discriminating = self.discriminator_optimizer is not None and self.state.epoch >= cfg.adversarial_start_epoch
+        if discriminating:
+            model.start_discriminator(True)
         for step, start in enumerate(range(first, len(train), cfg.batch_size), start=first // cfg.batch_size):
             progress = self.state.epoch + step / steps  # epochs done, fractional
             if self._anneals:  # the KL weight of this step (training.kl_annealing), read by the model
@@ -197,6 +216,8 @@ class Trainer:
             if self._schedules_lr:
                 lr = schedules.learning_rate(cfg, progress, self.state.lr_scale)
                 schedules.set_learning_rate(self.optimizer, lr)
+                if self.discriminator_optimizer is not None:
+                    schedules.set_learning_rate(self.discriminator_optimizer, lr)
             batch = order[start:start + cfg.batch_size]  # the global batch
             local = distributed.local_share(batch, self.context)
             x = to_float(train[local])
@@ -217,6 +238,8 @@ class Trainer:
             if cfg.gradient_clip is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.gradient_clip)
             self.optimizer.step()
+            if discriminating:  # the second network's step, on the same batch
+                terms = {**terms, **self._discriminator_step(precision)}
             for k, v in terms.items():  # stays on the device: no sync per step
                 sums[k] = sums.get(k, 0.0) + v.detach() * len(x)
             if self._stop.requested is not None:
@@ -225,6 +248,8 @@ class Trainer:
                 raise Interrupted(f"signal {self._stop.requested}")
         if self._anneals:  # validation, evaluation and sampling see the model's own objective
             model.kl_weight, model.free_bits = None, 0.0
+        if discriminating:
+            model.start_discriminator(False)
         totals = distributed.all_sum(torch.stack([torch.as_tensor(v).float() for v in sums.values()]), self.context)
         seconds = time.perf_counter() - started
         self.state.epoch += 1
@@ -249,12 +274,25 @@ class Trainer:
         monitored = row["val_loss"] if validation is not None else row["loss"]
         if validation is None and beta is not None:  # the objective at full beta, not the annealed one
             monitored = row["reconstruction_loss"] + model.kl_beta * row["kl"]
+        elif validation is None and "adversarial_loss" in row:  # the autoencoder's own objective, as validation's
+            monitored -= self.config.model.adversarial_weight * row["adversarial_loss"]
         if cfg.lr_schedule == "plateau":
             s = self.state
             s.lr_best_loss, s.lr_bad_epochs, s.lr_scale = schedules.plateau_step(
                 cfg, monitored, s.lr_best_loss, s.lr_bad_epochs, s.lr_scale)
         self._early_stopping(monitored)
         return row
+
+    def _discriminator_step(self, precision: torch.dtype | None) -> dict[str, torch.Tensor]:
+        """One step of the second optimizer on the model's discriminator objective; its terms."""
+        with torch.autocast(self.device.type, dtype=precision or torch.float32, enabled=precision is not None):
+            terms = self.model.discriminator_objective()
+        self.discriminator_optimizer.zero_grad(set_to_none=True)
+        terms["discriminator_loss"].backward()
+        if self.config.training.gradient_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.discriminator_parameters, self.config.training.gradient_clip)
+        self.discriminator_optimizer.step()
+        return terms
 
     def _rank_generator(self) -> torch.Generator:
         # Seeded by (seed, epoch, rank): nothing to checkpoint, and any world size can resume.
@@ -278,6 +316,9 @@ class Trainer:
             tensors.update({f"best.{k}": v for k, v in self.best_weights.items()})
         opt_tensors, opt_plain = checkpoint.optimizer_tensors(self.optimizer)
         tensors.update(opt_tensors)
+        if self.discriminator_optimizer is not None:
+            second_tensors, second_plain = checkpoint.optimizer_tensors(self.discriminator_optimizer, DISCRIMINATOR)
+            tensors.update(second_tensors)
         tensors["rng.generator"] = self.generator.get_state()
         # The history grows every epoch: as a tensor it costs microseconds to write, as JSON in the
         # metadata it made checkpointing quadratic in the number of epochs.
@@ -287,6 +328,8 @@ class Trainer:
             [[row.get(k, math.nan) for k in columns] for row in self.state.history], dtype=torch.float64
         ).reshape(len(self.state.history), len(columns))
         meta = {"state": state, "history_columns": columns, "optimizer": opt_plain, "config": self.config.to_dict()}
+        if self.discriminator_optimizer is not None:
+            meta[DISCRIMINATOR] = second_plain
         if self._partial is not None:
             tensors["partial.order"] = self._partial["order"]
             tensors.update({f"partial.sum.{k}": v for k, v in self._partial["sums"].items()})
@@ -304,6 +347,8 @@ class Trainer:
             best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
             self.best_weights = {k: v.to(self.device) for k, v in best.items()} or None
             checkpoint.load_optimizer(self.optimizer, tensors, meta["optimizer"])
+            if self.discriminator_optimizer is not None:
+                checkpoint.load_optimizer(self.discriminator_optimizer, tensors, meta[DISCRIMINATOR], DISCRIMINATOR)
         except (RuntimeError, KeyError, ValueError) as e:
             raise AelabError(f"{path} does not fit this model ({str(e).splitlines()[0]}); "
                              "resume with the config the run was started with") from None
