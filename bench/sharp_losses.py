@@ -5,6 +5,7 @@ jobs slows every variant alike.
 
     python bench/sharp_losses.py --path /work/data_ext/emoji/twitter            # 3 repetitions
     python bench/sharp_losses.py --path DIR --reps 5 --steps 20 --threads 2
+    python bench/sharp_losses.py --grey          # MS-SSIM of grey images: as one channel or as two
 
 Each repetition trains every variant for `steps` batches of 64 (a fresh model from the same seed,
 the adversarial term on from the first step) through aelab's Trainer, after one untimed warm-up
@@ -12,6 +13,10 @@ of each (oneDNN builds its kernels on first use). Reported: process CPU seconds 
 to other jobs on the machine, with one thread) and wall seconds per step, medians over the
 repetitions, and each variant's CPU cost relative to MSE: the factor by which to cut its epochs
 for a comparison at equal training time.
+
+--grey times MS-SSIM's forward and backward alone on a batch of 64 grey 28x28 images, given to
+torchmetrics as they are (one channel) and as two identical channels (what models/ms_ssim.py does:
+the same value and gradient, through oneDNN's depthwise convolution).
 """
 
 from __future__ import annotations
@@ -52,14 +57,40 @@ def time_steps(config, images: torch.Tensor) -> tuple[float, float]:
     return time.process_time() - cpu, time.perf_counter() - wall
 
 
+def grey_channels(reps: int) -> None:
+    from torchmetrics.functional.image import multiscale_structural_similarity_index_measure as msssim
+
+    from aelab.models.ms_ssim import window_for
+
+    window = window_for(28, 28)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(64, 1, 28, 28, generator=generator).contiguous(memory_format=torch.channels_last)
+    for channels in (1, 2, 1, 2):  # the first pair warms up
+        times = []
+        for _ in range(reps):
+            x_hat = torch.rand(x.shape, generator=generator).contiguous(memory_format=torch.channels_last)
+            x_hat.requires_grad_(True)
+            started = time.process_time()
+            value = msssim(x_hat.expand(-1, channels, -1, -1), x.expand(-1, channels, -1, -1), sigma=window.sigma,
+                           kernel_size=window.kernel, betas=window.exponents, data_range=1.0, reduction="none")
+            value.sum().backward()
+            times.append(time.process_time() - started)
+        print(f"{channels} channel(s): {statistics.median(times) * 1000:.0f} ms CPU, forward + backward")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--path", required=True, help="a folder of 64x64 RGB(A) images, e.g. the twitter emojis")
+    p.add_argument("--path", help="a folder of 64x64 RGB(A) images, e.g. the twitter emojis")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--grey", action="store_true", help="time MS-SSIM alone on grey images, 1 vs 2 channels")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    if args.grey:
+        return grey_channels(args.reps)
+    if not args.path:
+        p.error("--path is required (or --grey)")
     base = config_of(args.path, [], args.steps, args.threads)
     train, _, _ = prepare_data(base)
     images = train.tensor()[: 64 * args.steps]

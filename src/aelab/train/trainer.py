@@ -6,12 +6,8 @@ and one conversion; the optimizer is fused; the loss is BCE with logits; nothing
 per-step `.item()`; denormals and threads are set for the duration of `fit` (speed.py); conv
 networks train channels_last on a CPU.
 Across processes the same loop runs under DistributedDataParallel (distributed.py).
-
-A model with a second network (a discriminator: model.adversarial_weight) lists its parameters in
-`discriminator_parameters()`; they get an optimizer of their own, built like the first, and each
-batch, after the model's step, the trainer minimises the model's `discriminator_objective()`
-(on that batch) with it. Both optimizers go into the checkpoint. A model without one costs nothing
-here: no second optimizer, no second step.
+A model with a second network (a discriminator) gets a second optimizer, stepped after the first
+on each batch and checkpointed with it (second_network.py); a model without one costs nothing.
 """
 
 from __future__ import annotations
@@ -36,6 +32,7 @@ from aelab.train.interrupt import DeferredInterrupts, Interrupted
 from aelab.train.objective import mean_objective
 from aelab.train.optim import build_optimizer
 from aelab.train.precision import choose_precision
+from aelab.train.second_network import SecondNetwork
 from aelab.train.speed import LARGE_MODEL_PARAMETERS, SMALL_STEP_MACS, flush_denormals, intra_op_threads, step_macs
 
 
@@ -64,7 +61,6 @@ def pick_device(name: str) -> torch.device:
 
 
 CHECKPOINT_SECONDS = 30.0  # with training.checkpoint_every unset
-DISCRIMINATOR = "discriminator_optimizer"  # the second optimizer's name in a checkpoint
 # Architectures trained channels_last on a CPU by default (BENCHMARKS.md, bench/conv_options.py).
 CHANNELS_LAST_ARCHITECTURES = ("conv", "image_conv")
 
@@ -82,15 +78,10 @@ class Trainer:
         self.model = model.to(device) if self.memory_format is None else \
             model.to(device, memory_format=self.memory_format)
         self.is_main = context is None or context.is_main
-        # A second network (models/autoencoder.py, discriminator_parameters): its own optimizer.
-        self.discriminator_parameters = model.discriminator_parameters()
-        if self.discriminator_parameters and context is not None:
-            raise AelabError("model.adversarial_weight: the adversarial term trains in one process; run it "
-                             "without torchrun, or set adversarial_weight to 0")
-        second = {id(p) for p in self.discriminator_parameters}
+        # A second network (a discriminator) has its own optimizer; None: the model has none.
+        self.second = SecondNetwork.of(model, config.training, distributed=context is not None)
+        second = set() if self.second is None else self.second.ids
         self.optimizer = build_optimizer((p for p in model.parameters() if id(p) not in second), config.training)
-        self.discriminator_optimizer = build_optimizer(self.discriminator_parameters, config.training) \
-            if self.discriminator_parameters else None
         # One generator drives every random draw of the loop (order, noise, z), so a checkpoint
         # that stores it resumes exactly where an uninterrupted run would be.
         self.generator = torch.Generator(device=self.device).manual_seed(config.training.seed)
@@ -205,7 +196,7 @@ class Trainer:
         augmenting = self.config.data.augment_flip or self.config.data.augment_shift > 0
         beta, lr = None, self.optimizer.param_groups[0]["lr"]
         # The second network's game, from training.adversarial_start_epoch on.
-        discriminating = self.discriminator_optimizer is not None and self.state.epoch >= cfg.adversarial_start_epoch
+        discriminating = self.second is not None and self.state.epoch >= cfg.adversarial_start_epoch
         if discriminating:
             model.start_discriminator(True)
         for step, start in enumerate(range(first, len(train), cfg.batch_size), start=first // cfg.batch_size):
@@ -216,8 +207,8 @@ class Trainer:
             if self._schedules_lr:
                 lr = schedules.learning_rate(cfg, progress, self.state.lr_scale)
                 schedules.set_learning_rate(self.optimizer, lr)
-                if self.discriminator_optimizer is not None:
-                    schedules.set_learning_rate(self.discriminator_optimizer, lr)
+                if self.second is not None:
+                    schedules.set_learning_rate(self.second.optimizer, lr)
             batch = order[start:start + cfg.batch_size]  # the global batch
             local = distributed.local_share(batch, self.context)
             x = to_float(train[local])
@@ -239,7 +230,7 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.gradient_clip)
             self.optimizer.step()
             if discriminating:  # the second network's step, on the same batch
-                terms = {**terms, **self._discriminator_step(precision)}
+                terms = {**terms, **self.second.step(model, self.device.type, precision)}
             for k, v in terms.items():  # stays on the device: no sync per step
                 sums[k] = sums.get(k, 0.0) + v.detach() * len(x)
             if self._stop.requested is not None:
@@ -283,17 +274,6 @@ class Trainer:
         self._early_stopping(monitored)
         return row
 
-    def _discriminator_step(self, precision: torch.dtype | None) -> dict[str, torch.Tensor]:
-        """One step of the second optimizer on the model's discriminator objective; its terms."""
-        with torch.autocast(self.device.type, dtype=precision or torch.float32, enabled=precision is not None):
-            terms = self.model.discriminator_objective()
-        self.discriminator_optimizer.zero_grad(set_to_none=True)
-        terms["discriminator_loss"].backward()
-        if self.config.training.gradient_clip is not None:
-            torch.nn.utils.clip_grad_norm_(self.discriminator_parameters, self.config.training.gradient_clip)
-        self.discriminator_optimizer.step()
-        return terms
-
     def _rank_generator(self) -> torch.Generator:
         # Seeded by (seed, epoch, rank): nothing to checkpoint, and any world size can resume.
         seed = self.config.training.seed + 1_000_003 * (self.state.epoch + 1) + 7919 * self.context.rank
@@ -316,9 +296,6 @@ class Trainer:
             tensors.update({f"best.{k}": v for k, v in self.best_weights.items()})
         opt_tensors, opt_plain = checkpoint.optimizer_tensors(self.optimizer)
         tensors.update(opt_tensors)
-        if self.discriminator_optimizer is not None:
-            second_tensors, second_plain = checkpoint.optimizer_tensors(self.discriminator_optimizer, DISCRIMINATOR)
-            tensors.update(second_tensors)
         tensors["rng.generator"] = self.generator.get_state()
         # The history grows every epoch: as a tensor it costs microseconds to write, as JSON in the
         # metadata it made checkpointing quadratic in the number of epochs.
@@ -328,8 +305,8 @@ class Trainer:
             [[row.get(k, math.nan) for k in columns] for row in self.state.history], dtype=torch.float64
         ).reshape(len(self.state.history), len(columns))
         meta = {"state": state, "history_columns": columns, "optimizer": opt_plain, "config": self.config.to_dict()}
-        if self.discriminator_optimizer is not None:
-            meta[DISCRIMINATOR] = second_plain
+        if self.second is not None:
+            self.second.save(tensors, meta)
         if self._partial is not None:
             tensors["partial.order"] = self._partial["order"]
             tensors.update({f"partial.sum.{k}": v for k, v in self._partial["sums"].items()})
@@ -347,8 +324,8 @@ class Trainer:
             best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
             self.best_weights = {k: v.to(self.device) for k, v in best.items()} or None
             checkpoint.load_optimizer(self.optimizer, tensors, meta["optimizer"])
-            if self.discriminator_optimizer is not None:
-                checkpoint.load_optimizer(self.discriminator_optimizer, tensors, meta[DISCRIMINATOR], DISCRIMINATOR)
+            if self.second is not None:
+                self.second.load(tensors, meta)
         except (RuntimeError, KeyError, ValueError) as e:
             raise AelabError(f"{path} does not fit this model ({str(e).splitlines()[0]}); "
                              "resume with the config the run was started with") from None
