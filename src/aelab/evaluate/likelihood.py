@@ -36,6 +36,7 @@ from aelab.models.losses import reconstruction_loss
 from aelab.train.speed import intra_op_threads, native_bf16
 
 LOG_2PI = math.log(2 * math.pi)
+LIKELIHOODS = ("bce", "mse", "l1")  # the reconstruction losses that are a decoder's -log p(x|z)
 
 
 def log_likelihood_constant(model: Autoencoder) -> float:
@@ -49,6 +50,9 @@ def _check(model: Autoencoder) -> None:
     if not model.variational:
         raise AelabError(f"a likelihood bound needs a VAE (its encoder gives q(z|x)); this model is a "
                          f"'{model.config.type}'")
+    if model.config.reconstruction_loss not in LIKELIHOODS:
+        raise AelabError(f"a likelihood bound needs a decoder likelihood (reconstruction_loss bce, mse or l1); "
+                         f"this model's '{model.config.reconstruction_loss}' is not one")
 
 
 def _use_bf16(precision: str, device: torch.device) -> bool:

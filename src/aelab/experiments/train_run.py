@@ -116,7 +116,8 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
         "input_shape": list(train.shape), "binary_data": binary,
     })
     metrics["test"]["constant_baseline"] = constant_baseline(train.tensor(device), test.tensor(device),
-                                                             config.model.reconstruction_loss)
+                                                             config.model.reconstruction_loss,
+                                                             ms_ssim_weight=config.model.ms_ssim_weight)
     warn_if_useless(metrics["test"], config)
     runs.write_json(run / runs.METRICS, metrics)
     runs.write_history(run / runs.HISTORY, state.history)

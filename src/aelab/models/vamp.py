@@ -117,13 +117,14 @@ class VampVAE(VAE):
         (mean, logvar), (u_mean, u_logvar) = self.encode_with_pseudo_inputs(self.corrupt(x, generator))
         eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
         z = mean + torch.exp(0.5 * logvar) * eps  # (B, d), reparameterised
-        recon = reconstruction_loss(self, ForwardOutput(self.decoder(z), mean, logvar, z), x).mean()
+        out = ForwardOutput(self.decoder(z), mean, logvar, z)
+        recon = reconstruction_loss(self, out, x).mean()
         log_q = -0.5 * (eps.float().square() + logvar.float() + LOG_2PI).sum(1)  # log q(z|x)
         log_p = mixture_log_density(z.float(), u_mean.float(), u_logvar.float())
         kl = (log_q - log_p).mean()
         penalised = kl if self.free_bits <= 0 else kl.clamp(min=self.free_bits * self.config.latent_dim)
         beta = self.kl_beta if self.kl_weight is None else self.kl_weight
-        return {"loss": recon + beta * penalised, "reconstruction_loss": recon, "kl": kl}
+        return self.adversarial({"loss": recon + beta * penalised, "reconstruction_loss": recon, "kl": kl}, out, x)
 
     def encode_with_pseudo_inputs(self, x: torch.Tensor):
         """((mean, logvar) of x, (means, logvars) of the pseudo-inputs), both through the same

@@ -94,16 +94,18 @@ class VQVAE(Autoencoder):
         codebook_loss = (q - h3.detach()).square().sum((1, 2)).mean()
         commitment_loss = (h3 - q.detach()).square().sum((1, 2)).mean()
         z = (h3 + (q - h3).detach()).flatten(1)
-        recon = reconstruction_loss(self, ForwardOutput(self.decoder(z), z, None, z), x).mean()
+        out = ForwardOutput(self.decoder(z), z, None, z)
+        recon = reconstruction_loss(self, out, x).mean()
         share = F.one_hot(index, self.options.codebook_size).float().mean(0)  # (positions, codebook)
         if self.training:
             with torch.no_grad():
                 self.usage.mul_(USAGE_DECAY).add_(share, alpha=1 - USAGE_DECAY)
         used = share.mean(0)
         perplexity = torch.exp(-(used * torch.log(used.clamp_min(1e-10))).sum())
-        return {"loss": recon + codebook_loss + self.options.commitment * commitment_loss,
-                "reconstruction_loss": recon, "codebook_loss": codebook_loss, "commitment_loss": commitment_loss,
-                "perplexity": perplexity, "codebook_usage": (used > 0).float().mean()}, index
+        return self.adversarial({"loss": recon + codebook_loss + self.options.commitment * commitment_loss,
+                                 "reconstruction_loss": recon, "codebook_loss": codebook_loss,
+                                 "commitment_loss": commitment_loss, "perplexity": perplexity,
+                                 "codebook_usage": (used > 0).float().mean()}, out, x), index
 
     @torch.no_grad()
     def _restart_dead_codes(self, h: torch.Tensor, generator: torch.Generator | None) -> None:
