@@ -3,6 +3,8 @@ split, divided by the real-image floor (the same distance for as many real image
 test images: the training images), the copy check (median RMS pixel distance of each sample to its
 nearest training image, beside that of the test images: samples must not be closer to the
 training images than new real images are), and the seconds (wall and CPU) to fit and to draw.
+A second reference row decodes the training images' own codes: the best a sampler can reach with
+this decoder, so a ratio far above 1 there says the decoder, not the sampler, sets the limit.
 
     python bench/samplers.py RUN                      # prior, gaussian, gmm:50, flow, two_stage, diffusion
     python bench/samplers.py RUN --samplers gmm:10 'flow:{"transforms": 6}' --n 2000
@@ -85,6 +87,13 @@ def main() -> None:
     floor = frechet_distance(ctx.test.images, reference, classifier)
     _, test_rms = nearest(ctx.test.images.astype(np.float32) / 255, ctx.train.images)
     rows = [("real (train) images", floor, float(np.median(test_rms)), float(test_rms.min()), 0, 0, 0)]
+    # The best any sampler can do with this decoder: the training images' own codes, decoded. A
+    # sampler near this row is limited by the decoder (its blur), not by where it puts codes.
+    chosen = np.random.default_rng(args.seed).choice(len(codes), min(args.n, len(codes)), replace=False)
+    decoded = np.clip(ctx.decode(codes[chosen]), 0, 1)
+    _, decoded_rms = nearest(decoded, ctx.train.images)
+    rows.append(("decoded training codes", frechet_distance(ctx.test.images, decoded, classifier),
+                 float(np.median(decoded_rms)), float(decoded_rms.min()), 0, 0, 0))
     for name in args.samplers:
         started, cpu = time.perf_counter(), time.process_time()
         fitted = None
