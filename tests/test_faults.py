@@ -511,3 +511,77 @@ def test_huge_values_are_not_echoed_whole(capsys, tmp_path):
 def test_debug_shows_the_traceback(capsys):
     with pytest.raises(AelabError, match="epochs expects a number"):
         main(["--debug", "train", "--set", "training.epochs=true"])
+
+
+# ===================================================================== round 2 (issue 23)
+# A second campaign, as a hostile user would: run folders from elsewhere, links, caches, sizes.
+
+# ---------------------------------------------------------- 1. a run folder names code to run
+
+PLANTED = '''
+import pathlib
+pathlib.Path(__file__).with_name("imported").write_text("the module ran")
+from torch import nn
+
+def make(input_shape, out_features):
+    pathlib.Path(__file__).with_name("called").write_text("the factory ran")
+    c, h, w = input_shape
+    return nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, out_features))
+'''
+
+
+@pytest.fixture
+def planted_run(tmp_path, font_run, monkeypatch):
+    """A run whose config.json, model file and checkpoint name a factory in a module planted on the
+    import path, which leaves a file behind when it is imported or called."""
+    (tmp_path / "planted_by_them.py").write_text(PLANTED)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("planted_by_them", None)
+    run = copy_run(font_run, tmp_path / "theirs")
+    config = json.loads((run / runs.CONFIG).read_text())
+    config["model"]["encoder"] = "planted_by_them:make"
+    (run / runs.CONFIG).write_text(json.dumps(config))
+    for name in (runs.MODEL, runs.CHECKPOINT):
+        tensors, meta = checkpoint.read(run / name, "file")
+        if "config" in meta:
+            meta["config"]["model"]["encoder"] = "planted_by_them:make"
+        checkpoint.atomic_save(tensors, run / name, meta)
+    yield run
+    sys.modules.pop("planted_by_them", None)
+
+
+@pytest.mark.parametrize("command", [
+    ["report", "--no-animations"], ["generate", "-n", "4"], ["summary"], ["evaluate"], ["latent"],
+    ["interpolate", "--from", "0", "--to", "1"], ["anomalies"], ["fit-sampler", "--sampler", "gmm"]])
+def test_a_factory_named_by_a_run_is_never_imported_without_trust_code(capsys, tmp_path, planted_run, command):
+    fails_with(capsys, command[0], planted_run, *command[1:], says=["planted_by_them:make", "--trust-code"])
+    assert not (tmp_path / "imported").exists() and "planted_by_them" not in sys.modules
+
+
+def test_resume_and_python_load_refuse_a_factory_named_by_a_run(capsys, tmp_path, planted_run):
+    fails_with(capsys, "train", "--resume", planted_run, "--set", "training.epochs=3",
+               says=["planted_by_them:make", "--trust-code"])
+    with pytest.raises(AelabError, match="trust_code=True"):
+        aelab.load(planted_run)
+    with pytest.raises(AelabError, match="trust_code=True"):
+        aelab.explore.open_run(planted_run)
+    assert not (tmp_path / "imported").exists()
+    # The payload is real: trusted, it runs (and the weights then do not fit its network).
+    with pytest.raises(AelabError, match="weights do not fit"):
+        aelab.load(planted_run, trust_code=True)
+    assert (tmp_path / "called").exists()
+
+
+def test_trust_code_imports_the_factory_and_a_users_own_config_needs_no_flag(capsys, tmp_path, monkeypatch):
+    (tmp_path / "my_own_nets.py").write_text(PLANTED)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("my_own_nets", None)
+    run = tmp_path / "mine"
+    try:
+        assert main(["train", "--out", str(run), *FONT, "--set", "model.encoder=my_own_nets:make"]) == 0
+        sys.modules.pop("my_own_nets")
+        fails_with(capsys, "summary", run, says="--trust-code")
+        assert main(["summary", str(run), "--trust-code"]) == 0
+        assert aelab.load(run).model_ is not None  # its module is imported now: the program's own
+    finally:
+        sys.modules.pop("my_own_nets", None)

@@ -26,7 +26,7 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from sklearn.utils.validation import check_array
 from torch import nn
 
-from aelab import runs, stored_samplers
+from aelab import runs, stored_samplers, trust
 from aelab.config import Config, validate_config
 from aelab.data.dataset import from_array
 from aelab.data.prepare import prepare_data
@@ -178,7 +178,8 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         train, validation = split(data, config.training.validation_split, config.training.seed)
         config = resolve_steps(complete_options(config, train), len(train))  # e.g. a CVAE's classes
         samplers.check_options(config.model)  # a misspelt sampler setting is said before training
-        self.model_ = build_model(config.model, data.shape, encoder, decoder, seed=config.training.seed)
+        with trust.allowing(config.model.encoder, config.model.decoder):  # factories the caller named
+            self.model_ = build_model(config.model, data.shape, encoder, decoder, seed=config.training.seed)
         kind = samplers.resolve(self.model_)
         options = None if kind == "prior" else samplers.options_for(kind, config.model)
         if self.model_.needs_labels and data.labels is None:
@@ -492,10 +493,16 @@ def _layers(layers, activation: str):
     return [l.model_dump() for l in layers]
 
 
-def load(path: str | Path, encoder: nn.Module | None = None, decoder: nn.Module | None = None) -> _Autoencoder:
+def load(path: str | Path, encoder: nn.Module | None = None, decoder: nn.Module | None = None,
+         trust_code: bool = False) -> _Autoencoder:
     """A model saved with `.save()` or a run folder written by `aelab train` -> a fitted estimator.
     A model fitted with networks given as Python objects needs them again (`encoder=`, `decoder=`):
-    only their weights were saved, never their code."""
+    only their weights were saved, never their code. A model whose networks come from factories
+    (import paths in its config) is built only if their modules are already imported, or with
+    `trust_code=True` (importing a module runs its code: only for files you trust)."""
+    if trust_code:
+        with trust.policy(everything=True):
+            return load(path, encoder, decoder)
     file = Path(path) / runs.MODEL if Path(path).is_dir() else Path(path)
     _, meta = checkpoint.read(file, "model file") if file.is_file() else ({}, {})
     saved = meta.get("params", {})

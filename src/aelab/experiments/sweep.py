@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aelab import runs
+from aelab import runs, trust
 from aelab.config import Config, parse_value, read_config_file, set_dotted, validate_config
 from aelab.errors import AelabError
 from aelab.experiments.results import write_results
@@ -259,6 +259,8 @@ def run_sweep(base: dict, grid: dict[str, list], folds: int, out: str | Path, jo
     if evaluation:
         spec["evaluate"] = evaluation
     with contextlib.ExitStack() as stack:
+        # The sweep file is the user's own: the factories its trials name may be imported here.
+        stack.enter_context(trust.allowing(*{f for t in trials for f in (t.config.model.encoder, t.config.model.decoder)}))
         # Connected before the sweep folder is made: a wrong address leaves nothing behind.
         client = stack.enter_context(connect(cluster)) if cluster else None
         claim_sweep_dir(out, spec)
@@ -274,7 +276,7 @@ def run_sweep(base: dict, grid: dict[str, list], folds: int, out: str | Path, jo
             for i, trial in enumerate(todo, 1):
                 run_trial(trial.config.to_dict(), str(trial.run), None, trial.fold in (None, 0), evaluation)
                 report(i, 0, len(todo) - i)
-    return write_results(out, trials, grid, folds)
+        return write_results(out, trials, grid, folds)
 
 
 def _progress(total: int):

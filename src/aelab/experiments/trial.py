@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from aelab import runs, stored_samplers
+from aelab import runs, stored_samplers, trust
 from aelab.config import validate_config
 from aelab.evaluate.run_evaluation import measure, merge_metrics, sample_quality, split_data
 from aelab.experiments.train_run import train_run
@@ -25,7 +25,13 @@ def run_trial(config_dict: dict, run_dir: str, threads: int | None, figures: boo
     if threads:
         torch.set_num_threads(threads)
     config = validate_config(config_dict)
-    run = Path(run_dir)
+    # The trial's config is the sweep file's (the user's own, even in a child process): its
+    # factories may be imported; another factory named in the trial's folder may not.
+    with trust.allowing(config.model.encoder, config.model.decoder):
+        _run_trial(config, Path(run_dir), evaluation)
+
+
+def _run_trial(config, run: Path, evaluation: dict | None) -> None:
     if not (run / runs.METRICS).is_file():
         resume = (run / runs.CHECKPOINT).is_file() and (run / runs.CONFIG).is_file()
         if not resume and run.exists():
