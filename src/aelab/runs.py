@@ -44,6 +44,7 @@ try:
 except ImportError:  # Windows: no advisory locks; the exclusive lock file alone decides claims
     fcntl = None
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # a lock file that is a link is never followed
 log = logging.getLogger("aelab")
 _held: dict[Path, int] = {}  # run folder -> file descriptor holding its lock, in this process
 
@@ -109,17 +110,23 @@ def _taken(path: Path) -> str:
 
 
 def _claim(path: Path) -> None:
-    """Create the folder's lock file exclusively and hold it (FileExistsError if it exists)."""
-    fd = os.open(path / LOCK, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    """Create the folder's lock file exclusively and hold it (FileExistsError if it exists, a
+    symbolic link included: O_EXCL never follows one)."""
+    fd = os.open(path / LOCK, os.O_CREAT | os.O_EXCL | os.O_WRONLY | _NOFOLLOW, 0o644)
     _hold(path, fd)
 
 
 def lock_run(path: str | Path) -> Path:
-    """Hold an existing run folder (for --resume): refused while another process holds it. Removes
-    the temporary files a killed run left behind."""
+    """Hold an existing run folder (for --resume): refused while another process holds it, and
+    when it holds a symbolic link (a run from elsewhere could lead writes out of it that way).
+    Removes the temporary files a killed run left behind."""
     path = Path(path)
+    links = files.links_in(path)
+    if links:
+        raise AelabError(f"{path / links[0]} is a symbolic link; aelab never writes through links in a run "
+                         "folder: remove it (or copy the run without links) and run again")
     try:
-        fd = os.open(path / LOCK, os.O_CREAT | os.O_WRONLY, 0o644)
+        fd = files.open_new(path / LOCK, os.O_CREAT | os.O_WRONLY)
     except OSError as e:
         raise AelabError(f"cannot open {path} for writing ({e.strerror}); a run continues in its own "
                          "folder: make it writable or copy the folder somewhere writable") from None
@@ -139,6 +146,7 @@ def _hold(path: Path, fd: int) -> None:
             raise AelabError(f"{path} is in use by another aelab process; wait for it to end") from None
         raise
     _held[path.resolve()] = fd
+    files.hold(path)  # from now on every write below it is checked for links (files.route)
 
 
 def is_locked(path: Path) -> bool:
@@ -148,7 +156,7 @@ def is_locked(path: Path) -> bool:
     if fcntl is None:
         return False
     try:
-        fd = os.open(path / LOCK, os.O_RDONLY)
+        fd = os.open(path / LOCK, os.O_RDONLY | _NOFOLLOW)
     except OSError:
         return False
     try:
@@ -168,6 +176,7 @@ def release(path: str | Path, remove_lock: bool = False) -> None:
         (path / LOCK).unlink(missing_ok=True)
     if fd is not None:
         os.close(fd)
+        files.let_go(path)
 
 
 def save_model(path: Path, model: Autoencoder, config: Config, info: dict,

@@ -18,47 +18,45 @@ it. The rule, checked where the factory is imported (models/networks.py), whatev
 from __future__ import annotations
 
 import sys
-import threading
 from contextlib import contextmanager
-from typing import Iterator
+from contextvars import ContextVar
+from typing import Iterator, NamedTuple
 
 from aelab.errors import AelabError
 
-# Process-wide (not per thread): `aelab serve` loads runs in its worker threads under the policy
-# the command started with. Python callers get the default: already-imported modules only.
-_lock = threading.Lock()
-_everything = False
-_imported = True
-_allowed: frozenset[str] = frozenset()
+
+class Policy(NamedTuple):
+    everything: bool = False  # --trust-code: every factory
+    imported: bool = True  # a factory whose module is already imported (Python; not the CLI)
+    allowed: frozenset = frozenset()  # import paths the user's own config named
+
+
+# Per thread and task (a ContextVar): two commands run at once in one process keep their own.
+# A thread starts with the default unless started in a copy of its parent's context (aelab
+# serve's server thread is: its requests load runs under the policy `aelab serve` started with).
+_policy: ContextVar[Policy] = ContextVar("aelab_trust", default=Policy())
 
 
 @contextmanager
 def policy(everything: bool = False, imported: bool = True) -> Iterator[None]:
     """For the duration: trust every factory (`everything`), or only the allowed ones and, with
-    `imported`, those whose module is already imported. Restores the previous policy after."""
-    global _everything, _imported, _allowed
-    with _lock:
-        saved = _everything, _imported, _allowed
-        _everything, _imported = everything, imported
+    `imported`, those whose module is already imported."""
+    token = _policy.set(_policy.get()._replace(everything=everything, imported=imported))
     try:
         yield
     finally:
-        with _lock:
-            _everything, _imported, _allowed = saved
+        _policy.reset(token)
 
 
 @contextmanager
 def allowing(*paths: str | None) -> Iterator[None]:
     """For the duration, the factories `paths` (named by the user's own config) may be imported."""
-    global _allowed
-    with _lock:
-        saved = _allowed
-        _allowed = _allowed | {p for p in paths if p}
+    now = _policy.get()
+    token = _policy.set(now._replace(allowed=now.allowed | {p for p in paths if p}))
     try:
         yield
     finally:
-        with _lock:
-            _allowed = saved
+        _policy.reset(token)
 
 
 def module_of(path: str) -> str:
@@ -69,9 +67,10 @@ def module_of(path: str) -> str:
 
 def check(path: str, key: str) -> None:
     """Refuse, in one line, to import the factory `path` (config key `key`) unless it is trusted."""
-    if _everything or path in _allowed:
+    now = _policy.get()
+    if now.everything or path in now.allowed:
         return
-    if _imported and module_of(path) in sys.modules:
+    if now.imported and module_of(path) in sys.modules:
         return
     raise AelabError(
         f"{key} {path!r} names code outside aelab, read from a saved run (its config.json or model "

@@ -50,8 +50,7 @@ class Snapshots:
         strip = _stack(self.originals, fr.tiled(recon, len(recon), cell=56))
         picture = fr.with_caption(strip, f"epoch {epoch}: test images (top) and their reconstructions",
                                   top=True)
-        self.folder.mkdir(exist_ok=True)
-        path = self.folder / f"epoch_{epoch:04d}.png"
+        path = files.make_folder(self.folder) / f"epoch_{epoch:04d}.png"  # refused if a link
         with files.atomic_write(path) as tmp:
             picture.save(tmp, format="PNG")
         return path

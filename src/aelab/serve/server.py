@@ -3,6 +3,7 @@ background thread (tests and benchmarks), on a free port when port 0 is asked fo
 
 from __future__ import annotations
 
+import contextvars
 import ipaddress
 import threading
 import time
@@ -65,7 +66,9 @@ class Server:
         self.server.run()
 
     def start(self, timeout: float = 30.0) -> "Server":
-        self._thread = threading.Thread(target=self.server.run, name="aelab-serve", daemon=True)
+        # In a copy of this context: the requests load runs under the caller's trust policy (trust.py).
+        self._thread = threading.Thread(target=contextvars.copy_context().run, args=(self.server.run,),
+                                        name="aelab-serve", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self.server.started:
