@@ -585,3 +585,124 @@ def test_trust_code_imports_the_factory_and_a_users_own_config_needs_no_flag(cap
         assert aelab.load(run).model_ is not None  # its module is imported now: the program's own
     finally:
         sys.modules.pop("my_own_nets", None)
+
+
+# ------------------------------------------------------- 2. links inside a run lead writes out
+
+@pytest.mark.parametrize("dangling", [True, False])
+def test_a_lock_file_that_is_a_link_is_never_followed(capsys, tmp_path, font_run, dangling):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target = outside / "created-by-aelab"
+    if not dangling:
+        target.write_text("theirs")
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / runs.LOCK).symlink_to(target)
+    fails_with(capsys, "train", "--out", fresh, *FONT, says=[runs.LOCK, "symbolic link"])
+    run = copy_run(font_run, tmp_path / "run")
+    (run / runs.LOCK).unlink(missing_ok=True)
+    (run / runs.LOCK).symlink_to(target)
+    fails_with(capsys, "train", "--resume", run, "--set", "training.epochs=3", says=[runs.LOCK, "symbolic link"])
+    assert [p.name for p in outside.iterdir()] == ([] if dangling else ["created-by-aelab"])
+    assert dangling or target.read_text() == "theirs"
+
+
+def test_a_snapshots_folder_that_is_a_link_is_refused(capsys, tmp_path, font_run):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    run = copy_run(font_run, tmp_path / "run")
+    (run / "snapshots").symlink_to(outside)
+    fails_with(capsys, "train", "--resume", run, "--set", "training.epochs=3", "--set", "training.snapshot_every=1",
+               says=["snapshots", "symbolic link"])
+    assert list(outside.iterdir()) == []
+
+
+def test_no_write_below_a_held_folder_follows_a_link(tmp_path):
+    outside, run = tmp_path / "outside", tmp_path / "run"
+    outside.mkdir()
+    runs.claim_dir(run)
+    try:
+        (run / "sub").symlink_to(outside)
+        (run / "made").mkdir()
+        (run / "made" / "deeper").symlink_to(outside)
+        for path in [run / "sub" / "a.png", run / "made" / "deeper" / "b.json", run / "sub" / "x" / "c.png"]:
+            with pytest.raises(AelabError, match="symbolic link"):
+                files.write_text(path, "x")
+        with pytest.raises(AelabError, match="symbolic link"):
+            files.make_folder(run / "sub")
+        (run / "final.json").symlink_to(outside / "victim.json")
+        files.write_text(run / "final.json", "mine")  # the link itself is replaced, never followed
+        assert not (run / "final.json").is_symlink() and list(outside.iterdir()) == []
+    finally:
+        runs.release(run)
+
+
+# --------------------------------------------------------------------------------- 2c. sweeps
+
+SWEEP = {"data": {"dataset": "font5x7", "test_split": 0}, "model": {"encoder_layers": [16], "latent_dim": 2},
+         "training": {"epochs": 1, "threads": 1}}
+
+
+def test_two_settings_with_one_slug_get_two_folders(capsys, tmp_path):
+    (tmp_path / "s.json").write_text(json.dumps({**SWEEP, "sweep": {"grid": {"name": ["a b", "a-b"],
+                                                                           "model.latent_dim": [2]}}}))
+    assert main(["sweep", str(tmp_path / "s.json"), "--out", str(tmp_path / "sw")]) == 0
+    folders = sorted(p.name for p in (tmp_path / "sw" / "runs").iterdir())
+    assert len(folders) == 2 and len({f.rsplit("-", 1)[0] for f in folders}) == 1, folders
+    rows = (tmp_path / "sw" / "results.csv").read_text().splitlines()[1:]
+    assert len(rows) == 2 and len({r.split(",")[-1] for r in rows}) == 2  # each row its own run
+
+
+def test_a_second_sweep_on_the_same_folder_is_refused_and_results_are_whole(capsys, tmp_path):
+    (tmp_path / "s.json").write_text(json.dumps({**SWEEP, "sweep": {"grid": {"model.latent_dim": [2, 3]}}}))
+    out = tmp_path / "sw"
+    assert main(["sweep", str(tmp_path / "s.json"), "--out", str(out)]) == 0
+    before = (out / "results.csv").read_bytes()
+    runs.lock_run(out)  # as a running `aelab sweep` holds it
+    try:
+        fails_with(capsys, "sweep", tmp_path / "s.json", "--out", out, says="in use by another aelab process")
+    finally:
+        runs.release(out)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (100, hard))  # the disk fills while the results are written
+    try:
+        code, _, err = run_cli(capsys, "sweep", tmp_path / "s.json", "--out", out)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert code == 2 and "larger than this system allows" in one_line(err)
+    assert (out / "results.csv").read_bytes() == before
+    (out / "logs").rmdir()
+    (out / "logs").symlink_to(tmp_path)
+    fails_with(capsys, "sweep", tmp_path / "s.json", "--out", out, says=["logs", "symbolic link"])
+
+
+def test_sigterm_stops_a_sweep_with_exit_130(capsys, tmp_path):
+    slow = {**SWEEP, "data": {"dataset": "digits", "limit": 400}, "training": {"epochs": 500, "threads": 1},
+            "sweep": {"grid": {"model.latent_dim": [2, 3]}}}
+    (tmp_path / "s.json").write_text(json.dumps(slow))
+    out = tmp_path / "sw"
+
+    def terminate_once_training():
+        while not list(out.glob("runs/*/checkpoint.safetensors")):
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        threading.Thread(target=terminate_once_training, daemon=True).start()
+        code, _, err = run_cli(capsys, "sweep", tmp_path / "s.json", "--out", out)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 130 and "interrupted" in one_line(err)
+
+
+def test_concurrent_generate_to_one_file_never_replaces_it(tmp_path, font_run):
+    target = tmp_path / "g.png"
+    procs = [aelab_process("generate", font_run, "-n", "4", "--seed", seed, "--out", target, cwd=tmp_path)
+             for seed in (1, 2, 3)]
+    results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+    won = [seed for seed, (code, _) in zip((1, 2, 3), results) if code == 0]
+    assert len(won) == 1, results
+    assert all("already exists" in err for code, err in results if code != 0), results
+    assert Image.open(target).size[0] > 50 and not [p for p in tmp_path.iterdir() if files.TEMP_MARK in p.name]
