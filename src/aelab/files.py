@@ -231,6 +231,52 @@ def read_regular(path: str | Path, limit: int) -> bytes:
         os.close(fd)
 
 
+def sha256_file(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB chunks (a cache's content hash)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+_ABANDONED = re.compile(r"^\..+\.(\d+)(?:-[0-9a-f]+)?\.(?:part|tmp)(?:\.compact)?$")
+
+
+def remove_abandoned(folder: str | Path) -> list[Path]:
+    """Remove the partial files (`.NAME.PID.part`, `.tmp`) that a process killed while writing a
+    cache left in `folder`; a file whose process still runs is left alone (it is being written)."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _ABANDONED.match(entry.name)
+        if match is None or not entry.is_file(follow_symlinks=False) or _alive(int(match[1])):
+            continue
+        try:
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except OSError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # another user's process, or not a pid: leave the file
+    return True
+
+
 def _fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

@@ -64,7 +64,10 @@ def training_gif(run: Path, fps: float = 4) -> Path | None:
     paths = sorted((Path(run) / FOLDER).glob("epoch_*.png"))
     if not paths:
         return None
-    frames = [Image.open(p).convert("RGB") for p in paths]
+    frames = []
+    for p in paths:  # aelab's own PNGs: no other format is opened, whatever lies in the folder
+        with Image.open(p, formats=["PNG"]) as img:
+            frames.append(img.convert("RGB"))
     return fr.write_gif(frames, Path(run) / GIF, fps)
 
 
