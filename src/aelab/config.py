@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from aelab import limits
 from aelab.errors import AelabError
 from aelab.vocabulary import LEARNED_SAMPLERS, SAMPLER_CHOICES
 
@@ -53,7 +54,8 @@ def _takes_bool(annotation: Any) -> bool:
 class DataConfig(_Section):
     dataset: Literal[DATASETS] = "digits"  # type: ignore[valid-type]
     path: Optional[str] = None
-    input_size: Optional[tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]]] = None
+    input_size: Optional[tuple[Annotated[int, Field(gt=0), limits.checker("image_side")],
+                               Annotated[int, Field(gt=0), limits.checker("image_side")]]] = None
     channels: Optional[Literal[1, 3]] = None
     resize: Literal["pad", "crop", "stretch"] = "pad"
     background: tuple[Annotated[int, Field(ge=0, le=255)], Annotated[int, Field(ge=0, le=255)],
@@ -144,7 +146,7 @@ class ModelConfig(_Section):
     # aelab.register_model; the registry says which when the model is built.
     type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")] = "vae"
     architecture: Literal["mlp", "conv", "image_conv"] = "mlp"
-    latent_dim: Annotated[int, Field(gt=0)] = 2
+    latent_dim: Annotated[int, Field(gt=0), limits.checker("latent_dim")] = 2
     # Hidden widths, from exactly one of: listed layers, seed 000's topology lists, seed 001's rule.
     encoder_layers: Optional[list[Layer]] = None
     decoder_layers: Optional[list[Layer]] = None

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aelab import limits
 from aelab.errors import AelabError
 from aelab.explore import refs
 from aelab.explore.context import Context, as_context
@@ -150,6 +151,7 @@ def traversal_grid(ctx: Context, path: Path, dims=(0, 1), span=None, steps: int 
     ctx = as_context(ctx)
     if steps < 2:
         raise AelabError(f"--steps {steps}: a traversal needs at least 2 steps")
+    limits.check("figure_images", steps * steps, f"--steps {steps}: a grid of {steps} x {steps} =")
     frame = directions_for(ctx, directions)
     spans, source = _spans(ctx, span, frame)
     dims = check_dims(ctx, tuple(dims)[:2] if ctx.latent_dim > 1 else (0,), frame)

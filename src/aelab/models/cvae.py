@@ -19,13 +19,14 @@ classes, which class-conditional interpolation walks along together with the cod
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Annotated, Optional
 
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from aelab import limits
 from aelab.errors import AelabError
 from aelab.models.autoencoder import ForwardOutput
 from aelab.models.networks import build_networks
@@ -34,7 +35,7 @@ from aelab.models.vae import VAE, bounded_logvar
 
 class CVAEOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    n_classes: Optional[int] = Field(None, ge=2)  # K; filled in from the training labels
+    n_classes: Optional[Annotated[int, Field(ge=2), limits.checker("classes")]] = None  # K; filled in from the training labels
 
 
 class CVAE(VAE):

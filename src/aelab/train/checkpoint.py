@@ -20,7 +20,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file, safe_open
 
-from aelab import files
+from aelab import files, limits
 from aelab.errors import AelabError
 
 HASH_KEY = "sha256"
@@ -54,19 +54,31 @@ def content_hash(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> 
 
 
 def read(path: Path, what: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """(tensors, metadata) of a file aelab wrote, checked against the SHA-256 stored in it. A file
+    without one is refused like a damaged one: aelab always writes it, so a file without it was
+    written by something else or had its key removed along with a change."""
     path = Path(path)
     if not path.is_file():
         raise AelabError(f"{what} {path} does not exist")
+    size, cap = path.stat().st_size, limits.LIMITS["tensor_file_bytes"].high
+    if size > cap:
+        raise AelabError(f"{path} is {size / 2**30:.1f} GiB, above aelab's limit 'tensor_file_bytes' of "
+                         f"{cap / 2**30:.0f} GiB for a {what}; is it the right file?")
     try:
         with safe_open(str(path), framework="pt") as f:
             text = dict(f.metadata() or {})
-        tensors = load_file(str(path))
         stored = text.get(HASH_KEY)
-        if stored is not None and stored != content_hash(tensors, text):
+        if stored is None:
+            raise AelabError(f"{path} has no SHA-256 key, which every {what} aelab writes carries: it was not "
+                             f"written by aelab or was altered; restore the {what} from a copy or re-run training")
+        tensors = load_file(str(path))
+        if stored != content_hash(tensors, text):
             raise AelabError(f"{path} is damaged: its content no longer matches the SHA-256 stored in it; "
                              f"restore the {what} from a copy or re-run training")
         metadata = {k: json.loads(v) for k, v in text.items() if k != HASH_KEY}
         return tensors, metadata
+    except AelabError:
+        raise
     except (SafetensorError, json.JSONDecodeError, OSError, ValueError, RuntimeError, TypeError) as e:
         raise AelabError(f"{path} is not a valid aelab {what} ({_first_line(e)}); "
                          "it may be truncated or damaged: re-run training or restore the file") from None
