@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from aelab import files
+from aelab import files, limits
 from aelab.config import Config, read_config_file, validate_config
 from aelab.errors import AelabError
 from aelab.layout import CHECKPOINT, CONFIG, HISTORY, LOCK, METRICS, MODEL  # the run folder's names live in layout.py
@@ -224,9 +224,10 @@ def write_json(path: Path, obj) -> None:
 
 
 def read_json(path: Path) -> dict:
-    """A JSON object aelab wrote (metrics.json, summary.json); one clear line if it was damaged."""
+    """A JSON object aelab wrote (metrics.json, summary.json); one clear line if it was damaged.
+    Read only as a regular file of bounded size: a FIFO or a link to /dev/zero is refused at once."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(_regular(path, "json_bytes").decode("utf-8"))
     except (ValueError, RecursionError) as e:
         raise AelabError(f"{path} is not valid JSON ({_first_line(e)}); delete it, or restore it from a "
                          "copy (aelab evaluate writes metrics again)") from None
@@ -246,12 +247,17 @@ def write_history(path: Path, history: list[dict]) -> None:
 
 def read_history(path: Path) -> list[dict]:
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            return [{k: float(v) for k, v in row.items() if v not in ("", None) and k is not None}
-                    for row in csv.DictReader(f)]
+        text = _regular(path, "history_bytes").decode("utf-8")
+        return [{k: float(v) for k, v in row.items() if v not in ("", None) and k is not None}
+                for row in csv.DictReader(io.StringIO(text, newline=""))]
     except (ValueError, TypeError, UnicodeDecodeError, csv.Error) as e:
         raise AelabError(f"{path} is damaged ({_first_line(e)}); delete it (the loss figure is then "
                          "skipped) or restore it from a copy") from None
+
+
+def _regular(path: Path, limit: str) -> bytes:
+    """A run file's bytes: a regular file within its size limit, else a ValueError saying why."""
+    return files.read_regular(path, limits.LIMITS[limit].high)
 
 
 def _first_line(e: BaseException) -> str:
