@@ -6,6 +6,7 @@ full disks and read-only folders, hostile configs and image folders. Every fault
 from __future__ import annotations
 
 import json
+import logging
 import os
 import resource
 import shutil
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file
@@ -706,3 +708,267 @@ def test_concurrent_generate_to_one_file_never_replaces_it(tmp_path, font_run):
     assert len(won) == 1, results
     assert all("already exists" in err for code, err in results if code != 0), results
     assert Image.open(target).size[0] > 50 and not [p for p in tmp_path.iterdir() if files.TEMP_MARK in p.name]
+
+
+# ----------------------------------------------------------- 3. caches are checked, and rebuilt
+
+@pytest.fixture
+def private_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("AELAB_DATA_DIR", str(tmp_path / "aelab-data"))
+    return tmp_path / "aelab-data"
+
+
+def labelled_folder(root: Path) -> Path:
+    rng = np.random.default_rng(0)
+    for label in ("a", "b", "c"):
+        (root / label).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 256, (10, 10, 3), dtype=np.uint8)).save(root / label / f"{i}.png")
+    return root
+
+
+def npz_replace(path: Path, **changes) -> None:
+    """Rewrite an .npz with some arrays changed and the others (its hashes included) as they were."""
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    np.savez(path.with_suffix(".tmp.npz"), **{**arrays, **changes})
+    os.replace(path.with_suffix(".tmp.npz"), path)
+
+
+def test_a_damaged_image_folder_cache_is_decoded_again(tmp_path, private_data, caplog):
+    from aelab.data.folder import load_folder
+
+    folder = labelled_folder(tmp_path / "pictures")
+    good = load_folder(folder, (10, 10), 3)
+    npy = next((private_data / "folders").glob("pictures-*.npy"))
+    flip_byte(npy, from_end=20)  # a pixel
+    with caplog.at_level(logging.WARNING, logger="aelab"):
+        again = load_folder(folder, (10, 10), 3)
+    assert "damaged cache" in caplog.text and np.array_equal(again.images, good.images)
+    npz = npy.with_suffix(".npz")
+    with np.load(npz) as z:
+        permuted = z["labels"][::-1].copy()
+    npz_replace(npz, labels=permuted)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="aelab"):
+        again = load_folder(folder, (10, 10), 3)
+    assert "labels no longer match" in caplog.text and np.array_equal(again.labels, good.labels)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="aelab"):
+        again = load_folder(folder, (10, 10), 3)  # rebuilt for good: never a dead end
+    assert "loaded 18 images" in caplog.text and "ignoring" not in caplog.text
+
+
+def test_a_decoding_killed_leaves_no_part_file_for_good(tmp_path, private_data):
+    from aelab.data.folder import load_folder
+
+    folder = labelled_folder(tmp_path / "pictures")
+    (private_data / "folders").mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    left = private_data / "folders" / f".pictures-x.npy.{dead.stdout.strip()}.part"
+    left.write_bytes(b"\0" * 4096)  # what kill -9 during decoding leaves
+    load_folder(folder, (10, 10), 3)
+    assert not left.exists()
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="Fashion-MNIST not installed")
+@pytest.mark.parametrize("damage", ["flip", "permute"])
+def test_a_damaged_decoded_fashion_mnist_cache_is_decoded_again(private_data, caplog, damage):
+    from aelab.data import mnist_family
+
+    good = mnist_family.load("fashion-mnist", only="test")
+    decoded = private_data / "decoded" / "fashion-mnist"
+    if damage == "flip":
+        flip_byte(decoded / "t10k-images-idx3-ubyte.npy", from_end=5000)
+    else:
+        labels = decoded / "t10k-labels-idx1-ubyte.npy"
+        np.save(labels, np.load(labels)[::-1])
+    with caplog.at_level(logging.WARNING, logger="aelab"):
+        again = mnist_family.load("fashion-mnist", only="test")
+    assert "is damaged" in caplog.text
+    assert np.array_equal(again.images, good.images) and np.array_equal(again.labels, good.labels)
+
+
+def test_the_feature_classifier_cache_is_checked_and_retrained(private_data, caplog):
+    from safetensors.torch import save_file
+
+    from aelab.data.registry import load_dataset
+    from aelab.evaluate import feature_classifier as fc
+
+    data = load_dataset(aelab.load_config(None, ["data.dataset=digits", "data.limit=300"]).data, 0)[0]
+    first = fc.classifier_for(data)
+    path = next((private_data / "classifiers").glob("*.safetensors"))
+    tensors, meta = checkpoint.read(path, "classifier")
+    tensors = {k: v + 1.0 if k.endswith("head.bias") else v for k, v in tensors.items()}
+    save_file(tensors, str(path), metadata={k: json.dumps(v) for k, v in meta.items()})  # changed, hash dropped
+    with caplog.at_level(logging.WARNING, logger="aelab"):
+        second = fc.classifier_for(data)
+    assert "no SHA-256 key" in caplog.text and "training it again" in caplog.text
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="aelab"):
+        fc.classifier_for(data)  # the retrained file is used from now on
+    assert caplog.text == ""
+
+
+@pytest.mark.slow  # draws the whole dSprites grid once (~10 s)
+def test_an_all_zero_dsprites_cache_is_drawn_again(private_data, caplog):
+    from aelab.data import dsprites
+
+    path = private_data / "dsprites" / dsprites.CACHE_FILE
+    path.parent.mkdir(parents=True)
+    np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(dsprites.N_IMAGES, 64, 8)).flush()
+    (path.with_suffix(".json")).write_text(json.dumps({"source": dsprites.drawing_fingerprint(), "sha256": "0" * 64}))
+    with caplog.at_level(logging.WARNING, logger="aelab"):
+        grid = dsprites.cached_grid()
+    assert "damaged" in caplog.text
+    index = np.array([0, 123_456, dsprites.N_IMAGES - 1])
+    assert np.array_equal(np.unpackbits(grid[index], axis=-1).astype(bool), dsprites.render(index))
+
+
+def test_a_damaged_face_crop_is_cropped_again(tmp_path, private_data, caplog):
+    skimage_data = pytest.importorskip("skimage.data")
+    from aelab.data.faces import crops_folder, load_faces
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(skimage_data.astronaut()).save(photos / "astronaut.jpg")
+    first = load_faces(photos)
+    crop = crops_folder(photos) / "astronaut.jpg.png"
+    good = crop.read_bytes()
+    Image.new("L", (70, 70), 0).save(crop)  # a valid PNG, the wrong picture
+    with caplog.at_level(logging.WARNING, logger="aelab"):
+        again = load_faces(photos)
+    assert "is damaged" in caplog.text and crop.read_bytes() == good
+    assert np.array_equal(again.images, first.images)
+
+
+# ------------------------------------------------------------ 4. tensor files without their key
+
+def drop_hash(path: Path, change=lambda k, v: v) -> None:
+    """Rewrite a tensor file with a changed weight and without its SHA-256 key."""
+    from safetensors.torch import save_file
+
+    tensors, meta = checkpoint.read(path, "file")
+    save_file({k: change(k, v) for k, v in tensors.items()}, str(path),
+              metadata={k: json.dumps(v) for k, v in meta.items()})
+
+
+@pytest.mark.parametrize("name, command", [
+    (runs.MODEL, ["generate", "{run}", "-n", "4"]), (runs.MODEL, ["summary", "{run}"]),
+    (runs.CHECKPOINT, ["train", "--resume", "{run}", "--set", "training.epochs=3"])])
+def test_a_tensor_file_without_its_hash_is_refused(capsys, tmp_path, font_run, name, command):
+    run = copy_run(font_run, tmp_path / "run")
+    drop_hash(run / name, lambda k, v: v * 2 if v.is_floating_point() else v)
+    fails_with(capsys, *[a.format(run=run) for a in command], says=[name, "no SHA-256 key"])
+    with pytest.raises(AelabError, match="no SHA-256 key"):
+        checkpoint.read(run / name, "file")
+
+
+def test_a_sampler_file_without_its_hash_is_fitted_again(capsys, tmp_path, font_run):
+    run = copy_run(font_run, tmp_path / "run")
+    assert main(["fit-sampler", str(run), "--sampler", "gmm", "--no-progress"]) == 0
+    drop_hash(run / "sampler_gmm.safetensors")
+    code, _, err = run_cli(capsys, "generate", run, "-n", "4", "--sampler", "gmm")
+    assert code == 0 and "sampler_gmm.safetensors is damaged" in err
+    checkpoint.read(run / "sampler_gmm.safetensors", "sampler")  # stored again, with its key
+
+
+# ---------------------------------------------------------------------- 5. every size is capped
+
+@pytest.mark.parametrize("argv, says", [
+    (["interpolate", "{run}", "--from", "0", "--to", "1", "--steps", "1000000"], ["--steps 1,000,000", "'steps'"]),
+    (["arithmetic", "{run}", " + ".join(["#1"] * 1000)], ["'expression_characters'"]),
+    (["morph", "{run}", "--from", "0", "--to", "1", "--frames", "100000"], ["--frames 100,000", "'frames'"]),
+    (["animate", "{run}", "--frames", "100000"], ["'frames'"]),
+    (["generate", "{run}", "-n", "100000000"], ["-n 100,000,000", "'figure_images'"]),
+    (["traverse", "{run}", "--steps", "1000"], ["'figure_images'"]),
+    (["generate", "{run}", "--seed", str(2**70)], ["'seed'"]),
+    (["denoise", "{run}", "--seed", "-1"], ["'seed'"]),
+    (["evaluate", "{run}", "--nll-samples", "100000000"], ["'importance_samples'"]),
+])
+def test_what_a_command_is_asked_to_make_is_capped_at_once(capsys, font_run, argv, says):
+    started = time.perf_counter()
+    fails_with(capsys, *[a.format(run=font_run) for a in argv], says=says)
+    assert time.perf_counter() - started < 20
+
+
+@pytest.mark.parametrize("override, says", [
+    ("data.input_size=[100000,100000]", ["data.input_size", "'image_side'"]),
+    ("model.latent_dim=1000000000", ["model.latent_dim", "'latent_dim'"]),
+])
+def test_what_a_config_asks_to_build_is_capped(capsys, tmp_path, override, says):
+    fails_with(capsys, "train", "--runs-dir", tmp_path, "--no-progress", "--set", override, says=says)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_huge_codebook_and_a_huge_sample_are_refused_in_python(capsys, tmp_path):
+    fails_with(capsys, "train", "--runs-dir", tmp_path, "--no-progress", "--set", "model.type=vqvae",
+               "--set", "model.options={\"codebook_size\": 1e9}", says=["codebook_size", "'codebook_size'"])
+    X = np.random.default_rng(0).random((64, 8, 8))
+    vae = aelab.VAE(encoder_layers=[8], epochs=1).fit(X)
+    for n in (10**12, 10**7):
+        with pytest.raises(AelabError, match="'samples'|'sample_values'"):
+            vae.sample(n)
+    with pytest.raises(AelabError, match="'seed'"):
+        vae.sample(2, seed=2**70)
+
+
+# --------------------------------------------------------------- 6. only the formats the README lists
+
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\nnewpath 0 0 moveto 8 8 lineto stroke\nshowpage\n%%EOF\n"
+FAKE_GS = "#!/bin/sh\necho ran > \"$(dirname \"$0\")/ghostscript-ran\"\nexit 1\n"
+
+
+def fake_ghostscript(tmp_path: Path) -> tuple[dict, Path]:
+    """An environment whose `gs` leaves a file behind when anything runs it."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "gs").write_text(FAKE_GS)
+    (bin_dir / "gs").chmod(0o755)
+    return {**env(), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}, bin_dir / "ghostscript-ran"
+
+
+def test_an_eps_file_named_png_is_never_opened(tmp_path):
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for i in range(3):
+        Image.new("L", (8, 8), 60 * i).save(folder / f"{i}.png")
+    (folder / "evil.png").write_bytes(EPS)
+    environment, ran = fake_ghostscript(tmp_path)
+    script = ("import logging, sys; logging.basicConfig(level=logging.WARNING)\n"
+              "from aelab.data.folder import load_folder\n"
+              f"print(len(load_folder({str(folder)!r}, (8, 8), 1, cache=False)))")
+    done = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "3", done.stderr
+    assert "skipped" in done.stderr and "evil.png" in done.stderr and not ran.exists()
+
+
+@pytest.mark.slow  # a few seconds of decoding in a child process, interrupted
+@pytest.mark.parametrize("how", ["sigterm", "ctrl-c"])
+def test_interrupting_the_decoding_pool_is_one_line(tmp_path, how):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (160, 160, 3), dtype=np.uint8)
+    for i in range(1200):  # enough for the worker pool (PARALLEL_FROM) and a few seconds of work
+        Image.fromarray(np.roll(noise, i, axis=0)).save(folder / f"{i:04d}.png", compress_level=1)
+    data_dir = tmp_path / "aelab-data"
+    environment = {**env(), "AELAB_DATA_DIR": str(data_dir)}
+    proc = subprocess.Popen([sys.executable, "-m", "aelab", "train", "--no-progress", "--runs-dir", str(tmp_path / "runs"),
+                             "--set", "data.dataset=folder", "--set", f"data.path={folder}",
+                             "--set", "data.input_size=[32,32]"], env=environment, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not list(data_dir.glob("folders/.*.part")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)  # the workers are decoding
+    if proc.poll() is not None:
+        pytest.skip("decoding ended before the signal")
+    if how == "sigterm":
+        proc.send_signal(signal.SIGTERM)
+    else:
+        os.killpg(proc.pid, signal.SIGINT)  # the terminal sends Ctrl-C to the whole group, workers too
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].startswith("aelab: ") and not list(data_dir.glob("folders/.*.part"))
