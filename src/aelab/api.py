@@ -165,6 +165,11 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             if value is not None and not isinstance(value, (str, nn.Module)):
                 raise AelabError(f"{type(self).__name__}({key}=...) takes a torch.nn.Module or an import path "
                                  f"'package.module:function'; got a {type(value).__name__}")
+            wrong = {p.dtype for p in value.parameters() if p.is_floating_point() and p.dtype != torch.float32} \
+                if isinstance(value, nn.Module) else set()
+            if wrong:
+                raise AelabError(f"{type(self).__name__}({key}=...) has {', '.join(map(str, wrong))} parameters; "
+                                 f"aelab trains in float32 (it casts with training.precision): pass {key}.float()")
         return tuple(copy.deepcopy(m) if isinstance(m, nn.Module) else None for m in (self.encoder, self.decoder))
 
     # ------------------------------------------------------------------------------ learning
@@ -259,7 +264,11 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             path = path / runs.MODEL
         elif path.suffix != ".safetensors":
             path = path.with_name(path.name + ".safetensors")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise AelabError(f"save({str(path)!r}): {_file_on_the_way(path)} is a file, not a folder; "
+                             "save to a path whose folders are folders") from None
         params = {k: (_CUSTOM if isinstance(v, nn.Module) else _listed(v)) for k, v in self.get_params().items()}
         info = {"estimator": type(self).__name__, "params": params, "layout": self.layout_}
         if self.sampler_ is not None:
@@ -322,6 +331,14 @@ def _checked(X, name: str, ensure_2d: bool) -> np.ndarray:
             text = f"{name} contains NaN or infinity; aelab needs finite pixel values (replace or drop those images)"
         raise AelabError(text) from None
     return X
+
+
+def _file_on_the_way(path: Path) -> Path:
+    """The first of `path`'s parent folders that exists as something other than a folder."""
+    for parent in reversed(path.parents):
+        if parent.exists() and not parent.is_dir():
+            return parent
+    return path.parent
 
 
 def _listed(value):

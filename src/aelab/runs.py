@@ -248,8 +248,11 @@ def write_history(path: Path, history: list[dict]) -> None:
 def read_history(path: Path) -> list[dict]:
     try:
         text = _regular(path, "history_bytes").decode("utf-8")
-        return [{k: float(v) for k, v in row.items() if v not in ("", None) and k is not None}
-                for row in csv.DictReader(io.StringIO(text, newline=""))]
+        history = [{k: float(v) for k, v in row.items() if v not in ("", None) and k is not None}
+                   for row in csv.DictReader(io.StringIO(text, newline=""))]
+        if any("epoch" not in row or "loss" not in row for row in history):
+            raise ValueError("a row without its epoch or loss")
+        return history
     except (ValueError, TypeError, UnicodeDecodeError, csv.Error) as e:
         raise AelabError(f"{path} is damaged ({_first_line(e)}); delete it (the loss figure is then "
                          "skipped) or restore it from a copy") from None

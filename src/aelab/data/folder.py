@@ -50,11 +50,24 @@ def list_images(root: Path) -> list[str]:
         prefix = os.path.relpath(folder, root).replace(os.sep, "/") + "/"
         prefix = "" if prefix == "./" else prefix
         names = [f for f in files if not f.startswith(".") and f.lower().endswith(EXTENSIONS)]
+        for name in [*dirs, *names]:
+            _check_utf8(os.path.join(folder, name))
         skipped = [f for f in names if not os.path.isfile(os.path.join(folder, f))]  # follows links
         for f in skipped:
             log.warning("skipped %s: not a regular file (a FIFO, device, or broken link)", os.path.join(folder, f))
         found += [prefix + f for f in names if f not in skipped] if skipped else [prefix + f for f in names]
     return sorted(found)  # plain string order: stable, and no per-file key lists (memory)
+
+
+def _check_utf8(path: str) -> None:
+    """A file or label-folder name that is not UTF-8 (bytes from another system's encoding) cannot
+    be recorded as text in the cache, the labels or a run's files: one line naming it."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        raise AelabError(f"{shown}: the name is not valid UTF-8 text; rename it (e.g. convmv -f latin1 -t utf8 "
+                         "--notest -r FOLDER) or move it out of the image folder") from None
 
 
 def load_folder(path: str | Path | None, size: tuple[int, int] | None = None, channels: int | None = None,

@@ -194,7 +194,12 @@ def _first_problem(problems: list[str]) -> str:
 
 def read_verified(spec: IdxDataset, role: str, path: Path) -> np.ndarray:
     f = spec.files[role]
-    array, content_sha = read_idx(path)
+    images = role.endswith("images")  # 28x28 uint8 images, or uint8 labels: the family's format
+    array, content_sha = read_idx(path, np.uint8, 3 if images else 1)
+    if len(array) == 0 or images and array.shape[1:] != (28, 28):
+        raise AelabError(f"{path} holds {'images of shape' if images else 'labels of shape'} {array.shape}, "
+                         f"not {spec.name}'s: at least one {'28x28 image' if images else 'label'}; "
+                         "provide the official file")
     fix = (f"the file is damaged or not {spec.name}'s {f.name}: replace it with the official file "
            f"(delete it and aelab downloads it when online)")
     if f.content_sha256 is not None:

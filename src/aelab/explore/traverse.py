@@ -135,6 +135,8 @@ def default_spans(ctx: Context, directions: Directions | None = None) -> tuple[n
 def _spans(ctx: Context, span, directions: Directions) -> tuple[np.ndarray, str]:
     if span is None:
         return default_spans(ctx, directions)
+    if not np.isfinite(span).all():  # nan compares false with everything: the check below would pass it
+        raise AelabError(f"--range {span[0]:g},{span[1]:g}: give two finite numbers, e.g. --range -3,3")
     if span[0] >= span[1]:
         raise AelabError(f"--range {span[0]:g},{span[1]:g}: the first value must be below the second")
     return np.tile(np.asarray(span, np.float32), (len(directions.vectors), 1)), "the range asked for"

@@ -80,6 +80,11 @@ class Autoencoder(nn.Module):
         completed config is what config.json stores, so a run reloads and resumes the same."""
         return {}
 
+    @classmethod
+    def check_options(cls, options: dict, data) -> None:
+        """AelabError when model.options (completed) cannot serve the training data, e.g. fewer
+        classes than the labels name (CVAE); called with options_from_data, before building."""
+
     # ------------------------------------------------------------------------------ mapping
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(code or posterior mean, posterior log-variance or None)."""

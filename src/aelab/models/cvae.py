@@ -50,6 +50,13 @@ class CVAE(VAE):
         return {"n_classes": len(data.label_names) if data.label_names else int(data.labels.max()) + 1}
 
     @classmethod
+    def check_options(cls, options: dict, data) -> None:
+        needed, k = cls.options_from_data(data).get("n_classes"), options.get("n_classes")
+        if needed is not None and k is not None and k < needed:
+            raise AelabError(f"model.options.n_classes is {k}, but the training labels name {needed} classes; "
+                             f"set it to at least {needed}, or leave it out (aelab counts the classes)")
+
+    @classmethod
     def from_config(cls, config, input_shape, encoder: nn.Module | None = None,
                     decoder: nn.Module | None = None) -> "CVAE":
         k = cls._classes(config)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -111,6 +112,38 @@ def load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Te
             state.setdefault(int(index), {})[name] = value
     optimizer.load_state_dict({"state": state, "param_groups": plain["param_groups"]})
     match_parameter_layout(optimizer)
+
+
+def check_param_groups(optimizer: torch.optim.Optimizer, plain, path: Path) -> None:
+    """One line when a checkpoint's optimizer settings are not of the kind this optimizer keeps (a
+    learning rate that is text, a beta that is a list of words): torch would take them and fail
+    in the middle of the first step."""
+    groups = plain.get("param_groups") if isinstance(plain, dict) else None
+    own = optimizer.param_groups
+    if not isinstance(groups, list) or len(groups) != len(own) or not all(isinstance(g, dict) for g in groups):
+        raise AelabError(f"{path}: its optimizer state does not have this optimizer's {len(own)} parameter "
+                         "group(s); resume with the config the run was started with, or train again")
+    for stored, current in zip(groups, own):
+        for key, value in current.items():
+            if key != "params" and not _same_kind(stored.get(key), value):
+                raise AelabError(f"{path}: the optimizer's {key} is {str(stored.get(key))[:40]!r}, not "
+                                 f"{_kind(value)}; the checkpoint was altered: restore it from a copy or train again")
+
+
+def _same_kind(got, expected) -> bool:
+    if isinstance(expected, bool) or expected is None or isinstance(expected, str):
+        return True  # flags (foreach, amsgrad, ...): torch's own defaults fill what another version left out
+    if isinstance(expected, (int, float)):
+        return isinstance(got, (int, float)) and not isinstance(got, bool) and math.isfinite(got)
+    if isinstance(expected, (list, tuple)):
+        return isinstance(got, (list, tuple)) and len(got) == len(expected) and all(map(_same_kind, got, expected))
+    return True  # a setting of another kind (a plug-in optimizer's): torch checks it
+
+
+def _kind(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return f"a list of {len(value)} numbers"
+    return "a finite number" if isinstance(value, (int, float)) and not isinstance(value, bool) else type(value).__name__
 
 
 def match_parameter_layout(optimizer: torch.optim.Optimizer) -> None:
