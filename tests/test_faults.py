@@ -972,3 +972,238 @@ def test_interrupting_the_decoding_pool_is_one_line(tmp_path, how):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in err, err
     assert err.strip().splitlines()[-1].startswith("aelab: ") and not list(data_dir.glob("folders/.*.part"))
+
+
+# ------------------------------------------------------ 2b. a hostile run folder and idle clients
+
+def get(port: int, path: str, timeout: float = 10) -> tuple[int, bytes]:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def test_a_fifo_or_dev_zero_in_a_run_never_hangs_serve(tmp_path, font_run):
+    from aelab.serve import Server
+
+    root = tmp_path / "runs"
+    copy_run(font_run, root / "good")
+    fifo = copy_run(font_run, root / "fifo")
+    (fifo / runs.METRICS).unlink()
+    os.mkfifo(fifo / runs.METRICS)
+    zero = copy_run(font_run, root / "zero")
+    (zero / runs.METRICS).unlink()
+    (zero / runs.METRICS).symlink_to("/dev/zero")
+    (zero / runs.HISTORY).unlink()
+    (zero / runs.HISTORY).symlink_to("/dev/zero")
+    server = Server([root], port=0).start()
+    try:
+        started = time.perf_counter()
+        status, body = get(server.port, "/api/runs")
+        assert status == 200 and time.perf_counter() - started < 10
+        listed = {r["name"]: r for r in json.loads(body)["runs"]}
+        assert set(listed) == {"good", "fifo", "zero"}
+        assert listed["good"]["metrics"]["test_loss"] is not None and listed["fifo"]["metrics"]["test_loss"] is None
+        status, _ = get(server.port, f"/api/runs/{listed['zero']['id']}/history")
+        assert status in (200, 400, 404)  # answered, never read without bound
+        assert get(server.port, "/api/runs")[0] == 200  # and the server still answers
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow  # waits out the request deadline (~10 s)
+def test_idle_connections_neither_lock_out_requests_nor_stay_for_good(tmp_path, font_run):
+    import socket
+
+    from aelab.serve import Server
+    from aelab.serve.server import REQUEST_DEADLINE
+
+    copy_run(font_run, tmp_path / "runs" / "good")
+    server = Server([tmp_path / "runs"], port=0).start()
+    idle = []
+    try:
+        for _ in range(250):  # what the campaign opened: every request was a 503 until they closed
+            idle.append(socket.create_connection(("127.0.0.1", server.port), timeout=30))
+        assert get(server.port, "/api/runs")[0] == 200
+        idle[0].settimeout(REQUEST_DEADLINE + 10)
+        started = time.perf_counter()
+        assert idle[0].recv(1) == b""  # closed by the server: a silent client holds no slot for good
+        assert time.perf_counter() - started < REQUEST_DEADLINE + 5
+    finally:
+        for s in idle:
+            s.close()
+        server.stop()
+
+
+# --------------------------------------------------------- 7. one line and exit 2, never a traceback
+
+@pytest.mark.parametrize("bad", [b"ok/\xff.png", b"\xfe\xff/0.png"])  # a file, a label folder
+def test_non_utf8_file_or_label_folder_names_are_one_line(capsys, tmp_path, private_data, bad):
+    pictures = tmp_path / "pictures"
+    (pictures / "ok").mkdir(parents=True)
+    for i in range(3):
+        Image.new("L", (8, 8), 60 * i).save(pictures / "ok" / f"{i}.png")
+    path = os.fsencode(pictures) + b"/" + bad
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.new("L", (8, 8), 200).save(os.fsdecode(path))
+    line = fails_with(capsys, "train", "--runs-dir", tmp_path / "runs", "--no-progress", "--no-figures",
+                      "--set", "data.dataset=folder", "--set", f"data.path={pictures}",
+                      says=["not valid UTF-8", "\\xff", "rename it"])
+    assert "surrogates" not in line and not list((tmp_path / "runs").glob("*/*"))
+
+
+def test_a_non_utf8_picture_name_in_a_run_is_linked_by_its_bytes(tmp_path, font_run):
+    from aelab.explore.report import write_report
+
+    run = copy_run(font_run, tmp_path / "run")
+    Image.new("L", (8, 8)).save(os.fsencode(run) + b"/caf\xe9.png")
+    page = write_report(run).read_text(encoding="utf-8")
+    assert 'src="caf%E9.png"' in page and "caf\\xe9.png" in page
+
+
+def write_idx(path: Path, array: np.ndarray, type_code: int, dims=None) -> None:
+    dims = array.shape if dims is None else dims
+    header = bytes([0, 0, type_code, len(dims)]) + np.asarray(dims, ">u4").tobytes()
+    path.write_bytes(header + np.ascontiguousarray(array).astype(array.dtype.newbyteorder(">")).tobytes())
+
+
+@pytest.mark.parametrize("role, array, type_code, dims, says", [
+    ("images", np.zeros(0, np.uint8), 0x08, (1,) * 255, "255 dimensions"),
+    ("images", np.zeros((0, 28, 28), np.uint8), 0x08, None, "at least one 28x28 image"),
+    ("images", np.full((10, 28, 28), -5, np.int16), 0x0B, None, "int16 values, not uint8"),
+    ("labels", np.arange(10, dtype=np.int8), 0x09, None, "int8 values, not uint8"),
+    ("labels", np.arange(10, dtype=np.float32), 0x0D, None, "float32 values, not uint8"),
+    ("images", np.full((10, 28, 28), np.nan, np.float32), 0x0D, None, "float32 values, not uint8"),  # item 8
+])
+def test_forged_idx_files_are_one_line(capsys, tmp_path, private_data, role, array, type_code, dims, says):
+    folder = tmp_path / "kmnist"
+    folder.mkdir()
+    write_idx(folder / "t10k-images-idx3-ubyte", np.zeros((10, 28, 28), np.uint8), 0x08)
+    write_idx(folder / "t10k-labels-idx1-ubyte", np.arange(10, dtype=np.uint8), 0x08)
+    write_idx(folder / f"t10k-{role}-idx{3 if role == 'images' else 1}-ubyte", array, type_code, dims)
+    from aelab.data import mnist_family
+
+    with pytest.raises(AelabError, match=says):
+        mnist_family.load("kmnist", str(folder), only="test")
+
+
+def test_forged_idx_through_the_cli_is_one_line(capsys, tmp_path, private_data):
+    folder = tmp_path / "kmnist"
+    folder.mkdir()
+    for split, n in (("train", 20), ("t10k", 10)):
+        write_idx(folder / f"{split}-images-idx3-ubyte", np.zeros((n, 28, 28), np.uint8), 0x08)
+        write_idx(folder / f"{split}-labels-idx1-ubyte", (np.arange(n) % 10).astype(np.float64), 0x0E)
+    fails_with(capsys, "train", "--runs-dir", tmp_path / "runs", "--no-progress", "--set", "data.dataset=kmnist",
+               "--set", f"data.path={folder}", says=["float64 values, not uint8"])
+
+
+@pytest.mark.parametrize("override, says", [
+    ('model.options={"n_classes": 2}', ["n_classes is 2", "name 10 classes"]),
+])
+def test_a_cvae_with_fewer_classes_than_its_labels_is_one_line(capsys, tmp_path, override, says):
+    fails_with(capsys, "train", "--runs-dir", tmp_path, "--no-progress", "--set", "model.type=cvae",
+               "--set", override, says=says)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("override", ["model.conv_channels=[]", "model.stage_channels=[]"])
+def test_an_empty_channel_list_is_one_line(capsys, tmp_path, override):
+    architecture = "conv" if "conv" in override else "image_conv"
+    fails_with(capsys, "train", "--runs-dir", tmp_path, "--no-progress", "--set", f"model.architecture={architecture}",
+               "--set", override, says=[override.split("=")[0], "at least 1 item"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_checkpoint_whose_learning_rate_is_text_is_one_line(capsys, tmp_path, font_run):
+    run = copy_run(font_run, tmp_path / "run")
+    tensors, meta = checkpoint.read(run / runs.CHECKPOINT, "checkpoint")
+    meta["optimizer"]["param_groups"][0]["lr"] = "fast"
+    checkpoint.atomic_save(tensors, run / runs.CHECKPOINT, meta)  # forged with a valid SHA-256
+    before = (run / runs.CONFIG).read_bytes()
+    fails_with(capsys, "train", "--resume", run, "--set", "training.epochs=3", "--no-progress", "--no-figures",
+               says=["lr is 'fast'", "not a finite number"])
+    assert (run / runs.CONFIG).read_bytes() == before
+
+
+@pytest.mark.parametrize("name, content, says", [
+    (runs.METRICS, "[1, 2]", "JSON object"),
+    (runs.METRICS, '{"test": [1]}', "'test' should be an object"),
+    (runs.METRICS, '{"test": {"loss": {"x": 1}}}', "loss is"),
+    (runs.HISTORY, "a,b\n1,2,3,4\n", "without its epoch or loss"),
+    (runs.HISTORY, "loss,val_loss\n1,2\n", "without its epoch or loss"),
+])
+def test_metrics_or_history_of_the_wrong_shape_are_one_line_for_compare(capsys, tmp_path, font_run, name, content, says):
+    run = copy_run(font_run, tmp_path / "run")
+    (run / name).write_text(content)
+    fails_with(capsys, "compare", font_run, run, "--out", tmp_path / "cmp", says=says)
+    assert not (tmp_path / "cmp").exists() or not list((tmp_path / "cmp").iterdir())
+
+
+def test_report_reads_a_history_of_the_wrong_shape_as_damaged(capsys, tmp_path, font_run):
+    run = copy_run(font_run, tmp_path / "run")
+    (run / runs.HISTORY).write_text("loss,val_loss\n1,2\n")
+    fails_with(capsys, "report", run, "--no-animations", says=[runs.HISTORY, "without its epoch or loss"])
+    (run / runs.METRICS).write_text('{"test": [1], "epochs_run": [2]}')
+    (run / runs.HISTORY).unlink()
+    assert main(["report", str(run), "--no-animations"]) == 0  # shown as it is, nothing to draw from
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["traverse", "{run}", "--range", "nan,1"], "--range nan,1"),
+    (["traverse", "{run}", "--range=-inf,1"], "--range -inf,1"),
+    (["arithmetic", "{run}", "1e400*#1"], "not a finite number"),
+])
+def test_nan_and_inf_arguments_are_refused(capsys, tmp_path, font_run, argv, says):
+    run = copy_run(font_run, tmp_path / "run")
+    fails_with(capsys, *[a.format(run=run) for a in argv], says=says)
+    assert not list(run.glob("*.png"))
+
+
+def test_python_misuse_is_one_aelab_error(tmp_path):
+    from torch import nn
+
+    X = np.random.default_rng(0).random((64, 8, 8)).astype(np.float32)
+    with pytest.raises(AelabError, match="one per image, a list of 64"):
+        aelab.Estimator(model_type="cvae", encoder_layers=[8], epochs=1).fit(X, np.arange(10) % 3)
+    with pytest.raises(AelabError, match="torch.float64 parameters.*encoder.float()"):
+        aelab.VAE(encoder=nn.Sequential(nn.Flatten(), nn.Linear(64, 4)).double(), epochs=1).fit(X)
+    with pytest.raises(AelabError, match="not a class derived from"):
+        aelab.register_model("not_a_class", lambda *a: None)
+    ae = aelab.AE(encoder_layers=[8], epochs=1).fit(X)
+    (tmp_path / "afile").write_text("mine")
+    with pytest.raises(AelabError, match="afile is a file, not a folder"):
+        ae.save(tmp_path / "afile" / "model.safetensors")
+    assert (tmp_path / "afile").read_text() == "mine"
+
+
+@pytest.mark.parametrize("text, says", [
+    ("model:\n  latent_dim: 1:30\n", "model.latent_dim"),  # YAML 1.1: the number 90
+    ("name: !!binary aGVsbG8=\n", "!!binary is not accepted"),
+    ("model:\n  type: !!timestamp 2024-01-01\n", "!!timestamp is not accepted"),
+])
+def test_yaml_configs_are_read_as_plain_yaml_1_2(capsys, tmp_path, text, says):
+    (tmp_path / "c.yaml").write_text(text)
+    fails_with(capsys, "train", "--config", tmp_path / "c.yaml", "--runs-dir", tmp_path / "runs", "--no-progress",
+               says=says)
+
+
+def test_yaml_scalars_are_those_of_yaml_1_2():
+    from aelab import yaml12
+
+    assert yaml12.load("a: [yes, no, on, 010, 1:30, 2024-01-01, 1e3, .5, -7, true, null, ~]") == \
+        {"a": ["yes", "no", "on", 10, "1:30", "2024-01-01", 1000.0, 0.5, -7, True, None, None]}
+
+
+# ------------------------------------------------------------- 8. bad data is named as bad data
+
+def test_huge_pixels_are_named_as_bad_data_not_a_learning_rate_problem():
+    X = np.random.default_rng(0).random((64, 8, 8)).astype(np.float32)
+    X[3, 2, 2] = 3e38  # accepted by an MSE model with an unbounded output: its loss overflows
+    with pytest.raises(AelabError, match="because of the data: training pixel values reach 3e\\+38") as e:
+        aelab.AE(encoder_layers=[8], epochs=2, reconstruction_loss="mse", output_activation="identity").fit(X)
+    assert "learning_rate (now" not in str(e.value)
