@@ -1,7 +1,8 @@
 """Run folders for the `aelab serve` tests, trained once per test session in a few seconds: every
 kind of model the explorer must handle (MLP and conv; grey and RGB; 2-D and 16-D latents;
 labelled and unlabelled data; VAE, DAE and beta-VAE; and one tiny run of each further model type,
-CVAE, IWAE, beta-TC-VAE, VQ-VAE and WAE), and a server on a free port serving them."""
+CVAE, IWAE, beta-TC-VAE, VQ-VAE, WAE, VampPrior VAE and grid VQ-VAE), and a server on a free port
+serving them."""
 
 from __future__ import annotations
 
@@ -36,6 +37,11 @@ MODEL_TYPE_RUNS = {
     "digits-betatcvae-4d": ["model.type=beta_tcvae", "model.latent_dim=4"],
     "digits-vqvae-4d": ["model.type=vqvae", "model.latent_dim=4", "model.options={\"codebook_size\": 16}"],
     "digits-wae-2d": ["model.type=wae", "model.latent_dim=2"],
+    "digits-vamp-4d": ["model.type=vamp", "model.latent_dim=4", "model.options={\"pseudo_inputs\": 20}"],
+    # a 2x2 grid of 4-value codes (latent_dim 16, derived) with its PixelCNN prior
+    "digits-vqvaegrid-16d": ["model.type=vqvae_grid", "model.encoder_layers=null", "model.architecture=image_conv",
+                             "model.stage_channels=[16,32]", "model.options={\"codebook_size\": 16, \"code_dim\": 4, "
+                             "\"prior_channels\": 16, \"prior_layers\": 2}"],
 }
 RUNS.update({name: TINY + overrides for name, overrides in MODEL_TYPE_RUNS.items()})
 

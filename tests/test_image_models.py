@@ -179,6 +179,7 @@ def test_a_divergence_is_caught_in_the_epoch_it_happens(tmp_path, caplog):
     model = build(config, (1, 8, 8))
     trainer = Trainer(model, config, progress=False)
     trainer.state.history, trainer.state.epoch = [{"epoch": 1, "loss": 20.0}, {"epoch": 2, "loss": 9.0}], 3
+    caplog.clear()
     with caplog.at_level("WARNING", logger="aelab"):
         trainer._warn_if_diverged({"epoch": 3, "loss": 4e11})
         trainer._warn_if_diverged({"epoch": 3, "loss": 30.0})  # KL annealing raises a loss far less

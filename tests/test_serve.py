@@ -27,7 +27,7 @@ from aelab.explore.latent_map import plane_for
 from serve_runs import MODEL_TYPE_RUNS, RUNS
 
 RUN_IDS = ["digits-dae-conv-16d", "digits-vae-2d", "emojis-rgb-betavae-16d"]
-UNCONDITIONAL_TYPES = sorted(set(MODEL_TYPE_RUNS) - {"digits-cvae-2d"})  # iwae, beta_tcvae, vqvae, wae
+UNCONDITIONAL_TYPES = sorted(set(MODEL_TYPE_RUNS) - {"digits-cvae-2d"})  # iwae, beta_tcvae, vqvae, wae, vamp, vqvae_grid
 
 
 class Client:

@@ -126,14 +126,14 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return self._model_type
 
     def _model_section(self) -> dict:
-        model = {"type": self.model_type, "latent_dim": self.latent_dim, "architecture": self.architecture,
+        model = {"type": self.model_type, "architecture": self.architecture,
                  "activation": self.activation, "output_activation": self.output_activation, "init": self.init,
                  "reconstruction_loss": self.reconstruction_loss, "conv_channels": _listed(self.conv_channels),
                  "conv_dense": self.conv_dense, "kernel_size": self.kernel_size,
                  "stage_channels": _listed(self.stage_channels), "residual_blocks": _listed(self.residual_blocks),
                  "normalization": self.normalization, "sampler": self.sampler,
                  "gmm_components": self.gmm_components, "sampler_options": dict(self.sampler_options or {})}
-        for key in ("encoder_layers", "decoder_layers", "encoder_topology", "decoder_topology"):
+        for key in ("latent_dim", "encoder_layers", "decoder_layers", "encoder_topology", "decoder_topology"):
             if getattr(self, key) is not None:
                 model[key] = _listed(getattr(self, key))
         if self.n_layers is not None:
@@ -427,11 +427,12 @@ class BetaVAE(_Autoencoder):
 
 class Estimator(_Autoencoder):
     """Any registered model type, a plug-in's included: `Estimator(model_type="my_vae",
-    options={...})`; `beta` and `noise` as in the config (None: the type's default)."""
+    options={...})`; `beta`, `noise` and `latent_dim` as in the config (None: the type's default;
+    a latent_dim of 2, or the size a type derives from its networks, such as a 'vqvae_grid')."""
 
     model_type = None  # a parameter here, not the read-only property of the fixed types
 
-    def __init__(self, model_type="vae", options=None, beta=None, noise=None, latent_dim=2,
+    def __init__(self, model_type="vae", options=None, beta=None, noise=None, latent_dim=None,
                        architecture="mlp", encoder_layers=None, decoder_layers=None, encoder_topology=None,
                        decoder_topology=None, n_layers=None, conv_channels=(8, 16, 32), conv_dense=64,
                        kernel_size=3, stage_channels=(32, 64, 128, 256), residual_blocks=0,

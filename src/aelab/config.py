@@ -24,6 +24,8 @@ Activation = Literal[
 ]
 OutputActivation = Literal["auto", "sigmoid", "identity", "tanh", "relu", "softplus"]
 DATASETS = ("digits", "font5x7", "mnist", "fashion-mnist", "kmnist", "folder", "faces", "dsprites")
+RECONSTRUCTION_LOSSES = ("bce", "mse", "l1", "ms_ssim_l1")
+MS_SSIM_WEIGHT = 0.84  # alpha of Zhao, Gallo, Frosio & Kautz (2017): MS-SSIM's share of ms_ssim_l1
 
 
 class _Section(BaseModel):
@@ -141,12 +143,18 @@ def parse_noise(text: str) -> dict:
         raise ValueError(f"noise level {level!r} is not a number (e.g. {kind}:0.3)") from None
 
 
+# Model types whose latent_dim their networks imply (models/registry.py complete_options fills it in).
+DERIVED_LATENT_DIM_TYPES = ("vqvae_grid",)
+
+
 class ModelConfig(_Section):
     # A registered model type (models/registry.py): ae, dae, vae, beta_vae, or one added with
     # aelab.register_model; the registry says which when the model is built.
     type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")] = "vae"
     architecture: Literal["mlp", "conv", "image_conv"] = "mlp"
-    latent_dim: Annotated[int, Field(gt=0), limits.checker("latent_dim")] = 2
+    # Values per code. Unset: 2, except for a type whose code size follows from its network
+    # (vqvae_grid: the encoder's last feature map x options.code_dim), filled in when it is built.
+    latent_dim: Optional[Annotated[int, Field(gt=0), limits.checker("latent_dim")]] = None
     # Hidden widths, from exactly one of: listed layers, seed 000's topology lists, seed 001's rule.
     encoder_layers: Optional[list[Layer]] = None
     decoder_layers: Optional[list[Layer]] = None
@@ -158,7 +166,14 @@ class ModelConfig(_Section):
     # auto: He before relu-like layers, Xavier otherwise, except PyTorch's own layer defaults for the
     # `conv` architecture with a non-relu-like activation (models/layers.py resolve_init says why)
     init: Literal["auto", "he", "xavier", "normal", "pytorch"] = "auto"
-    reconstruction_loss: Literal["bce", "mse", "l1"] = "bce"
+    # Summed over pixels, per image: bce (Bernoulli), mse (Gaussian), l1 (Laplace), or ms_ssim_l1,
+    # MS-SSIM mixed with L1 (Zhao et al. 2017) on the same per-image scale (models/ms_ssim.py).
+    reconstruction_loss: Literal[RECONSTRUCTION_LOSSES] = "bce"  # type: ignore[valid-type]
+    # ms_ssim_l1 only: the weight alpha of its MS-SSIM part, 1 - alpha that of L1 [0.84, the paper's].
+    ms_ssim_weight: Optional[float] = Field(None, ge=0, le=1)
+    # The patch-adversarial term (models/adversarial.py): its weight in the loss, against a PatchGAN
+    # discriminator trained alongside; 0 = off, and then no discriminator is built.
+    adversarial_weight: float = Field(0.0, ge=0)
     beta: Optional[float] = Field(None, ge=0)  # weight of the KL term; VAE family only
     noise: Optional[Noise] = None  # corrupts inputs during training (denoising)
     conv_channels: Annotated[list[Annotated[int, Field(gt=0, le=MAX_WIDTH)]], Field(min_length=1)] = [8, 16, 32]
@@ -216,6 +231,9 @@ class ModelConfig(_Section):
 
     @model_validator(mode="after")
     def _resolve(self) -> "ModelConfig":
+        if self.latent_dim is None and self.type not in DERIVED_LATENT_DIM_TYPES:
+            self.latent_dim = 2
+            self.__pydantic_fields_set__.discard("latent_dim")  # a default: a latent grid may replace it silently
         # encoder_layers [] is a choice (no hidden layer: a linear encoder), not "unset".
         sources = [k for k in ("encoder_layers", "encoder_topology", "n_layers") if getattr(self, k) is not None]
         if len(sources) > 1:
@@ -241,6 +259,14 @@ class ModelConfig(_Section):
                              "'gmm' (fitted to its training codes), or 'auto'")
         if self.type in ("ae", "dae") and self.beta is not None:
             raise ValueError(f"beta weighs the KL term, which a model of type '{self.type}' has not")
+        if self.reconstruction_loss == "ms_ssim_l1" and self.ms_ssim_weight is None:
+            self.ms_ssim_weight = MS_SSIM_WEIGHT
+        if self.reconstruction_loss != "ms_ssim_l1" and self.ms_ssim_weight == MS_SSIM_WEIGHT:
+            self.ms_ssim_weight = None  # a resolved ms_ssim_l1 config re-used with another loss
+        if self.reconstruction_loss != "ms_ssim_l1" and self.ms_ssim_weight is not None:
+            raise ValueError(f"model.ms_ssim_weight weighs the MS-SSIM part of reconstruction_loss 'ms_ssim_l1'; "
+                             f"this model's is '{self.reconstruction_loss}': remove ms_ssim_weight, or set "
+                             "reconstruction_loss to ms_ssim_l1")
         # Fill every default so that the saved config is complete and re-runs the same model.
         if self.type in ("vae", "beta_vae") and self.beta is None:
             self.beta = 1.0 if self.type == "vae" else 4.0
@@ -311,6 +337,9 @@ class TrainingConfig(_Section):
     # Adam's first steps move every weight by about lr whatever its gradient (train/schedules.py).
     warmup_steps: Annotated[int, Field(ge=0)] = 0
     gradient_clip: Optional[float] = Field(None, gt=0)  # max global gradient norm per step
+    # Epochs of plain reconstruction before the adversarial term (model.adversarial_weight) and its
+    # discriminator start, so that the autoencoder first learns to reconstruct.
+    adversarial_start_epoch: Annotated[int, Field(ge=0)] = 0
 
     @field_validator("optimizer", mode="before")
     @classmethod
@@ -350,6 +379,17 @@ class Config(_Section):
             if active and self.model.type in ("ae", "dae"):
                 raise ValueError(f"training.{key} acts on the KL term, which a model of type "
                                  f"'{self.model.type}' has not; use a VAE-family model.type, or remove it")
+        return self
+
+    @model_validator(mode="after")
+    def _adversarial_start(self) -> "Config":
+        start, weight = self.training.adversarial_start_epoch, self.model.adversarial_weight
+        if start and weight == 0:
+            raise ValueError("training.adversarial_start_epoch delays the adversarial term, which is off "
+                             "(model.adversarial_weight is 0): set model.adversarial_weight, or remove it")
+        if weight > 0 and start >= self.training.epochs:
+            raise ValueError(f"training.adversarial_start_epoch {start} is not before the last epoch "
+                             f"({self.training.epochs}): the adversarial term would never start; lower it")
         return self
 
     def to_dict(self) -> dict:

@@ -68,8 +68,9 @@ def run(args: argparse.Namespace) -> int:
         raise AelabError("--nll-samples must be >= 0, --noise-repeats >= 1 and --fd-samples 0 or >= 2")
     noise = noise_levels(args.noise) if args.noise else None  # AelabError naming the bad level
     splits = [s.strip() for s in args.splits.split(",")] if args.splits else None
-    if args.nll_samples and not _is_variational(Path(args.run)):
-        log.warning("--nll-samples: a likelihood needs a VAE (an encoder that gives q(z|x)); skipped for this run")
+    why_not = _no_likelihood(Path(args.run)) if args.nll_samples else None
+    if why_not:
+        log.warning("--nll-samples: %s; skipped for this run", why_not)
     results = evaluate_run(Path(args.run), splits, data_overrides(args), noise, args.nll_samples, args.noise_repeats,
                            progress=not (args.no_progress or args.quiet), nll_precision=args.nll_precision,
                            fd_samples=args.fd_samples, sampler=args.sampler)
@@ -84,11 +85,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_variational(run: Path) -> bool:
+def _no_likelihood(run: Path) -> str | None:
+    """Why the run's model has no likelihood to bound, or None when it has one."""
+    from aelab.evaluate.likelihood import LIKELIHOODS
     from aelab.evaluate.run_evaluation import run_config
     from aelab.models.registry import model_class
 
-    return model_class(run_config(run).model.type).variational
+    config = run_config(run)
+    if not model_class(config.model.type).variational:
+        return "a likelihood needs a VAE (an encoder that gives q(z|x))"
+    if config.model.reconstruction_loss not in LIKELIHOODS:
+        return (f"a likelihood needs a decoder likelihood (reconstruction_loss bce, mse or l1), not "
+                f"'{config.model.reconstruction_loss}'")
+    return None
 
 
 def data_overrides(args: argparse.Namespace) -> list[str]:

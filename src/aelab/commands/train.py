@@ -43,9 +43,12 @@ def run(args: argparse.Namespace) -> int:
         return _run(args, None)
     distributed.launcher_environment()  # a clear error before anything else if it is incomplete
     try:
-        return _run(args, distributed)
-    finally:
-        distributed.teardown()
+        code = _run(args, distributed)
+    except BaseException:
+        distributed.teardown(finished=False)
+        raise
+    distributed.teardown()
+    return code
 
 
 def _config(path: str | None, overrides: list[str]):

@@ -21,7 +21,7 @@ from aelab.data.dataset import to_float
 from aelab.errors import AelabError
 from aelab.models.autoencoder import Autoencoder
 from aelab.models.inference import reconstruct
-from aelab.models.losses import kl_divergence, reconstruction_loss
+from aelab.models.losses import reconstruction_loss
 
 SCORES = ("reconstruction", "mse", "elbo")
 
@@ -43,7 +43,7 @@ def anomaly_scores(model: Autoencoder, data: torch.Tensor, score: str = "reconst
         given = {} if labels is None else {"labels": torch.as_tensor(labels[start:start + batch_size]).to(data.device)}
         if score == "elbo":
             out = model(x, generator=generator, **given)
-            parts.append(reconstruction_loss(model, out, x) - bce_floor(model, x) + kl_divergence(out))
+            parts.append(reconstruction_loss(model, out, x) - bce_floor(model, x) + model.kl(out))
         elif score == "mse":
             parts.append(reconstruction_loss(model, model(x, sample=False, **given), x, "mse"))
         else:

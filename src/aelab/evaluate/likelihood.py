@@ -2,8 +2,10 @@
 
     log p(x) >= log (1/K) sum_k p(x | z_k) p(z_k) / q(z_k | x),   z_k ~ q(z | x)
 
-K = 1 is a one-sample ELBO; the bound tightens as K grows. The same K draws also give the ELBO
-(the mean of log p(x|z_k) minus the closed-form KL), so one pass yields both. The decoder's
+K = 1 is a one-sample ELBO; the bound tightens as K grows. p(z) is the model's own prior
+(`model.log_prior`: N(0, I), or a learned one such as the VampPrior). The same K draws also give the
+ELBO (the mean of log p(x|z_k) minus the closed-form KL; with a learned prior, which has no closed
+form, the mean of log p(x|z_k) p(z_k) / q(z_k|x)), so one pass yields both. The decoder's
 likelihood follows the model's reconstruction loss, as a normalised density over the pixels:
 - bce: Bernoulli, log p(x|z) = -BCE (exact for binary data);
 - mse: Gaussian with variance 1/2, log p(x|z) = -sum (x - x_hat)^2 - D/2 log(pi);
@@ -30,10 +32,11 @@ from tqdm.auto import tqdm
 from aelab.data.dataset import to_float
 from aelab.errors import AelabError
 from aelab.models.autoencoder import Autoencoder
-from aelab.models.losses import kl_divergence, reconstruction_loss
+from aelab.models.losses import reconstruction_loss
 from aelab.train.speed import intra_op_threads, native_bf16
 
 LOG_2PI = math.log(2 * math.pi)
+LIKELIHOODS = ("bce", "mse", "l1")  # the reconstruction losses that are a decoder's -log p(x|z)
 
 
 def log_likelihood_constant(model: Autoencoder) -> float:
@@ -47,6 +50,9 @@ def _check(model: Autoencoder) -> None:
     if not model.variational:
         raise AelabError(f"a likelihood bound needs a VAE (its encoder gives q(z|x)); this model is a "
                          f"'{model.config.type}'")
+    if model.config.reconstruction_loss not in LIKELIHOODS:
+        raise AelabError(f"a likelihood bound needs a decoder likelihood (reconstruction_loss bce, mse or l1); "
+                         f"this model's '{model.config.reconstruction_loss}' is not one")
 
 
 def _use_bf16(precision: str, device: torch.device) -> bool:
@@ -94,7 +100,7 @@ def likelihood_bounds(model: Autoencoder, data: torch.Tensor, samples: int, seed
     constant = log_likelihood_constant(model)
     codes = [model.encode(to_float(data[i:i + batch_size])) for i in range(0, len(data), batch_size)]
     mean, logvar = torch.cat([m for m, _ in codes]), torch.cat([lv for _, lv in codes])
-    kl = kl_divergence_of(mean, logvar)
+    kl = kl_divergence_of(mean, logvar) if model.closed_form_kl else None  # else estimated from the draws
     images_per_pass = max(1, max_rows // samples)  # few samples: several images per pass
     draws_per_pass = max(1, min(samples, max_rows))  # many samples: one image's draws in chunks
     bar = tqdm(total=len(data) * samples, desc=desc, unit="draw", unit_scale=True, disable=not progress,
@@ -116,13 +122,15 @@ def likelihood_bounds(model: Autoencoder, data: torch.Tensor, samples: int, seed
             z = m.unsqueeze(1) + std * eps
             logits = decoder(z.flatten(0, 1).to(dtype))
             log_px = _log_px(model, logits.view(len(m), k, -1), x) + constant  # (b, k)
-            log_pz = -0.5 * (z.square() + LOG_2PI).sum(-1)
+            log_pz = model.log_prior(z)
             log_qz = -0.5 * (eps.square() + LOG_2PI + lv.unsqueeze(1)).sum(-1)
             log_w.append(log_px + log_pz - log_qz)
             log_px_sum = log_px_sum + log_px.sum(1)
             bar.update(len(m) * k)
-        bound = torch.logsumexp(torch.cat(log_w, 1), 1) - math.log(samples)
-        return bound, log_px_sum / samples - kl[i:i + images_per_pass]
+        log_w = torch.cat(log_w, 1)  # (b, samples)
+        bound = torch.logsumexp(log_w, 1) - math.log(samples)
+        elbo_k = log_w.mean(1) if kl is None else log_px_sum / samples - kl[i:i + images_per_pass]
+        return bound, elbo_k
 
     n_units = math.ceil(len(data) / images_per_pass)
     workers = workers or (torch.get_num_threads() if device.type == "cpu" else 1)
@@ -148,7 +156,8 @@ def iwae_bound(model: Autoencoder, data: torch.Tensor, samples: int, seed: int,
 
 @torch.no_grad()
 def elbo(model: Autoencoder, data: torch.Tensor, seed: int, batch_size: int = 1024) -> torch.Tensor:
-    """(N,) per-image ELBO in the same units as `iwae_bound` (closed-form KL, one draw of z)."""
+    """(N,) per-image ELBO in the same units as `iwae_bound` (one draw of z; the model's KL term,
+    `model.kl`: closed-form against N(0, I), else a one-sample estimate)."""
     _check(model)
     was_training = model.training
     model.eval()
@@ -158,7 +167,7 @@ def elbo(model: Autoencoder, data: torch.Tensor, seed: int, batch_size: int = 10
     for start in range(0, len(data), batch_size):
         x = to_float(data[start:start + batch_size])
         out = model(x, generator=generator)
-        parts.append(-reconstruction_loss(model, out, x) + constant - kl_divergence(out))
+        parts.append(-reconstruction_loss(model, out, x) + constant - model.kl(out))
     model.train(was_training)
     return torch.cat(parts)
 

@@ -16,7 +16,7 @@ import torch
 
 from aelab.data.dataset import to_float
 from aelab.models.autoencoder import Autoencoder
-from aelab.models.losses import reconstruction_loss
+from aelab.models.losses import image_loss, reconstruction_loss
 from aelab.train.objective import mean_objective as objective  # the training objective, seeded
 
 
@@ -59,10 +59,11 @@ def evaluate(model: Autoencoder, data: torch.Tensor, seed: int, binary: bool,
 
 
 @torch.no_grad()
-def constant_baseline(train: torch.Tensor, test: torch.Tensor, kind: str, batch_size: int = 1024) -> float:
+def constant_baseline(train: torch.Tensor, test: torch.Tensor, kind: str, batch_size: int = 1024,
+                      ms_ssim_weight: float | None = None) -> float:
     """The reconstruction loss (per image, of `kind`) of the best constant guess, the same image
-    for every input: each pixel's training mean (BCE, MSE) or median (L1). A model that does not
-    beat it has learned nothing about its inputs."""
+    for every input: each pixel's training mean (BCE, MSE, MS-SSIM + L1) or median (L1). A model
+    that does not beat it has learned nothing about its inputs."""
     if kind == "l1":
         guess = to_float(train.flatten(1).median(0).values)
     else:
@@ -72,7 +73,10 @@ def constant_baseline(train: torch.Tensor, test: torch.Tensor, kind: str, batch_
     loss = 0.0
     for start in range(0, len(test), batch_size):
         x = to_float(test[start:start + batch_size]).flatten(1)
-        if kind == "bce":
+        if kind == "ms_ssim_l1":
+            images = x.view(-1, *test.shape[1:])
+            loss += float(image_loss(guess.view(test.shape[1:]).expand_as(images), images, kind, ms_ssim_weight).sum())
+        elif kind == "bce":
             p = guess.clamp(1e-6, 1 - 1e-6)
             loss += float(-(x * p.log() + (1 - x) * torch.log1p(-p)).sum())
         elif kind == "mse":

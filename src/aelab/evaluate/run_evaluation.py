@@ -21,7 +21,7 @@ from aelab.evaluate.denoising import denoising_table
 from aelab.evaluate.disentanglement import disentanglement_metrics
 from aelab.evaluate.feature_classifier import classifier_for
 from aelab.evaluate.latent_quality import latent_metrics
-from aelab.evaluate.likelihood import nll_metrics
+from aelab.evaluate.likelihood import LIKELIHOODS, nll_metrics
 from aelab.evaluate.metrics import evaluate
 from aelab.evaluate.sample_quality import classifier_accuracy, judge
 from aelab.models.autoencoder import Autoencoder
@@ -83,7 +83,7 @@ def measure(model: Autoencoder, data: ImageData, seed: int, noise: list | None =
         if data.factors is not None:  # known factors of variation (dsprites)
             with _stage(name, "disentanglement"):
                 result.update(disentanglement_metrics(codes, data.factors, data.factor_names, seed))
-    if nll_samples and model.variational:
+    if nll_samples and model.variational and model.config.reconstruction_loss in LIKELIHOODS:
         with _stage(name, f"importance-sampled NLL, {nll_samples} samples x {len(data)} images"):
             result.update(nll_metrics(model, tensor, nll_samples, seed, nll_precision, progress=progress,
                                       desc=f"{name} nll"))

@@ -23,6 +23,7 @@ from aelab.models.inference import decode, reconstruct
 from aelab.plots.canvas import subplots
 from aelab.plots.figures import save
 from aelab.plots.images import cell_inches, lattice, show
+from aelab.train.objective import RECONSTRUCTION_METRICS
 
 PLOTTED = ("mse", "loss", "knn_accuracy", "silhouette", "pixel_accuracy", "denoising_pixel_accuracy",
            "active_units")
@@ -51,6 +52,7 @@ def tradeoff_plot(out: Path, rows: list[dict], trials: list) -> Path:
     type's one varying numeric setting (β for beta_vae and beta_tcvae, whatever its key), and MIG
     against the reconstruction loss, one line per model type, means over folds."""
     recon = trials[0].config.model.reconstruction_loss  # "bce", "mse" or "l1": a test metric of that name
+    recon = recon if recon in RECONSTRUCTION_METRICS else "reconstruction_loss"  # ms_ssim_l1: the loss itself
     by_name: dict[str, list[dict]] = {}
     for row in rows:
         by_name.setdefault(row["trial"], []).append(row)

@@ -46,10 +46,11 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
     runs.set_threads(config.training.threads)
     train, validation, test = prepare_data(config)
     # What the data decides, written into config.json so that the run reloads and resumes the same:
-    # the widths n_layers or encoder_topology give, options such as a CVAE's number of classes, and
-    # the epochs that training.steps needs.
-    resolved = resolve_widths(config, train.shape, model_class(config.model.type).encoder_outputs(config.model.latent_dim))
-    resolved = resolve_steps(complete_options(resolved, train), len(train))
+    # options such as a CVAE's number of classes, a latent grid's latent_dim, the widths n_layers or
+    # encoder_topology give, and the epochs that training.steps needs.
+    resolved = complete_options(config, train)
+    resolved = resolve_widths(resolved, train.shape, model_class(config.model.type).encoder_outputs(resolved.model.latent_dim))
+    resolved = resolve_steps(resolved, len(train))
     if resolved is not config:
         config = resolved
         if main and not resume:
@@ -115,7 +116,8 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
         "input_shape": list(train.shape), "binary_data": binary,
     })
     metrics["test"]["constant_baseline"] = constant_baseline(train.tensor(device), test.tensor(device),
-                                                             config.model.reconstruction_loss)
+                                                             config.model.reconstruction_loss,
+                                                             ms_ssim_weight=config.model.ms_ssim_weight)
     warn_if_useless(metrics["test"], config)
     runs.write_json(run / runs.METRICS, metrics)
     runs.write_history(run / runs.HISTORY, state.history)

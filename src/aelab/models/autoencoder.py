@@ -23,8 +23,10 @@ from torch import nn
 from aelab.config import ModelConfig
 from aelab.errors import AelabError
 from aelab.data.noise import corrupt
+from aelab.models.adversarial import Adversary
 from aelab.models.layers import activation
 from aelab.models.losses import reconstruction_loss
+from aelab.models.ms_ssim import window_for
 from aelab.models.networks import build_networks
 
 
@@ -47,10 +49,14 @@ class Autoencoder(nn.Module):
                  decoder: nn.Module):
         super().__init__()
         self.config = config
-        self.options = _options(type(self), config)
+        self.options = parse_options(type(self), config)
         self.input_shape = tuple(int(s) for s in input_shape)  # (C, H, W)
         self.encoder, self.decoder = encoder, decoder
         self.output_activation = activation(config.output_activation)
+        if config.reconstruction_loss == "ms_ssim_l1":
+            window_for(*self.input_shape[1:])  # too small an image: one line now, not in the first step
+        # model.adversarial_weight > 0: the patch discriminator; None (nothing built) when 0.
+        self.adversary = Adversary(self.input_shape) if config.adversarial_weight > 0 else None
         self.check_networks()
 
     @classmethod
@@ -73,6 +79,14 @@ class Autoencoder(nn.Module):
                    built_decoder if decoder is None else decoder)
 
     @classmethod
+    def derived_latent_dim(cls, config: ModelConfig, input_shape) -> int | None:
+        """The code size this type's networks imply for images of `input_shape`, or None: the
+        config's latent_dim is the model's. A type whose code follows from its network (a grid
+        VQ-VAE: the encoder's last feature map) derives it, and says in one line when a latent_dim
+        the user set contradicts it; registry.complete_options writes it into the config."""
+        return None
+
+    @classmethod
     def options_from_data(cls, data) -> dict:
         """model.options this type derives from its training data (an ImageData), e.g. the number
         of classes (CVAE) or the training set's size (beta-TC-VAE). Called once before the model is
@@ -84,6 +98,12 @@ class Autoencoder(nn.Module):
     def check_options(cls, options: dict, data) -> None:
         """AelabError when model.options (completed) cannot serve the training data, e.g. fewer
         classes than the labels name (CVAE); called with options_from_data, before building."""
+
+    def init_from_data(self, train: torch.Tensor, generator: torch.Generator) -> None:
+        """Data-dependent initialisation, e.g. a VampPrior's pseudo-inputs set to training images.
+        The trainer calls it once, before the first step of a new run (a resumed run's weights come
+        from its checkpoint); `train` (N, C, H, W) as stored (uint8 or float), on the model's device;
+        every draw from `generator`."""
 
     # ------------------------------------------------------------------------------ mapping
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -109,11 +129,39 @@ class Autoencoder(nn.Module):
                   labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """The training objective on a clean batch x (B, C, H, W) in [0, 1]: batch means of the
         named terms, `loss` being what is minimised. Every random draw comes from `generator`."""
-        return self.loss_terms(self(self.corrupt(x, generator), generator=generator), x)
+        out = self(self.corrupt(x, generator), generator=generator)
+        return self.adversarial(self.loss_terms(out, x), out, x)
 
     def loss_terms(self, out: ForwardOutput, target: torch.Tensor) -> dict[str, torch.Tensor]:
         recon = reconstruction_loss(self, out, target).mean()
         return {"loss": recon, "reconstruction_loss": recon}
+
+    # -------------------------------------------------------------- the adversarial term
+    def adversarial(self, terms: dict[str, torch.Tensor], out: ForwardOutput,
+                    target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """`terms` with model.adversarial_weight * adversarial_loss added to the loss, while training
+        with the term switched on (models/adversarial.py); else `terms` as they are. A type that
+        overrides `objective` calls this on its reconstruction to support the term."""
+        if self.adversary is None or not self.adversary.active or not self.training:
+            return terms
+        adversarial = self.adversary.generator_loss(self.output_activation(out.logits), target).mean()
+        return {**terms, "loss": terms["loss"] + self.config.adversarial_weight * adversarial,
+                "adversarial_loss": adversarial}
+
+    def discriminator_parameters(self) -> list[nn.Parameter]:
+        """What the trainer's second optimizer trains (and the first leaves alone); [] for none."""
+        return [] if self.adversary is None else list(self.adversary.parameters())
+
+    def start_discriminator(self, on: bool) -> None:
+        """The trainer switches the second network's game on for an epoch (from
+        training.adversarial_start_epoch) and off after it."""
+        if self.adversary is not None:
+            self.adversary.active = on
+
+    def discriminator_objective(self) -> dict[str, torch.Tensor]:
+        """The second network's named terms on the last training batch; it minimises
+        `discriminator_loss`."""
+        return self.adversary.discriminator_loss()
 
     # -------------------------------------------------------------------------------- prior
     def prior(self, n: int, generator: torch.Generator | None = None,
@@ -163,7 +211,7 @@ class Autoencoder(nn.Module):
         self.train(was_training)
 
 
-def _options(cls: type, config: ModelConfig) -> BaseModel | None:
+def parse_options(cls: type, config: ModelConfig) -> BaseModel | None:
     """model.options checked against the type's Options: one line naming the key when wrong."""
     if cls.Options is None:
         if config.options:

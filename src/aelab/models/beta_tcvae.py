@@ -63,5 +63,5 @@ class BetaTCVAE(VAE):
         total_correlation = (log_qz - log_prod_qzd).mean()
         dimension_kl = (log_prod_qzd - log_pz).mean()
         loss = recon + mutual_information + self.options.beta * total_correlation + dimension_kl
-        return {"loss": loss, "reconstruction_loss": recon, "mutual_information": mutual_information,
-                "total_correlation": total_correlation, "dimension_kl": dimension_kl}
+        return self.adversarial({"loss": loss, "reconstruction_loss": recon, "mutual_information": mutual_information,
+                                 "total_correlation": total_correlation, "dimension_kl": dimension_kl}, out, x)

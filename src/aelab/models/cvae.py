@@ -128,7 +128,8 @@ class CVAE(VAE):
 
     def objective(self, x: torch.Tensor, generator: torch.Generator | None = None,
                   labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        return self.loss_terms(self(self.corrupt(x, generator), generator=generator, labels=labels), x)
+        out = self(self.corrupt(x, generator), generator=generator, labels=labels)
+        return self.adversarial(self.loss_terms(out, x), out, x)
 
     @torch.no_grad()
     def check_networks(self) -> None:

@@ -46,4 +46,5 @@ class IWAE(VAE):
         log_qz = -0.5 * (eps.square() + LOG_2PI + logvar).sum(-1)
         bound = torch.logsumexp(-recon + log_pz - log_qz, dim=0) - math.log(k)  # (B,)
         kl = kl_divergence(ForwardOutput(logits, mean, logvar, z[0])).mean()
-        return {"loss": -bound.mean(), "iwae_bound": bound.mean(), "reconstruction_loss": recon.mean(), "kl": kl}
+        terms = {"loss": -bound.mean(), "iwae_bound": bound.mean(), "reconstruction_loss": recon.mean(), "kl": kl}
+        return self.adversarial(terms, ForwardOutput(logits, mean, logvar, z), target)  # all K draws

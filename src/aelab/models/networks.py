@@ -35,8 +35,7 @@ def build_networks(config: ModelConfig, input_shape: tuple[int, int, int], encod
     conv = dict(channels=config.conv_channels, dense=config.conv_dense, act=config.activation,
                 kernel=config.kernel_size,
                 init=resolve_init(config.init, "conv", config.activation))  # auto: PyTorch's defaults for tanh
-    image = dict(channels=config.stage_channels, blocks=config.residual_blocks, norm=config.normalization,
-                 act=config.activation, init=config.init, latent_channels=config.latent_channels)
+    image = image_conv_settings(config)
     if need_encoder:
         if config.encoder:
             encoder = _from_factory(config.encoder, "model.encoder", input_shape=input_shape, out_features=encoder_outputs)
@@ -56,6 +55,12 @@ def build_networks(config: ModelConfig, input_shape: tuple[int, int, int], encod
         else:
             decoder = ConvDecoder(config.latent_dim, input_shape, output_activation=config.output_activation, **conv)
     return encoder, decoder
+
+
+def image_conv_settings(config: ModelConfig) -> dict:
+    """The keyword arguments of ImageEncoder and ImageDecoder that the config sets."""
+    return dict(channels=config.stage_channels, blocks=config.residual_blocks, norm=config.normalization,
+                act=config.activation, init=config.init, latent_channels=config.latent_channels)
 
 
 def import_object(path: str, key: str):

@@ -29,6 +29,8 @@ MODEL_TYPES: dict[str, str | type] = {
     "iwae": "aelab.models.iwae:IWAE",
     "beta_tcvae": "aelab.models.beta_tcvae:BetaTCVAE",
     "vqvae": "aelab.models.vqvae:VQVAE",
+    "vqvae_grid": "aelab.models.vqvae_grid:GridVQVAE",
+    "vamp": "aelab.models.vamp:VampVAE",
     "wae": "aelab.models.wae:WAE",
 }
 
@@ -92,17 +94,22 @@ def build_model(config: ModelConfig, input_shape, encoder: nn.Module | None = No
 
 def complete_options(config: Config, train) -> Config:
     """`config` with what the training data `train` (an ImageData) decides about the model filled
-    in: the model.options its type derives (Autoencoder.options_from_data) where the config leaves
-    them out, and the latent_dim of a latent grid (image_conv with latent_channels: that many values
-    at each position of the last feature map)."""
+    in: the latent_dim of a latent grid (image_conv with latent_channels: that many values at each
+    position of the last feature map), the model.options its type derives where the config leaves
+    them out (Autoencoder.options_from_data), and the latent_dim a type derives from its networks
+    (Autoencoder.derived_latent_dim)."""
     config = _latent_grid(config, train.shape)
-    derived = model_class(config.model.type).options_from_data(train)
+    cls = model_class(config.model.type)
+    derived = cls.options_from_data(train)
     missing = {k: v for k, v in derived.items() if k not in config.model.options}
-    model_class(config.model.type).check_options({**config.model.options, **missing}, train)
-    if not missing:
+    cls.check_options({**config.model.options, **missing}, train)
+    update = {"options": {**config.model.options, **missing}} if missing else {}
+    latent_dim = cls.derived_latent_dim(config.model.model_copy(update=update), tuple(train.shape))
+    if latent_dim is not None and latent_dim != config.model.latent_dim:
+        update["latent_dim"] = latent_dim
+    if not update:
         return config
-    model = config.model.model_copy(update={"options": {**config.model.options, **missing}})
-    return config.model_copy(update={"model": model})
+    return config.model_copy(update={"model": config.model.model_copy(update=update)})
 
 
 def _latent_grid(config: Config, input_shape) -> Config:

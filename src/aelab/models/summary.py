@@ -56,11 +56,16 @@ def format_summary(model: Autoencoder) -> str:
     rule = "-" * len(lines[0])
     total = sum(p.numel() for p in model.parameters())
     encoder = sum(p.numel() for p in model.encoder.parameters())
+    decoder = sum(p.numel() for p in model.decoder.parameters())
+    second = sum(p.numel() for p in model.discriminator_parameters())  # trained by its own optimizer
+    beside = total - encoder - decoder - second  # a codebook, pseudo-inputs, a prior network
     kind = model.config.type.replace("_", "-").upper()
     head = ("mean and log-variance of q(z|x)" if model.variational else "the code")
     return "\n".join([
         f"{kind}, {model.config.architecture}: input {'x'.join(map(str, model.input_shape))} "
         f"({math.prod(model.input_shape)} values), latent {model.config.latent_dim} (encoder head: {head})",
         rule, lines[0], rule, *lines[1:], rule,
-        f"parameters: {total:,} ({encoder:,} encoder, {total - encoder:,} decoder), "
+        f"parameters: {total:,} ({encoder:,} encoder, {decoder:,} decoder"
+        f"{f', {beside:,} in the codebook and prior' if beside else ''}"
+        + (f", {second:,} discriminator" if second else "") + "), "
         f"{total * 4 / 2**20:.2f} MiB in fp32"])

@@ -12,12 +12,14 @@ statistics ruined for the rest of a short run.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 
 import torch.nn.functional as F
 
 from aelab.models.autoencoder import Autoencoder, ForwardOutput
-from aelab.models.losses import kl_divergence, kl_per_dimension, reconstruction_loss
+from aelab.models.losses import kl_divergence, kl_per_dimension, reconstruction_loss, standard_normal_log_density
 
 LOGVAR_MAX = 2.0  # posterior variance at most e^2 ~ 7.4 times the prior's
 
@@ -37,6 +39,9 @@ class VAE(Autoencoder):
     kl_weight: float | None = None
     free_bits: float = 0.0
     anneals_kl = True  # its objective reads kl_weight and free_bits (a type whose own objective does not says False)
+    # p(z) = N(0, I): the KL term has a closed form. A type whose prior is learned (vamp) says False;
+    # its KL terms are then one-sample estimates log q(z|x) - log p(z), with p from log_prior.
+    closed_form_kl: ClassVar[bool] = True
 
     @property
     def kl_beta(self) -> float:
@@ -62,10 +67,19 @@ class VAE(Autoencoder):
 
     def loss_terms(self, out: ForwardOutput, target: torch.Tensor) -> dict[str, torch.Tensor]:
         recon = reconstruction_loss(self, out, target).mean()
-        kl = kl_divergence(out).mean()
+        kl = self.kl(out).mean()
         penalised = kl if self.free_bits <= 0 else kl_per_dimension(out).clamp(min=self.free_bits).sum()
         beta = self.kl_beta if self.kl_weight is None else self.kl_weight
         return {"loss": recon + beta * penalised, "reconstruction_loss": recon, "kl": kl}
+
+    def kl(self, out: ForwardOutput) -> torch.Tensor:
+        """(B,) the ELBO's KL term of each image, KL(q(z|x) || p(z)): in closed form for N(0, I)."""
+        return kl_divergence(out)
+
+    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
+        """(...,) log p(z) of codes (..., latent_dim) under the prior that `prior` draws from; the
+        likelihood bounds of evaluate/likelihood.py weigh their importance samples with it."""
+        return standard_normal_log_density(z)
 
     def prior(self, n: int, generator: torch.Generator | None = None,
               temperature: float = 1.0) -> torch.Tensor | None:

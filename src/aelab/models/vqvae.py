@@ -17,6 +17,8 @@ was chosen (a running average over the last training steps, a buffer saved with 
 Why not a small autoregressive prior (PixelCNN): aelab's codes have few positions (1 by default:
 the whole code is one entry), where the categorical is exact and needs no second training stage;
 with several positions it ignores their dependence, so samples mix parts of different images.
+model.type 'vqvae_grid' (vqvae_grid.py) is the VQ-VAE with a spatial grid of codes and an
+autoregressive prior over it.
 """
 
 from __future__ import annotations
@@ -50,17 +52,22 @@ class VQVAE(Autoencoder):
     def __init__(self, config, input_shape, encoder, decoder):
         super().__init__(config, input_shape, encoder, decoder)
         opts = self.options
-        if config.latent_dim % opts.positions:
-            raise AelabError(f"model.options.positions {opts.positions} must divide model.latent_dim "
+        self.positions = self.code_positions()
+        if config.latent_dim % self.positions:
+            raise AelabError(f"model.options.positions {self.positions} must divide model.latent_dim "
                              f"{config.latent_dim} (each position is latent_dim / positions values)")
-        self.code_dim = config.latent_dim // opts.positions
+        self.code_dim = config.latent_dim // self.positions
         self.codebook = nn.Parameter(torch.empty(opts.codebook_size, self.code_dim).uniform_(-1, 1))
         # running share of use of each entry at each position: the prior, and the dead-code test
-        self.register_buffer("usage", torch.full((opts.positions, opts.codebook_size), 1.0 / opts.codebook_size))
+        self.register_buffer("usage", torch.full((self.positions, opts.codebook_size), 1.0 / opts.codebook_size))
+
+    def code_positions(self) -> int:
+        """Codes per image."""
+        return self.options.positions
 
     def quantise(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, latent_dim) -> (indices (B, positions), quantised (B, positions, code_dim))."""
-        h = h.view(len(h), self.options.positions, self.code_dim)
+        h = h.view(len(h), self.positions, self.code_dim)
         index = torch.cdist(h, self.codebook[None].expand(len(h), -1, -1)).argmin(-1)
         return index, self.codebook[index]
 
@@ -77,6 +84,11 @@ class VQVAE(Autoencoder):
 
     def objective(self, x: torch.Tensor, generator: torch.Generator | None = None,
                   labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        return self.quantised_objective(x, generator)[0]
+
+    def quantised_objective(self, x: torch.Tensor, generator: torch.Generator | None = None
+                            ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """(the named terms of the batch, the code indices (B, positions) its images got)."""
         h = self.encoder(self.corrupt(x, generator))
         if self.training and self.options.restart_threshold > 0:
             self._restart_dead_codes(h.detach(), generator)
@@ -85,16 +97,18 @@ class VQVAE(Autoencoder):
         codebook_loss = (q - h3.detach()).square().sum((1, 2)).mean()
         commitment_loss = (h3 - q.detach()).square().sum((1, 2)).mean()
         z = (h3 + (q - h3).detach()).flatten(1)
-        recon = reconstruction_loss(self, ForwardOutput(self.decoder(z), z, None, z), x).mean()
+        out = ForwardOutput(self.decoder(z), z, None, z)
+        recon = reconstruction_loss(self, out, x).mean()
         share = F.one_hot(index, self.options.codebook_size).float().mean(0)  # (positions, codebook)
         if self.training:
             with torch.no_grad():
                 self.usage.mul_(USAGE_DECAY).add_(share, alpha=1 - USAGE_DECAY)
         used = share.mean(0)
         perplexity = torch.exp(-(used * torch.log(used.clamp_min(1e-10))).sum())
-        return {"loss": recon + codebook_loss + self.options.commitment * commitment_loss,
-                "reconstruction_loss": recon, "codebook_loss": codebook_loss, "commitment_loss": commitment_loss,
-                "perplexity": perplexity, "codebook_usage": (used > 0).float().mean()}
+        return self.adversarial({"loss": recon + codebook_loss + self.options.commitment * commitment_loss,
+                                 "reconstruction_loss": recon, "codebook_loss": codebook_loss,
+                                 "commitment_loss": commitment_loss, "perplexity": perplexity,
+                                 "codebook_usage": (used > 0).float().mean()}, out, x), index
 
     @torch.no_grad()
     def _restart_dead_codes(self, h: torch.Tensor, generator: torch.Generator | None) -> None:

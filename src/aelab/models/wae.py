@@ -37,7 +37,8 @@ class WAE(Autoencoder):
         recon = reconstruction_loss(self, out, x).mean()
         prior = torch.randn(out.z.shape, generator=generator, device=out.z.device, dtype=out.z.dtype)
         mmd = self.mmd(out.z, prior)
-        return {"loss": recon + self.options.weight * mmd, "reconstruction_loss": recon, "mmd": mmd}
+        return self.adversarial({"loss": recon + self.options.weight * mmd, "reconstruction_loss": recon, "mmd": mmd},
+                                out, x)
 
     def kernel(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         c = 2.0 * a.shape[1] * self.options.scale ** 2

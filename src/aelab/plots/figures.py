@@ -3,6 +3,7 @@ one) and writes one PNG; none of them touches the model or the run folder itself
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -57,15 +58,16 @@ def draw_latent_space(codes, labels, label_names, title: str = "Latent space of 
 
 def loss_curves(history: list[dict], path: Path) -> Path:
     """Train and validation loss per epoch; reconstruction and KL in their own panels for VAEs; the
-    validation BCE, MSE and L1 per epoch in a panel when the history has them; the learning rate
-    and the KL weight when a schedule changed them."""
+    validation BCE, MSE and L1 per epoch in a panel when the history has them; the adversarial
+    term's two losses when it ran; the learning rate and the KL weight when a schedule changed them."""
     epochs = [r["epoch"] for r in history]
     panels = [("loss", "loss (per image)")]
     if "kl" in history[0]:
         panels += [("reconstruction_loss", "reconstruction loss"), ("kl", "KL divergence")]
     metrics = [k for k in ("bce", "mse", "l1") if f"val_{k}" in history[0]]  # per-epoch reconstruction metrics
     scheduled = _varies(history, "learning_rate") or _varies(history, "beta")
-    columns = len(panels) + bool(metrics) + scheduled
+    adversarial = any("discriminator_loss" in r for r in history)
+    columns = len(panels) + bool(metrics) + adversarial + scheduled
     fig, axes = subplots(1, columns, figsize=(4.5 * columns, 3.6), squeeze=False)
     if metrics:
         ax = axes[0][len(panels)]
@@ -85,6 +87,8 @@ def loss_curves(history: list[dict], path: Path) -> Path:
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend()
+    if adversarial:
+        _adversarial_panel(axes[0][len(panels) + bool(metrics)], history)
     if scheduled:
         _schedule_panel(axes[0][-1], epochs, history)
     fig.tight_layout()
@@ -93,6 +97,24 @@ def loss_curves(history: list[dict], path: Path) -> Path:
 
 def _varies(history: list[dict], key: str) -> bool:
     return len({r.get(key) for r in history}) > 1
+
+
+def _adversarial_panel(ax, history: list[dict]) -> None:
+    """The discriminator's loss against chance (ln 2), and the autoencoder's adversarial loss (per
+    image, on its own axis), over the epochs they ran (models/adversarial.py)."""
+    rows = [r for r in history if "discriminator_loss" in r]
+    epochs = [r["epoch"] for r in rows]
+    ax.plot(epochs, [r["discriminator_loss"] for r in rows], color="tab:purple", label="discriminator")
+    ax.axhline(math.log(2), color="grey", linestyle=":", label="chance (ln 2)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("discriminator loss")
+    ax.set_title("adversarial term")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    twin = ax.twinx()
+    twin.plot(epochs, [r["adversarial_loss"] for r in rows], color="tab:orange", label="adversarial (autoencoder)")
+    twin.set_ylabel("adversarial loss (per image)")
+    twin.legend(loc="lower right")
 
 
 def _schedule_panel(ax, epochs: list[int], history: list[dict]) -> None:

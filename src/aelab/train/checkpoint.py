@@ -90,26 +90,28 @@ def _first_line(e: Exception) -> str:
     return text[:200]
 
 
-def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
-    """Split an optimizer's state dict into tensors and a JSON-able rest."""
+def optimizer_tensors(optimizer: torch.optim.Optimizer, name: str = "optimizer") -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimizer's state dict into tensors (keys `name.INDEX.SLOT`) and a JSON-able rest."""
     state = optimizer.state_dict()
     tensors, plain = {}, {"param_groups": state["param_groups"], "state": {}}
     for index, slots in state["state"].items():
         plain["state"][str(index)] = {}
-        for name, value in slots.items():
+        for slot, value in slots.items():
             if isinstance(value, torch.Tensor):
-                tensors[f"optimizer.{index}.{name}"] = value
+                tensors[f"{name}.{index}.{slot}"] = value
             else:
-                plain["state"][str(index)][name] = value
+                plain["state"][str(index)][slot] = value
     return tensors, plain
 
 
-def load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], plain: dict) -> None:
+def load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], plain: dict,
+                   name: str = "optimizer") -> None:
+    """The optimizer state that optimizer_tensors(..., name) split, put back."""
     state = {int(i): dict(slots) for i, slots in plain["state"].items()}
     for key, value in tensors.items():
-        if key.startswith("optimizer."):
-            _, index, name = key.split(".", 2)
-            state.setdefault(int(index), {})[name] = value
+        if key.startswith(f"{name}."):
+            _, index, slot = key.split(".", 2)
+            state.setdefault(int(index), {})[slot] = value
     optimizer.load_state_dict({"state": state, "param_groups": plain["param_groups"]})
     match_parameter_layout(optimizer)
 

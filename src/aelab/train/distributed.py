@@ -79,9 +79,15 @@ def setup(device: str = "auto") -> Context:
     return Context(dist.get_rank(), dist.get_world_size(), local_rank, backend)
 
 
-def teardown() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
+def teardown(finished: bool = True) -> None:
+    """Leave the process group. A rank that finished waits for the others first: one that left
+    while rank 0 still wrote figures or fitted a sampler could abort in gloo's connection thread
+    ("terminate called without an active exception")."""
+    if not dist.is_initialized():
+        return
+    if finished:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def device_for(context: Context | None, name: str) -> torch.device | None:

@@ -6,6 +6,8 @@ and one conversion; the optimizer is fused; the loss is BCE with logits; nothing
 per-step `.item()`; denormals and threads are set for the duration of `fit` (speed.py); conv
 networks train channels_last on a CPU.
 Across processes the same loop runs under DistributedDataParallel (distributed.py).
+A model with a second network (a discriminator) gets a second optimizer, stepped after the first
+on each batch and checkpointed with it (second_network.py); a model without one costs nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from aelab.train.interrupt import DeferredInterrupts, Interrupted
 from aelab.train.objective import mean_objective
 from aelab.train.optim import build_optimizer
 from aelab.train.precision import choose_precision
+from aelab.train.second_network import SecondNetwork
 from aelab.train.speed import LARGE_MODEL_PARAMETERS, SMALL_STEP_MACS, flush_denormals, intra_op_threads, step_macs
 
 
@@ -81,7 +84,10 @@ class Trainer:
         self.model = model.to(device) if self.memory_format is None else \
             model.to(device, memory_format=self.memory_format)
         self.is_main = context is None or context.is_main
-        self.optimizer = build_optimizer(model.parameters(), config.training)
+        # A second network (a discriminator) has its own optimizer; None: the model has none.
+        self.second = SecondNetwork.of(model, config.training, distributed=context is not None)
+        second = set() if self.second is None else self.second.ids
+        self.optimizer = build_optimizer((p for p in model.parameters() if id(p) not in second), config.training)
         # One generator drives every random draw of the loop (order, noise, z), so a checkpoint
         # that stores it resumes exactly where an uninterrupted run would be.
         self.generator = torch.Generator(device=self.device).manual_seed(config.training.seed)
@@ -115,6 +121,8 @@ class Trainer:
         validation = None if validation is None or len(validation) == 0 else validation.to(self.device)
         self._labels = None if labels is None else labels.to(self.device)
         self._validation_labels = None if validation_labels is None or validation is None else validation_labels.to(self.device)
+        if self.state.epoch == 0 and self._partial is None:  # a new run, not a resumed one
+            self.model.init_from_data(train, torch.Generator(device=self.device).manual_seed(cfg.seed))
         bar = tqdm(total=cfg.epochs, initial=self.state.epoch, desc="training", unit="epoch",
                    disable=not self.progress, dynamic_ncols=True)
         # Signals wait for a batch boundary (one process only: ranks must stop at the same batch).
@@ -195,6 +203,10 @@ class Trainer:
         steps = math.ceil(len(train) / cfg.batch_size)
         augmenting = self.config.data.augment_flip or self.config.data.augment_shift > 0
         beta, lr = None, self.optimizer.param_groups[0]["lr"]
+        # The second network's game, from training.adversarial_start_epoch on.
+        discriminating = self.second is not None and self.state.epoch >= cfg.adversarial_start_epoch
+        if discriminating:
+            model.start_discriminator(True)
         for step, start in enumerate(range(first, len(train), cfg.batch_size), start=first // cfg.batch_size):
             progress = self.state.epoch + step / steps  # epochs done, fractional
             if self._anneals:  # the KL weight of this step (training.kl_annealing), read by the model
@@ -203,6 +215,8 @@ class Trainer:
             if self._schedules_lr:
                 lr = schedules.learning_rate(cfg, progress, self.state.lr_scale, self.state.epoch * steps + step)
                 schedules.set_learning_rate(self.optimizer, lr)
+                if self.second is not None:
+                    schedules.set_learning_rate(self.second.optimizer, lr)
             batch = order[start:start + cfg.batch_size]  # the global batch
             local = distributed.local_share(batch, self.context)
             x = to_float(train[local])
@@ -223,6 +237,8 @@ class Trainer:
             if cfg.gradient_clip is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.gradient_clip)
             self.optimizer.step()
+            if discriminating:  # the second network's step, on the same batch
+                terms = {**terms, **self.second.step(model, self.device.type, precision)}
             for k, v in terms.items():  # stays on the device: no sync per step
                 sums[k] = sums.get(k, 0.0) + v.detach() * len(x)
             if self._stop.requested is not None:
@@ -231,6 +247,8 @@ class Trainer:
                 raise Interrupted(f"signal {self._stop.requested}")
         if self._anneals:  # validation, evaluation and sampling see the model's own objective
             model.kl_weight, model.free_bits = None, 0.0
+        if discriminating:
+            model.start_discriminator(False)
         totals = distributed.all_sum(torch.stack([torch.as_tensor(v).float() for v in sums.values()]), self.context)
         seconds = time.perf_counter() - started
         self.state.epoch += 1
@@ -263,6 +281,8 @@ class Trainer:
         monitored = row["val_loss"] if validation is not None else row["loss"]
         if validation is None and beta is not None:  # the objective at full beta, not the annealed one
             monitored = row["reconstruction_loss"] + model.kl_beta * row["kl"]
+        elif validation is None and "adversarial_loss" in row:  # the autoencoder's own objective, as validation's
+            monitored -= self.config.model.adversarial_weight * row["adversarial_loss"]
         if cfg.lr_schedule == "plateau":
             s = self.state
             s.lr_best_loss, s.lr_bad_epochs, s.lr_scale = schedules.plateau_step(
@@ -316,6 +336,8 @@ class Trainer:
             [[row.get(k, math.nan) for k in columns] for row in self.state.history], dtype=torch.float64
         ).reshape(len(self.state.history), len(columns))
         meta = {"state": state, "history_columns": columns, "optimizer": opt_plain, "config": self.config.to_dict()}
+        if self.second is not None:
+            self.second.save(tensors, meta)
         if self._partial is not None:
             tensors["partial.order"] = self._partial["order"]
             tensors.update({f"partial.sum.{k}": v for k, v in self._partial["sums"].items()})
@@ -329,11 +351,15 @@ class Trainer:
         if "state" not in meta or "optimizer" not in meta:
             raise AelabError(f"{path} is not an aelab checkpoint (no training state in it)")
         checkpoint.check_param_groups(self.optimizer, meta["optimizer"], path)
+        if self.second is not None:
+            self.second.check(meta, path)
         try:
             self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
             best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
             self.best_weights = {k: v.to(self.device) for k, v in best.items()} or None
             checkpoint.load_optimizer(self.optimizer, tensors, meta["optimizer"])
+            if self.second is not None:
+                self.second.load(tensors, meta)
         except (RuntimeError, KeyError, ValueError) as e:
             raise AelabError(f"{path} does not fit this model ({str(e).splitlines()[0]}); "
                              "resume with the config the run was started with") from None

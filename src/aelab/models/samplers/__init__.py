@@ -1,6 +1,7 @@
 """Where new codes come from (`aelab generate --sampler`, `model.sampler`):
 
-- `prior`: the model's prior (VAE family, WAE: N(0, I); VQ-VAE: its categorical over codes);
+- `prior`: the model's prior (VAE family, WAE: N(0, I); vamp: its VampPrior; VQ-VAE: its
+  categorical over codes; grid VQ-VAE: its PixelCNN over the code grid);
 - `gaussian`: one Gaussian fitted to the training codes (what a plain AE, with no prior, uses);
 - `gmm`: a Gaussian mixture fitted to the training codes (`model.gmm_components` components);
 - `flow`, `two_stage`, `diffusion`: small networks learned on the training codes after training
