@@ -55,7 +55,10 @@ def test_metrics_json_says_which_precision_ran_and_why(tmp_path):
     metrics = train_run(load_config(None, ["training.epochs=2"]), tmp_path, progress=False, figures=False)
     saved = json.loads((tmp_path / runs.METRICS).read_text())
     assert saved["precision"] == metrics["precision"] == "fp32"
-    assert "small step" in saved["precision_reason"]
+    # where the CPU has bf16 hardware, auto keeps this small model in fp32 for its size; where it
+    # has none (an AVX2-only CPU), for that reason first: the test holds on any x86-64 CPU
+    expected = "small step" if BF16_CPU else "no bf16 hardware"
+    assert expected in saved["precision_reason"], saved["precision_reason"]
 
 
 def test_bf16_training_learns_and_lands_near_fp32():

@@ -99,7 +99,11 @@ def test_save_load_and_clone_of_a_conv_run_rebuild_the_same_network(tmp_path):
     path = refit.save(tmp_path / "conv.safetensors")
     again = aelab.load(path)
     assert again.get_params() == refit.get_params() and again.n_features_in_ == 64
-    np.testing.assert_allclose(again.transform(X[:10].reshape(-1, 8, 8)), refit.transform(X[:10].reshape(-1, 8, 8)))
+    assert all(a.equal(b) for a, b in zip(again.model_.state_dict().values(), refit.model_.state_dict().values()))
+    # the same weights, not necessarily the same float rounding: oneDNN may pick another convolution
+    # kernel for the reloaded network (codes differ by ~2e-7 on an AVX2 EPYC)
+    np.testing.assert_allclose(again.transform(X[:10].reshape(-1, 8, 8)), refit.transform(X[:10].reshape(-1, 8, 8)),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_save_into_a_folder_writes_the_model_inside_it(tmp_path):

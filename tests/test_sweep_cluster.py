@@ -171,7 +171,7 @@ def test_ctrl_c_cancels_the_queued_trials_and_stops_the_running_ones_on_the_work
     with InterruptWhen(every_worker_mid_trial) as ctrl_c:
         code = main(["sweep", str(config), "--cluster", address, "--out", str(out)])
     assert not ctrl_c.timed_out and time.monotonic() - ctrl_c.sent_at < 15, "Ctrl-C took too long"
-    assert code == 2 and len(running) == len(live)
+    assert code == 130 and len(running) == len(live)
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
     assert lines[-1].startswith("aelab: error: interrupted") and "Traceback" not in err

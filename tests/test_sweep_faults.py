@@ -102,7 +102,7 @@ def test_ctrl_c_stops_running_trials_starts_no_queued_one_and_ends_with_one_line
     with InterruptWhen(both_trials_mid_way) as ctrl_c:
         code = main(["sweep", str(config), "--jobs", "2", "--out", str(out)])
     assert not ctrl_c.timed_out and time.monotonic() - ctrl_c.sent_at < 10, "Ctrl-C took too long"
-    assert code == 2 and len(running) == 2
+    assert code == 130 and len(running) == 2
     assert _gone_within(running, 1) == [] and not psutil.Process().children()
     err = capsys.readouterr().err
     lines = err.strip().splitlines()

@@ -26,7 +26,7 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from sklearn.utils.validation import check_array
 from torch import nn
 
-from aelab import runs, stored_samplers
+from aelab import runs, stored_samplers, trust
 from aelab.config import Config, validate_config
 from aelab.data.dataset import from_array
 from aelab.data.prepare import prepare_data
@@ -165,6 +165,11 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             if value is not None and not isinstance(value, (str, nn.Module)):
                 raise AelabError(f"{type(self).__name__}({key}=...) takes a torch.nn.Module or an import path "
                                  f"'package.module:function'; got a {type(value).__name__}")
+            wrong = {p.dtype for p in value.parameters() if p.is_floating_point() and p.dtype != torch.float32} \
+                if isinstance(value, nn.Module) else set()
+            if wrong:
+                raise AelabError(f"{type(self).__name__}({key}=...) has {', '.join(map(str, wrong))} parameters; "
+                                 f"aelab trains in float32 (it casts with training.precision): pass {key}.float()")
         return tuple(copy.deepcopy(m) if isinstance(m, nn.Module) else None for m in (self.encoder, self.decoder))
 
     # ------------------------------------------------------------------------------ learning
@@ -178,7 +183,8 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         train, validation = split(data, config.training.validation_split, config.training.seed)
         config = resolve_steps(complete_options(config, train), len(train))  # e.g. a CVAE's classes
         samplers.check_options(config.model)  # a misspelt sampler setting is said before training
-        self.model_ = build_model(config.model, data.shape, encoder, decoder, seed=config.training.seed)
+        with trust.allowing(config.model.encoder, config.model.decoder):  # factories the caller named
+            self.model_ = build_model(config.model, data.shape, encoder, decoder, seed=config.training.seed)
         kind = samplers.resolve(self.model_)
         options = None if kind == "prior" else samplers.options_for(kind, config.model)
         if self.model_.needs_labels and data.labels is None:
@@ -258,7 +264,11 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             path = path / runs.MODEL
         elif path.suffix != ".safetensors":
             path = path.with_name(path.name + ".safetensors")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise AelabError(f"save({str(path)!r}): {_file_on_the_way(path)} is a file, not a folder; "
+                             "save to a path whose folders are folders") from None
         params = {k: (_CUSTOM if isinstance(v, nn.Module) else _listed(v)) for k, v in self.get_params().items()}
         info = {"estimator": type(self).__name__, "params": params, "layout": self.layout_}
         if self.sampler_ is not None:
@@ -321,6 +331,14 @@ def _checked(X, name: str, ensure_2d: bool) -> np.ndarray:
             text = f"{name} contains NaN or infinity; aelab needs finite pixel values (replace or drop those images)"
         raise AelabError(text) from None
     return X
+
+
+def _file_on_the_way(path: Path) -> Path:
+    """The first of `path`'s parent folders that exists as something other than a folder."""
+    for parent in reversed(path.parents):
+        if parent.exists() and not parent.is_dir():
+            return parent
+    return path.parent
 
 
 def _listed(value):
@@ -493,10 +511,16 @@ def _layers(layers, activation: str):
     return [l.model_dump() for l in layers]
 
 
-def load(path: str | Path, encoder: nn.Module | None = None, decoder: nn.Module | None = None) -> _Autoencoder:
+def load(path: str | Path, encoder: nn.Module | None = None, decoder: nn.Module | None = None,
+         trust_code: bool = False) -> _Autoencoder:
     """A model saved with `.save()` or a run folder written by `aelab train` -> a fitted estimator.
     A model fitted with networks given as Python objects needs them again (`encoder=`, `decoder=`):
-    only their weights were saved, never their code."""
+    only their weights were saved, never their code. A model whose networks come from factories
+    (import paths in its config) is built only if their modules are already imported, or with
+    `trust_code=True` (importing a module runs its code: only for files you trust)."""
+    if trust_code:
+        with trust.policy(everything=True):
+            return load(path, encoder, decoder)
     file = Path(path) / runs.MODEL if Path(path).is_dir() else Path(path)
     _, meta = checkpoint.read(file, "model file") if file.is_file() else ({}, {})
     saved = meta.get("params", {})

@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 
+from aelab import trust
 from aelab.errors import AelabError
 
 COMMANDS = [
@@ -42,7 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
         importlib.import_module(name).add_commands(sub)
+    for name, command in sub.choices.items():
+        if name not in NO_RUNS:
+            command.add_argument("--trust-code", action="store_true",
+                                 help="import the network factories (model.encoder / model.decoder import "
+                                      "paths) that a saved run names: only for runs you trust, as importing "
+                                      "runs their code (your own --config's factories need no flag)")
     return parser
+
+
+NO_RUNS = ("datasets",)  # commands that never read a run folder: no --trust-code
 
 
 def _version() -> str:
@@ -79,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
-        return int(args.handler(args) or 0)
+        # No program of the user's runs here: a factory a saved run names is imported only with
+        # --trust-code (trust.py), whatever this process has imported.
+        with trust.policy(everything=getattr(args, "trust_code", False), imported=False):
+            return int(args.handler(args) or 0)
     except AelabError as e:
         if debug:
             raise

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from aelab import limits, yaml12
 from aelab.errors import AelabError
 from aelab.vocabulary import LEARNED_SAMPLERS, SAMPLER_CHOICES
 
@@ -55,7 +56,8 @@ def _takes_bool(annotation: Any) -> bool:
 class DataConfig(_Section):
     dataset: Literal[DATASETS] = "digits"  # type: ignore[valid-type]
     path: Optional[str] = None
-    input_size: Optional[tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]]] = None
+    input_size: Optional[tuple[Annotated[int, Field(gt=0), limits.checker("image_side")],
+                               Annotated[int, Field(gt=0), limits.checker("image_side")]]] = None
     channels: Optional[Literal[1, 3]] = None
     resize: Literal["pad", "crop", "stretch"] = "pad"
     background: tuple[Annotated[int, Field(ge=0, le=255)], Annotated[int, Field(ge=0, le=255)],
@@ -152,7 +154,7 @@ class ModelConfig(_Section):
     architecture: Literal["mlp", "conv", "image_conv"] = "mlp"
     # Values per code. Unset: 2, except for a type whose code size follows from its network
     # (vqvae_grid: the encoder's last feature map x options.code_dim), filled in when it is built.
-    latent_dim: Optional[Annotated[int, Field(gt=0)]] = None
+    latent_dim: Optional[Annotated[int, Field(gt=0), limits.checker("latent_dim")]] = None
     # Hidden widths, from exactly one of: listed layers, seed 000's topology lists, seed 001's rule.
     encoder_layers: Optional[list[Layer]] = None
     decoder_layers: Optional[list[Layer]] = None
@@ -174,7 +176,7 @@ class ModelConfig(_Section):
     adversarial_weight: float = Field(0.0, ge=0)
     beta: Optional[float] = Field(None, ge=0)  # weight of the KL term; VAE family only
     noise: Optional[Noise] = None  # corrupts inputs during training (denoising)
-    conv_channels: list[Annotated[int, Field(gt=0, le=MAX_WIDTH)]] = [8, 16, 32]
+    conv_channels: Annotated[list[Annotated[int, Field(gt=0, le=MAX_WIDTH)]], Field(min_length=1)] = [8, 16, 32]
     conv_dense: Annotated[int, Field(gt=0, le=MAX_WIDTH)] = 64
     kernel_size: Literal[3, 5] = 3
     # Your own networks: import paths of factories, "package.module:function" (models/networks.py
@@ -185,7 +187,7 @@ class ModelConfig(_Section):
     options: dict[str, Any] = {}
     # architecture image_conv (models/image_conv.py): one stride-2 stage per width, each with
     # `residual_blocks` blocks (one number for all stages, or one per stage) and `normalization`.
-    stage_channels: list[Annotated[int, Field(gt=0)]] = [32, 64, 128, 256]
+    stage_channels: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1)] = [32, 64, 128, 256]
     residual_blocks: Union[Annotated[int, Field(ge=0)], list[Annotated[int, Field(ge=0)]]] = 0
     normalization: Literal["batch", "group", "none"] = "batch"
     # image_conv: a code that is a grid, `latent_channels` values at each position of the last feature
@@ -444,17 +446,8 @@ def read_config_file(path: str | Path) -> dict:
 
 
 def _safe_yaml(text: str) -> Any:
-    """yaml.safe_load without anchors and aliases: a 600-byte 'billion laughs' file would expand
-    to gigabytes. A config never needs them."""
-    import yaml
-
-    class NoAliases(yaml.SafeLoader):
-        def compose_node(self, parent, index):
-            if self.check_event(yaml.AliasEvent):
-                raise AelabError("YAML aliases (*name) are not accepted in a config; write the values out")
-            return super().compose_node(parent, index)
-
-    return yaml.load(text, Loader=NoAliases)
+    """Plain YAML 1.2 data: `yes` and `1:30` stay text, !!binary and aliases are refused (yaml12.py)."""
+    return yaml12.load(text)
 
 
 def parse_value(text: str) -> Any:

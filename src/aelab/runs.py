@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from aelab import files
+from aelab import files, limits
 from aelab.config import Config, read_config_file, validate_config
 from aelab.errors import AelabError
 from aelab.layout import CHECKPOINT, CONFIG, HISTORY, LOCK, METRICS, MODEL  # the run folder's names live in layout.py
@@ -44,6 +44,7 @@ try:
 except ImportError:  # Windows: no advisory locks; the exclusive lock file alone decides claims
     fcntl = None
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # a lock file that is a link is never followed
 log = logging.getLogger("aelab")
 _held: dict[Path, int] = {}  # run folder -> file descriptor holding its lock, in this process
 
@@ -109,17 +110,23 @@ def _taken(path: Path) -> str:
 
 
 def _claim(path: Path) -> None:
-    """Create the folder's lock file exclusively and hold it (FileExistsError if it exists)."""
-    fd = os.open(path / LOCK, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    """Create the folder's lock file exclusively and hold it (FileExistsError if it exists, a
+    symbolic link included: O_EXCL never follows one)."""
+    fd = os.open(path / LOCK, os.O_CREAT | os.O_EXCL | os.O_WRONLY | _NOFOLLOW, 0o644)
     _hold(path, fd)
 
 
 def lock_run(path: str | Path) -> Path:
-    """Hold an existing run folder (for --resume): refused while another process holds it. Removes
-    the temporary files a killed run left behind."""
+    """Hold an existing run folder (for --resume): refused while another process holds it, and
+    when it holds a symbolic link (a run from elsewhere could lead writes out of it that way).
+    Removes the temporary files a killed run left behind."""
     path = Path(path)
+    links = files.links_in(path)
+    if links:
+        raise AelabError(f"{path / links[0]} is a symbolic link; aelab never writes through links in a run "
+                         "folder: remove it (or copy the run without links) and run again")
     try:
-        fd = os.open(path / LOCK, os.O_CREAT | os.O_WRONLY, 0o644)
+        fd = files.open_new(path / LOCK, os.O_CREAT | os.O_WRONLY)
     except OSError as e:
         raise AelabError(f"cannot open {path} for writing ({e.strerror}); a run continues in its own "
                          "folder: make it writable or copy the folder somewhere writable") from None
@@ -139,6 +146,7 @@ def _hold(path: Path, fd: int) -> None:
             raise AelabError(f"{path} is in use by another aelab process; wait for it to end") from None
         raise
     _held[path.resolve()] = fd
+    files.hold(path)  # from now on every write below it is checked for links (files.route)
 
 
 def is_locked(path: Path) -> bool:
@@ -148,7 +156,7 @@ def is_locked(path: Path) -> bool:
     if fcntl is None:
         return False
     try:
-        fd = os.open(path / LOCK, os.O_RDONLY)
+        fd = os.open(path / LOCK, os.O_RDONLY | _NOFOLLOW)
     except OSError:
         return False
     try:
@@ -168,6 +176,7 @@ def release(path: str | Path, remove_lock: bool = False) -> None:
         (path / LOCK).unlink(missing_ok=True)
     if fd is not None:
         os.close(fd)
+        files.let_go(path)
 
 
 def save_model(path: Path, model: Autoencoder, config: Config, info: dict,
@@ -215,9 +224,10 @@ def write_json(path: Path, obj) -> None:
 
 
 def read_json(path: Path) -> dict:
-    """A JSON object aelab wrote (metrics.json, summary.json); one clear line if it was damaged."""
+    """A JSON object aelab wrote (metrics.json, summary.json); one clear line if it was damaged.
+    Read only as a regular file of bounded size: a FIFO or a link to /dev/zero is refused at once."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(_regular(path, "json_bytes").decode("utf-8"))
     except (ValueError, RecursionError) as e:
         raise AelabError(f"{path} is not valid JSON ({_first_line(e)}); delete it, or restore it from a "
                          "copy (aelab evaluate writes metrics again)") from None
@@ -237,12 +247,20 @@ def write_history(path: Path, history: list[dict]) -> None:
 
 def read_history(path: Path) -> list[dict]:
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            return [{k: float(v) for k, v in row.items() if v not in ("", None) and k is not None}
-                    for row in csv.DictReader(f)]
+        text = _regular(path, "history_bytes").decode("utf-8")
+        history = [{k: float(v) for k, v in row.items() if v not in ("", None) and k is not None}
+                   for row in csv.DictReader(io.StringIO(text, newline=""))]
+        if any("epoch" not in row or "loss" not in row for row in history):
+            raise ValueError("a row without its epoch or loss")
+        return history
     except (ValueError, TypeError, UnicodeDecodeError, csv.Error) as e:
         raise AelabError(f"{path} is damaged ({_first_line(e)}); delete it (the loss figure is then "
                          "skipped) or restore it from a copy") from None
+
+
+def _regular(path: Path, limit: str) -> bytes:
+    """A run file's bytes: a regular file within its size limit, else a ValueError saying why."""
+    return files.read_regular(path, limits.LIMITS[limit].high)
 
 
 def _first_line(e: BaseException) -> str:

@@ -3,6 +3,7 @@ look at a trained run. Each writes into the run folder unless --out is given, an
 
 from __future__ import annotations
 
+import math
 import re
 
 from aelab.errors import AelabError
@@ -114,6 +115,8 @@ def _pair(text: str, option: str, kind=float) -> tuple:
     try:
         values = tuple(kind(v) for v in text.split(","))
     except ValueError:
+        values = ()
+    if not all(math.isfinite(v) for v in values):  # nan, inf, 1e400
         values = ()
     if len(values) != 2:
         raise AelabError(f"{option} {text}: expected two comma-separated numbers, e.g. {option} "

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if not is_local(args.host):
         log.warning("--host %s: the explorer is reachable from other machines; it has no login, and "
                     "anyone who can connect sees these runs", args.host)
-    server = Server(args.paths, args.host, args.port, args.threads).start()
+    server = Server(args.paths, args.host, args.port, args.threads, trust_code=args.trust_code).start()
     where = ", ".join(args.paths)
     print(f"aelab: serving {found} run{'s' * (found != 1)} from {where} at {server.url} (Ctrl-C to stop)",
           flush=True)

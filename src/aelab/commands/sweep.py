@@ -8,7 +8,7 @@ import copy
 from datetime import datetime
 from pathlib import Path
 
-from aelab.errors import AelabError
+from aelab.errors import AelabError, StoppedBySignal
 
 # aelab modules that load torch or pydantic are imported inside the handler: `aelab --help` starts fast.
 
@@ -76,9 +76,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         rows = run_sweep(base, grid, folds, out, jobs=args.jobs, cluster=cluster, variants=spec.variants,
                          evaluation=spec.evaluation)
-    except KeyboardInterrupt:
-        raise AelabError(f"interrupted; run the same command with --out {out} to finish the sweep "
-                         "(finished trials are kept)") from None
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: exit 130, as a shell says
+        raise StoppedBySignal(f"interrupted; run the same command with --out {out} to finish the sweep "
+                              "(finished trials are kept)") from None
     print((out / "results.md").read_text())
     print(out)
     return 0 if rows else 1

@@ -79,8 +79,6 @@ def _config(path: str | None, overrides: list[str]):
 def _run(args: argparse.Namespace, distributed) -> int:
     from aelab import runs
     from aelab.config import load_config, read_config_file
-    from aelab.experiments.train_run import train_run
-    from aelab.models.registry import model_class
 
     if args.resume:
         run_dir = Path(args.resume)
@@ -97,8 +95,18 @@ def _run(args: argparse.Namespace, distributed) -> int:
             raise AelabError(f"--resume keeps the run's data and model; only training.* settings can change "
                              f"(e.g. --set training.epochs=200), not {changed[0].partition('=')[0]}")
         config = load_config(None, args.overrides, base=read_config_file(run_dir / runs.CONFIG))
-    else:
-        config = _config(args.config, args.overrides)
+        return _train(args, distributed, config, run_dir)  # its factories run only with --trust-code
+    from aelab import trust
+
+    config = _config(args.config, args.overrides)
+    with trust.allowing(config.model.encoder, config.model.decoder):  # the user's own config
+        return _train(args, distributed, config, None)
+
+
+def _train(args: argparse.Namespace, distributed, config, run_dir: Path | None) -> int:
+    from aelab import runs
+    from aelab.experiments.train_run import train_run
+    from aelab.models.registry import model_class
     from aelab.train.schedules import check_model_type
 
     # An unknown model type, or schedules it cannot take, stop here, before any folder is made.

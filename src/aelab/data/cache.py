@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 from pathlib import Path
 from typing import Callable
 
@@ -49,11 +50,20 @@ def decode_into(path: Path, files: list[Path], shape: tuple[int, int, int],
             # fork: the workers start at once (spawn would import torch again in each); they only
             # decode images with Pillow and NumPy
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-            with multiprocessing.get_context(method).Pool(workers) as pool:
+            with multiprocessing.get_context(method).Pool(workers, initializer=_worker_signals) as pool:
                 for failed, n in pool.imap_unordered(_decode_chunk, tasks):
                     failures.update(failed)
                     bar.update(n)
     return failures
+
+
+def _worker_signals() -> None:
+    """Ctrl-C and SIGTERM are the parent's to handle (it stops the pool and says so in one line):
+    a worker ignores Ctrl-C, which the terminal sends to it too, and dies quietly on SIGTERM,
+    which the pool sends it when stopped (a forked worker would raise KeyboardInterrupt, the
+    parent's SIGTERM handler, and print a traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _decode_chunk(task) -> tuple[dict[int, str], int]:

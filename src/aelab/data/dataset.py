@@ -66,6 +66,26 @@ def to_float(batch: torch.Tensor) -> torch.Tensor:
     return batch.float()
 
 
+HUGE_PIXEL = 1e3  # images are scaled to [0, 1] (or standardised); a pixel this big is damaged data
+
+
+def data_problem(images: torch.Tensor, what: str = "training", chunk: int = 4096) -> str | None:
+    """Why `images` cannot be trained on (NaN, infinite or huge pixels), or None: asked when the
+    loss stops being finite, so that damaged data is named as such, not blamed on the learning rate."""
+    if not images.is_floating_point():
+        return None  # uint8: 0-255 by construction
+    bad, largest = 0, 0.0
+    for batch in images.split(chunk):
+        finite = torch.isfinite(batch)
+        bad += int((~finite).flatten(1).any(1).sum())
+        largest = max(largest, float(batch.nan_to_num(0.0, 0.0, 0.0).abs().max()) if batch.numel() else 0.0)
+    if bad:
+        return f"{bad} {what} image(s) hold NaN or infinite pixel values"
+    if largest > HUGE_PIXEL:
+        return f"{what} pixel values reach {largest:.3g} (images are scaled to [0, 1])"
+    return None
+
+
 def from_array(x, labels=None, name: str = "array", check_range: bool = True) -> ImageData:
     """Any image array (N, D), (N, H, W), (N, H, W, C) or (N, C, H, W) -> ImageData (N, C, H, W).
     `check_range=False` accepts any real values (models with an unbounded output and MSE/L1)."""
@@ -87,6 +107,10 @@ def from_array(x, labels=None, name: str = "array", check_range: bool = True) ->
             raise ValueError(f"pixel values lie in [{lo:g}, {hi:g}]; scale them to [0, 1] "
                              "(or pass uint8 images in [0, 255])")
     y = None if labels is None else np.asarray(labels)
+    if y is not None and (y.ndim != 1 or len(y) != len(x)):
+        raise ValueError(f"labels: need one per image, a list of {len(x)}; got shape {y.shape}")
+    if y is not None and y.dtype.kind in "iu" and len(y) and y.min() < 0:
+        raise ValueError(f"labels: class numbers start at 0; got {y.min()}")
     names = None
     if y is not None and y.dtype.kind not in "iu":
         names, y = np.unique(y.astype(str), return_inverse=True)

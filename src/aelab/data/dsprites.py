@@ -13,6 +13,8 @@ memory-mapped; a subset (`data.limit`) is drawn directly, without the cache, in 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import zipfile
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aelab import files
 from aelab.data import download
 from aelab.data.dataset import ImageData
 from aelab.errors import AelabError
@@ -78,8 +81,10 @@ def render(index: np.ndarray, patches: np.ndarray | None = None) -> np.ndarray:
 
 
 def generate(path: Path, chunk: int = 16384) -> None:
-    """Draw the whole grid into `path` (bit-packed rows, (737280, 64, 8) uint8), written temp + rename."""
+    """Draw the whole grid into `path` (bit-packed rows, (737280, 64, 8) uint8), written temp + rename,
+    then its key (key_file): the drawing's fingerprint and the file's SHA-256."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    files.remove_abandoned(path.parent)  # a drawing killed before (kill -9)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     patches = sprites()
     out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(N_IMAGES, SIZE, SIZE // 8))
@@ -90,19 +95,53 @@ def generate(path: Path, chunk: int = 16384) -> None:
     del out
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())
+    key = {"source": drawing_fingerprint(patches), "sha256": files.sha256_file(tmp)}
+    key_file(path).unlink(missing_ok=True)  # never a key beside a grid it does not describe
     os.replace(tmp, path)
+    files.write_text(key_file(path), json.dumps(key))
+
+
+def key_file(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def drawing_fingerprint(patches: np.ndarray | None = None) -> str:
+    """What the cache was drawn from: the sprites and the grid's layout (a change in the drawing
+    code changes it, so an old cache is drawn again)."""
+    patches = sprites() if patches is None else patches
+    digest = hashlib.sha256(np.packbits(patches).tobytes())
+    digest.update(f"{FACTOR_SIZES} {SIZE} {PATCH}".encode())
+    return digest.hexdigest()
 
 
 def cached_grid() -> np.ndarray:
-    """The whole grid, bit-packed and memory-mapped from the cache (drawn there the first time)."""
+    """The whole grid, bit-packed and memory-mapped from the cache (drawn there the first time).
+    The cache is checked on every load against its key (its SHA-256 and the drawing's
+    fingerprint): a damaged or stale one is drawn again, with one line saying so."""
     path = download.cache_root() / "dsprites" / CACHE_FILE
-    if not path.is_file():
+    problem = _cache_problem(path) if path.is_file() else "absent"
+    if problem != "absent" and problem is not None:
+        log.warning("the dSprites cache %s is %s; drawing it again", path, problem)
+    if problem is not None:
         log.info("drawing the dSprites grid (737,280 images) into %s", path)
         generate(path)
     packed = np.load(path, mmap_mode="r")
     if packed.shape != (N_IMAGES, SIZE, SIZE // 8) or packed.dtype != np.uint8:
         raise AelabError(f"{path} is not aelab's dSprites cache (shape {packed.shape}); delete it and it is redrawn")
     return packed
+
+
+def _cache_problem(path: Path) -> str | None:
+    """Why the cache at `path` cannot be used, or None when it is the grid its key describes."""
+    try:
+        key = json.loads(key_file(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "without a readable key (damaged, or from an older aelab)"
+    if not isinstance(key, dict) or key.get("source") != drawing_fingerprint():
+        return "stale (drawn by another version of the drawing)"
+    if files.sha256_file(path) != key.get("sha256"):
+        return "damaged (its content no longer matches its SHA-256)"
+    return None
 
 
 def subsample(n: int, seed: int = 0) -> np.ndarray:

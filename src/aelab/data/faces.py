@@ -33,14 +33,23 @@ MANIFEST = "aelab-faces.json"
 DEFAULT_SIZE = (70, 70)  # seed 003's faces
 DEFAULT_CHANNELS = 1
 DETECT_SIDE = 800  # photos are searched at most this big: detection time grows with the pixels
-MANIFEST_VERSION = 2  # 2: candidates checked (face_check.py), crops in the cache
+MANIFEST_VERSION = 3  # 2: candidates checked (face_check.py), crops in the cache; 3: each crop's SHA-256
 
 
 def crops_folder(photos: Path) -> Path:
-    """The crops of a photo folder in aelab's cache: named after the folder, keyed by its full path."""
+    """The crops of a photo folder in aelab's cache: named after the folder, keyed by its full path.
+    A folder of that name holding files without aelab's manifest (its manifest lost, or files put
+    there by hand) is left alone, never a dead end: the crops go to the next free name (-2, -3 ...)."""
     resolved = Path(photos).expanduser().resolve()
     key = hashlib.sha256(str(resolved).encode()).hexdigest()[:12]
-    return download.cache_root() / "faces" / f"{resolved.name}-{key}"
+    base = download.cache_root() / "faces" / f"{resolved.name}-{key}"
+    for n in range(1, 100):
+        out = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        if not out.exists() or (out / MANIFEST).is_file() or (out.is_dir() and not any(out.iterdir())):
+            if n > 1:
+                log.warning("%s holds files aelab did not write (no %s); the face crops go to %s", base, MANIFEST, out)
+            return out
+    raise AelabError(f"{base}-2 to -99 all hold files aelab did not write; remove them from aelab's cache")
 
 
 def load_faces(path: str | Path | None, size: tuple[int, int] | None = None, channels: int | None = None,
@@ -76,7 +85,7 @@ def prepare_faces(path, size: tuple[int, int], channels: int, margin: float,
             st = photo.stat()
             stamp = [st.st_size, st.st_mtime_ns]
             entry = reusable.get(rel)
-            if entry and entry["stamp"] == stamp and (entry["crop"] is None or (out / entry["crop"]).is_file()):
+            if entry and entry["stamp"] == stamp and (entry["crop"] is None or _intact(out, entry)):
                 entries[rel] = entry
             else:
                 detector = detector or face_check.detectors()
@@ -97,7 +106,7 @@ def prepare_faces(path, size: tuple[int, int], channels: int, margin: float,
 
 def _crop_one(photo, rel, stamp, out, detector, size, channels, margin, background) -> dict:
     try:
-        with Image.open(photo) as img:
+        with Image.open(photo, formats=folder.FORMATS) as img:
             img.seek(0)
             rgb = np.asarray(folder.flatten(ImageOps.exif_transpose(img), background, 3))
     except Exception as e:
@@ -113,7 +122,20 @@ def _crop_one(photo, rel, stamp, out, detector, size, channels, margin, backgrou
     image = Image.fromarray(crop).resize((size[1], size[0]), Image.Resampling.LANCZOS)
     with files.atomic_write(target) as tmp:
         (image.convert("L") if channels == 1 else image).save(tmp, format="PNG")
-    return {"stamp": stamp, "crop": name, "box": [int(v) for v in box], "rejected": rejected}
+    return {"stamp": stamp, "crop": name, "box": [int(v) for v in box], "rejected": rejected,
+            "sha256": files.sha256_file(target)}
+
+
+def _intact(out: Path, entry: dict) -> bool:
+    """Whether a crop is the one the manifest describes (its SHA-256); else it is made again."""
+    crop = out / entry["crop"]
+    try:
+        if files.sha256_file(crop) == entry.get("sha256"):
+            return True
+    except OSError:
+        return False
+    log.warning("the face crop %s is damaged (its SHA-256 no longer matches); cropping its photo again", crop)
+    return False
 
 
 def largest_face(rgb: np.ndarray, detector) -> tuple[tuple[int, int, int, int] | None, int]:
@@ -153,9 +175,8 @@ def _read_manifest(out: Path) -> dict:
     if not out.exists():
         return {}
     manifest = out / MANIFEST
-    if not manifest.is_file():
-        raise AelabError(f"{out} exists but aelab did not make it (no {MANIFEST} in it); move it away so "
-                         f"aelab can write the face crops there, or train on it with data.dataset=folder")
+    if not manifest.is_file():  # crops_folder never picks such a folder; emptied by hand since
+        return {}
     try:
         data = json.loads(manifest.read_text(encoding="utf-8"))
         if not isinstance(data, dict) or not isinstance(data.get("photos"), dict):

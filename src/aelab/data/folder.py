@@ -27,11 +27,15 @@ from aelab.data import download
 from aelab.data.cache import decode_into, drop_rows, open_images
 from aelab.data.dataset import ImageData
 from aelab.errors import AelabError
+from aelab.files import remove_abandoned, sha256_file
 
 log = logging.getLogger("aelab")
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
-CACHE_VERSION = 2  # bump when decoding changes, so old caches are not reused
+# The only formats Pillow may open, whatever a file is named: Pillow knows dozens, some of which
+# run other programs (an EPS file named .png made it start Ghostscript).
+FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")
+CACHE_VERSION = 3  # bump when decoding changes, so old caches are not reused (3: content hashes)
 _GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F")
 
 
@@ -46,11 +50,24 @@ def list_images(root: Path) -> list[str]:
         prefix = os.path.relpath(folder, root).replace(os.sep, "/") + "/"
         prefix = "" if prefix == "./" else prefix
         names = [f for f in files if not f.startswith(".") and f.lower().endswith(EXTENSIONS)]
+        for name in [*dirs, *names]:
+            _check_utf8(os.path.join(folder, name))
         skipped = [f for f in names if not os.path.isfile(os.path.join(folder, f))]  # follows links
         for f in skipped:
             log.warning("skipped %s: not a regular file (a FIFO, device, or broken link)", os.path.join(folder, f))
         found += [prefix + f for f in names if f not in skipped] if skipped else [prefix + f for f in names]
     return sorted(found)  # plain string order: stable, and no per-file key lists (memory)
+
+
+def _check_utf8(path: str) -> None:
+    """A file or label-folder name that is not UTF-8 (bytes from another system's encoding) cannot
+    be recorded as text in the cache, the labels or a run's files: one line naming it."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        raise AelabError(f"{shown}: the name is not valid UTF-8 text; rename it (e.g. convmv -f latin1 -t utf8 "
+                         "--notest -r FOLDER) or move it out of the image folder") from None
 
 
 def load_folder(path: str | Path | None, size: tuple[int, int] | None = None, channels: int | None = None,
@@ -97,7 +114,7 @@ def _defaults(root: Path, files: list[str], size, channels) -> tuple[tuple[int, 
         return tuple(size), channels
     for rel in files:
         try:
-            with Image.open(root / rel) as img:
+            with Image.open(root / rel, formats=FORMATS) as img:
                 w, h, mode = img.width, img.height, img.mode
         except Exception:  # reported by the decoding pass
             continue
@@ -161,6 +178,8 @@ def _decode_to_cache(root, files, size, channels, resize, background, name, cach
                                background=tuple(background))
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
+        for left in remove_abandoned(cache_file.parent):  # a decoding killed before (kill -9)
+            log.info("removed %s, left by an interrupted decoding", left.name)
         failures = decode_into(part, [root / rel for rel in files], (channels, *size), decode,
                                      desc=f"reading {root.name}")
         skipped = [f"{files[i]}: {reason}" for i, reason in sorted(failures.items())]
@@ -185,7 +204,7 @@ def decode_image(path: Path, size: tuple[int, int], channels: int, resize: str,
                  background: tuple[int, int, int]) -> np.ndarray:
     """One image file -> uint8 (channels, height, width)."""
     height, width = size
-    with Image.open(path) as img:
+    with Image.open(path, formats=FORMATS) as img:
         img.seek(0)  # animated GIF / WebP: the first frame
         if img.format == "JPEG":  # decode big photos at a reduced scale: much faster, same result
             img.draft("L" if channels == 1 else "RGB", (width, height))
@@ -256,16 +275,28 @@ def _short_hash(text: str, n: int = 8) -> str:
 
 
 def _read_cache(cache_file: Path, root: Path, name: str) -> ImageData | None:
+    """The cached images, verified: the .npz names the folder listing and settings it was made
+    from (its file name's key) and holds the SHA-256 of the decoded images and of the labels; a
+    cache that is damaged or stale is decoded again, with one line saying so, never used wrong."""
     if not cache_file.is_file() or not _images_file(cache_file).is_file():
+        if any(cache_file.parent.glob(_prefix(cache_file) + "*.npz")):
+            log.info("the cache of %s is stale (files were added, removed or changed); decoding the images again", root)
         return None
     try:
         with np.load(cache_file, allow_pickle=False) as z:
             labels, label_names, skipped = z["labels"], z["label_names"], z["skipped"]
+            source, images_sha, labels_sha = (z[k].reshape(-1)[0].item() for k in ("source", "images_sha256", "labels_sha256"))
+        if source != cache_file.stem:
+            raise ValueError(f"it was made for {source[:80]}, not for this folder")
+        if sha256_file(_images_file(cache_file)) != images_sha:
+            raise ValueError("the decoded images no longer match their SHA-256")
+        if _labels_sha(labels, label_names, skipped) != labels_sha:
+            raise ValueError("the labels no longer match their SHA-256")
         images = open_images(_images_file(cache_file))
         if len(labels) and len(labels) != len(images):
             raise ValueError(f"{len(labels)} labels for {len(images)} images")
     except Exception as e:  # a damaged cache is rebuilt, never trusted
-        log.warning("ignoring the damaged cache %s (%s); decoding the images again", cache_file, e)
+        log.warning("ignoring the damaged cache %s (%s); decoding the images again", cache_file, str(e)[:200])
         return None
     for line in skipped:
         log.warning("skipped %s", root / str(line))
@@ -275,6 +306,18 @@ def _read_cache(cache_file: Path, root: Path, name: str) -> ImageData | None:
     has_labels = len(label_names) > 0
     return ImageData(images, labels if has_labels else None,
                      [str(n) for n in label_names] if has_labels else None, name)
+
+
+def _prefix(cache_file: Path) -> str:
+    """The part of a cache's name that names its folder and settings, not the folder's content."""
+    return cache_file.name.rsplit("-", 1)[0] + "-"
+
+
+def _labels_sha(labels: np.ndarray, label_names: np.ndarray, skipped: np.ndarray) -> str:
+    digest = hashlib.sha256(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
+    for text in [*label_names.tolist(), "\0", *skipped.tolist()]:
+        digest.update(f"{text}\0".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
 
 
 def savez(path: Path, **arrays: np.ndarray) -> None:
@@ -297,13 +340,16 @@ def _write_cache(cache_file: Path, data: ImageData, skipped: list[str]) -> None:
         return
     labels = data.labels if data.labels is not None else np.zeros(0, np.int64)
     label_names = np.array(data.label_names or [], dtype=str)
+    skipped = np.array(skipped, dtype=str)
     part = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.part")
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        savez(part, labels=labels, label_names=label_names, skipped=np.array(skipped, dtype=str))
+        savez(part, labels=labels, label_names=label_names, skipped=skipped, source=np.array(cache_file.stem),
+              images_sha256=np.array(sha256_file(_images_file(cache_file))),
+              labels_sha256=np.array(_labels_sha(labels, label_names, skipped)))
         os.replace(part, cache_file)
         # Older caches of the same folder are stale now: the folder or the settings changed.
-        prefix = cache_file.name.rsplit("-", 1)[0] + "-"
+        prefix = _prefix(cache_file)
         for old in cache_file.parent.iterdir():
             if old.name.startswith(prefix) and old.suffix in (".npz", ".npy") and old.stem != cache_file.stem:
                 old.unlink(missing_ok=True)

@@ -18,9 +18,14 @@ DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 
 _CHUNK = 1 << 22
 
 
-def read_idx(path: str | Path) -> tuple[np.ndarray, str]:
+MAX_NDIM = 16  # the format allows 255; numpy holds at most 64; the MNIST family has 1 or 3
+
+
+def read_idx(path: str | Path, dtype=None, ndim: int | None = None) -> tuple[np.ndarray, str]:
     """(array, sha256 of the decompressed file). Raises AelabError for a file that is not
-    complete, valid IDX: wrong magic number, too short or too long, or a broken gzip stream."""
+    complete, valid IDX: wrong magic number, too short or too long, or a broken gzip stream; and,
+    when `dtype` or `ndim` are given, for values of another type or dimensions (checked in the
+    header, before anything is allocated)."""
     path = Path(path)
     fix = f"delete {path} and provide the file again (aelab downloads it when online)"
     try:
@@ -31,7 +36,12 @@ def read_idx(path: str | Path) -> tuple[np.ndarray, str]:
             if header is None or header[:2] != b"\0\0" or header[2] not in DTYPES or header[3] == 0:
                 raise AelabError(f"{path} is not an IDX file (magic number {_hex(header)}, expected "
                                  f"00 00 <type> <ndim>); {fix}")
-            ndim = header[3]
+            found_ndim, found_dtype = header[3], np.dtype(DTYPES[header[2]])
+            if found_ndim > MAX_NDIM or ndim is not None and found_ndim != ndim:
+                raise AelabError(f"{path} has {found_ndim} dimensions, not {ndim or f'at most {MAX_NDIM}'}; {fix}")
+            if dtype is not None and found_dtype.newbyteorder("=") != np.dtype(dtype):
+                raise AelabError(f"{path} holds {found_dtype.newbyteorder('=')} values, not {np.dtype(dtype)}; {fix}")
+            ndim = found_ndim
             dims_bytes = _read_exactly(f, 4 * ndim, digest)
             if dims_bytes is None:
                 raise AelabError(f"{path} is truncated inside its header; {fix}")

@@ -7,7 +7,6 @@ re-compresses Fashion-MNIST), or else by the SHA-256 of the official .gz archive
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aelab import files
 from aelab.data import download
 from aelab.data.dataset import ImageData
 from aelab.data.idx import is_gzip, read_idx
@@ -194,7 +194,12 @@ def _first_problem(problems: list[str]) -> str:
 
 def read_verified(spec: IdxDataset, role: str, path: Path) -> np.ndarray:
     f = spec.files[role]
-    array, content_sha = read_idx(path)
+    images = role.endswith("images")  # 28x28 uint8 images, or uint8 labels: the family's format
+    array, content_sha = read_idx(path, np.uint8, 3 if images else 1)
+    if len(array) == 0 or images and array.shape[1:] != (28, 28):
+        raise AelabError(f"{path} holds {'images of shape' if images else 'labels of shape'} {array.shape}, "
+                         f"not {spec.name}'s: at least one {'28x28 image' if images else 'label'}; "
+                         "provide the official file")
     fix = (f"the file is damaged or not {spec.name}'s {f.name}: replace it with the official file "
            f"(delete it and aelab downloads it when online)")
     if f.content_sha256 is not None:
@@ -202,7 +207,7 @@ def read_verified(spec: IdxDataset, role: str, path: Path) -> np.ndarray:
             raise AelabError(f"{path}: checksum mismatch: its content's SHA-256 is {content_sha[:16]}..., "
                              f"the official one {f.content_sha256[:16]}...; {fix}")
     elif is_gzip(path):
-        archive_sha = _sha256_file(path)
+        archive_sha = files.sha256_file(path)
         if archive_sha != f.archive_sha256:
             raise AelabError(f"{path}: checksum mismatch: its SHA-256 is {archive_sha[:16]}..., the "
                              f"official archive's {f.archive_sha256[:16]}...; {fix}")
@@ -239,7 +244,9 @@ def load(name: str, path: str | None = None, progress: bool = True, only: str | 
 
 
 # The decoded arrays are kept as .npy files (a fraction of a second to load instead of
-# decompressing and hashing again), keyed by the verified source file's path, size and time.
+# decompressing and hashing again). Beside each, a key: the verified source file's fingerprint
+# (path, size, time) and the SHA-256 of the .npy itself, checked on every load; a cache that is
+# damaged (a flipped byte, permuted labels) or stale is decoded again, with one line saying so.
 
 def _cache_files(spec: IdxDataset, role: str, source: Path) -> tuple[Path, Path, dict]:
     f = spec.files[role]
@@ -251,11 +258,18 @@ def _cache_files(spec: IdxDataset, role: str, source: Path) -> tuple[Path, Path,
 
 def _cached(spec: IdxDataset, role: str, source: Path) -> np.ndarray | None:
     array_file, key_file, key = _cache_files(spec, role, source)
+    if not array_file.is_file() and not key_file.is_file():
+        return None
     try:
-        if json.loads(key_file.read_text(encoding="utf-8")) == key:
-            return np.load(array_file, allow_pickle=False)
-    except (OSError, ValueError):
-        pass  # no cache yet, or a damaged one: decode again
+        stored = json.loads(key_file.read_text(encoding="utf-8"))
+        if not isinstance(stored, dict) or {k: stored.get(k) for k in key} != key:
+            log.info("the decoded cache %s is stale (its source changed); decoding %s again", array_file, source.name)
+            return None
+        if files.sha256_file(array_file) != stored.get("sha256"):
+            raise ValueError("its content no longer matches its SHA-256")
+        return np.load(array_file, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        log.warning("the decoded cache %s is damaged (%s); decoding %s again", array_file, str(e)[:120], source.name)
     return None
 
 
@@ -264,20 +278,14 @@ def _cache(spec: IdxDataset, role: str, source: Path, array: np.ndarray) -> None
     part = array_file.with_name(f".{array_file.name}.{os.getpid()}.part")
     try:
         array_file.parent.mkdir(parents=True, exist_ok=True)
+        files.remove_abandoned(array_file.parent)
         with open(part, "wb") as out:
             np.save(out, array, allow_pickle=False)
+        key["sha256"] = files.sha256_file(part)
         key_file.unlink(missing_ok=True)  # never a key beside an array it does not describe
         os.replace(part, array_file)
-        key_file.write_text(json.dumps(key), encoding="utf-8")
+        files.write_text(key_file, json.dumps(key))
     except OSError as e:
         log.info("could not cache the decoded %s in %s (%s)", source.name, array_file.parent, e)
     finally:
         part.unlink(missing_ok=True)
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -24,6 +24,7 @@ from torch import nn
 
 from aelab.data import download
 from aelab.data.dataset import ImageData, to_float
+from aelab.errors import AelabError
 from aelab.train.checkpoint import atomic_save, read
 
 log = logging.getLogger("aelab")
@@ -135,18 +136,35 @@ def cache_key(data: ImageData, seed: int) -> str:
 
 def classifier_for(data: ImageData, seed: int = 0) -> FeatureClassifier:
     """The classifier of these training images (of their labels, or for unlabelled images of their
-    orientation): loaded from the cache, or trained and cached."""
-    path = download.cache_root() / "classifiers" / f"{data.name}-{cache_key(data, seed)}.safetensors"
-    model = FeatureClassifier(data.shape[0], n_classes(data), shrink=shrink(data))
+    orientation): loaded from the cache, or trained and cached. The cached file carries its
+    SHA-256 and the key of the images it was trained on, both checked: a damaged, altered or
+    stale file is trained again, with one line saying so, never used and never a dead end."""
+    key = cache_key(data, seed)
+    path = download.cache_root() / "classifiers" / f"{data.name}-{key}.safetensors"
     if path.is_file():
-        weights, _ = read(path, "feature classifier")
-        model.load_state_dict(weights)
-        return model.eval()
+        model = _cached(path, data, key)
+        if model is not None:
+            return model
     log.info("training the feature classifier of %s (%d images) on %s", data.name, len(data), task(data))
     model = train_classifier(data, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_save(model.state_dict(), path, {"dataset": data.name, "n_classes": n_classes(data), "version": VERSION})
+    atomic_save(model.state_dict(), path, {"dataset": data.name, "n_classes": n_classes(data), "version": VERSION,
+                                           "trained_on": key})
     return model
+
+
+def _cached(path, data: ImageData, key: str) -> FeatureClassifier | None:
+    try:
+        weights, meta = read(path, "feature classifier")
+        if meta.get("trained_on") != key or meta.get("version") != VERSION:
+            raise AelabError("it was trained on other images or by another version")
+        model = FeatureClassifier(data.shape[0], n_classes(data), shrink=shrink(data))
+        model.load_state_dict(weights)
+    except (AelabError, RuntimeError) as e:
+        log.warning("the cached feature classifier %s cannot be used (%s); training it again",
+                    path.name, str(e).splitlines()[0][:200])
+        return None
+    return model.eval()
 
 
 @torch.no_grad()

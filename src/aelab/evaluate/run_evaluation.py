@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aelab import runs, stored_samplers
+from aelab import limits, runs, stored_samplers
 from aelab.config import Config, load_config, read_config_file
 from aelab.data.dataset import ImageData
 from aelab.data.prepare import prepare_data
@@ -109,6 +109,11 @@ def evaluate_run(run: str | Path, splits: list[str] | None = None, data_override
     """Measure the run on each split (default: the test split); with `write`, merge the results
     into its metrics.json. `fd_samples`: the Fréchet distance of that many samples to each split,
     drawn by `sampler` (auto: the run's model.sampler)."""
+    if nll_samples:
+        limits.check("importance_samples", nll_samples, "--nll-samples")
+    if fd_samples:
+        limits.check("samples", fd_samples, "--fd-samples")
+    limits.check("noise_repeats", noise_repeats, "--noise-repeats")
     run = Path(run)
     config = run_config(run, data_overrides)
     model, _, _ = runs.load_model(run)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import html
 import io
-import json
 from datetime import datetime
 from pathlib import Path
 
@@ -31,14 +30,26 @@ def run_row(run: Path, name: str) -> dict:
         raise AelabError(f"{run} is not a finished aelab run (no {runs.METRICS} or {runs.MODEL}); "
                          "give run folders written by aelab train")
     model, config, _ = runs.load_model(run)
-    metrics = json.loads((run / runs.METRICS).read_text())
+    metrics = runs.read_json(run / runs.METRICS)
     test = metrics.get("test", {})
+    if not isinstance(test, dict):
+        raise AelabError(f"{run / runs.METRICS}: 'test' should be an object of metrics, not {type(test).__name__}; "
+                         f"delete it and run aelab evaluate {run} to write it again")
     row = {"run": name, "type": config.model.type, "architecture": config.model.architecture,
            "latent_dim": config.model.latent_dim, "dataset": config.data.dataset,
            "parameters": sum(p.numel() for p in model.parameters()),
-           **{k: metrics.get(k) for k in ("epochs_run", "best_epoch", "train_seconds")}}
-    row.update({f"test_{k}": test[k] for k in TEST_METRICS if test.get(k) is not None})
+           **{k: _number(metrics, k, run) for k in ("epochs_run", "best_epoch", "train_seconds")}}
+    row.update({f"test_{k}": _number(test, k, run) for k in TEST_METRICS if test.get(k) is not None})
     return row
+
+
+def _number(values: dict, key: str, run: Path):
+    """values[key]: a number or None; anything else (a hand-edited or forged file) is one line."""
+    value = values.get(key)
+    if value is None or isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    raise AelabError(f"{run / runs.METRICS}: {key} is {str(value)[:40]!r}, not a number; "
+                     f"delete it and run aelab evaluate {run} to write it again")
 
 
 def collect(paths: list[str | Path]) -> tuple[list[dict], dict[str, list[dict]]]:

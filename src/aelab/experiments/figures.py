@@ -21,12 +21,12 @@ from aelab.explore.context import Context
 from aelab.explore.generate import sample_codes
 from aelab.models.inference import decode, reconstruct
 from aelab.plots.canvas import subplots
+from aelab.plots.figures import save
 from aelab.plots.images import cell_inches, lattice, show
 from aelab.train.objective import RECONSTRUCTION_METRICS
 
 PLOTTED = ("mse", "loss", "knn_accuracy", "silhouette", "pixel_accuracy", "denoising_pixel_accuracy",
            "active_units")
-DPI = 110
 
 
 def write_sweep_figures(out: Path, rows: list[dict], trials: list, grid: dict, n_images: int = 10) -> list[Path]:
@@ -95,7 +95,7 @@ def tradeoff_plot(out: Path, rows: list[dict], trials: list) -> Path:
                  fontsize=10)
     fig.tight_layout()
     path = out / "sweep_tradeoff.png"
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    save(fig, path)  # temp + rename: whole or absent
     return path
 
 
@@ -148,7 +148,7 @@ def metric_plot(out: Path, rows: list[dict], key: str, line_key: str | None) -> 
                  f"{' and other swept values' if len({r['trial'] for r in rows}) > len(values) * len(types) else ''})", fontsize=10)
     fig.tight_layout()
     path = out / f"sweep_{key.split('.')[-1]}.png"
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    save(fig, path)  # temp + rename: whole or absent
     return path
 
 
@@ -194,5 +194,5 @@ def _rows_figure(rows: list[np.ndarray], labels: list[str], path: Path, title: s
         ax.text(-0.01, 0.5, label, transform=ax.transAxes, ha="right", va="center", fontsize=7)
     fig.suptitle(title, fontsize=9)
     fig.subplots_adjust(left=0.3, right=0.99, top=1 - 0.5 / (len(rows) * size + 0.8), bottom=0.01, hspace=0.08)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    save(fig, path)  # temp + rename: whole or absent
     return path

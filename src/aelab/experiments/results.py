@@ -4,11 +4,12 @@ folds for each combination) and the comparison figures."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from pathlib import Path
 
-from aelab import runs
+from aelab import files, runs
 from aelab.experiments.figures import write_sweep_figures
 from aelab.experiments.kfold import format_mean_std
 
@@ -42,12 +43,13 @@ def trial_row(trial) -> dict:
 def write_results(out: Path, trials: list, grid: dict, folds: int) -> list[dict]:
     rows = [trial_row(t) for t in trials]
     columns = list(dict.fromkeys(k for row in rows for k in row))
-    with open(out / "results.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    files.write_text(out / "results.csv", table.getvalue())  # whole or absent: a full disk keeps the old one
     keys = (["variant"] if any("variant" in r for r in rows) else []) + list(grid)
-    (out / "results.md").write_text(summary_markdown(rows, keys, folds))
+    files.write_text(out / "results.md", summary_markdown(rows, keys, folds))
     write_sweep_figures(out, rows, trials, grid)
     return rows
 

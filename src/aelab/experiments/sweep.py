@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import itertools
 import json
 import logging
@@ -25,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aelab import runs
+from aelab import files, runs, trust
 from aelab.config import Config, parse_value, read_config_file, set_dotted, validate_config
 from aelab.errors import AelabError
 from aelab.experiments.results import write_results
@@ -53,7 +54,8 @@ class Trial:
         path = self.run / runs.METRICS
         if not path.is_file():
             return False
-        return all(k in json.loads(path.read_text()).get("test", {}) for k in LATENT_KEYS)
+        test = runs.read_json(path).get("test")
+        return isinstance(test, dict) and all(k in test for k in LATENT_KEYS)
 
 
 # ------------------------------------------------------------------------------ what to run
@@ -220,6 +222,21 @@ def expand(base: dict, grid: dict[str, list], folds: int, root: Path,
                 folder = name if fold is None else f"{name}-fold{fold}"
                 trials.append(Trial(name, fold, settings, config, root / "runs" / folder,
                                     variant.name if variant else None))
+    return _distinct(trials)
+
+
+def _distinct(trials: list[Trial]) -> list[Trial]:
+    """Two different settings may give one name ("dir a" and "dir-a" both become "path=dir-a"); a
+    name shared that way gets a short hash of its settings, so two trials never share a folder
+    (the second would be skipped as finished and reported with the first one's metrics)."""
+    settings_of: dict[str, set[str]] = {}
+    for t in trials:
+        settings_of.setdefault(t.name, set()).add(json.dumps(t.settings, sort_keys=True, default=str))
+    for t in trials:
+        if len(settings_of[t.name]) > 1:
+            key = json.dumps(t.settings, sort_keys=True, default=str)
+            t.name = f"{t.name}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
+            t.run = t.run.with_name(t.name if t.fold is None else f"{t.name}-fold{t.fold}")
     return trials
 
 
@@ -229,7 +246,7 @@ def claim_sweep_dir(out: Path, spec: dict) -> None:
     """Create the sweep folder, or re-enter one started with exactly the same spec."""
     path = out / SPEC
     if path.is_file():
-        old = json.loads(path.read_text())
+        old = runs.read_json(path)
         if old != json.loads(json.dumps(spec)):
             raise AelabError(f"{out} holds a sweep with a different config, grid or folds; "
                              "choose a new --out (finished trials are only reused for the same sweep)")
@@ -259,9 +276,15 @@ def run_sweep(base: dict, grid: dict[str, list], folds: int, out: str | Path, jo
     if evaluation:
         spec["evaluate"] = evaluation
     with contextlib.ExitStack() as stack:
+        # The sweep file is the user's own: the factories its trials name may be imported here.
+        stack.enter_context(trust.allowing(*{f for t in trials for f in (t.config.model.encoder, t.config.model.decoder)}))
         # Connected before the sweep folder is made: a wrong address leaves nothing behind.
         client = stack.enter_context(connect(cluster)) if cluster else None
         claim_sweep_dir(out, spec)
+        runs.lock_run(out)  # one `aelab sweep` per folder at a time; no links inside (files.route)
+        stack.callback(runs.release, out)
+        for folder in ("runs", LOGS):
+            files.make_folder(out / folder)
         todo = [t for t in trials if not t.finished]
         where = f"cluster {cluster}" if cluster else f"{jobs} job(s)"
         log.info("sweep %s: %d trials (%d finished already), %s", out, len(trials), len(trials) - len(todo), where)
@@ -274,7 +297,7 @@ def run_sweep(base: dict, grid: dict[str, list], folds: int, out: str | Path, jo
             for i, trial in enumerate(todo, 1):
                 run_trial(trial.config.to_dict(), str(trial.run), None, trial.fold in (None, 0), evaluation)
                 report(i, 0, len(todo) - i)
-    return write_results(out, trials, grid, folds)
+        return write_results(out, trials, grid, folds)
 
 
 def _progress(total: int):

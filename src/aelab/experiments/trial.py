@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from aelab import runs, stored_samplers
+from aelab import files, runs, stored_samplers, trust
 from aelab.config import validate_config
 from aelab.evaluate.run_evaluation import measure, merge_metrics, sample_quality, split_data
 from aelab.experiments.train_run import train_run
@@ -25,12 +25,25 @@ def run_trial(config_dict: dict, run_dir: str, threads: int | None, figures: boo
     if threads:
         torch.set_num_threads(threads)
     config = validate_config(config_dict)
+    # The trial's config is the sweep file's (the user's own, even in a child process): its
+    # factories may be imported; another factory named in the trial's folder may not.
     run = Path(run_dir)
+    sweep = run.parent.parent  # <sweep>/runs/<trial>: no write below it follows a link (files.route)
+    files.hold(sweep)
+    try:
+        with trust.allowing(config.model.encoder, config.model.decoder):
+            _run_trial(config, run, figures, evaluation)
+    finally:
+        files.let_go(sweep)
+
+
+def _run_trial(config, run: Path, figures: bool, evaluation: dict | None) -> None:
     if not (run / runs.METRICS).is_file():
         resume = (run / runs.CHECKPOINT).is_file() and (run / runs.CONFIG).is_file()
+        files.route(run / runs.CONFIG)  # the trial's folder is not a link to elsewhere
         if not resume and run.exists():
             shutil.rmtree(run)  # a trial that died before its first checkpoint: start it again
-        run.mkdir(parents=True, exist_ok=True)
+        files.make_folder(run)
         train_run(config, run, resume=resume, progress=False, figures=figures)
     model, _, _ = runs.load_model(run)
     evaluation = evaluation or {}

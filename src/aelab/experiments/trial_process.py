@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Callable
 
 import aelab
+from aelab import files
 from aelab.errors import AelabError
 from aelab.experiments.trial import run_trial
 
@@ -53,10 +54,11 @@ def run_in_child(config: dict, run: Path, threads: int | None, figures: bool, lo
     is true (the child stopped first), AelabError when the trial fails."""
     if stop():
         raise TrialStopped(run.name)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    files.make_folder(log_path.parent)
     payload = json.dumps({"config": config, "threads": threads, "figures": figures,
                           "evaluation": evaluation or {}}).encode()
-    with open(log_path, "ab") as log_file:
+    # Appended to, never through a link planted where the log goes (O_NOFOLLOW).
+    with os.fdopen(files.open_new(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab") as log_file:
         child = subprocess.Popen([sys.executable, "-m", "aelab.experiments.trial_process", str(run), str(os.getpid())],
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_file,
                                  start_new_session=True, env=_child_environment())

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import ImageDraw
 
+from aelab import limits
 from aelab.errors import AelabError
 from aelab.explore import frames as fr
 from aelab.explore import latent_paths, refs
@@ -27,6 +28,7 @@ MAP_PIXELS = 420
 def _check_timing(frames: int, fps: float) -> None:
     if frames < 2:
         raise AelabError(f"--frames {frames}: a GIF needs at least 2 frames")
+    limits.check("frames", frames, "--frames")
     if not 1 <= fps <= 50:
         raise AelabError(f"--fps {fps:g}: use a rate between 1 and 50 frames per second")
 
@@ -35,6 +37,8 @@ def path_points(ctx: Context, kind: str, frames: int, seed: int | None = None,
                 points: np.ndarray | None = None):
     """(map points (frames, 2), latent codes (frames, latent_dim), plane, map points of the test set,
     {label: centroid on the map}). `points` (frames, latent_dim) replaces the named shape."""
+    if seed is not None:
+        limits.check("seed", seed, "--seed")
     plane = plane_for(ctx.test_codes)
     mapped = plane.to_map(ctx.test_codes)
     centroids = {name: plane.to_map(c[None])[0] for name, c in ctx.class_means().items()}

@@ -7,11 +7,13 @@ A term may carry a factor: "0.5*#3", "2 * a".
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
 import numpy as np
 
+from aelab import limits
 from aelab.errors import AelabError
 from aelab.explore import refs
 from aelab.explore.context import Context, as_context
@@ -36,6 +38,7 @@ def _tokens(expression: str) -> list[tuple[str, str]]:
 
 def parse(ctx: Context, expression: str) -> list[tuple[float, refs.Ref]]:
     """'A - B + C' -> [(+1, A), (-1, B), (+1, C)]; a bad expression raises AelabError."""
+    limits.check("expression_characters", len(expression), "the expression's length")
     tokens = _tokens(expression)
     if not tokens:
         raise AelabError('empty expression; write e.g. "#3 - 6 + 0" (test images, labels, + and -)')
@@ -60,6 +63,8 @@ def parse(ctx: Context, expression: str) -> list[tuple[float, refs.Ref]]:
                 factor = float(tokens[i][1])
             except ValueError:
                 fail(f"'{tokens[i][1]}' before '*' is not a number")
+            if not math.isfinite(factor):
+                fail(f"'{tokens[i][1]}' before '*' is not a finite number")
             i += 2
         if i >= len(tokens) or tokens[i][0] == "op":
             fail("a term is missing")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aelab import runs, stored_samplers
+from aelab import files, runs, stored_samplers
 from aelab.data.dataset import ImageData, from_array
 from aelab.data.prepare import prepare_data
 from aelab.errors import AelabError
@@ -149,13 +149,13 @@ class Context:
                 stem = Path(first).stem
                 paths = [out] + [out.with_name(out.stem + Path(n).stem.removeprefix(stem) + Path(n).suffix)
                                  for n in default_names[1:]]
-                return paths if replace else [not_existing(p) for p in paths]
+                return paths if replace else [files.new_file(not_existing(p)) for p in paths]
         if replace:
             return [folder / n for n in default_names]
         n = 1
         while any(_taken(folder / numbered(name, n)) for name in default_names):
             n += 1
-        return [folder / numbered(name, n) for name in default_names]
+        return [files.new_file(folder / numbered(name, n)) for name in default_names]
 
     def _cached(self, key, compute):
         if key not in self._cache:

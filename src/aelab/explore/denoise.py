@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from aelab.data.noise import corrupt, noise_from_text  # noqa: F401 (noise_from_text: imported from here before)
+from aelab import limits
 from aelab.errors import AelabError
 from aelab.explore.context import Context, as_context
 from aelab.layout import DENOISE, slug
@@ -22,8 +23,9 @@ def denoising(ctx: Context, noise: str = "gaussian:0.3", n: int = 10, seed: int 
     spec = noise_from_text(noise)
     if n < 1:
         raise AelabError(f"-n {n}: ask for at least 1 image")
+    limits.check("figure_images", n, "-n")
     n = min(n, len(ctx.test))
-    seed = ctx.seed if seed is None else seed
+    seed = ctx.seed if seed is None else limits.check("seed", seed, "--seed")
     index = np.sort(np.random.default_rng(seed).choice(len(ctx.test), n, replace=False))
     clean = ctx.test_images(index)
     generator = torch.Generator().manual_seed(seed)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aelab import limits
 from aelab.errors import AelabError
 from aelab.evaluate.sample_quality import nearest
 from aelab.explore.context import Context, as_context
@@ -33,6 +34,7 @@ def generate(ctx: Context, n: int = 64, temperature: float = 1.0, with_nearest: 
     draws `label`'s class, or without one the label-by-sample grid (label_grid). `replace`: see
     Context.out_path."""
     ctx = as_context(ctx)
+    limits.check("figure_images", n, "-n")
     if label is not None and not ctx.conditional:
         raise AelabError(f"--label {label}: only a conditional model (model.type 'cvae') draws a given "
                          f"class; this run is a '{ctx.model.config.type}'")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aelab import limits
 from aelab.errors import AelabError
 from aelab.explore import refs
 from aelab.explore.context import Context, as_context
@@ -26,6 +27,7 @@ def interpolation(ctx: Context, a: str, b: str, steps: int = 10, method: str = "
     ctx = as_context(ctx)
     if steps < 2:
         raise AelabError(f"--steps {steps}: an interpolation needs at least 2 steps (the two ends)")
+    limits.check("steps", steps, "--steps")
     i, j = endpoints(ctx, a, b)
     z = path_between(ctx.test_codes[i], ctx.test_codes[j], steps, method)
     if not ctx.conditional:

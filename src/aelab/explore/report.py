@@ -11,8 +11,10 @@ import fnmatch
 import html
 import json
 import logging
+import os
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
 
 from aelab.explore.animate import animate, morph
 from aelab.explore.context import open_run
@@ -70,17 +72,21 @@ def write_report(run: str | Path) -> Path:
     metrics = runs.read_json(run / runs.METRICS) if (run / runs.METRICS).is_file() else {}
     pictures = sorted((p.name for p in run.iterdir() if p.suffix.lower() in (".png", ".gif") and p.is_file()),
                       key=_order)
-    model = config.get("model", {})
-    heading = f"{run.name}: {model.get('type', '?').replace('_', '-').upper()} on {config.get('data', {}).get('dataset', '?')}"
+    model = config.get("model") if isinstance(config.get("model"), dict) else {}
+    data = config.get("data") if isinstance(config.get("data"), dict) else {}
+    heading = f"{run.name}: {str(model.get('type', '?')).replace('_', '-').upper()} on {data.get('dataset', '?')}"
     parts = [f"<h1>{html.escape(heading)}</h1>",
              f"<p class=note>latent size {model.get('latent_dim', '?')}, {model.get('architecture', '?')} "
              f"architecture; page written {datetime.now():%Y-%m-%d %H:%M}</p>",
              _metrics_table(metrics), "<h2>Figures</h2>"]
     for name in pictures:
-        text = html.escape(caption(name))
-        src = html.escape(name, quote=True)
+        shown = os.fsencode(name).decode("utf-8", "backslashreplace")
+        text = html.escape(caption(shown))
+        # the link is the name's bytes percent-encoded: any name works, UTF-8 or not (a picture
+        # copied from another system); the name shown replaces bytes that are not UTF-8 by \xNN
+        src = html.escape(quote(os.fsencode(name)), quote=True)
         parts.append(f'<figure><a href="{src}"><img src="{src}" alt="{text}" loading="lazy"></a>'
-                     f"<figcaption><b>{html.escape(name)}</b>: {text}</figcaption></figure>")
+                     f"<figcaption><b>{html.escape(shown)}</b>: {text}</figcaption></figure>")
     if not pictures:
         parts.append("<p>No figures yet: run <code>aelab report RUN</code>.</p>")
     parts.append(_model_summary(run))

@@ -50,8 +50,7 @@ class Snapshots:
         strip = _stack(self.originals, fr.tiled(recon, len(recon), cell=56))
         picture = fr.with_caption(strip, f"epoch {epoch}: test images (top) and their reconstructions",
                                   top=True)
-        self.folder.mkdir(exist_ok=True)
-        path = self.folder / f"epoch_{epoch:04d}.png"
+        path = files.make_folder(self.folder) / f"epoch_{epoch:04d}.png"  # refused if a link
         with files.atomic_write(path) as tmp:
             picture.save(tmp, format="PNG")
         return path
@@ -65,7 +64,10 @@ def training_gif(run: Path, fps: float = 4) -> Path | None:
     paths = sorted((Path(run) / FOLDER).glob("epoch_*.png"))
     if not paths:
         return None
-    frames = [Image.open(p).convert("RGB") for p in paths]
+    frames = []
+    for p in paths:  # aelab's own PNGs: no other format is opened, whatever lies in the folder
+        with Image.open(p, formats=["PNG"]) as img:
+            frames.append(img.convert("RGB"))
     return fr.write_gif(frames, Path(run) / GIF, fps)
 
 

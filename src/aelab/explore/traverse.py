@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aelab import limits
 from aelab.errors import AelabError
 from aelab.explore import refs
 from aelab.explore.context import Context, as_context
@@ -134,6 +135,8 @@ def default_spans(ctx: Context, directions: Directions | None = None) -> tuple[n
 def _spans(ctx: Context, span, directions: Directions) -> tuple[np.ndarray, str]:
     if span is None:
         return default_spans(ctx, directions)
+    if not np.isfinite(span).all():  # nan compares false with everything: the check below would pass it
+        raise AelabError(f"--range {span[0]:g},{span[1]:g}: give two finite numbers, e.g. --range -3,3")
     if span[0] >= span[1]:
         raise AelabError(f"--range {span[0]:g},{span[1]:g}: the first value must be below the second")
     return np.tile(np.asarray(span, np.float32), (len(directions.vectors), 1)), "the range asked for"
@@ -150,6 +153,7 @@ def traversal_grid(ctx: Context, path: Path, dims=(0, 1), span=None, steps: int 
     ctx = as_context(ctx)
     if steps < 2:
         raise AelabError(f"--steps {steps}: a traversal needs at least 2 steps")
+    limits.check("figure_images", steps * steps, f"--steps {steps}: a grid of {steps} x {steps} =")
     frame = directions_for(ctx, directions)
     spans, source = _spans(ctx, span, frame)
     dims = check_dims(ctx, tuple(dims)[:2] if ctx.latent_dim > 1 else (0,), frame)

@@ -94,6 +94,11 @@ class Autoencoder(nn.Module):
         completed config is what config.json stores, so a run reloads and resumes the same."""
         return {}
 
+    @classmethod
+    def check_options(cls, options: dict, data) -> None:
+        """AelabError when model.options (completed) cannot serve the training data, e.g. fewer
+        classes than the labels name (CVAE); called with options_from_data, before building."""
+
     def init_from_data(self, train: torch.Tensor, generator: torch.Generator) -> None:
         """Data-dependent initialisation, e.g. a VampPrior's pseudo-inputs set to training images.
         The trainer calls it once, before the first step of a new run (a resumed run's weights come

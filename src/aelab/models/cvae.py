@@ -19,13 +19,14 @@ classes, which class-conditional interpolation walks along together with the cod
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Annotated, Optional
 
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from aelab import limits
 from aelab.errors import AelabError
 from aelab.models.autoencoder import ForwardOutput
 from aelab.models.networks import build_networks
@@ -34,7 +35,7 @@ from aelab.models.vae import VAE, bounded_logvar
 
 class CVAEOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    n_classes: Optional[int] = Field(None, ge=2)  # K; filled in from the training labels
+    n_classes: Optional[Annotated[int, Field(ge=2), limits.checker("classes")]] = None  # K; filled in from the training labels
 
 
 class CVAE(VAE):
@@ -47,6 +48,13 @@ class CVAE(VAE):
         if data.labels is None:
             return {}
         return {"n_classes": len(data.label_names) if data.label_names else int(data.labels.max()) + 1}
+
+    @classmethod
+    def check_options(cls, options: dict, data) -> None:
+        needed, k = cls.options_from_data(data).get("n_classes"), options.get("n_classes")
+        if needed is not None and k is not None and k < needed:
+            raise AelabError(f"model.options.n_classes is {k}, but the training labels name {needed} classes; "
+                             f"set it to at least {needed}, or leave it out (aelab counts the classes)")
 
     @classmethod
     def from_config(cls, config, input_shape, encoder: nn.Module | None = None,

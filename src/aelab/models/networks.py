@@ -5,7 +5,8 @@ from an importable factory (`model.encoder: "package.module:function"`), called 
     decoder = function(latent_dim=D, output_shape=(C, H, W))    # codes -> pre-activation images
 
 A run stores the factory's import path in its config and the weights in safetensors; no code is
-ever pickled.
+ever pickled. A factory is imported only when trusted (aelab/trust.py): named by the user's own
+config, or the user said --trust-code.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import math
 
 from torch import nn
 
+from aelab import trust
 from aelab.config import ModelConfig
 from aelab.errors import AelabError
 from aelab.models.conv import ConvDecoder, ConvEncoder
@@ -82,6 +84,7 @@ def import_object(path: str, key: str):
 
 
 def _from_factory(path: str, key: str, **shape) -> nn.Module:
+    trust.check(path, key)  # before anything is imported: importing runs the module's code
     factory = import_object(path, key)
     try:
         module = factory(**shape)

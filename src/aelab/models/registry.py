@@ -15,6 +15,7 @@ from torch import nn
 
 from aelab.config import Config, ModelConfig
 from aelab.errors import AelabError
+from aelab.models.autoencoder import Autoencoder
 from aelab.models.image_conv import grid_size
 
 log = logging.getLogger("aelab")
@@ -39,6 +40,8 @@ def register_model(name: str, model_class: type | str) -> type | str:
     Returns model_class, so it also works as a decorator argument's result."""
     if not name.isidentifier() or name != name.lower():
         raise AelabError(f"model type {name!r}: use a lowercase identifier such as 'my_vae'")
+    if not isinstance(model_class, str):
+        _check_model_class(name, model_class)
     MODEL_TYPES[name] = model_class
     return model_class
 
@@ -58,7 +61,14 @@ def model_class(name: str) -> type:
             entry = MODEL_TYPES[name] = getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as e:
             raise AelabError(f"model.type {name!r}: cannot import {entry} ({e})") from None
+        _check_model_class(name, entry)
     return entry
+
+
+def _check_model_class(name: str, model_class) -> None:
+    if not (isinstance(model_class, type) and issubclass(model_class, Autoencoder)):
+        raise AelabError(f"model type {name!r}: {model_class!r} is not a class derived from "
+                         "aelab.models.autoencoder.Autoencoder; register the class itself (docs/extending.md)")
 
 
 def _load_entry_points() -> None:
@@ -92,6 +102,7 @@ def complete_options(config: Config, train) -> Config:
     cls = model_class(config.model.type)
     derived = cls.options_from_data(train)
     missing = {k: v for k, v in derived.items() if k not in config.model.options}
+    cls.check_options({**config.model.options, **missing}, train)
     update = {"options": {**config.model.options, **missing}} if missing else {}
     latent_dim = cls.derived_latent_dim(config.model.model_copy(update=update), tuple(train.shape))
     if latent_dim is not None and latent_dim != config.model.latent_dim:

@@ -23,11 +23,14 @@ autoregressive prior over it.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from aelab import limits
 from aelab.errors import AelabError
 from aelab.models.autoencoder import Autoencoder, ForwardOutput
 from aelab.models.losses import reconstruction_loss
@@ -37,7 +40,7 @@ USAGE_DECAY = 0.95  # per training step: the running share of use forgets over ~
 
 class VQVAEOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    codebook_size: int = Field(64, ge=2)
+    codebook_size: Annotated[int, Field(ge=2), limits.checker("codebook_size")] = 64
     commitment: float = Field(0.25, ge=0)  # beta of the paper
     positions: int = Field(1, ge=1)  # codes per image; latent_dim must be a multiple of it
     restart_threshold: float = Field(0.03, ge=0)  # 0: never restart dead codes

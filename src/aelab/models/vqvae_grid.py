@@ -22,10 +22,12 @@ prior draws each code given all the codes above it and to its left.
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from aelab import limits
 from aelab.errors import AelabError
 from aelab.models.autoencoder import parse_options
 from aelab.models.image_conv import ImageDecoder, ImageEncoder, grid_size
@@ -36,7 +38,7 @@ from aelab.models.vqvae import VQVAE
 
 class GridVQVAEOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    codebook_size: int = Field(64, ge=2)
+    codebook_size: Annotated[int, Field(ge=2), limits.checker("codebook_size")] = 64
     code_dim: int = Field(16, ge=1, le=4096)  # values per code (per grid position)
     commitment: float = Field(0.25, ge=0)  # beta of the paper
     restart_threshold: float = Field(0.03, ge=0)  # 0: never restart dead codes

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from aelab import trust
 from aelab.errors import AelabError
 from aelab.serve import requests as rq
 from aelab.serve.catalog import Catalog, history
@@ -68,9 +69,10 @@ def api(handler):
 class Explorer:
     """The state behind the routes: which runs exist and which are open."""
 
-    def __init__(self, roots: list[str | Path], threads: int | None = None):
+    def __init__(self, roots: list[str | Path], threads: int | None = None, trust_code: bool = False):
         self.catalog = Catalog(roots)
         self.threads = threads
+        self.trust_code = trust_code
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._opening: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -97,7 +99,10 @@ class Explorer:
             with self._lock:
                 if run_id in self._sessions:
                     return self._sessions[run_id]
-            session = Session(folder, self.threads)
+            # Never a factory a run names unless serve was started with --trust-code, whatever
+            # this process has imported: the runs served may come from anywhere (trust.py).
+            with trust.policy(everything=self.trust_code, imported=False):
+                session = Session(folder, self.threads)
             with self._lock:
                 self._sessions[run_id] = session
                 while len(self._sessions) > OPEN_SESSIONS:
@@ -107,11 +112,11 @@ class Explorer:
 
 
 def create_app(roots: list[str | Path], allowed_hosts: list[str] | None = None,
-               threads: int | None = None) -> Starlette:
+               threads: int | None = None, trust_code: bool = False) -> Starlette:
     """The app serving the runs under `roots`. `allowed_hosts`: Host header names to accept
     (default: the local names; ["*"] accepts any). `threads`: torch's intra-op threads once a run
-    is open (None: leave them)."""
-    explorer = Explorer(roots, threads)
+    is open (None: leave them). `trust_code`: see Server."""
+    explorer = Explorer(roots, threads, trust_code)
     pages = _static_files()
 
     async def session_of(request):

@@ -11,6 +11,7 @@ import os
 import time
 from pathlib import Path
 
+from aelab.files import read_regular
 from aelab.runs import CONFIG, HISTORY, METRICS, MODEL, read_history
 
 log = logging.getLogger(__name__)
@@ -85,12 +86,11 @@ def _walk(root: Path):
 
 
 def _read_json(path: Path) -> dict:
+    """A run's JSON file, or {}: never waits on a FIFO nor reads a link to /dev/zero (read_regular)."""
     try:
-        if path.stat().st_size > MAX_JSON_BYTES:
-            return {}
-        value = json.loads(path.read_text())
+        value = json.loads(read_regular(path, MAX_JSON_BYTES))
         return value if isinstance(value, dict) else {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
 
 
@@ -99,19 +99,24 @@ def summary(run_id: str, folder: Path) -> dict:
     without loading the model)."""
     config = _read_json(folder / CONFIG)
     metrics = _read_json(folder / METRICS)
-    model, data = config.get("model", {}), config.get("data", {})
-    test = metrics.get("test", {}) if isinstance(metrics.get("test"), dict) else {}
-    validation = metrics.get("validation", {}) if isinstance(metrics.get("validation"), dict) else {}
+    # Files of any shape (a run from elsewhere): what is not as aelab writes it is left out.
+    model, data = _object(config.get("model")), _object(config.get("data"))
+    test, validation = _object(metrics.get("test")), _object(metrics.get("validation"))
+    path = data.get("path")
     return {
         "id": run_id, "name": folder.name,
         "type": model.get("type"), "architecture": model.get("architecture"), "latent_dim": model.get("latent_dim"),
-        "dataset": data.get("dataset"), "path": Path(data["path"]).name if data.get("path") else None,
+        "dataset": data.get("dataset"), "path": Path(path).name if isinstance(path, str) and path else None,
         "metrics": {"test_loss": test.get("loss"), "test_mse": test.get("mse"),
                     "validation_loss": validation.get("loss"), "epochs_run": metrics.get("epochs_run"),
                     "train_seconds": metrics.get("train_seconds")},
         "all_metrics": {split: {k: v for k, v in values.items() if isinstance(v, (int, float))}
                         for split, values in metrics.items() if isinstance(values, dict)},
     }
+
+
+def _object(value) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def history(folder: Path) -> list[dict]:

@@ -3,11 +3,13 @@ background thread (tests and benchmarks), on a free port when port 0 is asked fo
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import threading
 import time
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from aelab.errors import AelabError
 from aelab.serve.app import LOCAL_NAMES, create_app
@@ -35,17 +37,75 @@ def url_of(host: str, port: int) -> str:
     return f"http://{shown}:{port}/"
 
 
+KEEP_ALIVE = 5  # seconds an idle keep-alive connection stays open after a response
+REQUEST_DEADLINE = 10.0  # seconds a connection has to send a whole request (headers and body)
+
+
+class Protocol(H11Protocol):
+    """uvicorn's h11 protocol, closing a connection that has not sent a whole request within
+    REQUEST_DEADLINE seconds of opening or of its last response: a client that connects and sends
+    nothing, or a byte now and then, no longer holds a slot for good."""
+
+    deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.cycle is not None and not self.cycle.response_complete:  # a request is being answered
+            self._disarm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._arm()
+
+    def connection_lost(self, exc) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self.deadline = self.loop.call_later(REQUEST_DEADLINE, self._expire)
+
+    def _disarm(self) -> None:
+        if self.deadline is not None:
+            self.deadline.cancel()
+            self.deadline = None
+
+    def _expire(self) -> None:
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.close()
+
+
+def connection_limit() -> int:
+    """Connections (and requests) served at once before a 503: as many as this process's file
+    descriptors allow with room to spare, at most 1000."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        soft = 1024
+    return max(64, min(1000, (soft if soft > 0 else 1024) // 2))
+
+
 class Server:
     """A uvicorn server for the runs under `roots`; `start()` runs it in a thread and returns when
-    it accepts connections, `url` says where, `stop()` ends it."""
+    it accepts connections, `url` says where, `stop()` ends it. `trust_code`: import the network
+    factories the runs name (`aelab serve --trust-code`); without it a run that names one is
+    refused with one line (trust.py)."""
 
     def __init__(self, roots, host: str = "127.0.0.1", port: int = 8000, threads: int | None = None,
-                 log_level: str = "warning"):
+                 log_level: str = "warning", trust_code: bool = False):
         self.host = host
-        app = create_app(roots, allowed_hosts(host), threads)
+        app = create_app(roots, allowed_hosts(host), threads, trust_code)
+        # h11 with a deadline for each request (Protocol): idle connections are closed instead of
+        # holding the slots that limit_concurrency counts (250 of them made every request a 503).
         self.config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
-                                     lifespan="off", timeout_keep_alive=30, limit_concurrency=200,
-                                     h11_max_incomplete_event_size=64 * 1024)
+                                     lifespan="off", timeout_keep_alive=KEEP_ALIVE, http=Protocol,
+                                     limit_concurrency=connection_limit(), h11_max_incomplete_event_size=64 * 1024)
         self.server = uvicorn.Server(self.config)
         self._thread: threading.Thread | None = None
 

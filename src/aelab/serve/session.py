@@ -17,7 +17,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from aelab.data.dataset import ImageData
-from aelab.data.folder import flatten
+from aelab.data.folder import FORMATS, flatten
 from aelab.data.transforms import binarize, conform
 from aelab.errors import AelabError
 from aelab.evaluate.anomalies import anomaly_scores
@@ -230,7 +230,7 @@ class Session:
         c, h, w = self.ctx.model.input_shape
         data_cfg = self.data_config
         try:
-            with Image.open(io.BytesIO(data)) as img:
+            with Image.open(io.BytesIO(data), formats=FORMATS) as img:
                 if img.width * img.height > MAX_UPLOAD_PIXELS:
                     raise AelabError(f"the image is {img.width}x{img.height} pixels; send one of at most "
                                      f"{MAX_UPLOAD_PIXELS // 1_000_000} megapixels")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -20,7 +21,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file, safe_open
 
-from aelab import files
+from aelab import files, limits
 from aelab.errors import AelabError
 
 HASH_KEY = "sha256"
@@ -54,19 +55,31 @@ def content_hash(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> 
 
 
 def read(path: Path, what: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """(tensors, metadata) of a file aelab wrote, checked against the SHA-256 stored in it. A file
+    without one is refused like a damaged one: aelab always writes it, so a file without it was
+    written by something else or had its key removed along with a change."""
     path = Path(path)
     if not path.is_file():
         raise AelabError(f"{what} {path} does not exist")
+    size, cap = path.stat().st_size, limits.LIMITS["tensor_file_bytes"].high
+    if size > cap:
+        raise AelabError(f"{path} is {size / 2**30:.1f} GiB, above aelab's limit 'tensor_file_bytes' of "
+                         f"{cap / 2**30:.0f} GiB for a {what}; is it the right file?")
     try:
         with safe_open(str(path), framework="pt") as f:
             text = dict(f.metadata() or {})
-        tensors = load_file(str(path))
         stored = text.get(HASH_KEY)
-        if stored is not None and stored != content_hash(tensors, text):
+        if stored is None:
+            raise AelabError(f"{path} has no SHA-256 key, which every {what} aelab writes carries: it was not "
+                             f"written by aelab or was altered; restore the {what} from a copy or re-run training")
+        tensors = load_file(str(path))
+        if stored != content_hash(tensors, text):
             raise AelabError(f"{path} is damaged: its content no longer matches the SHA-256 stored in it; "
                              f"restore the {what} from a copy or re-run training")
         metadata = {k: json.loads(v) for k, v in text.items() if k != HASH_KEY}
         return tensors, metadata
+    except AelabError:
+        raise
     except (SafetensorError, json.JSONDecodeError, OSError, ValueError, RuntimeError, TypeError) as e:
         raise AelabError(f"{path} is not a valid aelab {what} ({_first_line(e)}); "
                          "it may be truncated or damaged: re-run training or restore the file") from None
@@ -101,6 +114,38 @@ def load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Te
             state.setdefault(int(index), {})[slot] = value
     optimizer.load_state_dict({"state": state, "param_groups": plain["param_groups"]})
     match_parameter_layout(optimizer)
+
+
+def check_param_groups(optimizer: torch.optim.Optimizer, plain, path: Path) -> None:
+    """One line when a checkpoint's optimizer settings are not of the kind this optimizer keeps (a
+    learning rate that is text, a beta that is a list of words): torch would take them and fail
+    in the middle of the first step."""
+    groups = plain.get("param_groups") if isinstance(plain, dict) else None
+    own = optimizer.param_groups
+    if not isinstance(groups, list) or len(groups) != len(own) or not all(isinstance(g, dict) for g in groups):
+        raise AelabError(f"{path}: its optimizer state does not have this optimizer's {len(own)} parameter "
+                         "group(s); resume with the config the run was started with, or train again")
+    for stored, current in zip(groups, own):
+        for key, value in current.items():
+            if key != "params" and not _same_kind(stored.get(key), value):
+                raise AelabError(f"{path}: the optimizer's {key} is {str(stored.get(key))[:40]!r}, not "
+                                 f"{_kind(value)}; the checkpoint was altered: restore it from a copy or train again")
+
+
+def _same_kind(got, expected) -> bool:
+    if isinstance(expected, bool) or expected is None or isinstance(expected, str):
+        return True  # flags (foreach, amsgrad, ...): torch's own defaults fill what another version left out
+    if isinstance(expected, (int, float)):
+        return isinstance(got, (int, float)) and not isinstance(got, bool) and math.isfinite(got)
+    if isinstance(expected, (list, tuple)):
+        return isinstance(got, (list, tuple)) and len(got) == len(expected) and all(map(_same_kind, got, expected))
+    return True  # a setting of another kind (a plug-in optimizer's): torch checks it
+
+
+def _kind(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return f"a list of {len(value)} numbers"
+    return "a finite number" if isinstance(value, (int, float)) and not isinstance(value, bool) else type(value).__name__
 
 
 def match_parameter_layout(optimizer: torch.optim.Optimizer) -> None:

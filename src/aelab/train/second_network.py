@@ -55,5 +55,12 @@ class SecondNetwork:
         tensors.update(state)
         meta[NAME] = plain
 
+    def check(self, meta: dict, path) -> None:
+        """One line when the checkpoint's settings of this optimizer are not numbers (checkpoint.py)."""
+        if NAME not in meta:
+            raise AelabError(f"{path} holds no state of the second optimizer ({NAME}); resume with the "
+                             "config the run was started with")
+        checkpoint.check_param_groups(self.optimizer, meta[NAME], path)
+
     def load(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
         checkpoint.load_optimizer(self.optimizer, tensors, meta[NAME], NAME)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from aelab import files
 from aelab.data.dataset import ImageData, to_float
 from aelab.errors import AelabError
 from aelab.models.inference import encode
@@ -36,7 +37,7 @@ class TensorBoardLog:
         check_installed()
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(str(Path(run) / FOLDER))
+        self.writer = SummaryWriter(str(files.make_folder(Path(run) / FOLDER)))  # refused if a link
         self.every = every
         self.test = test
         index = np.sort(np.random.default_rng(seed).choice(len(test), min(n, len(test)), replace=False))

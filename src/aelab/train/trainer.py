@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from aelab.config import Config
 from aelab.data.augment import augment
-from aelab.data.dataset import to_float
+from aelab.data.dataset import data_problem, to_float
 from aelab.errors import AelabError
 from aelab.models.autoencoder import Autoencoder
 from aelab.train import checkpoint, distributed, schedules
@@ -265,6 +265,11 @@ class Trainer:
             row["beta"] = beta
         broken = next((k for k in ("loss", "val_loss") if not math.isfinite(row.get(k, 0.0))), None)
         if broken is not None:
+            problem = data_problem(train) or (data_problem(validation, "validation") if validation is not None else None)
+            if problem:
+                raise AelabError(f"the {broken.replace('val_', 'validation ')} is {row[broken]} in epoch {self.state.epoch} "
+                                 f"because of the data: {problem}; check the data (a damaged or forged file, or an array "
+                                 "not scaled to [0, 1]): a lower learning rate would not help")
             what = "training loss" if broken == "loss" else "validation loss (the weights after its last step)"
             raise AelabError(
                 f"training diverged in epoch {self.state.epoch}: the {what} is {row[broken]}; lower "
@@ -345,6 +350,9 @@ class Trainer:
         tensors, meta = checkpoint.read(path, "checkpoint")
         if "state" not in meta or "optimizer" not in meta:
             raise AelabError(f"{path} is not an aelab checkpoint (no training state in it)")
+        checkpoint.check_param_groups(self.optimizer, meta["optimizer"], path)
+        if self.second is not None:
+            self.second.check(meta, path)
         try:
             self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
             best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ValidationError
 
+from aelab import limits
 from aelab.config import ModelConfig
 from aelab.errors import AelabError
 from aelab.models.samplers.diffusion import DiffusionSampler
@@ -90,6 +91,10 @@ def draw(model, n: int, seed: int, temperature: float = 1.0, sampler: str = "aut
     to codes is `fitted` when it is of the kind asked for (an estimator's, or a run's stored one),
     else fitted here to `codes()` (a function giving the training codes, called only when needed)."""
     check_request(n, temperature)
+    limits.check("samples", int(n), "the number of samples")  # before anything is drawn or decoded
+    limits.check("sample_values", int(n) * math.prod(model.input_shape),
+                 f"{int(n):,} images of shape {tuple(model.input_shape)} hold")
+    limits.check("seed", seed, "the seed")
     kind = resolve(model, sampler)
     temp = "" if temperature == 1 else f", temperature {temperature:g}"
     if kind == "prior":
