@@ -114,3 +114,15 @@ def test_image_network_and_schedules_are_estimator_parameters():
     rates = [row["learning_rate"] for row in vae.history_]
     assert betas == sorted(betas) and betas[0] < betas[-1] == 1.0  # the KL weight rose to the model's beta
     assert rates == sorted(rates, reverse=True) and rates[-1] < rates[0]  # cosine decay
+
+
+def test_an_estimator_takes_a_latent_grid_and_a_budget_in_steps():
+    """latent_channels makes the image network's code a grid (its latent_dim follows from the
+    image size); steps sets the training budget in optimizer steps, whatever the data's size."""
+    X = load_digits().images[:640] / 16.0  # 8x8: two stride-2 stages leave a 2x2 grid
+    model = BetaVAE(beta=0.1, architecture="image_conv", stage_channels=(16, 32), latent_channels=3,
+                    reconstruction_loss="mse", steps=40, warmup_steps=5, batch_size=64, seed=3)
+    codes = model.fit(X).transform(X[:5])
+    assert codes.shape == (5, 12)  # 3 values at each of 2x2 positions
+    assert model.n_epochs_ == 4 and model.config_.training.warmup_steps == 5  # 40 steps of 10 a epoch
+    assert clone(model).get_params()["latent_channels"] == 3 and clone(model).get_params()["steps"] == 40

@@ -65,12 +65,12 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                        encoder_topology=None, decoder_topology=None, n_layers=None,
                        conv_channels=(8, 16, 32), conv_dense=64, kernel_size=3,
                        stage_channels=(32, 64, 128, 256), residual_blocks=0, normalization="batch",
-                       sampler="auto", gmm_components=10, sampler_options=None, encoder=None, decoder=None, activation="relu",
+                       latent_channels=None, sampler="auto", gmm_components=10, sampler_options=None, encoder=None, decoder=None, activation="relu",
                        output_activation="auto", init="auto",
                        reconstruction_loss="bce", noise=None, optimizer="adam", learning_rate=1e-3,
                        beta1=0.9, beta2=0.999, epsilon=1e-8, momentum=0.9, weight_decay=0.0,
                        kl_annealing="none", kl_annealing_epochs=10, free_bits=0.0, lr_schedule="constant",
-                       lr_patience=5, gradient_clip=None, epochs=100, batch_size=64, validation_split=0.0,
+                       lr_patience=5, gradient_clip=None, epochs=100, steps=None, warmup_steps=0, batch_size=64, validation_split=0.0,
                        patience=None, min_delta=0.0, seed=42, device="auto", precision="auto", threads=None,
                        verbose=False):
         self.latent_dim = latent_dim
@@ -86,6 +86,7 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.stage_channels = stage_channels  # architecture "image_conv": one stride-2 stage per width
         self.residual_blocks = residual_blocks
         self.normalization = normalization
+        self.latent_channels = latent_channels  # image_conv: a code of that many values per position (a grid)
         self.sampler = sampler  # where sample() draws codes: "auto", "prior", "gaussian", "gmm", "flow", ...
         self.gmm_components = gmm_components
         self.sampler_options = sampler_options  # learned samplers' settings: {"flow": {"transforms": 6}}
@@ -110,6 +111,8 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.lr_patience = lr_patience
         self.gradient_clip = gradient_clip
         self.epochs = epochs
+        self.steps = steps  # a budget in optimizer steps instead of epochs (None: epochs)
+        self.warmup_steps = warmup_steps  # the learning rate rises linearly over that many steps
         self.batch_size = batch_size
         self.validation_split = validation_split
         self.patience = patience
@@ -133,7 +136,8 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                  "stage_channels": _listed(self.stage_channels), "residual_blocks": _listed(self.residual_blocks),
                  "normalization": self.normalization, "sampler": self.sampler,
                  "gmm_components": self.gmm_components, "sampler_options": dict(self.sampler_options or {})}
-        for key in ("latent_dim", "encoder_layers", "decoder_layers", "encoder_topology", "decoder_topology"):
+        for key in ("latent_dim", "latent_channels", "encoder_layers", "decoder_layers", "encoder_topology",
+                    "decoder_topology"):
             if getattr(self, key) is not None:
                 model[key] = _listed(getattr(self, key))
         if self.n_layers is not None:
@@ -154,7 +158,7 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                     "device": self.device, "precision": self.precision, "threads": self.threads,
                     "kl_annealing": self.kl_annealing, "kl_annealing_epochs": self.kl_annealing_epochs,
                     "free_bits": self.free_bits, "lr_schedule": self.lr_schedule, "lr_patience": self.lr_patience,
-                    "gradient_clip": self.gradient_clip}
+                    "gradient_clip": self.gradient_clip, "steps": self.steps, "warmup_steps": self.warmup_steps}
         training.update({k: v for k, v in fit_params.items() if v is not None})
         return validate_config({"model": self._model_section(), "training": training}, source=type(self).__name__)
 
@@ -364,26 +368,26 @@ class DAE(_Autoencoder):
                        decoder_layers=None, encoder_topology=None, decoder_topology=None, n_layers=None,
                        conv_channels=(8, 16, 32), conv_dense=64, kernel_size=3,
                        stage_channels=(32, 64, 128, 256), residual_blocks=0, normalization="batch",
-                       sampler="auto", gmm_components=10, sampler_options=None, encoder=None, decoder=None, activation="relu",
+                       latent_channels=None, sampler="auto", gmm_components=10, sampler_options=None, encoder=None, decoder=None, activation="relu",
                        output_activation="auto", init="auto",
                        reconstruction_loss="bce", optimizer="adam", learning_rate=1e-3, beta1=0.9,
                        beta2=0.999, epsilon=1e-8, momentum=0.9, weight_decay=0.0, kl_annealing="none",
                        kl_annealing_epochs=10, free_bits=0.0, lr_schedule="constant", lr_patience=5,
-                       gradient_clip=None, epochs=100, batch_size=64, validation_split=0.0, patience=None,
+                       gradient_clip=None, epochs=100, steps=None, warmup_steps=0, batch_size=64, validation_split=0.0, patience=None,
                        min_delta=0.0, seed=42, device="auto", precision="auto", threads=None, verbose=False):
         super().__init__(
             latent_dim=latent_dim, architecture=architecture, encoder_layers=encoder_layers,
             decoder_layers=decoder_layers, encoder_topology=encoder_topology,
             decoder_topology=decoder_topology, n_layers=n_layers, conv_channels=conv_channels,
             conv_dense=conv_dense, kernel_size=kernel_size, stage_channels=stage_channels,
-            residual_blocks=residual_blocks, normalization=normalization, sampler=sampler,
+            residual_blocks=residual_blocks, normalization=normalization, latent_channels=latent_channels, sampler=sampler,
             gmm_components=gmm_components, sampler_options=sampler_options, encoder=encoder, decoder=decoder,
             activation=activation, output_activation=output_activation, init=init,
             reconstruction_loss=reconstruction_loss, noise=noise, optimizer=optimizer,
             learning_rate=learning_rate, beta1=beta1, beta2=beta2, epsilon=epsilon, momentum=momentum,
             weight_decay=weight_decay, kl_annealing=kl_annealing, kl_annealing_epochs=kl_annealing_epochs,
             free_bits=free_bits, lr_schedule=lr_schedule, lr_patience=lr_patience,
-            gradient_clip=gradient_clip, epochs=epochs, batch_size=batch_size,
+            gradient_clip=gradient_clip, epochs=epochs, steps=steps, warmup_steps=warmup_steps, batch_size=batch_size,
             validation_split=validation_split, patience=patience, min_delta=min_delta, seed=seed,
             device=device, precision=precision, threads=threads, verbose=verbose)
 
@@ -396,12 +400,12 @@ class BetaVAE(_Autoencoder):
                        encoder_topology=None, decoder_topology=None, n_layers=None,
                        conv_channels=(8, 16, 32), conv_dense=64, kernel_size=3,
                        stage_channels=(32, 64, 128, 256), residual_blocks=0, normalization="batch",
-                       sampler="auto", gmm_components=10, sampler_options=None, encoder=None, decoder=None, activation="relu",
+                       latent_channels=None, sampler="auto", gmm_components=10, sampler_options=None, encoder=None, decoder=None, activation="relu",
                        output_activation="auto", init="auto",
                        reconstruction_loss="bce", noise=None, optimizer="adam", learning_rate=1e-3,
                        beta1=0.9, beta2=0.999, epsilon=1e-8, momentum=0.9, weight_decay=0.0,
                        kl_annealing="none", kl_annealing_epochs=10, free_bits=0.0, lr_schedule="constant",
-                       lr_patience=5, gradient_clip=None, epochs=100, batch_size=64, validation_split=0.0,
+                       lr_patience=5, gradient_clip=None, epochs=100, steps=None, warmup_steps=0, batch_size=64, validation_split=0.0,
                        patience=None, min_delta=0.0, seed=42, device="auto", precision="auto", threads=None,
                        verbose=False):
         super().__init__(
@@ -409,14 +413,14 @@ class BetaVAE(_Autoencoder):
             decoder_layers=decoder_layers, encoder_topology=encoder_topology,
             decoder_topology=decoder_topology, n_layers=n_layers, conv_channels=conv_channels,
             conv_dense=conv_dense, kernel_size=kernel_size, stage_channels=stage_channels,
-            residual_blocks=residual_blocks, normalization=normalization, sampler=sampler,
+            residual_blocks=residual_blocks, normalization=normalization, latent_channels=latent_channels, sampler=sampler,
             gmm_components=gmm_components, sampler_options=sampler_options, encoder=encoder, decoder=decoder,
             activation=activation, output_activation=output_activation, init=init,
             reconstruction_loss=reconstruction_loss, noise=noise, optimizer=optimizer,
             learning_rate=learning_rate, beta1=beta1, beta2=beta2, epsilon=epsilon, momentum=momentum,
             weight_decay=weight_decay, kl_annealing=kl_annealing, kl_annealing_epochs=kl_annealing_epochs,
             free_bits=free_bits, lr_schedule=lr_schedule, lr_patience=lr_patience,
-            gradient_clip=gradient_clip, epochs=epochs, batch_size=batch_size,
+            gradient_clip=gradient_clip, epochs=epochs, steps=steps, warmup_steps=warmup_steps, batch_size=batch_size,
             validation_split=validation_split, patience=patience, min_delta=min_delta, seed=seed,
             device=device, precision=precision, threads=threads, verbose=verbose)
         self.beta = beta
@@ -436,11 +440,11 @@ class Estimator(_Autoencoder):
                        architecture="mlp", encoder_layers=None, decoder_layers=None, encoder_topology=None,
                        decoder_topology=None, n_layers=None, conv_channels=(8, 16, 32), conv_dense=64,
                        kernel_size=3, stage_channels=(32, 64, 128, 256), residual_blocks=0,
-                       normalization="batch", sampler="auto", gmm_components=10, sampler_options=None, encoder=None, decoder=None,
+                       normalization="batch", latent_channels=None, sampler="auto", gmm_components=10, sampler_options=None, encoder=None, decoder=None,
                        activation="relu", output_activation="auto", init="auto", reconstruction_loss="bce", optimizer="adam",
                        learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, momentum=0.9,
                        weight_decay=0.0, kl_annealing="none", kl_annealing_epochs=10, free_bits=0.0,
-                       lr_schedule="constant", lr_patience=5, gradient_clip=None, epochs=100, batch_size=64,
+                       lr_schedule="constant", lr_patience=5, gradient_clip=None, epochs=100, steps=None, warmup_steps=0, batch_size=64,
                        validation_split=0.0, patience=None, min_delta=0.0, seed=42, device="auto",
                        precision="auto", threads=None, verbose=False):
         super().__init__(
@@ -448,14 +452,14 @@ class Estimator(_Autoencoder):
             decoder_layers=decoder_layers, encoder_topology=encoder_topology,
             decoder_topology=decoder_topology, n_layers=n_layers, conv_channels=conv_channels,
             conv_dense=conv_dense, kernel_size=kernel_size, stage_channels=stage_channels,
-            residual_blocks=residual_blocks, normalization=normalization, sampler=sampler,
+            residual_blocks=residual_blocks, normalization=normalization, latent_channels=latent_channels, sampler=sampler,
             gmm_components=gmm_components, sampler_options=sampler_options, encoder=encoder, decoder=decoder,
             activation=activation, output_activation=output_activation, init=init,
             reconstruction_loss=reconstruction_loss, noise=noise, optimizer=optimizer,
             learning_rate=learning_rate, beta1=beta1, beta2=beta2, epsilon=epsilon, momentum=momentum,
             weight_decay=weight_decay, kl_annealing=kl_annealing, kl_annealing_epochs=kl_annealing_epochs,
             free_bits=free_bits, lr_schedule=lr_schedule, lr_patience=lr_patience,
-            gradient_clip=gradient_clip, epochs=epochs, batch_size=batch_size,
+            gradient_clip=gradient_clip, epochs=epochs, steps=steps, warmup_steps=warmup_steps, batch_size=batch_size,
             validation_split=validation_split, patience=patience, min_delta=min_delta, seed=seed,
             device=device, precision=precision, threads=threads, verbose=verbose)
         self.model_type = model_type
