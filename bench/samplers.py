@@ -85,7 +85,7 @@ def main() -> None:
     reference = ctx.train.images[np.random.default_rng(args.seed).choice(len(ctx.train), min(args.n, len(ctx.train)),
                                                                          replace=False)]
     floor = frechet_distance(ctx.test.images, reference, classifier)
-    _, test_rms = nearest(ctx.test.images.astype(np.float32) / 255, ctx.train.images)
+    _, test_rms = nearest(ctx.test.images, ctx.train.images)  # uint8 or [0, 1] floats: nearest reads both
     rows = [("real (train) images", floor, float(np.median(test_rms)), float(test_rms.min()), 0, 0, 0)]
     # The best any sampler can do with this decoder: the training images' own codes, decoded. A
     # sampler near this row is limited by the decoder (its blur), not by where it puts codes.
