@@ -83,6 +83,7 @@ def build_model(config: ModelConfig, input_shape, encoder: nn.Module | None = No
     """The model `config` describes, for images of shape (C, H, W); `seed` (training.seed) seeds
     its initial weights: same seed, same model."""
     cls = model_class(config.type)
+    config = _with_grid_latent_dim(config, tuple(input_shape))  # also for a config that skipped complete_options
     if seed is not None:
         torch.manual_seed(seed)
     try:
@@ -113,14 +114,20 @@ def complete_options(config: Config, train) -> Config:
 
 
 def _latent_grid(config: Config, input_shape) -> Config:
-    m = config.model
+    model = _with_grid_latent_dim(config.model, input_shape, warn=True)
+    return config if model is config.model else config.model_copy(update={"model": model})
+
+
+def _with_grid_latent_dim(m: ModelConfig, input_shape, warn: bool = False) -> ModelConfig:
+    """`m` with the latent_dim of its latent grid (image_conv with latent_channels) on images of
+    `input_shape`; `m` itself when it has no grid or the number is already right."""
     if m.architecture != "image_conv" or m.latent_channels is None or m.encoder or m.decoder:
-        return config
+        return m
     h, w = grid_size(input_shape, m.stage_channels)
     latent_dim = m.latent_channels * h * w
     if latent_dim == m.latent_dim:
-        return config
-    if "latent_dim" in m.model_fields_set:
+        return m
+    if warn and "latent_dim" in m.model_fields_set:
         log.warning("model.latent_dim %d is replaced by %d: model.latent_channels %d at each of the %dx%d "
                     "positions of the latent grid", m.latent_dim, latent_dim, m.latent_channels, h, w)
-    return config.model_copy(update={"model": m.model_copy(update={"latent_dim": latent_dim})})
+    return m.model_copy(update={"latent_dim": latent_dim})
