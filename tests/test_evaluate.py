@@ -263,3 +263,21 @@ def test_cli_evaluate_defaults_to_the_test_split_and_reports_each_stage(font_cli
         assert stage in log, log
     assert main(["evaluate", str(font_cli_run), "--splits", "train,test", "--no-progress"]) == 0
     assert "train" in capsys.readouterr().out.splitlines()[0]
+
+
+def test_quiet_reads_the_same_after_the_command_as_before_it(font_cli_run, caplog, capsys):
+    import logging
+
+    from aelab.cli import main
+
+    for argv in (["evaluate", str(font_cli_run), "-q"], ["-q", "evaluate", str(font_cli_run)],
+                 ["evaluate", str(font_cli_run), "--quiet"]):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="aelab"):
+            assert main(argv) == 0, capsys.readouterr().err
+        assert "reconstruction metrics" not in caplog.text, argv  # the stages are not reported
+        assert "mse" in capsys.readouterr().out  # the table still is
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="aelab"):  # without -q anywhere: the stages are reported
+        assert main(["evaluate", str(font_cli_run), "--no-progress"]) == 0
+    assert "reconstruction metrics" in caplog.text
