@@ -89,9 +89,11 @@ def _no_likelihood(run: Path) -> str | None:
     """Why the run's model has no likelihood to bound, or None when it has one."""
     from aelab.evaluate.likelihood import LIKELIHOODS
     from aelab.evaluate.run_evaluation import run_config
-    from aelab.models.registry import model_class
+    from aelab.models.registry import is_registered, model_class, not_registered_for_run
 
     config = run_config(run)
+    if not is_registered(config.model.type):
+        raise not_registered_for_run(config.model.type, run)
     if not model_class(config.model.type).variational:
         return "a likelihood needs a VAE (an encoder that gives q(z|x))"
     if config.model.reconstruction_loss not in LIKELIHOODS:
