@@ -341,3 +341,25 @@ def test_an_unlabelled_map_shows_the_images_at_their_points(emoji_run):
     fig, _ = drawing(ctx, thumbnails=False)
     shown = [a for a in fig.axes[0].artists if isinstance(a, AnnotationBbox)]
     assert 5 <= len(shown) <= len(ctx.test)
+
+
+def test_arithmetic_titles_never_overlap_even_when_long():
+    """Fashion-MNIST's 'nearest test image: test #6679 (T-shirt/top)' ran into '= decoded result'
+    (issue 27): every title, as drawn, stays clear of its neighbours and of the figure's title."""
+    from sklearn.datasets import load_digits
+
+    from aelab.plots.explore_figures import draw_equation
+
+    digits = load_digits().images[:5] / 16.0
+    images = [np.kron(d, np.ones((3, 3)))[None].astype(np.float32) for d in digits]  # (1, 24, 24)
+    fig = draw_equation(images[:3], ["test #9998 (Trouser)", "- mean of 'Sneaker'", "+ mean of 'Ankle boot'"],
+                        images[3], images[4], "nearest test image: test #6679 (T-shirt/top)",
+                        "VAE latent arithmetic: #9998 - Sneaker + Ankle boot")
+    renderer = fig.canvas.get_renderer()
+    boxes = [ax.title.get_window_extent(renderer) for ax in fig.axes]
+    assert "T-shirt/top" in fig.axes[-1].get_title()  # wrapped, not cut
+    for left, right in zip(boxes, boxes[1:]):
+        assert left.x1 < right.x0, (left, right)
+    top = fig._suptitle.get_window_extent(renderer)
+    assert all(box.y1 < top.y0 for box in boxes)
+    assert all(box.y0 > ax.get_window_extent(renderer).y1 - 1 for box, ax in zip(boxes, fig.axes))

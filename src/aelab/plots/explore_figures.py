@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -141,16 +142,39 @@ def map_canvas(points, labels, label_names, axis_names, title, centroids, path_p
 def equation(panels: list[np.ndarray], titles: list[str], result: np.ndarray, closest: np.ndarray,
              closest_title: str, title: str, path: Path) -> Path:
     """Operands, '=' the decoded result, and the test image nearest to it."""
+    return save(draw_equation(panels, titles, result, closest, closest_title, title), path)
+
+
+def draw_equation(panels: list[np.ndarray], titles: list[str], result: np.ndarray, closest: np.ndarray,
+                  closest_title: str, title: str):
+    """The figure of `equation`: each panel's title wrapped to its panel's width, so that long ones
+    ('nearest test image: test #6679 (T-shirt/top)') never run into their neighbours."""
     shown = panels + [result, closest]
     names = titles + ["= decoded result", closest_title]
     size = cell_inches(result.shape, 1.5)
     fig, axes = subplots(1, len(shown), figsize=(len(shown) * size + 0.5, size + 1.1), squeeze=False)
     for ax, image, name in zip(axes[0], shown, names):
         show_framed(ax, image.transpose(1, 2, 0))
-        ax.set_title(name, fontsize=8)
-    axes[0][-1].set_title(closest_title, fontsize=8, color="0.35")
+        ax.set_title(name, fontsize=8, color="0.35" if ax is axes[0][-1] else "black")
     _finish(fig, title)
-    return save(fig, path)
+    if _wrap_titles(fig, axes[0]):
+        _finish(fig, title, lines=1 + max(ax.get_title().count("\n") for ax in axes[0]))
+    return fig
+
+
+def _wrap_titles(fig, axes) -> bool:
+    """Break each axes title wider than its axes (as drawn) into lines that fit; True if any was."""
+    renderer = fig.canvas.get_renderer()
+    changed = False
+    for ax in axes:
+        text, room = ax.title, ax.get_window_extent(renderer).width
+        words = text.get_text().split(" ")
+        width = len(text.get_text())
+        while text.get_window_extent(renderer).width > room and width > 8 and len(words) > 1:
+            width -= 2
+            text.set_text(textwrap.fill(" ".join(words), width, break_long_words=False))
+            changed = True
+    return changed
 
 
 def denoise_rows(noisy, denoised, clean, captions: list[str], title: str, path: Path) -> Path:
