@@ -27,3 +27,12 @@ def test_the_constraints_comment_states_the_torch_bound_of_pyproject():
     bound = re.search(r">=\s*([\d.]+)", needed).group(1)
     said = re.findall(r"torch\s*>=\s*([\d.]+)", (ROOT / "constraints.txt").read_text())
     assert said == [bound], said
+
+
+def test_the_quick_starts_timing_names_the_machine_it_was_measured_on():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    timing = next(p for p in quick.split("\n\n") if re.search(r"\d+ s, of which \d+ s training", p))
+    pinned = re.search(r"torch==([\d.]+)", (ROOT / "constraints.txt").read_text()).group(1)
+    for named in ("measured on", "cores", "load average", f"torch {pinned}", "Python"):
+        assert named in timing.replace("\n", " "), named
