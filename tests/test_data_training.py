@@ -61,12 +61,16 @@ def test_datasets_command_lists_every_name_and_where_it_is(capsys, tmp_path):
     for name in ("font5x7", "digits", "mnist", "fashion-mnist", "kmnist", "folder", "faces"):
         assert f"\n{name} " in out
     assert "needs data.path" in out
-    # One plain line per dataset, saying where it is found once: no "shipped / shipped inside aelab".
+    # One entry per dataset (its name, then indented lines), saying where it is found once: no
+    # "shipped / shipped inside aelab"; no line wider than 100 characters (issue 27).
     names = ("font5x7", "digits", "mnist", "fashion-mnist", "kmnist", "folder", "faces", "dsprites")
     table = out.split("\n\n")[0].splitlines()
-    assert len(table) == 1 + len(names) and all(line.split()[0] in names for line in table[1:]), table
-    font = next(line for line in table if line.startswith("font5x7 "))
-    digits_line = next(line for line in table if line.startswith("digits "))
+    heads = [line for line in table if not line.startswith(" ")]
+    assert len(heads) == 1 + len(names) and all(line.split()[0] in names for line in heads[1:]), table
+    wide = [line for line in out.splitlines() if len(line) > 100]
+    assert all(len(line.split()) == 1 for line in wide), wide  # only a path, kept whole to be copied
+    entry = {name: " ".join(table[table.index(head):][:4]) for name, head in zip(names, heads[1:])}
+    font, digits_line = entry["font5x7"].split("digits ")[0], entry["digits"].split("mnist ")[0]
     assert "inside aelab" in font and font.count("shipped") == 0
     assert "inside scikit-learn" in digits_line and digits_line.count("bundled") == 0
     assert "AELAB_OFFLINE" in out
@@ -74,3 +78,19 @@ def test_datasets_command_lists_every_name_and_where_it_is(capsys, tmp_path):
     assert " no " in mnist_line  # the 60k training files are not on this machine
     assert main(["datasets", "--set", f"data.path={tmp_path}"]) == 0
     assert "folder" in capsys.readouterr().out
+
+
+def test_datasets_says_test_split_only_when_only_mnists_test_files_are_there(capsys, tmp_path):
+    from shared_data import MNIST_TEST_DIR
+
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (folder / name).symlink_to(MNIST_TEST_DIR / name)
+    assert main(["datasets", "--set", f"data.path={folder}"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("mnist "))
+    entry = " ".join(line.strip() for line in lines[head:head + 4])
+    assert lines[head].split()[1:3] == ["test", "only"], lines[head]
+    assert "test split only" in entry and "data.published_split test" in entry and "missing" not in entry

@@ -263,3 +263,48 @@ def test_cli_evaluate_defaults_to_the_test_split_and_reports_each_stage(font_cli
         assert stage in log, log
     assert main(["evaluate", str(font_cli_run), "--splits", "train,test", "--no-progress"]) == 0
     assert "train" in capsys.readouterr().out.splitlines()[0]
+
+
+def test_quiet_reads_the_same_after_the_command_as_before_it(font_cli_run, caplog, capsys):
+    import logging
+
+    from aelab.cli import main
+
+    for argv in (["evaluate", str(font_cli_run), "-q"], ["-q", "evaluate", str(font_cli_run)],
+                 ["evaluate", str(font_cli_run), "--quiet"]):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="aelab"):
+            assert main(argv) == 0, capsys.readouterr().err
+        assert "reconstruction metrics" not in caplog.text, argv  # the stages are not reported
+        assert "mse" in capsys.readouterr().out  # the table still is
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="aelab"):  # without -q anywhere: the stages are reported
+        assert main(["evaluate", str(font_cli_run), "--no-progress"]) == 0
+    assert "reconstruction metrics" in caplog.text
+
+
+def test_the_nll_says_how_long_it_will_take_and_limit_measures_a_subset(tmp_path, caplog, capsys):
+    """--nll-samples on a large split said nothing for minutes: its time is logged when it starts,
+    and --limit N measures N images, stored beside (never over) the whole split's numbers (issue 27)."""
+    import json
+    import logging
+
+    from aelab.cli import main
+    from aelab.config import load_config
+    from aelab.experiments.train_run import train_run
+
+    run = tmp_path / "vae"
+    train_run(load_config(None, ["training.epochs=2", "model.latent_dim=2"]), run, progress=False, figures=False)
+    whole = json.loads((run / "metrics.json").read_text())["test"]
+    with caplog.at_level(logging.INFO, logger="aelab"):
+        assert main(["evaluate", str(run), "--nll-samples", "200", "--limit", "200", "--no-progress"]) == 0
+    messages = [r.getMessage() for r in caplog.records]
+    said = next(i for i, m in enumerate(messages) if "the NLL will take about" in m)
+    done = next(i for i, m in enumerate(messages) if "importance-sampled NLL" in m and "done in" in m)
+    assert said < done and "on this machine" in messages[said], messages
+    assert "reconstruction metrics of 200 images" in caplog.text
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test"] == whole  # the whole split's numbers are kept as they were
+    assert metrics["test[limit=200]"]["nll"] > 0 and "test[limit=200]" in capsys.readouterr().out
+    assert main(["evaluate", str(run), "--limit", "0"]) == 2
+    assert "--limit 0" in capsys.readouterr().err

@@ -284,7 +284,7 @@ def test_small_images_sit_in_a_lattice_of_their_own_colour(font, digits_run, dig
     assert frame_pixels(digits_run / "reconstruction.png") > 500
 
 
-def test_glyphs_are_named_at_their_points_and_the_backdrop_is_seamless(font, digits):
+def test_glyphs_are_named_at_their_points_and_the_backdrop_glyphs_stand_apart(font, digits):
     from aelab.explore.run_figures import latent_2d
     from aelab.plots.figures import draw_latent_space
 
@@ -299,7 +299,8 @@ def test_glyphs_are_named_at_their_points_and_the_backdrop_is_seamless(font, dig
     fig, used = drawing(font, grid=12)
     ax = fig.axes[0]
     assert used == "pca" and sorted(t.get_text() for t in ax.texts) == glyphs
-    assert ax.images[0].get_array().shape[:2] == (12 * 7, 12 * 5)  # 12x12 decoded glyphs, no lines between
+    # 12x12 decoded glyphs in a lattice one pixel wide: each reads as a glyph, not a carpet of pixels
+    assert ax.images[0].get_array().shape[:2] == (12 * 8 + 1, 12 * 6 + 1)
 
 
 def test_tsne_of_a_2d_model_says_it_draws_the_codes_as_they_are(digits_run, tmp_path, capsys):
@@ -341,3 +342,68 @@ def test_an_unlabelled_map_shows_the_images_at_their_points(emoji_run):
     fig, _ = drawing(ctx, thumbnails=False)
     shown = [a for a in fig.axes[0].artists if isinstance(a, AnnotationBbox)]
     assert 5 <= len(shown) <= len(ctx.test)
+
+
+def test_arithmetic_titles_never_overlap_even_when_long():
+    """Fashion-MNIST's 'nearest test image: test #6679 (T-shirt/top)' ran into '= decoded result'
+    (issue 27): every title, as drawn, stays clear of its neighbours and of the figure's title."""
+    from sklearn.datasets import load_digits
+
+    from aelab.plots.explore_figures import draw_equation
+
+    digits = load_digits().images[:5] / 16.0
+    images = [np.kron(d, np.ones((3, 3)))[None].astype(np.float32) for d in digits]  # (1, 24, 24)
+    fig = draw_equation(images[:3], ["test #9998 (Trouser)", "- mean of 'Sneaker'", "+ mean of 'Ankle boot'"],
+                        images[3], images[4], "nearest test image: test #6679 (T-shirt/top)",
+                        "VAE latent arithmetic: #9998 - Sneaker + Ankle boot")
+    renderer = fig.canvas.get_renderer()
+    boxes = [ax.title.get_window_extent(renderer) for ax in fig.axes]
+    assert "T-shirt/top" in fig.axes[-1].get_title()  # wrapped, not cut
+    for left, right in zip(boxes, boxes[1:]):
+        assert left.x1 < right.x0, (left, right)
+    top = fig._suptitle.get_window_extent(renderer)
+    assert all(box.y1 < top.y0 for box in boxes)
+    assert all(box.y0 > ax.get_window_extent(renderer).y1 - 1 for box, ax in zip(boxes, fig.axes))
+
+
+def _drawn(fig) -> np.ndarray:
+    fig.canvas.draw()
+    return np.array(fig.canvas.buffer_rgba())[..., :3].astype(int)  # a copy: the canvas is drawn again
+
+
+@pytest.mark.parametrize("n", [30, 10_000])
+def test_the_latent_map_backdrop_stays_readable_under_30_or_10000_points(n):
+    """Fashion-MNIST's 10,000 dots hid the decoded backdrop (issue 27): dots shrink and fade as
+    they multiply, so that most of the backdrop still shows, and 30 dots stay plain to see."""
+    from sklearn.datasets import load_digits
+
+    from aelab.plots.explore_figures import draw_latent_map
+
+    digits = load_digits()
+    backdrop = (np.kron(digits.images[:144] / 16.0, np.ones((3, 3)))[:, None].astype(np.float32), 12,
+                (np.array([-2.0, -2.0]), np.array([2.0, 2.0])))
+    rng = np.random.default_rng(0)
+    points, labels = rng.normal(0, 1, (n, 2)), rng.integers(0, 10, n)
+    names = [str(d) for d in range(10)]
+    fig = draw_latent_map(points, labels, names, ("z[0]", "z[1]"), "map", backdrop)
+    drawn = _drawn(fig)
+    for drawn_on_top in [*fig.axes[0].collections, *fig.axes[0].texts]:
+        drawn_on_top.set_visible(False)
+    bare = _drawn(fig)  # the same figure, the backdrop alone
+    x0, y0, x1, y1 = fig.axes[0].get_window_extent().extents.astype(int)
+    inside = (slice(drawn.shape[0] - y1 + 2, drawn.shape[0] - y0 - 2), slice(x0 + 2, x1 - 2))
+    changed = (np.abs(drawn[inside] - bare[inside]).sum(-1) > 60).mean()
+    if n == 30:
+        assert changed > 0.005, changed  # the dots and their names show
+    else:
+        assert changed < 0.25, changed  # most of the backdrop shows through 10,000 dots (was 0.44)
+
+
+def test_a_tsne_map_and_its_report_caption_claim_no_decoded_backdrop(font):
+    from aelab.explore.latent_map import drawing
+    from aelab.explore.report import caption
+
+    fig, used = drawing(font, method="tsne")
+    assert used == "tsne" and not fig.axes[0].images and "decoded" not in fig.axes[0].get_title()
+    assert "nothing is decoded" in caption("latent_map_tsne.png")
+    assert "decoded at grid points" in caption("latent_map_pca.png")

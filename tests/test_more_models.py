@@ -145,3 +145,22 @@ def test_kl_annealing_acts_on_a_cvae_and_is_refused_where_no_kl_term_reads_it(ca
         errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("aelab: error:")]
         assert code == 2 and len(errors) == 1 and f"a '{model_type}' does not weigh" in errors[0]
     assert list(tmp_path.iterdir()) == []  # refused before a run folder was kept
+
+
+def test_beta_tcvae_logs_its_loss_as_parts_that_read_as_their_names():
+    """The three parts are minibatch estimates (dimension_kl may be negative); `kl`, their sum, is
+    the KL term itself, and loss = reconstruction_loss + kl + tc_penalty (issue 27)."""
+    tc = fit("beta_tcvae", {"beta": 6}, epochs=4)
+    for row in tc.history_:
+        parts = row["mutual_information"] + row["total_correlation"] + row["dimension_kl"]
+        assert row["kl"] == pytest.approx(parts, rel=1e-4, abs=1e-4)
+        assert row["tc_penalty"] == pytest.approx(5 * row["total_correlation"], rel=1e-4, abs=1e-4)
+        assert row["loss"] == pytest.approx(row["reconstruction_loss"] + row["kl"] + row["tc_penalty"], rel=1e-4)
+    # `kl` is the KL of the posterior to the prior: it matches the closed form on the same images.
+    model = tc.model_.eval()
+    data = torch.from_numpy(X.astype(np.float32)).view(-1, 1, 1, 64)
+    with torch.no_grad():
+        terms = model.objective(data, torch.Generator().manual_seed(0))
+        out = model(data, generator=torch.Generator().manual_seed(0))
+    exact = (0.5 * (out.mean.square() + out.logvar.exp() - 1 - out.logvar).sum(1)).mean()
+    assert float(terms["kl"]) > 0 and float(terms["kl"]) == pytest.approx(float(exact), rel=0.1)

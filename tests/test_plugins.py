@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -136,3 +137,18 @@ def test_network_factories_from_a_config_and_a_missing_factory(tmp_path, capsys,
     assert err.count("\n") == 1 and "model.encoder 'my_nets_for_aelab:make_encoder': cannot import" in err
     with pytest.raises(aelab.AelabError, match="cannot import my_nets_for_aelab"):
         aelab.load(run, trust_code=True)
+
+
+def test_a_run_of_a_script_registered_type_says_how_to_reopen_it_elsewhere(tmp_path):
+    """A type registered in a script trains; another process (aelab generate) cannot know it, and
+    its one line gives the fix that works there: an entry point (issue 27)."""
+    import subprocess
+
+    run = tmp_path / "run"
+    assert main(["train", "--set", "data.dataset=digits", "--set", "data.limit=200", "--set", "model.type=sparse_ae",
+                 "--set", "training.epochs=1", "--out", str(run), "--no-progress", "--no-figures"]) == 0
+    for command in (["generate", str(run)], ["evaluate", str(run), "--nll-samples", "5"]):
+        done = subprocess.run([str(Path(sys.executable).parent / "aelab"), *command], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert str(run) in done.stderr and '"sparse_ae"' in done.stderr
+        assert '[project.entry-points."aelab.models"] sparse_ae = ' in done.stderr and "docs/extending.md" in done.stderr

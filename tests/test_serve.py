@@ -449,3 +449,28 @@ def test_serve_command_prints_the_url_warns_off_localhost_and_stops_on_ctrl_c(se
         proc.kill()
     assert proc.returncode == 0 and "stopped" in out
     assert "reachable from other machines" in err and "Traceback" not in err
+
+
+def test_runs_of_the_same_name_in_two_sweeps_say_which_sweep_they_come_from(tmp_path):
+    """aelab serve sweeps/A/runs sweeps/B/runs: not runs/X and runs/X~, but A/runs/X and B/runs/X,
+    each with its folder (issue 27)."""
+    import shutil
+
+    from aelab.config import load_config
+    from aelab.experiments.train_run import train_run
+    from aelab.serve.catalog import Catalog
+
+    trained = tmp_path / "trained"
+    train_run(load_config(None, ["data.limit=100", "training.epochs=1"]), trained, progress=False, figures=False)
+    for sweep in ("A", "B"):
+        shutil.copytree(trained, tmp_path / "sweeps" / sweep / "runs" / "latent_dim=2")
+    roots = [tmp_path / "sweeps" / "A" / "runs", tmp_path / "sweeps" / "B" / "runs"]
+    found = {r["id"]: r for r in Catalog(roots).summaries()}
+    assert sorted(found) == ["A/runs/latent_dim=2", "B/runs/latent_dim=2"]
+    for sweep in ("A", "B"):
+        assert found[f"{sweep}/runs/latent_dim=2"]["folder"] == str(roots["AB".index(sweep)].resolve() / "latent_dim=2")
+    # The same folder named twice is listed once; one root alone keeps the short names.
+    assert sorted(Catalog([roots[0], roots[0]]).runs) == ["latent_dim=2"]
+    # Roots told apart by their last part keep just that part.
+    assert sorted(Catalog([tmp_path / "sweeps" / "A", tmp_path / "sweeps" / "B"]).runs) == \
+        ["A/runs/latent_dim=2", "B/runs/latent_dim=2"]

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import csv
 import json
+from types import SimpleNamespace
 
 import pytest
 
 from aelab.cli import main
 from aelab.config import load_config
 from aelab.errors import AelabError
+from aelab.experiments.figures import image_row_figures
 from aelab.experiments.kfold import format_mean_std, mean_std
 from aelab.experiments.sweep import expand, parse_grid, run_sweep, trial_name
+from aelab.experiments.train_run import train_run
 
 BASE = {"data": {"dataset": "digits", "limit": 300},
         "model": {"type": "ae", "encoder_layers": [32]},
@@ -124,3 +127,21 @@ def test_a_bad_sweep_section_is_one_line(tmp_path, capsys, section, says):
     err = capsys.readouterr().err
     assert code == 2 and says in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_sweep_samples_caption_says_what_each_model_was_drawn_from(tmp_path):
+    """A VAE drawn from a Gaussian fitted to its codes is captioned so, not as the prior (issue 27)."""
+    small = ["data.dataset=digits", "data.limit=200", "training.epochs=1", "model.latent_dim=2"]
+    trials = []
+    for name, sampler in (("prior", "auto"), ("fitted", "gaussian")):
+        config = load_config(None, small + [f"model.sampler={sampler}"])
+        train_run(config, tmp_path / name, progress=False, figures=False)
+        trials.append(SimpleNamespace(run=tmp_path / name, name=name, config=config))
+    fig = image_row_figures(trials, 4)["sweep_samples.png"]
+    caption = fig._suptitle.get_text()
+    row_labels = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "AE:" not in caption and "N(0, I)" not in caption
+    assert any(label.startswith("fitted") and "Gaussian fitted to the training codes" in label for label in row_labels)
+    assert any(label.startswith("prior") and "prior" in label.split("\n", 1)[1] for label in row_labels)
+    single = image_row_figures(trials[1:], 4)["sweep_samples.png"]._suptitle.get_text()
+    assert single.startswith("Samples from a Gaussian fitted to the training codes")

@@ -144,3 +144,18 @@ def test_channels_last_conv_run_resumes_to_identical_weights(tmp_path):
     wa, wb = weights(whole), weights(resumed)
     assert wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa)
     assert metrics["test"]["loss"] == pytest.approx(expected["test"]["loss"], rel=1e-6)
+
+
+def test_without_a_terminal_the_progress_bar_writes_one_line_per_epoch_at_most(tmp_path, capsys):
+    """In a log file (CI, `> log`), each '\\r' status is a line: once per epoch, not twice (issue 27)."""
+    config = load_config(None, ["data.dataset=digits", "training.epochs=3", "training.batch_size=8",
+                                "model.latent_dim=2"])
+    train_run(config, tmp_path / "run", progress=True, figures=False)
+    err = capsys.readouterr().err
+    statuses = [s for s in err.replace("\r", "\n").splitlines() if s.startswith("training")]
+    # The opening 0/3 and tqdm's closing summary, and between them each epoch once at most,
+    # with its losses (before: once for the count, again for the losses).
+    assert "0/3" in statuses[0] and "3/3" in statuses[-1] and len(statuses) <= 3 + 2, statuses
+    for epoch in (1, 2, 3):
+        shown = [s for s in statuses[1:-1] if f" {epoch}/3 " in s]
+        assert len(shown) <= 1 and all("loss=" in s for s in shown), statuses

@@ -44,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         importlib.import_module(name).add_commands(sub)
     for name, command in sub.choices.items():
+        # -q and --debug read the same before or after the command (aelab evaluate RUN -q);
+        # SUPPRESS: absent here, the value given before the command stands.
+        command.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                             help="only warnings and errors")
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show the full traceback of an error")
         if name not in NO_RUNS:
             command.add_argument("--trust-code", action="store_true",
                                  help="import the network factories (model.encoder / model.decoder import "

@@ -33,7 +33,7 @@ from aelab.errors import AelabError
 from aelab.layout import CHECKPOINT, CONFIG, HISTORY, LOCK, METRICS, MODEL  # the run folder's names live in layout.py
 from aelab.models import samplers
 from aelab.models.autoencoder import Autoencoder
-from aelab.models.registry import build_model
+from aelab.models.registry import build_model, is_registered, not_registered_for_run
 from aelab.train import checkpoint
 
 MAX_NAME = 200  # characters of a run folder's name (filesystems allow 255 bytes)
@@ -207,6 +207,8 @@ def load_model(path: str | Path, encoder=None, decoder=None, with_extra: bool = 
             and shape[0] in (1, 3) and math.prod(shape) <= MAX_PIXELS):
         raise AelabError(f"{path}: input_shape {str(shape)[:80]} in its metadata is not an image shape "
                          f"[channels 1 or 3, height, width] of at most {MAX_PIXELS} values; the file is damaged")
+    if not is_registered(config.model.type):
+        raise not_registered_for_run(config.model.type, path.parent if path.name == MODEL else path)
     try:
         model = build_model(config.model, tuple(shape), encoder, decoder)
     except (RuntimeError, MemoryError) as e:

@@ -5,6 +5,7 @@ kept and rejected, and draw a grid of the crops (the same for `folder`: what tra
 from __future__ import annotations
 
 import argparse
+import textwrap
 from pathlib import Path
 
 from aelab.errors import AelabError
@@ -15,7 +16,7 @@ PREVIEW_MAX = 100  # crops drawn in a preview grid
 # `aelab --help` and `--version` start in well under a second.
 
 
-HEADER = ("NAME", "OFFLINE", "WHERE", "WHAT")
+WIDTH = 100  # characters of a line of the list
 
 
 def add_commands(sub) -> None:
@@ -44,15 +45,19 @@ def run(args: argparse.Namespace) -> int:
     if args.name:
         return _load(args)
     from aelab.data import download
-    from aelab.data.registry import LOADERS, available, where
+    from aelab.data.registry import LOADERS, offline, where
 
-    rows = [(name, "yes" if available(name, args.path) else "no", where(name, args.path), description)
-            for name, (_, description) in LOADERS.items()]
-    widths = [max(len(row[i]) for row in rows + [HEADER]) for i in range(3)]
-    for row in [HEADER, *rows]:  # one line per dataset: where it is found, then what it is
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[3])
-    print(f"\ndownloads and caches go to {download.cache_root()} (set AELAB_DATA_DIR to change; "
-          f"AELAB_OFFLINE=1 never downloads)")
+    # One line per dataset (name, whether it loads offline, what it is), where it is found on the
+    # next, indented: no line wider than WIDTH, whatever the paths.
+    indent = " " * (max(len(n) for n in LOADERS) + 2 + len("test only") + 2)
+    print(f"{'NAME'.ljust(len(indent) - len('test only') - 4)}  {'OFFLINE'.ljust(len('test only'))}  WHAT / where")
+    for name, (_, description) in LOADERS.items():
+        head = f"{name.ljust(len(indent) - len('test only') - 4)}  {offline(name, args.path).ljust(len('test only'))}  "
+        print(textwrap.fill(description, WIDTH, initial_indent=head, subsequent_indent=indent))
+        print(textwrap.fill(where(name, args.path), WIDTH, initial_indent=indent, subsequent_indent=indent,
+                            break_on_hyphens=False, break_long_words=False))
+    print(textwrap.fill(f"\ndownloads and caches go to {download.cache_root()} (set AELAB_DATA_DIR to change; "
+                        "AELAB_OFFLINE=1 never downloads)", WIDTH, replace_whitespace=False))
     return 0
 
 

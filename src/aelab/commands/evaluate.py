@@ -49,6 +49,10 @@ def add_commands(sub) -> None:
     p.add_argument("--nll-precision", choices=("auto", "bf16", "fp32"), default="auto",
                    help="decoder precision of the NLL: auto (bf16 on CPUs with native bf16, within a few "
                         "hundredths of a nat of fp32; else fp32), bf16 or fp32")
+    p.add_argument("--limit", type=int, metavar="N",
+                   help="measure N of each split's images (a seeded choice; stored as '<split>[limit=N]'): "
+                        "a quick figure where the whole split is slow, e.g. --nll-samples 1000 on 10,000 "
+                        "images (the time it will take is logged when the NLL starts)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--fd-samples", type=int, default=0, metavar="N",
                    help="sample quality: the Fréchet distance of N samples to each split, in the features of a "
@@ -73,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         log.warning("--nll-samples: %s; skipped for this run", why_not)
     results = evaluate_run(Path(args.run), splits, data_overrides(args), noise, args.nll_samples, args.noise_repeats,
                            progress=not (args.no_progress or args.quiet), nll_precision=args.nll_precision,
-                           fd_samples=args.fd_samples, sampler=args.sampler)
+                           fd_samples=args.fd_samples, sampler=args.sampler, limit=args.limit)
     print(format_table(results))
     print(f"merged into {Path(args.run) / layout.METRICS}")
     split, values = next(((s, v) for s, v in reversed(results.items()) if "mutual_information" in v), (None, None))
@@ -89,9 +93,11 @@ def _no_likelihood(run: Path) -> str | None:
     """Why the run's model has no likelihood to bound, or None when it has one."""
     from aelab.evaluate.likelihood import LIKELIHOODS
     from aelab.evaluate.run_evaluation import run_config
-    from aelab.models.registry import model_class
+    from aelab.models.registry import is_registered, model_class, not_registered_for_run
 
     config = run_config(run)
+    if not is_registered(config.model.type):
+        raise not_registered_for_run(config.model.type, run)
     if not model_class(config.model.type).variational:
         return "a likelihood needs a VAE (an encoder that gives q(z|x))"
     if config.model.reconstruction_loss not in LIKELIHOODS:

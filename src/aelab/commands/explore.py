@@ -23,7 +23,7 @@ def add_commands(sub) -> None:
         p.set_defaults(handler=handler)
         return p
 
-    p = command("generate", "a grid of new images: prior samples (VAE) or a Gaussian fitted to the codes (AE)",
+    p = command("generate", "a grid of new images, drawn by the run's sampler (--sampler to choose another)",
                 _generate)
     p.add_argument("-n", type=int, default=64, help="how many images (default 64)")
     p.add_argument("--temperature", type=float, default=1.0, help="spread of the draws (default 1.0)")

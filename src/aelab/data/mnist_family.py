@@ -132,17 +132,26 @@ def available(name: str, path: str | None = None) -> bool:
     return not locate(DATASETS[name], path)[1]
 
 
+def test_split_only(name: str, path: str | None = None) -> bool:
+    """Only the published test split's files are here (enough for data.published_split 'test')."""
+    found, missing = locate(DATASETS[name], path)
+    return bool(found) and set(found) == {"test_images", "test_labels"}
+
+
 def where(name: str, path: str | None = None) -> str:
     """A short text for `aelab datasets`: where the files are, or what is missing."""
     spec = DATASETS[name]
     found, missing = locate(spec, path)
+    folders = ", ".join(sorted({str(p.parent) for p in found.values()}))
     if not missing:
-        folders = sorted({str(p.parent) for p in found.values()})
-        return "found in " + ", ".join(folders)
+        return "found in " + folders
     target = download.cache_root() / name
     how = "AELAB_OFFLINE is set" if download.offline() else f"downloads to {target} on first use"
     if not found:
         return f"not on this machine ({how})"
+    if test_split_only(name, path):
+        return (f"test split only, in {folders} (loads offline with data.published_split test); "
+                f"the training split {how}")
     return f"missing {_listing(missing.values())} ({how})"
 
 

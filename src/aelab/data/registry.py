@@ -66,6 +66,13 @@ def available(name: str, path: str | None = None) -> bool:
     return name in LOADERS
 
 
+def offline(name: str, path: str | None = None) -> str:
+    """`aelab datasets`'s OFFLINE column: yes, no, or for the MNIST family "test only"."""
+    if available(name, path):
+        return "yes"
+    return "test only" if name in mnist_family.DATASETS and mnist_family.test_split_only(name, path) else "no"
+
+
 def where(name: str, path: str | None = None) -> str:
     """Where `name`'s data comes from on this machine, in a few words (for `aelab datasets`)."""
     if name in mnist_family.DATASETS:
@@ -80,7 +87,7 @@ def where(name: str, path: str | None = None) -> str:
         if path:
             return f"{path} (the original {dsprites.ORIGINAL_FILE})"
         cache = download.cache_root() / "dsprites" / dsprites.CACHE_FILE
-        return f"drawn by aelab; the whole grid is cached in {cache}" + ("" if cache.is_file() else " on first use")
+        return f"drawn by aelab, cached in {cache}" + ("" if cache.is_file() else " on first use")
     return {"font5x7": "inside aelab", "digits": "inside scikit-learn"}.get(name, "unknown")
 
 

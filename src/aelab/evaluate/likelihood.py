@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -82,11 +84,13 @@ def _log_px(model: Autoencoder, logits: torch.Tensor, x: torch.Tensor) -> torch.
 def likelihood_bounds(model: Autoencoder, data: torch.Tensor, samples: int, seed: int,
                       precision: str = "auto", max_rows: int = 2048, batch_size: int = 1024,
                       progress: bool = False, desc: str = "nll", workers: int | None = None,
+                      estimate: Callable[[float, int], None] | None = None,
                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """(N,) IWAE lower bounds on log p(x) with `samples` draws each, and (N,) ELBOs from the same
     draws, in nats. `precision`: 'auto' (bf16 decoding where the hardware has it), 'bf16', 'fp32'.
     `workers` (default: torch's thread count on a CPU) share the images; the numbers do not depend
-    on it."""
+    on it. `estimate(seconds, images)`: called once the first images are done (two passes per
+    worker), with the whole job's expected seconds measured on those images."""
     _check(model)
     if samples < 1:
         raise AelabError(f"--nll-samples {samples}: give 1 or more importance samples, e.g. 1000")
@@ -137,7 +141,17 @@ def likelihood_bounds(model: Autoencoder, data: torch.Tensor, samples: int, seed
     # Whole passes per worker thread, each op on one core: on a busy machine, an op split over
     # threads waits for the slowest of them at every step; whole passes never wait (BENCHMARKS.md).
     with intra_op_threads(1 if workers > 1 else None), ThreadPoolExecutor(workers) as pool:
-        parts = list(pool.map(unit, range(n_units)))
+        # One pass per worker to warm up, a second timed: the rest takes as long per pass.
+        first = min(n_units, workers)
+        started = time.perf_counter()
+        parts = list(pool.map(unit, range(first)))
+        if estimate is not None and 2 * first < n_units:
+            timed = time.perf_counter()
+            parts += list(pool.map(unit, range(first, 2 * first)))
+            now = time.perf_counter()
+            estimate(now - started + (now - timed) * (n_units - 2 * first) / first,
+                     min(len(data), 2 * first * images_per_pass))
+        parts += list(pool.map(unit, range(len(parts), n_units)))
     bar.close()
     model.train(was_training)
     return torch.cat([b for b, _ in parts]), torch.cat([e for _, e in parts])
@@ -173,8 +187,10 @@ def elbo(model: Autoencoder, data: torch.Tensor, seed: int, batch_size: int = 10
 
 
 def nll_metrics(model: Autoencoder, data: torch.Tensor, samples: int, seed: int, precision: str = "auto",
-                progress: bool = False, desc: str = "nll") -> dict[str, float]:
+                progress: bool = False, desc: str = "nll",
+                estimate: Callable[[float, int], None] | None = None) -> dict[str, float]:
     """`nll`: the IWAE estimate of -log p(x) per image; `elbo` from the same draws beside it."""
-    bound, elbo_k = likelihood_bounds(model, data, samples, seed, precision, progress=progress, desc=desc)
+    bound, elbo_k = likelihood_bounds(model, data, samples, seed, precision, progress=progress, desc=desc,
+                                      estimate=estimate)
     return {"nll": -float(bound.mean()), "nll_samples": samples, "elbo": float(elbo_k.mean()),
             "nll_precision": "bf16" if _use_bf16(precision, data.device) else "fp32"}

@@ -84,13 +84,30 @@ def measure(model: Autoencoder, data: ImageData, seed: int, noise: list | None =
             with _stage(name, "disentanglement"):
                 result.update(disentanglement_metrics(codes, data.factors, data.factor_names, seed))
     if nll_samples and model.variational and model.config.reconstruction_loss in LIKELIHOODS:
+        def estimate(seconds: float, measured: int) -> None:  # said at the start, measured on a few images
+            log.info("%s: the NLL will take about %s on this machine (measured on its first %d images)%s",
+                     name, _duration(seconds), measured,
+                     f"; --limit N measures N of the {len(data)} images" if seconds > 60 else "")
+
         with _stage(name, f"importance-sampled NLL, {nll_samples} samples x {len(data)} images"):
             result.update(nll_metrics(model, tensor, nll_samples, seed, nll_precision, progress=progress,
-                                      desc=f"{name} nll"))
+                                      desc=f"{name} nll", estimate=estimate))
     if noise:
         with _stage(name, f"denoising at {len(noise)} noise level(s) x {noise_repeats}"):
             result["denoising"] = denoising_table(model, tensor, noise, seed, binary, noise_repeats)
     return result
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def limited(data: ImageData, limit: int | None, seed: int) -> ImageData:
+    """`limit` images of `data`, a seeded choice in their order (the whole split when it has no more)."""
+    if limit is None or limit >= len(data):
+        return data
+    chosen = np.sort(np.random.default_rng(seed).choice(len(data), limit, replace=False))
+    return data.subset(chosen)
 
 
 @contextlib.contextmanager
@@ -105,10 +122,13 @@ def _stage(split: str, what: str):
 def evaluate_run(run: str | Path, splits: list[str] | None = None, data_overrides: list[str] | None = None,
                  noise: list | None = None, nll_samples: int = 0, noise_repeats: int = 1,
                  write: bool = True, progress: bool = False, nll_precision: str = "auto",
-                 fd_samples: int = 0, sampler: str = "auto") -> dict[str, dict]:
+                 fd_samples: int = 0, sampler: str = "auto", limit: int | None = None) -> dict[str, dict]:
     """Measure the run on each split (default: the test split); with `write`, merge the results
     into its metrics.json. `fd_samples`: the Fréchet distance of that many samples to each split,
-    drawn by `sampler` (auto: the run's model.sampler)."""
+    drawn by `sampler` (auto: the run's model.sampler). `limit`: measure a seeded choice of that
+    many images of each split, stored under '<split>[limit=N]' (never over the whole split's)."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise AelabError(f"--limit {limit!r}: give a number of images, 1 or more")
     if nll_samples:
         limits.check("importance_samples", nll_samples, "--nll-samples")
     if fd_samples:
@@ -129,8 +149,9 @@ def evaluate_run(run: str | Path, splits: list[str] | None = None, data_override
         raise AelabError(f"--sampler prior: a '{model.config.type}' has no prior; use a sampler fitted to its "
                          "training codes (gaussian, gmm, flow, two_stage, diffusion)")
     seed = config.training.seed + 1  # the seed train_run evaluates with: the same numbers
-    suffix = f"[{','.join(data_overrides)}]" if data_overrides else ""
-    results = {f"{s}{suffix}": measure(model, parts[s], seed, noise, nll_samples, noise_repeats,
+    tags = list(data_overrides or []) + ([f"limit={limit}"] if limit is not None else [])
+    suffix = f"[{','.join(tags)}]" if tags else ""
+    results = {f"{s}{suffix}": measure(model, limited(parts[s], limit, seed), seed, noise, nll_samples, noise_repeats,
                                        progress=progress, name=f"{s}{suffix}", nll_precision=nll_precision)
                for s in splits}
     if fd_samples:

@@ -162,30 +162,41 @@ def _is_number(text: str) -> bool:
 
 def image_rows(out: Path, trials: list, n: int) -> list[Path]:
     """Reconstructions of the same test images and samples, one row per configuration."""
+    figures = image_row_figures(trials, n)
+    return [save(fig, out / name) for name, fig in figures.items()]  # temp + rename: whole or absent
+
+
+def image_row_figures(trials: list, n: int) -> dict:
+    """{file name: figure} of image_rows (none when configurations disagree on the image shape)."""
     parts = split_data(trials[0].config)
     test = parts["test"]
     shown = np.linspace(0, len(test) - 1, min(n, len(test))).round().astype(int)
     originals = test.subset(shown).floats()
     labels = test.labels[shown] if test.labels is not None else None  # a conditional model's input
-    recon_rows, sample_rows, names = [originals], [], []
+    recon_rows, sample_rows, names, sources = [originals], [], [], []
     for trial in trials:
         model, config, _ = runs.load_model(trial.run)
         if model.input_shape != tuple(originals.shape[1:]):
-            return []  # configurations disagree on the image shape: no common grid
+            return {}  # configurations disagree on the image shape: no common grid
         given = labels if model.needs_labels else None
         recon_rows.append(reconstruct(model, originals, labels=given))
-        # The same draws as `aelab generate` (AE: a Gaussian fitted to the training codes; a
-        # conditional model draws for the labels of the test images shown above).
-        z, _ = sample_codes(Context(model, test, parts["train"], seed=0), len(originals))
+        # The same draws as `aelab generate` (its model.sampler; a conditional model draws for
+        # the labels of the test images shown above).
+        z, source = sample_codes(Context(model, test, parts["train"], seed=0), len(originals))
         sample_rows.append(decode(model, z, labels=given))
         names.append(trial.name)
-    return [_rows_figure(recon_rows, ["original"] + names, out / "sweep_reconstructions.png",
-                         "Reconstructions of the same test images, one row per configuration"),
-            _rows_figure(sample_rows, names, out / "sweep_samples.png",
-                         "Samples (VAE: prior N(0, I); AE: Gaussian fitted to the codes), one row per configuration")]
+        sources.append(source)
+    if len(set(sources)) == 1:  # the caption says what was drawn, for the models they are
+        sample_title, sample_names = f"Samples from {sources[0]}, one row per configuration", names
+    else:
+        sample_title = "Samples, one row per configuration (under each name: what its codes were drawn from)"
+        sample_names = [f"{name}\n{source}" for name, source in zip(names, sources)]
+    return {"sweep_reconstructions.png": _rows_figure(recon_rows, ["original"] + names,
+                                                      "Reconstructions of the same test images, one row per configuration"),
+            "sweep_samples.png": _rows_figure(sample_rows, sample_names, sample_title)}
 
 
-def _rows_figure(rows: list[np.ndarray], labels: list[str], path: Path, title: str) -> Path:
+def _rows_figure(rows: list[np.ndarray], labels: list[str], title: str):
     size = cell_inches(rows[0].shape[1:], 0.6)
     n = max(len(r) for r in rows)
     fig, axes = subplots(len(rows), 1, figsize=(n * size + 2.8, len(rows) * size + 0.8), squeeze=False)
@@ -194,5 +205,4 @@ def _rows_figure(rows: list[np.ndarray], labels: list[str], path: Path, title: s
         ax.text(-0.01, 0.5, label, transform=ax.transAxes, ha="right", va="center", fontsize=7)
     fig.suptitle(title, fontsize=9)
     fig.subplots_adjust(left=0.3, right=0.99, top=1 - 0.5 / (len(rows) * size + 0.8), bottom=0.01, hspace=0.08)
-    save(fig, path)  # temp + rename: whole or absent
-    return path
+    return fig

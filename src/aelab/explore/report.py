@@ -37,7 +37,10 @@ CAPTIONS = [
                  "validation BCE, MSE and L1 per epoch."),
     ("training.gif", "Reconstructions of fixed test images as training went on (training.snapshot_every)."),
     ("latent_space.png", "Where the test images land in latent space, coloured by label."),
-    ("latent_map*.png", "The latent map of the test set over images decoded at grid points (aelab latent)."),
+    ("latent_map_tsne*.png", "The t-SNE map of the test codes (aelab latent --method tsne); t-SNE has no "
+                             "inverse, so nothing is decoded behind the points."),
+    ("latent_map*.png", "The latent map of the test set, over images decoded at grid points unless drawn "
+                        "with --no-thumbnails (aelab latent)."),
     ("latent_traversal.png", "Images decoded on a grid over the first two latent dimensions."),
     ("traversal[.-]*png", "Images decoded on a grid over two latent dimensions (aelab traverse)."),
     ("traversal_rows*.png", "One latent dimension varied at a time, the others fixed (aelab traverse)."),

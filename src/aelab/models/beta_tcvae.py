@@ -11,6 +11,16 @@ q(z) is the aggregate posterior over the whole training set, estimated on each b
 minibatch-weighted sampling, which needs the training set's size N: `model.options.dataset_size`,
 filled in from the training data before the model is built (options_from_data), so config.json
 records it. The estimate is whole-tensor: a (B, B, d) table of log q(z_i,d | x_j).
+
+What the log's columns are. The three parts are minibatch estimates: with a batch of B out of N
+images, log q(z) comes out too low by up to log(N/B)-ish, so mutual_information reads too high and
+dimension_kl too low (it can be negative, which a true KL never is). Their sum does not depend on
+that estimate: it is the VAE's KL term, logged as `kl` (a one-sample estimate, as a VAE logs it).
+The loss is therefore logged as its three named parts:
+
+    loss = reconstruction_loss + kl + tc_penalty,   tc_penalty = (beta - 1) * total_correlation
+
+so a loss several times the reconstruction term is the weighted total correlation, in `tc_penalty`.
 """
 
 from __future__ import annotations
@@ -62,6 +72,9 @@ class BetaTCVAE(VAE):
         mutual_information = (log_qz_x - log_qz).mean()
         total_correlation = (log_qz - log_prod_qzd).mean()
         dimension_kl = (log_prod_qzd - log_pz).mean()
-        loss = recon + mutual_information + self.options.beta * total_correlation + dimension_kl
-        return self.adversarial({"loss": loss, "reconstruction_loss": recon, "mutual_information": mutual_information,
-                                 "total_correlation": total_correlation, "dimension_kl": dimension_kl}, out, x)
+        kl = mutual_information + total_correlation + dimension_kl  # = E[log q(z|x) - log p(z)]
+        tc_penalty = (self.options.beta - 1) * total_correlation  # the weight beyond the KL's own 1
+        loss = recon + kl + tc_penalty
+        return self.adversarial({"loss": loss, "reconstruction_loss": recon, "kl": kl, "tc_penalty": tc_penalty,
+                                 "mutual_information": mutual_information, "total_correlation": total_correlation,
+                                 "dimension_kl": dimension_kl}, out, x)

@@ -46,14 +46,31 @@ def register_model(name: str, model_class: type | str) -> type | str:
     return model_class
 
 
-def model_class(name: str) -> type:
+def is_registered(name: str) -> bool:
+    """Whether `model.type: name` builds in this process (built in, registered, or an entry point)."""
     if name not in MODEL_TYPES:
         _load_entry_points()
-    if name not in MODEL_TYPES:
+    return name in MODEL_TYPES
+
+
+def not_registered_for_run(name: str, where) -> AelabError:
+    """The error for a saved run (`where`) whose model type this process does not know: a type
+    registered in a script exists only while that script runs, so say what reopens its runs."""
+    return AelabError(
+        f"{where}: model type {json.dumps(name)} is not registered in this process (a type registered with "
+        "aelab.register_model in a script exists only while that script runs); for aelab generate, serve "
+        "and evaluate to reopen its runs, declare it in your package's pyproject.toml as "
+        f'[project.entry-points."aelab.models"] {name} = "yourpackage.module:YourClass" and pip install it '
+        "(docs/extending.md), or call aelab.register_model before aelab.cli.main([...]) in your script")
+
+
+def model_class(name: str) -> type:
+    if not is_registered(name):
         close = difflib.get_close_matches(name, MODEL_TYPES, n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
         raise AelabError(f"model.type {json.dumps(name)} is not a registered model type; {hint}known: "
-                         f"{', '.join(MODEL_TYPES)} (add your own with aelab.register_model)")
+                         f"{', '.join(MODEL_TYPES)} (add your own with aelab.register_model, or for the aelab "
+                         "command line an entry point: docs/extending.md)")
     entry = MODEL_TYPES[name]
     if isinstance(entry, str):
         module, _, attr = entry.partition(":")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -77,30 +78,44 @@ def traversal_rows(images: np.ndarray, spans: np.ndarray, title: str, path: Path
 
 def draw_latent_map(points, labels, label_names, axis_names, title, background=None, image_of=None):
     """Codes on the map coloured by label (each named at its point when classes have few points);
-    optionally over a seamless mosaic of decoded images (images, columns, (lo, hi)), each image
-    centred on its grid point. An unlabelled map shows the points' own images as framed thumbnails
-    (`image_of`: point indices -> images)."""
+    optionally over a mosaic of decoded images (images, columns, (lo, hi)), each image centred on
+    its grid point: small images (the font's 5x7 glyphs) in a thin lattice, so that each one reads
+    as a glyph and not as a carpet of pixels. Dots shrink and fade as they multiply, so that 10,000
+    of them leave the backdrop visible. An unlabelled map shows the points' own images as framed
+    thumbnails (`image_of`: point indices -> images)."""
     fig, ax = subplots(figsize=(8, 7))
     if background is not None:
         decoded, cols, (lo, hi) = background
         rows = len(decoded) // cols
-        mosaic = np.clip(tile(decoded, cols), 0, 1)  # no gaps: lines would cut the map into cells
-        # Grid points are image centres: the mosaic reaches half a cell beyond them.
+        mosaic, gap, border = lattice(np.clip(decoded, 0, 1), cols)
+        h, w = decoded.shape[2:]
+        # Grid points are image centres: a pixel of the mosaic is a cell's share of the grid step.
         dx = (hi[0] - lo[0]) / max(cols - 1, 1)
-        dy = (hi[1] - lo[1]) / max(rows - 1, 1) if rows > 1 else 2 * dx
-        y0, y1 = (lo[1] - dy / 2, hi[1] + dy / 2) if rows > 1 else (-dy / 2, dy / 2)
+        px = dx / (w + gap)
+        py = (hi[1] - lo[1]) / max(rows - 1, 1) / (h + gap) if rows > 1 else 2 * dx / (h + gap)
+        x0 = lo[0] - (border + w / 2) * px
+        y1 = hi[1] + (border + h / 2) * py if rows > 1 else mosaic.shape[0] * py / 2
+        x1, y0 = x0 + mosaic.shape[1] * px, y1 - mosaic.shape[0] * py
         kw = dict(cmap="gray", vmin=0, vmax=1) if mosaic.shape[-1] == 1 else {}
-        ax.imshow(mosaic[..., 0] if mosaic.shape[-1] == 1 else mosaic, extent=(lo[0] - dx / 2, hi[0] + dx / 2, y0, y1),
+        ax.imshow(mosaic[..., 0] if mosaic.shape[-1] == 1 else mosaic, extent=(x0, x1, y0, y1),
                   interpolation="nearest", alpha=0.75, aspect="auto", zorder=0, **kw)
-        ax.set_xlim(lo[0] - dx / 2, hi[0] + dx / 2)
+        ax.set_xlim(x0, x1)
         ax.set_ylim(y0, y1)
-    scatter(ax, points, labels, label_names, legend=True, size=9, alpha=0.9, image_of=image_of)
+    size, alpha = dot_style(len(points))
+    scatter(ax, points, labels, label_names, legend=True, size=size, alpha=alpha, image_of=image_of)
     ax.set_xlabel(axis_names[0])
     ax.set_ylabel(axis_names[1] or " ")
     ax.set_title(title, fontsize=10)
     if background is None:
         ax.grid(alpha=0.3)
     return fig
+
+
+def dot_style(n: int) -> tuple[float, float]:
+    """(marker area, alpha) for n points on the map: 9 and 0.9 up to 500 points, then smaller and
+    fainter (at 10,000: about 2 and 0.3), so that the dots show density, not a solid blot."""
+    scale = min(1.0, (500 / max(n, 1)) ** 0.5)
+    return max(1.5, 9 * scale), max(0.25, 0.9 * min(1.0, 1.3 * scale))
 
 
 def map_canvas(points, labels, label_names, axis_names, title, centroids, path_points, pixels: int):
@@ -141,16 +156,39 @@ def map_canvas(points, labels, label_names, axis_names, title, centroids, path_p
 def equation(panels: list[np.ndarray], titles: list[str], result: np.ndarray, closest: np.ndarray,
              closest_title: str, title: str, path: Path) -> Path:
     """Operands, '=' the decoded result, and the test image nearest to it."""
+    return save(draw_equation(panels, titles, result, closest, closest_title, title), path)
+
+
+def draw_equation(panels: list[np.ndarray], titles: list[str], result: np.ndarray, closest: np.ndarray,
+                  closest_title: str, title: str):
+    """The figure of `equation`: each panel's title wrapped to its panel's width, so that long ones
+    ('nearest test image: test #6679 (T-shirt/top)') never run into their neighbours."""
     shown = panels + [result, closest]
     names = titles + ["= decoded result", closest_title]
     size = cell_inches(result.shape, 1.5)
     fig, axes = subplots(1, len(shown), figsize=(len(shown) * size + 0.5, size + 1.1), squeeze=False)
     for ax, image, name in zip(axes[0], shown, names):
         show_framed(ax, image.transpose(1, 2, 0))
-        ax.set_title(name, fontsize=8)
-    axes[0][-1].set_title(closest_title, fontsize=8, color="0.35")
+        ax.set_title(name, fontsize=8, color="0.35" if ax is axes[0][-1] else "black")
     _finish(fig, title)
-    return save(fig, path)
+    if _wrap_titles(fig, axes[0]):
+        _finish(fig, title, lines=1 + max(ax.get_title().count("\n") for ax in axes[0]))
+    return fig
+
+
+def _wrap_titles(fig, axes) -> bool:
+    """Break each axes title wider than its axes (as drawn) into lines that fit; True if any was."""
+    renderer = fig.canvas.get_renderer()
+    changed = False
+    for ax in axes:
+        text, room = ax.title, ax.get_window_extent(renderer).width
+        words = text.get_text().split(" ")
+        width = len(text.get_text())
+        while text.get_window_extent(renderer).width > room and width > 8 and len(words) > 1:
+            width -= 2
+            text.set_text(textwrap.fill(" ".join(words), width, break_long_words=False))
+            changed = True
+    return changed
 
 
 def denoise_rows(noisy, denoised, clean, captions: list[str], title: str, path: Path) -> Path:

@@ -51,8 +51,11 @@ def scatter(ax, points, labels, label_names, legend: bool = True, size: float = 
         pts = points[labels == c]
         ax.scatter(pts[:, 0], pts[:, 1], s=size, alpha=alpha, color=cmap(i % cmap.N), label=name_of(c))
     if legend and len(classes) <= 40:
-        ax.legend(title="label", markerscale=2, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5),
-                  ncol=1 if len(classes) <= 20 else 2)
+        # Legend keys as large and solid as readable dots, however small and faint the dots are.
+        key = ax.legend(title="label", markerscale=max(2.0, (36 / size) ** 0.5), fontsize=8, loc="center left",
+                        bbox_to_anchor=(1.0, 0.5), ncol=1 if len(classes) <= 20 else 2)
+        for handle in key.legend_handles:
+            handle.set_alpha(1.0)
 
 
 def spread(points: np.ndarray, most: int = MOST_THUMBNAILS, seed: int = 0) -> np.ndarray:

@@ -27,7 +27,7 @@ def is_run(folder: Path) -> bool:
 
 class Catalog:
     def __init__(self, roots: list[str | Path]):
-        self.roots = [Path(r).resolve() for r in roots]
+        self.roots = list(dict.fromkeys(Path(r).resolve() for r in roots))
         self.runs: dict[str, Path] = {}
         self.refresh()
 
@@ -35,8 +35,7 @@ class Catalog:
         """Scan the roots again (runs trained since appear)."""
         self._scanned = time.monotonic()
         found: dict[str, Path] = {}
-        for root in self.roots:
-            prefix = root.name if len(self.roots) > 1 else ""
+        for root, prefix in zip(self.roots, root_labels(self.roots)):
             for folder in _walk(root):
                 rel = folder.relative_to(root).as_posix()
                 run_id = "/".join(p for p in (prefix, "" if rel == "." else rel) if p) or root.name
@@ -59,6 +58,19 @@ class Catalog:
 
     def summaries(self) -> list[dict]:
         return [summary(run_id, folder) for run_id, folder in sorted(self.refresh().items())]
+
+
+def root_labels(roots: list[Path]) -> list[str]:
+    """What each root's runs are named under: nothing for one root; for several, the fewest last
+    parts of their paths that tell them apart (sweeps/A/runs and sweeps/B/runs: A/runs, B/runs),
+    so runs of the same name in two sweeps say which sweep they come from."""
+    if len(roots) < 2:
+        return [""]
+    for k in range(1, max(len(r.parts) for r in roots) + 1):
+        labels = ["/".join(r.parts[-k:]).lstrip("/") or "/" for r in roots]
+        if len(set(labels)) == len(labels):
+            return labels
+    return [r.as_posix() for r in roots]
 
 
 def _walk(root: Path):
@@ -104,7 +116,7 @@ def summary(run_id: str, folder: Path) -> dict:
     test, validation = _object(metrics.get("test")), _object(metrics.get("validation"))
     path = data.get("path")
     return {
-        "id": run_id, "name": folder.name,
+        "id": run_id, "name": folder.name, "folder": str(folder),  # where it lives, shown on hover
         "type": model.get("type"), "architecture": model.get("architecture"), "latent_dim": model.get("latent_dim"),
         "dataset": data.get("dataset"), "path": Path(path).name if isinstance(path, str) and path else None,
         "metrics": {"test_loss": test.get("loss"), "test_mse": test.get("mse"),

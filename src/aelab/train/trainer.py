@@ -132,8 +132,11 @@ class Trainer:
                 while self.state.epoch < cfg.epochs and not self.state.stopped_early:
                     self._stop_if_asked()
                     row = self._epoch(train, validation)
+                    # The postfix first, unshown, then one refresh: in a log file (no terminal) that is
+                    # one line per epoch at most, not one for the count and another for the losses.
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k in ("loss", "val_loss")},
+                                    refresh=False)
                     bar.update(1)
-                    bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k in ("loss", "val_loss")})
                     for callback in self.callbacks:
                         callback(self, row)
                     if checkpoint_path and self.is_main and self._checkpoint_due():

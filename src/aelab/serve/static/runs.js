@@ -30,6 +30,7 @@ function render() {
     const name = document.createElement("td");
     const link = document.createElement("a");
     link.href = `/run?run=${encodeURIComponent(run.id)}`; link.textContent = run.id;
+    link.title = run.folder;  // where the run lives on disk
     name.append(link); tr.append(name);
     for (const key of ["type", "architecture", "data", "latent_dim", "test_loss", "validation_loss", "test_mse",
                        "epochs_run", "train_seconds"]) {
