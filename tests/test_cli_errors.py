@@ -116,3 +116,12 @@ def test_diverging_training_stops_with_advice_instead_of_writing_nan(capsys, tmp
     line = one_error_line(err)
     assert code == 2 and "diverged in epoch 1" in line and "training.learning_rate (now 1)" in line
     assert list(tmp_path.iterdir()) == []
+
+
+def test_bare_aelab_prints_its_commands_and_trains_nothing(tmp_path, monkeypatch, capsys):
+    """`aelab` alone once started the default training run in the current folder."""
+    monkeypatch.chdir(tmp_path)
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert "train" in out and "generate" in out and "serve" in out
+    assert not (tmp_path / "runs").exists()

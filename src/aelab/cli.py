@@ -90,7 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     restore = _terminate_as_interrupt()
     try:
         parser = build_parser()
-        args = parser.parse_args(argv or ["train"])  # no arguments: the default run
+        if not argv:  # bare `aelab`: what it can do, not a training run started by surprise
+            parser.print_help()
+            return 0
+        args = parser.parse_args(argv)
         _setup_logging(args.quiet)
         if args.command is None:
             parser.print_help()
