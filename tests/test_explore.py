@@ -414,3 +414,19 @@ def test_a_tsne_map_and_its_report_caption_claim_no_decoded_backdrop(font):
     assert used == "tsne" and not fig.axes[0].images and "decoded" not in fig.axes[0].get_title()
     assert "nothing is decoded" in caption("latent_map_tsne.png")
     assert "decoded at grid points" in caption("latent_map_pca.png")
+
+
+def test_every_point_of_a_latent_map_lies_inside_its_axes():
+    """The backdrop spans most codes, not all: an outlier's name was drawn below the axes, over
+    the tick labels (the font's '{' on its PCA map)."""
+    from aelab.plots.explore_figures import draw_latent_map
+
+    rng = np.random.default_rng(0)
+    points = np.vstack([rng.uniform(-1, 1, (30, 2)), [[0.2, -3.0]]])  # one outlier far below
+    backdrop = (rng.random((16, 1, 7, 5)), 4, (np.array([-1.0, -1.0]), np.array([1.0, 1.0])))
+    fig = draw_latent_map(points, np.arange(31) % 31, [chr(65 + i % 26) for i in range(31)],
+                          ("PC 1", "PC 2"), "map", background=backdrop)
+    ax = fig.axes[0]
+    (x0, x1), (y0, y1) = sorted(ax.get_xlim()), sorted(ax.get_ylim())
+    assert x0 < points[:, 0].min() and points[:, 0].max() < x1
+    assert y0 < points[:, 1].min() and points[:, 1].max() < y1

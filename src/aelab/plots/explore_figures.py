@@ -103,6 +103,13 @@ def draw_latent_map(points, labels, label_names, axis_names, title, background=N
         ax.set_ylim(y0, y1)
     size, alpha = dot_style(len(points))
     scatter(ax, points, labels, label_names, legend=True, size=size, alpha=alpha, image_of=image_of)
+    if background is not None and len(points):
+        # The backdrop spans most of the codes, not all: an outlier (and its name) stays inside the
+        # axes, on plain background, instead of being drawn over the tick labels below them.
+        pad = 0.03 * np.array([x1 - x0, y1 - y0])
+        low, high = points.min(0) - pad, points.max(0) + pad
+        ax.set_xlim(min(x0, low[0]), max(x1, high[0]))
+        ax.set_ylim(min(y0, low[1]), max(y1, high[1]))
     ax.set_xlabel(axis_names[0])
     ax.set_ylabel(axis_names[1] or " ")
     ax.set_title(title, fontsize=10)
