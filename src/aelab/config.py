@@ -145,6 +145,12 @@ def parse_noise(text: str) -> dict:
 
 # Model types whose latent_dim their networks imply (models/registry.py complete_options fills it in).
 DERIVED_LATENT_DIM_TYPES = ("vqvae_grid",)
+# Built-in types with no prior and no KL term: their codes are sampled from a density fitted to the
+# training codes (sampler auto: a Gaussian; an RAE's, by its paper, the Gaussian mixture).
+PRIORLESS_TYPES = ("ae", "dae", "rae")
+# Built-in VAEs whose KL weight is one of their model.options, not model.beta.
+OWN_KL_WEIGHT_TYPES = {"info_vae": "options.alpha (the KL's weight is 1 - alpha)",
+                       "capacity_vae": "options.gamma (it holds the KL at the capacity C)"}
 
 
 class ModelConfig(_Section):
@@ -196,7 +202,7 @@ class ModelConfig(_Section):
     latent_channels: Optional[Annotated[int, Field(gt=0, le=MAX_WIDTH)]] = None
     # Where samples.png, `aelab generate` and the estimators' sample() draw codes from
     # (models/samplers/): auto = the prior, or for a model without one (AE, DAE) a Gaussian fitted
-    # to the training codes; gmm = a Gaussian mixture of `gmm_components` fitted to the training
+    # to the training codes (an RAE: gmm, its paper's ex-post density); gmm = a Gaussian mixture of `gmm_components` fitted to the training
     # codes, which follows the clusters of real images where a VAE's prior covers holes; flow,
     # two_stage, diffusion = a small network learned on the training codes after training.
     sampler: Literal[SAMPLER_CHOICES] = "auto"  # type: ignore[valid-type]
@@ -252,13 +258,18 @@ class ModelConfig(_Section):
         elif self.latent_channels is not None:
             raise ValueError(f"model.latent_channels makes the code a grid of the image_conv network's last "
                              f"feature map; architecture '{self.architecture}' has none: use image_conv or remove it")
-        if self.type in ("ae", "dae") and self.beta == 1.0:
+        if self.type in PRIORLESS_TYPES and self.beta == 1.0:
             self.beta = None  # a resolved VAE config re-used with type ae: the default weight, no KL
-        if self.type in ("ae", "dae") and self.sampler == "prior":
+        if self.type in PRIORLESS_TYPES and self.sampler == "prior":
             raise ValueError(f"model.sampler 'prior': a model of type '{self.type}' has no prior; use 'gaussian' or "
                              "'gmm' (fitted to its training codes), or 'auto'")
-        if self.type in ("ae", "dae") and self.beta is not None:
+        if self.type in PRIORLESS_TYPES and self.beta is not None:
             raise ValueError(f"beta weighs the KL term, which a model of type '{self.type}' has not")
+        if self.type in OWN_KL_WEIGHT_TYPES and self.beta is not None:
+            raise ValueError(f"model.beta: a '{self.type}' weighs its KL term with model.{OWN_KL_WEIGHT_TYPES[self.type]}; "
+                             "remove model.beta")
+        if self.type == "rae" and self.sampler == "auto":
+            self.sampler = "gmm"  # the paper's ex-post density: a mixture fitted to the training codes
         if self.reconstruction_loss == "ms_ssim_l1" and self.ms_ssim_weight is None:
             self.ms_ssim_weight = MS_SSIM_WEIGHT
         if self.reconstruction_loss != "ms_ssim_l1" and self.ms_ssim_weight == MS_SSIM_WEIGHT:
@@ -376,7 +387,7 @@ class Config(_Section):
         t = self.training
         for key, active in (("kl_annealing", t.kl_annealing != "none"), ("free_bits", t.free_bits > 0)):
             # The types known to have no KL term; a plug-in type without one ignores these knobs.
-            if active and self.model.type in ("ae", "dae"):
+            if active and self.model.type in PRIORLESS_TYPES:
                 raise ValueError(f"training.{key} acts on the KL term, which a model of type "
                                  f"'{self.model.type}' has not; use a VAE-family model.type, or remove it")
         return self

@@ -13,6 +13,7 @@ models/registry.py; docs/extending.md walks through it.
 
 from __future__ import annotations
 
+import difflib
 import math
 from typing import ClassVar, NamedTuple
 
@@ -223,5 +224,8 @@ def parse_options(cls: type, config: ModelConfig) -> BaseModel | None:
     except ValidationError as e:
         err = e.errors()[0]
         key = ".".join(str(p) for p in ("model.options", *err["loc"]))
-        known = ", ".join(cls.Options.model_fields)
-        raise AelabError(f"{key}: {err['msg']} (the options of a '{config.type}': {known})") from None
+        names = [field.alias or name for name, field in cls.Options.model_fields.items()]
+        close = difflib.get_close_matches(str(err["loc"][-1]), names, n=1) if err["type"] == "extra_forbidden" else []
+        hint = f"did you mean 'model.options.{close[0]}'? " if close else ""
+        msg = err["msg"].removeprefix("Value error, ")
+        raise AelabError(f"{key}: {msg} ({hint}the options of a '{config.type}': {', '.join(names)})") from None

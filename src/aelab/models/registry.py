@@ -32,6 +32,10 @@ MODEL_TYPES: dict[str, str | type] = {
     "vqvae_grid": "aelab.models.vqvae_grid:GridVQVAE",
     "vamp": "aelab.models.vamp:VampVAE",
     "wae": "aelab.models.wae:WAE",
+    "rae": "aelab.models.rae:RAE",
+    "info_vae": "aelab.models.info_vae:InfoVAE",
+    "capacity_vae": "aelab.models.capacity_vae:CapacityVAE",
+    "dip_vae": "aelab.models.dip_vae:DIPVAE",
 }
 
 
