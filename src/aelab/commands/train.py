@@ -114,6 +114,9 @@ def _train(args: argparse.Namespace, distributed, config, run_dir: Path | None) 
     from aelab.models.samplers import check_options
 
     check_options(config.model)  # so do misspelt sampler settings (model.sampler_options)
+    from aelab.models.autoencoder import parse_options
+
+    parse_options(model_class(config.model.type), config.model, before_data=True)  # and the type's model.options
     # Under torchrun every rank gets here; rank 0 alone makes or changes the run folder.
     context = distributed.setup(config.training.device) if distributed else None
     main = context is None or context.is_main

@@ -212,8 +212,9 @@ class Autoencoder(nn.Module):
         self.train(was_training)
 
 
-def parse_options(cls: type, config: ModelConfig) -> BaseModel | None:
-    """model.options checked against the type's Options: one line naming the key when wrong."""
+def parse_options(cls: type, config: ModelConfig, before_data: bool = False) -> BaseModel | None:
+    """model.options checked against the type's Options: one line naming the key when wrong.
+    `before_data`: a check before the data is read, which lets options the data fills in be missing."""
     if cls.Options is None:
         if config.options:
             raise AelabError(f"model.options: a '{config.type}' has no options of its own; remove "
@@ -223,6 +224,8 @@ def parse_options(cls: type, config: ModelConfig) -> BaseModel | None:
         return cls.Options.model_validate(config.options)
     except ValidationError as e:
         err = e.errors()[0]
+        if before_data and all(error["type"] == "missing" for error in e.errors()):
+            return None
         key = ".".join(str(p) for p in ("model.options", *err["loc"]))
         names = [field.alias or name for name, field in cls.Options.model_fields.items()]
         close = difflib.get_close_matches(str(err["loc"][-1]), names, n=1) if err["type"] == "extra_forbidden" else []
