@@ -23,6 +23,8 @@ What a hook may read and call on `trainer`:
                                  None without one (validation_split=0)
     trainer.stop(reason)         stop after this epoch, as early stopping does: the best weights
                                  restored, the checkpoint written, metrics' stopped_early true
+                                 (one process only: under torchrun the other ranks run no
+                                 callbacks and would not know)
 
 Every random draw of training comes from the trainer's own generator: a hook that draws numbers
 of its own (torch.randn, numpy) leaves the run as it would have been, the same seed giving the
