@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "AE": "aelab.api", "DAE": "aelab.api", "VAE": "aelab.api", "BetaVAE": "aelab.api",
     "Estimator": "aelab.api", "load": "aelab.api",
-    "register_model": "aelab.models.registry",
+    "register_model": "aelab.models.registry", "Callback": "aelab.train.callbacks",
     "Config": "aelab.config", "DataConfig": "aelab.config", "ModelConfig": "aelab.config",
     "TrainingConfig": "aelab.config", "load_config": "aelab.config",
 }

@@ -177,9 +177,11 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return tuple(copy.deepcopy(m) if isinstance(m, nn.Module) else None for m in (self.encoder, self.decoder))
 
     # ------------------------------------------------------------------------------ learning
-    def fit(self, X, y=None, epochs=None, batch_size=None, validation_split=None, patience=None):
+    def fit(self, X, y=None, epochs=None, batch_size=None, validation_split=None, patience=None, callbacks=None):
         """Learn from images X: (N, D), (N, H, W), (N, H, W, C) or (N, C, H, W); uint8 in
-        [0, 255] or floats in [0, 1]. `y` (labels) is used only by conditional model types."""
+        [0, 255] or floats in [0, 1]. `y` (labels) is used only by conditional model types.
+        `callbacks`: aelab.Callback objects or functions f(trainer, row), run during training
+        (the hooks and what they may use: aelab/train/callbacks.py)."""
         config = self._config(epochs=epochs, batch_size=batch_size, validation_split=validation_split,
                               patience=patience)
         data = self._images(X, fitting=True, labels=y)
@@ -194,7 +196,8 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         if self.model_.needs_labels and data.labels is None:
             raise AelabError(f"a '{config.model.type}' learns from labels: call fit(X, y)")
         labels = (lambda d: None if d is None or not self.model_.needs_labels else torch.from_numpy(d.labels))
-        trainer = Trainer(self.model_, config, pick_device(config.training.device), progress=self.verbose)
+        trainer = Trainer(self.model_, config, pick_device(config.training.device), progress=self.verbose,
+                          callbacks=callbacks)
         state = trainer.fit(train.tensor(), None if validation is None else validation.tensor(),
                             labels=labels(train), validation_labels=labels(validation))
         self.model_.eval()

@@ -27,6 +27,7 @@ COMMANDS = [
     "aelab.commands.serve",
     "aelab.commands.summary",
     "aelab.commands.compare",
+    "aelab.commands.export",
 ]
 
 

@@ -7,6 +7,7 @@ these names without loading torch.
       snapshots/epoch_NNNN.png  training.gif   (training.snapshot_every)
       sampler_<kind>.safetensors   (a sampler fitted to the codes: model.sampler, aelab fit-sampler)
       index.html  .aelab-lock (while a process works in it)
+      export/encoder.onnx  export/decoder.onnx  export/export.json   (aelab export)
       and what the explore commands write by default (below)
 """
 
@@ -43,6 +44,11 @@ MORPH_GIF = "morph_{a}_{b}_{method}_{frames}frames.gif"
 DENOISE = "denoise_{noise}.png"
 LATENT_MAP = "latent_map_{method}.png"  # method: what was drawn (2d, pca, tsne)
 FACTOR_TRAVERSAL = "factor_traversal.png"  # aelab evaluate, datasets with known factors
+
+# `aelab export`: a folder of graphs and what they take and give; a taken folder name gets -2, -3, ...
+EXPORT = "export"
+EXPORT_INFO = "export.json"  # opset, input/output names and shapes, what the encoder's outputs mean
+EXPORT_GRAPH = "{part}.onnx"  # part: encoder, decoder
 
 SLUG_LENGTH = 60
 

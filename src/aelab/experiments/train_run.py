@@ -66,15 +66,15 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
         raise AelabError(f"model.type '{config.model.type}' learns from labels; {train.name} has none "
                          "(use a labelled dataset, e.g. a folder with one sub-folder per class)")
     device = distributed.device_for(context, config.training.device) or pick_device(config.training.device)
-    snapshots = None
+    # Training callbacks (train/callbacks.py): the caller's first, so that one which stops
+    # training is seen by the snapshots (a last strip) and TensorBoard; each writes its last
+    # files when training ends.
+    callbacks = list(callbacks or [])
     if config.training.snapshot_every:  # reconstruction strips during training, then training.gif
-        snapshots = Snapshots(run, test, config.training.snapshot_every, config.training.seed)
-        callbacks = [*(callbacks or []), snapshots]
-    tensorboard = None
+        callbacks.append(Snapshots(run, test, config.training.snapshot_every, config.training.seed))
     if config.training.tensorboard and main:
         every = config.training.snapshot_every or max(1, config.training.epochs // 10)
-        tensorboard = TensorBoardLog(run, test, every, config.training.seed)
-        callbacks = [*(callbacks or []), tensorboard]
+        callbacks.append(TensorBoardLog(run, test, every, config.training.seed))
     trainer = Trainer(model, config, device, progress=progress, callbacks=callbacks, context=context)
     if resume and (run / runs.CHECKPOINT).is_file():
         trainer.load_checkpoint(run / runs.CHECKPOINT)
@@ -91,10 +91,6 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
     if not main:
         return {}
     model.eval()
-    if snapshots is not None:
-        snapshots.finish()
-    if tensorboard is not None:
-        tensorboard.finish(model, state.epoch)
     binary = train.binary
     seed = config.training.seed + 1
     started = time.perf_counter()

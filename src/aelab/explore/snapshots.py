@@ -1,6 +1,7 @@
 """`training.snapshot_every: N` (seed 002's DisplayCallback): every N epochs, a strip of fixed test
 images over their reconstructions goes to snapshots/epoch_NNNN.png; at the end of training
-`finish()` joins the strips into training.gif, the epoch number in each frame.
+(on_train_end) joins the strips into training.gif, the epoch number in each frame. A training
+callback (train/callbacks.py), like those a Python user writes.
 
 The GIF is made from the PNGs on disk, so a run resumed after an interruption still gets every
 snapshot in its animation.
@@ -18,12 +19,13 @@ from aelab import files
 from aelab.data.dataset import ImageData, to_float
 from aelab.explore import frames as fr
 from aelab.layout import SNAPSHOTS, TRAINING_GIF
+from aelab.train.callbacks import Callback
 
 FOLDER, GIF = SNAPSHOTS, TRAINING_GIF
 
 
-class Snapshots:
-    """A Trainer callback: `Trainer(callbacks=[Snapshots(run, test, every)])`, then `finish()`."""
+class Snapshots(Callback):
+    """`Trainer(callbacks=[Snapshots(run, test, every)])`: strips during training, the GIF at its end."""
 
     def __init__(self, run: Path, test: ImageData, every: int, seed: int = 42, n: int = 10):
         self.folder = Path(run) / FOLDER
@@ -33,7 +35,7 @@ class Snapshots:
         self.images = torch.from_numpy(test.subset(index).images)
         self.originals = fr.tiled(to_float(self.images).numpy(), len(index), cell=56)
 
-    def __call__(self, trainer, row: dict) -> None:
+    def on_epoch_end(self, trainer, row: dict) -> None:
         epoch = trainer.state.epoch
         last = epoch >= trainer.config.training.epochs or trainer.state.stopped_early
         if epoch % self.every == 0 or last:
@@ -54,6 +56,9 @@ class Snapshots:
         with files.atomic_write(path) as tmp:
             picture.save(tmp, format="PNG")
         return path
+
+    def on_train_end(self, trainer) -> None:
+        self.finish()
 
     def finish(self, fps: float = 4) -> Path | None:
         return training_gif(self.folder.parent, fps)

@@ -103,7 +103,7 @@ class CVAE(VAE):
         return next(self.parameters()).device
 
     def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None):
-        y = self.one_hot(labels, len(x))
+        y = self.one_hot(labels, x.shape[0])
         if self.config.architecture == "conv":
             joined = torch.cat([x, y[:, :, None, None].expand(-1, -1, *x.shape[2:])], dim=1)
         else:
@@ -115,7 +115,7 @@ class CVAE(VAE):
         return self.output_activation(self._decode_logits(z, labels))
 
     def _decode_logits(self, z, labels):
-        return self.decoder(torch.cat([z, self.one_hot(labels, len(z))], dim=1))
+        return self.decoder(torch.cat([z, self.one_hot(labels, z.shape[0])], dim=1))
 
     def forward(self, x: torch.Tensor, sample: bool = True, generator: torch.Generator | None = None,
                 labels: torch.Tensor | None = None) -> ForwardOutput:

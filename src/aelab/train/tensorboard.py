@@ -19,6 +19,7 @@ from aelab import files
 from aelab.data.dataset import ImageData, to_float
 from aelab.errors import AelabError
 from aelab.models.inference import encode
+from aelab.train.callbacks import Callback
 
 FOLDER = "tensorboard"
 MAX_EMBEDDED = 2000  # the projector's sprite image holds every thumbnail: keep it a few MB
@@ -30,8 +31,9 @@ def check_installed() -> None:
                          "(or set training.tensorboard to false)")
 
 
-class TensorBoardLog:
-    """A Trainer callback: `Trainer(callbacks=[TensorBoardLog(run, test, every)])`, then `finish(model)`."""
+class TensorBoardLog(Callback):
+    """A training callback (train/callbacks.py): `Trainer(callbacks=[TensorBoardLog(run, test, every)])`;
+    the codes for the projector at the end of training."""
 
     def __init__(self, run: Path, test: ImageData, every: int, seed: int = 42, n: int = 10):
         check_installed()
@@ -43,7 +45,7 @@ class TensorBoardLog:
         index = np.sort(np.random.default_rng(seed).choice(len(test), min(n, len(test)), replace=False))
         self.images = torch.from_numpy(test.subset(index).images)
 
-    def __call__(self, trainer, row: dict) -> None:
+    def on_epoch_end(self, trainer, row: dict) -> None:
         epoch = row["epoch"]
         for key, value in row.items():
             if key == "epoch":
@@ -64,6 +66,9 @@ class TensorBoardLog:
         recon = model.output_activation(model(x, sample=False).logits).float().clamp(0, 1).cpu()
         model.train(was_training)
         self.writer.add_images("reconstruction/test (top: original)", torch.cat([x.cpu(), recon], 2), epoch)
+
+    def on_train_end(self, trainer) -> None:
+        self.finish(trainer.model, trainer.state.epoch)
 
     def finish(self, model, epoch: int) -> None:
         """The test codes for the embedding projector, labelled, each with its image as a sprite."""

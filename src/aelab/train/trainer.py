@@ -18,7 +18,6 @@ import math
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -29,6 +28,7 @@ from aelab.data.dataset import data_problem, to_float
 from aelab.errors import AelabError
 from aelab.models.autoencoder import Autoencoder
 from aelab.train import checkpoint, distributed, schedules
+from aelab.train.callbacks import Callback, as_callback
 from aelab.train.interrupt import DeferredInterrupts, Interrupted
 from aelab.train.objective import mean_objective
 from aelab.train.optim import build_optimizer
@@ -73,7 +73,7 @@ CHANNELS_LAST_ARCHITECTURES = ("conv", "image_conv")
 
 class Trainer:
     def __init__(self, model: Autoencoder, config: Config, device: torch.device | str = "cpu",
-                 progress: bool = True, callbacks: list[Callable[["Trainer", dict], None]] | None = None,
+                 progress: bool = True, callbacks: list | None = None,
                  context: distributed.Context | None = None, channels_last: bool | None = None):
         self.config = config
         self.device = torch.device(device)
@@ -100,8 +100,10 @@ class Trainer:
         self._partial: dict | None = None
         self._stop = DeferredInterrupts(enabled=False)
         self.progress = progress and self.is_main
-        # Callbacks may write files (snapshots, sweeps): only rank 0 runs them.
-        self.callbacks = list(callbacks or []) if self.is_main else []
+        # Callbacks (train/callbacks.py: Callback objects or functions f(trainer, row)) may write
+        # files (snapshots, sweeps): only rank 0 runs them.
+        self.callbacks: list[Callback] = [as_callback(c) for c in callbacks or []] if self.is_main else []
+        self._validation: torch.Tensor | None = None
         self._objective = distributed.wrap(self.model, context, self.device)  # model.objective, or DDP's
         cfg = config.training
         # Per batch, only what a schedule changes: the constant default does no per-step work.
@@ -119,6 +121,7 @@ class Trainer:
         cfg = self.config.training
         train = train.to(self.device)
         validation = None if validation is None or len(validation) == 0 else validation.to(self.device)
+        self._validation = validation
         self._labels = None if labels is None else labels.to(self.device)
         self._validation_labels = None if validation_labels is None or validation is None else validation_labels.to(self.device)
         if self.state.epoch == 0 and self._partial is None:  # a new run, not a resumed one
@@ -129,6 +132,7 @@ class Trainer:
         with flush_denormals(), intra_op_threads(self._threads()), \
                 DeferredInterrupts(enabled=self.context is None) as self._stop:
             try:
+                self._call("on_train_begin")
                 while self.state.epoch < cfg.epochs and not self.state.stopped_early:
                     self._stop_if_asked()
                     row = self._epoch(train, validation)
@@ -137,8 +141,7 @@ class Trainer:
                     bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k in ("loss", "val_loss")},
                                     refresh=False)
                     bar.update(1)
-                    for callback in self.callbacks:
-                        callback(self, row)
+                    self._call("on_epoch_end", row)
                     if checkpoint_path and self.is_main and self._checkpoint_due():
                         self.save_checkpoint(checkpoint_path)
                 self._stop_if_asked()
@@ -150,7 +153,32 @@ class Trainer:
                 bar.close()
         if self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
+        self._call("on_train_end")
         return self.state
+
+    # ------------------------------------------------------------- what callbacks may use
+    def stop(self, reason: str = "a callback asked") -> None:
+        """Stop after the current epoch, as early stopping does (a callback's way to end training)."""
+        if not self.state.stopped_early:
+            log.info("training stops after epoch %d: %s", self.state.epoch, reason)
+        self.state.stopped_early = True
+
+    def validation_images(self) -> torch.Tensor | None:
+        """The validation split as float (N, C, H, W) in [0, 1] on the CPU; None without one."""
+        return None if self._validation is None else to_float(self._validation).cpu().clone()  # theirs to change
+
+    def _call(self, hook: str, *args) -> None:
+        """Run one hook of every callback, the model in eval mode meanwhile: a callback that looks
+        at the model (a reconstruction, a BatchNorm layer's output) never changes what it trains."""
+        if not self.callbacks:
+            return
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            for callback in self.callbacks:
+                getattr(callback, hook)(self, *args)
+        finally:
+            self.model.train(was_training)
 
     def _stop_if_asked(self) -> None:
         if self._stop.requested is not None:
