@@ -1,12 +1,14 @@
 """Every sampler of one trained run side by side: the Fréchet distance of its samples to the test
 split, divided by the real-image floor (the same distance for as many real images that are not
-test images: the training images; the mean of three draws, whose spread is printed), the copy check (median RMS pixel distance of each sample to its
+test images: the training images; the mean of three draws, whose spread is printed; each sampler's
+distance likewise the mean of --draws draws, with their range), the copy check (median RMS pixel distance of each sample to its
 nearest training image, beside that of the test images: samples must not be closer to the
 training images than new real images are), and the seconds (wall and CPU) to fit and to draw.
 A second reference row decodes the training images' own codes: the best a sampler can reach with
 this decoder, so a ratio far above 1 there says the decoder, not the sampler, sets the limit.
 
     python bench/samplers.py RUN                      # prior, gaussian, gmm:50, flow, two_stage, diffusion
+    python bench/samplers.py RUN --samplers gmm:50 gmm:200 --draws 5   # FD: mean and range of 5 draws
     python bench/samplers.py RUN --samplers gmm:10 'flow:{"transforms": 6}' --n 2000
     python bench/samplers.py RUN --codes means --grids out/   # fitted to the posterior means; PNG grids
 
@@ -66,6 +68,9 @@ def main() -> None:
     parser.add_argument("--samplers", nargs="+", default=DEFAULT)
     parser.add_argument("--n", type=int, default=1000, help="samples per sampler (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the draws (fits use the run's training.seed)")
+    parser.add_argument("--draws", type=int, default=3,
+                        help="draws of --n samples per sampler (seeds seed, seed+1, ...): the FD is their mean, "
+                             "the range is printed (default 3: one draw of 1,000 moved a ratio by up to 2x)")
     parser.add_argument("--codes", choices=("means", "samples", "posterior"), default="means",
                         help="what the learned samplers are fitted to: the posterior means, one posterior draw "
                              "per image, or fresh posterior draws at every step (default means, what aelab does)")
@@ -98,6 +103,7 @@ def main() -> None:
     _, decoded_rms = nearest(decoded, ctx.train.images)
     rows.append(("decoded training codes", frechet_distance(ctx.test.images, decoded, classifier),
                  float(np.median(decoded_rms)), float(decoded_rms.min()), 0, 0, 0))
+    spreads: dict[str, list[float]] = {}
     for name in args.samplers:
         started, cpu = time.perf_counter(), time.process_time()
         fitted = None
@@ -105,23 +111,32 @@ def main() -> None:
             fitted = fitted_sampler(ctx, name, codes, ctx.seed, args.progress, spread)
             ctx.use_sampler(fitted)
         fit_s, fit_cpu = time.perf_counter() - started, time.process_time() - cpu
-        started = time.perf_counter()
-        z, _ = samplers.draw(ctx.model, args.n, args.seed, sampler=name.partition(":")[0], fitted=fitted)
-        draw_s = time.perf_counter() - started
-        images = np.clip(ctx.decode(z), 0, 1)
-        _, rms = nearest(images, ctx.train.images)
-        rows.append((name, frechet_distance(ctx.test.images, images, classifier), float(np.median(rms)),
-                     float(rms.min()), fit_s, fit_cpu, draw_s))
+        fds = []
+        for k in range(args.draws):
+            started = time.perf_counter()
+            z, _ = samplers.draw(ctx.model, args.n, args.seed + k, sampler=name.partition(":")[0], fitted=fitted)
+            draw_s = time.perf_counter() - started
+            images = np.clip(ctx.decode(z), 0, 1)
+            fds.append(frechet_distance(ctx.test.images, images, classifier))
+            if k == 0:  # the copy check on the first draw
+                _, rms = nearest(images, ctx.train.images)
+        spreads[name] = fds
+        rows.append((name, float(np.mean(fds)), float(np.median(rms)), float(rms.min()), fit_s, fit_cpu, draw_s))
         if args.grids:
             Path(args.grids).mkdir(parents=True, exist_ok=True)
             safe = name.partition(":")[0] + (f"_{name.partition(':')[2]}" if name.startswith("gmm:") else "")
             generate(ctx, 64, out=Path(args.grids) / f"samples_{safe}_{args.codes}.png", seed=args.seed,
                      sampler=name.partition(":")[0], replace=True)
-        print(f"  {name}: FD {rows[-1][1]:.2f}, fit {fit_s:.1f} s", flush=True)
-    print(f"\n| sampler | FD to test | FD / floor | nearest training image, median RMS (min) | fit s (CPU s) | draw s |")
+        print(f"  {name}: FD {', '.join(f'{f:.2f}' for f in fds)} (mean {rows[-1][1]:.2f}), fit {fit_s:.1f} s",
+              flush=True)
+    print(f"\n| sampler | FD to test | FD / floor (range of {args.draws} draws) | nearest training image, median RMS (min) "
+          "| fit s (CPU s) | draw s |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, fd, median, low, fit_s, fit_cpu, draw_s in rows:
-        print(f"| {name} | {fd:.2f} | {fd / floor:.2f} | {median:.3f} ({low:.3f}) | {fit_s:.1f} ({fit_cpu:.1f}) | {draw_s:.1f} |")
+        ratio = f"{fd / floor:.2f}"
+        if len(spreads.get(name, ())) > 1:
+            ratio += f" ({min(spreads[name]) / floor:.2f}-{max(spreads[name]) / floor:.2f})"
+        print(f"| {name} | {fd:.2f} | {ratio} | {median:.3f} ({low:.3f}) | {fit_s:.1f} ({fit_cpu:.1f}) | {draw_s:.1f} |")
 
 
 if __name__ == "__main__":
