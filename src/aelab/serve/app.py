@@ -26,8 +26,8 @@ from starlette.routing import Route
 
 from aelab import trust
 from aelab.errors import AelabError
-from aelab.serve import requests as rq
 from aelab.serve import live
+from aelab.serve import requests as rq
 from aelab.serve.catalog import Catalog, history
 from aelab.serve.pixels import pack
 from aelab.serve.session import Session

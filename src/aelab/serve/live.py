@@ -23,13 +23,14 @@ from aelab.serve.catalog import FINISHED, STOPPED, TRAINING, read_json, history,
 SNAPSHOT_NAME = re.compile(r"epoch_(\d{4,9})\.png")  # explore/snapshots.py writes epoch_NNNN.png
 MAX_SNAPSHOT_BYTES = 8 << 20
 RECENT_EPOCHS = 5  # the time left is their mean time per epoch times the epochs to go
+REMOVED = "removed"  # a state beside the catalog's: the folder went away while it was listed
 
 
 def status(folder: Path, since: int = 0) -> dict:
     """What the page of a run shows while it trains; `since`: the epochs the page has already
     (only the history rows after them are sent)."""
     if not folder.is_dir():  # a run stopped before its first checkpoint removes its folder
-        return {"state": "removed", "message": "the run folder is gone: training stopped before its "
+        return {"state": REMOVED, "message": "the run folder is gone: training stopped before its "
                                                "first checkpoint and left nothing behind"}
     state = state_of(folder)
     if state == FINISHED:
