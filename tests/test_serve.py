@@ -115,7 +115,8 @@ def test_runs_page_lists_every_run_with_its_model_and_metrics(client):
 def test_pages_and_their_scripts_come_from_the_package(client, explorer_server):
     conn = http.client.HTTPConnection("127.0.0.1", explorer_server.port, timeout=10)
     for path, kind in [("/", "text/html"), ("/run?run=digits-vae-2d", "text/html"),
-                       ("/static/run.js", "text/javascript"), ("/static/app.css", "text/css")]:
+                       ("/static/run.js", "text/javascript"), ("/static/live.js", "text/javascript"),
+                       ("/static/app.css", "text/css")]:
         conn.request("GET", path)
         response = conn.getresponse()
         body = response.read().decode()
@@ -375,6 +376,10 @@ BAD = [  # (method, path, body, headers, expected status)
     ("POST", "/api/encode?run=digits-vae-2d", b"\x89PNG\r\n", {"Content-Type": "text/plain"}, 415),
     ("POST", "/api/encode?run=digits-vae-2d", b"x" * 9_000_000, {"Content-Type": "image/png"}, 413),
     ("GET", "/api/runs", None, {"Host": "evil.example:8000"}, 400),
+    ("GET", "/api/status?run=digits-vae-2d&since=x", None, {}, 400),
+    ("GET", "/api/status?run=../digits-vae-2d", None, {}, 404),
+    ("GET", "/api/snapshot?run=digits-vae-2d&epoch=../../config.json", None, {}, 400),
+    ("GET", "/api/snapshot?run=digits-vae-2d&epoch=1", None, {}, 404),  # trained without snapshots
 ]
 
 

@@ -1,13 +1,16 @@
 """`aelab serve` in a real browser: headless Chromium (Debian's `chromium` package) driven by
 Playwright. The pages must load with no script error and fetch nothing from elsewhere, the
 decoded image must follow the pointer and the sliders, and an uploaded or drawn image must come
-back reconstructed. The README's screenshot comes from here:
+back reconstructed; a run still training is followed live, then explored. The README's
+screenshots come from here:
 
-    AELAB_SCREENSHOT=docs/img/serve.png pytest -q tests/test_serve_browser.py
+    AELAB_SCREENSHOT=docs/img/serve.png AELAB_SCREENSHOT_LIVE=docs/img/serve_live.png \
+        pytest -q tests/test_serve_browser.py
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import time
@@ -18,6 +21,10 @@ import numpy as np
 import pytest
 from PIL import Image
 from serve_runs import RUNS
+
+from aelab.layout import HISTORY
+from aelab.serve import Server
+from test_serve_live import start_training, wait_for_epochs
 
 CHROMIUM = next((p for p in [os.environ.get("AELAB_CHROMIUM"), shutil.which("chromium"),
                              shutil.which("chromium-browser"), "/usr/bin/chromium"] if p and Path(p).is_file()), None)
@@ -41,16 +48,24 @@ def browser():
 @pytest.fixture
 def page(browser, explorer_server):
     """A fresh page; every console error, page error and request to another host fails the test."""
+    with watched_page(browser, explorer_server) as page:
+        yield page
+
+
+@contextlib.contextmanager
+def watched_page(browser, server):
     context = browser.new_context(viewport={"width": 1280, "height": 1500})
     page = context.new_page()
     problems = []
     page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.on("request", lambda r: None if r.url.startswith(explorer_server.url) else problems.append(f"fetched {r.url}"))
+    page.on("request", lambda r: None if r.url.startswith(server.url) else problems.append(f"fetched {r.url}"))
     page.set_default_timeout(20_000)
     page.expected_errors = []  # console lines a test provokes on purpose
-    yield page
-    context.close()
+    try:
+        yield page
+    finally:
+        context.close()
     problems = [p for p in problems if not any(e in p for e in page.expected_errors)]
     assert not problems, problems
 
@@ -221,3 +236,47 @@ def test_a_conditional_models_label_picker_changes_what_is_decoded(page, explore
         page.set_input_files("#upload", str(picture))
     assert "label=8" in sent.value.url
     page.wait_for_selector("#upload-result:not([hidden])")
+
+
+def test_a_run_still_training_is_followed_live_then_opens_in_the_explorer(browser, tmp_path):
+    """A real `aelab train` in a child process: the runs page shows it with a "training" badge; its
+    page shows the epoch, the time left, the loss curves and the latest snapshot, and becomes the
+    full explorer by itself when training ends."""
+    root = tmp_path / "runs"
+    proc = start_training(root, "digits-live", "training.epochs=80", "training.snapshot_every=5")
+    server = Server([root], port=0).start()
+    try:
+        wait_for_epochs(root / "digits-live" / HISTORY, 1, proc)
+        with watched_page(browser, server) as page:
+            page.goto(server.url)
+            page.wait_for_selector("#runs tbody tr .badge.training")
+            page.click("text=digits-live")
+            page.wait_for_selector("body[data-live='training']")
+            assert page.locator("#explorer").is_hidden() and page.locator("#live").is_visible()
+            wait_until(page, "() => document.querySelectorAll('#live-curves polyline.curve').length === 2")
+            wait_until(page, "() => document.getElementById('live-progress').textContent.includes('left')")
+            progress = page.inner_text("#live-progress")
+            epoch = int(progress.split()[1])
+            assert 1 <= epoch <= 80 and "of 80" in progress, progress
+            latest = page.inner_text("#live-latest")
+            assert "loss" in latest and "kl" in latest and "validation" in latest, latest
+            wait_until(page, "() => document.getElementById('live-snapshot').naturalWidth > 0")
+            assert page.get_attribute("#live-snapshot", "src").startswith("/api/snapshot?run=digits-live&epoch=")
+            shot = os.environ.get("AELAB_SCREENSHOT_LIVE")
+            if shot:
+                png = page.screenshot(clip={"x": 0, "y": 0, "width": 1280, "height": 620})
+                Image.open(io.BytesIO(png)).convert("RGB").quantize(128, method=Image.Quantize.FASTOCTREE).save(shot, optimize=True)
+            # the curves grow while it trains
+            wait_until(page, "n => Number(document.getElementById('live-progress').textContent.split(' ')[1]) > n", epoch)
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err[-2000:]
+            page.wait_for_selector("body[data-ready='1']", timeout=60_000)  # the explorer, by itself
+            assert page.locator("#live").is_hidden() and page.locator("#map").is_visible()
+            assert page.locator("#samples canvas").count() == 16 and "data-live" not in page.inner_html("html")[:300]
+            page.goto(server.url)
+            page.locator("#runs tbody tr").first.wait_for()
+            assert page.locator("#runs tbody .badge").count() == 0
+    finally:
+        proc.kill()
+        proc.communicate()
+        server.stop()

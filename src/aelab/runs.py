@@ -22,6 +22,7 @@ import logging
 import math
 import os
 import re
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -139,7 +140,7 @@ def lock_run(path: str | Path) -> Path:
 def _hold(path: Path, fd: int) -> None:
     try:
         if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _flock_exclusive(fd)
     except OSError as e:
         os.close(fd)
         if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
@@ -147,6 +148,19 @@ def _hold(path: Path, fd: int) -> None:
         raise
     _held[path.resolve()] = fd
     files.hold(path)  # from now on every write below it is checked for links (files.route)
+
+
+def _flock_exclusive(fd: int, tries: int = 5) -> None:
+    """Take the lock without waiting for a process that holds it, but retry a few times within
+    50 ms: is_locked (`aelab serve` watching a run) holds a shared lock for microseconds, and such
+    a look must never make a claim fail."""
+    for attempt in range(tries):
+        try:
+            return fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES) or attempt == tries - 1:
+                raise
+            time.sleep(0.01)
 
 
 def is_locked(path: Path) -> bool:

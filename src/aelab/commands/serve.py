@@ -18,8 +18,8 @@ def add_commands(sub) -> None:
     p = sub.add_parser("serve", help="explore trained runs live in the browser",
                        description="Start a local web app to explore the runs under the given folders "
                                    "(or single run folders): compare runs, move over the latent map and "
-                                   "see the decoded image, scrub interpolations, draw or upload images. "
-                                   "Serves until Ctrl-C.")
+                                   "see the decoded image, scrub interpolations, draw or upload images; "
+                                   "follow runs still training. Serves until Ctrl-C.")
     p.add_argument("paths", nargs="*", metavar="RUNS_DIR_OR_RUN", default=["runs"],
                    help="folders holding run folders, or run folders (default: runs)")
     p.add_argument("--host", default="127.0.0.1",
@@ -52,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"aelab: serving {found} run{'s' * (found != 1)} from {where} at {server.url} (Ctrl-C to stop)",
           flush=True)
     if found == 0:
-        log.warning("no run folders under %s yet (a run folder holds config.json and model.safetensors); "
-                    "runs trained there later appear when the page is reloaded", where)
+        log.warning("no run folders under %s yet (a run folder holds config.json and, once trained, "
+                    "model.safetensors); runs trained there later appear when the page is reloaded", where)
     try:
         server.wait()
     except KeyboardInterrupt:

@@ -16,6 +16,7 @@ from aelab.config import Config
 from aelab.data.prepare import prepare_data
 from aelab.errors import AelabError
 from aelab.evaluate.metrics import constant_baseline, evaluate
+from aelab.experiments.live_history import LiveHistory
 from aelab.explore.context import Context
 from aelab.explore.report import write_report
 from aelab.explore.run_figures import write_all
@@ -75,6 +76,8 @@ def train_run(config: Config, run: Path, resume: bool = False, progress: bool = 
     if config.training.tensorboard and main:
         every = config.training.snapshot_every or max(1, config.training.epochs // 10)
         callbacks.append(TensorBoardLog(run, test, every, config.training.seed))
+    if main:  # history.csv during training, for `aelab serve` (after the snapshot of the epoch)
+        callbacks.append(LiveHistory(run / runs.HISTORY))
     trainer = Trainer(model, config, device, progress=progress, callbacks=callbacks, context=context)
     if resume and (run / runs.CHECKPOINT).is_file():
         trainer.load_checkpoint(run / runs.CHECKPOINT)

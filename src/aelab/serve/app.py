@@ -1,4 +1,5 @@
-"""The explorer's web app: two static pages (runs, run) and a small JSON API over `Session`s.
+"""The explorer's web app: two static pages (runs, run) and a small JSON API over `Session`s,
+plus what a run still training shows (live.py: its status and its latest snapshot).
 
 Every error a request can cause is answered with a 4xx (5xx for a bug) and `{"error": "<one
 line>"}`; the server keeps serving. Runs are named by catalog id only, pages come from a fixed
@@ -25,6 +26,7 @@ from starlette.routing import Route
 
 from aelab import trust
 from aelab.errors import AelabError
+from aelab.serve import live
 from aelab.serve import requests as rq
 from aelab.serve.catalog import Catalog, history
 from aelab.serve.pixels import pack
@@ -136,6 +138,23 @@ def create_app(roots: list[str | Path], allowed_hosts: list[str] | None = None,
     async def run_history(request):
         run_id, folder = explorer.folder(request)
         return {"run": run_id, "history": await run_in_threadpool(history, folder)}
+
+    @api
+    async def status(request):
+        run_id, folder = explorer.folder(request)
+        since = rq.query_int(request, "since", 0)
+        found = await run_in_threadpool(live.status, folder, since)
+        return JSONResponse({"run": run_id, **found}, headers={**SECURITY_HEADERS, "cache-control": "no-store"})
+
+    @api
+    async def snapshot(request):
+        run_id, folder = explorer.folder(request)
+        epoch = rq.query_int(request, "epoch")
+        png = await run_in_threadpool(live.snapshot_bytes, folder, epoch)
+        if png is None:
+            raise rq.BadRequest(404, f"run '{run_id[:80]}' has no snapshot of epoch {epoch} "
+                                     "(training.snapshot_every saves them)")
+        return Response(png, media_type="image/png", headers=SECURITY_HEADERS)
 
     @api
     async def info(request):
@@ -256,6 +275,7 @@ def create_app(roots: list[str | Path], allowed_hosts: list[str] | None = None,
     routes = [
         Route("/", page), Route("/run", page), Route("/static/{name}", page),
         Route("/api/runs", runs), Route("/api/history", run_history), Route("/api/info", info),
+        Route("/api/status", status), Route("/api/snapshot", snapshot),
         Route("/api/map", latent_map), Route("/api/images", images), Route("/api/code", code),
         Route("/api/decode", decode, methods=["POST"]), Route("/api/interpolate", interpolate, methods=["POST"]),
         Route("/api/sample", sample, methods=["POST"]), Route("/api/encode", encode, methods=["POST"]),

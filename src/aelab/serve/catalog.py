@@ -1,6 +1,14 @@
 """The run folders `aelab serve` may show: found under the paths given on the command line, named
 by an id the browser uses. A request names a run only by its id, which is looked up here: no path
 from a request ever reaches the filesystem, and a symlink leading out of a given folder is ignored.
+
+A run is listed from the moment `aelab train` has claimed its folder and written its config.json
+(the lock file, then the config), and is in one of three states:
+
+    training   no model.safetensors yet, and a process holds the folder's lock (runs.is_locked:
+               the kernel drops it when the process ends, kill -9 included)
+    stopped    no model.safetensors, and no process holds it: interrupted, killed or failed
+    finished   model.safetensors is there: the explorer opens it
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ import time
 from pathlib import Path
 
 from aelab.files import read_regular
-from aelab.runs import CONFIG, HISTORY, METRICS, MODEL, read_history
+from aelab.runs import CONFIG, HISTORY, LOCK, METRICS, MODEL, is_locked, read_history
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +29,20 @@ MAX_RUNS = 2000
 MAX_JSON_BYTES = 1_000_000  # a config or metrics file larger than this is not aelab's
 
 
+TRAINING, STOPPED, FINISHED = "training", "stopped", "finished"
+
+
 def is_run(folder: Path) -> bool:
-    return (folder / CONFIG).is_file() and (folder / MODEL).is_file()
+    """A run folder, finished or not (an unfinished one: claimed by `aelab train`, its lock file there)."""
+    return (folder / CONFIG).is_file() and ((folder / MODEL).is_file() or (folder / LOCK).is_file())
+
+
+def state_of(folder: Path) -> str:
+    """training, stopped or finished (above). Only an unfinished run's lock is looked at: a
+    finished run may be held by `aelab fit-sampler` and is still finished."""
+    if (folder / MODEL).is_file():
+        return FINISHED
+    return TRAINING if is_locked(folder) else STOPPED
 
 
 class Catalog:
@@ -97,7 +117,7 @@ def _walk(root: Path):
         dirs[:] = kept
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
     """A run's JSON file, or {}: never waits on a FIFO nor reads a link to /dev/zero (read_regular)."""
     try:
         value = json.loads(read_regular(path, MAX_JSON_BYTES))
@@ -109,14 +129,19 @@ def _read_json(path: Path) -> dict:
 def summary(run_id: str, folder: Path) -> dict:
     """What the runs page lists: model, data, latent size and key metrics (from the files only,
     without loading the model)."""
-    config = _read_json(folder / CONFIG)
-    metrics = _read_json(folder / METRICS)
+    config = read_json(folder / CONFIG)
+    metrics = read_json(folder / METRICS)
+    state = state_of(folder)
+    if state != FINISHED:  # how far it got: the epochs of its history so far
+        rows = history(folder)
+        metrics = {"epochs_run": int(rows[-1]["epoch"]) if rows else 0}
     # Files of any shape (a run from elsewhere): what is not as aelab writes it is left out.
     model, data = _object(config.get("model")), _object(config.get("data"))
     test, validation = _object(metrics.get("test")), _object(metrics.get("validation"))
     path = data.get("path")
     return {
         "id": run_id, "name": folder.name, "folder": str(folder),  # where it lives, shown on hover
+        "state": state,
         "type": model.get("type"), "architecture": model.get("architecture"), "latent_dim": model.get("latent_dim"),
         "dataset": data.get("dataset"), "path": Path(path).name if isinstance(path, str) and path else None,
         "metrics": {"test_loss": test.get("loss"), "test_mse": test.get("mse"),

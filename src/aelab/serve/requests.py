@@ -107,3 +107,13 @@ def query_int_list(request: Request, name: str, limit: int = MAX_BATCH) -> list[
         return [int(p) for p in parts]
     except ValueError:
         raise BadRequest(400, f"?{name}= must be whole numbers separated by commas, e.g. 0,5,12") from None
+
+
+def query_int(request: Request, name: str, default: int | None = None, high: int = 10**9) -> int:
+    """A whole number from 0 to `high` in ?name=; `default` when it is absent (required if None)."""
+    raw = request.query_params.get(name)
+    if raw is None and default is not None:
+        return default
+    if raw is None or not (raw.isascii() and raw.isdigit()) or len(raw) > 10 or int(raw) > high:
+        raise BadRequest(400, f"?{name}= must be a whole number from 0 to {high}")
+    return int(raw)

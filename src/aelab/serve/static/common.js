@@ -92,3 +92,45 @@ function formatNumber(v) {
   if (Number.isInteger(v)) return String(v);
   return Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(4);
 }
+
+// Curves over epochs in an <svg>: series [{pts: [[epoch, value], ...], colour, dash}], and a legend
+// [{label, colour}] on the right. The axis stops at the 95th percentile of the values: the first
+// epochs' spikes are clipped, not allowed to flatten the rest.
+function lineChart(svg, series, legend) {
+  const W = Number(svg.getAttribute("width")), H = Number(svg.getAttribute("height"));
+  const left = 60, right = 200, top = 10, bottom = 30;
+  const all = series.flatMap(s => s.pts);
+  svg.replaceChildren();
+  if (!all.length) return;
+  const xs = all.map(p => p[0]), ys = all.map(p => p[1]).sort((a, b) => a - b);
+  const x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1);
+  const y0 = ys[0], y1 = Math.max(ys[Math.floor(0.95 * (ys.length - 1))], y0 + 1e-9);
+  const sx = x => left + (x - x0) / (x1 - x0) * (W - left - right);
+  const sy = y => top + (1 - (Math.min(y, y1) - y0) / (y1 - y0)) * (H - top - bottom);
+  const ns = "http://www.w3.org/2000/svg";
+  const add = (tag, attrs, text) => {
+    const el = document.createElementNS(ns, tag);
+    for (const [a, v] of Object.entries(attrs)) el.setAttribute(a, v);
+    if (text !== undefined) el.textContent = text;
+    svg.append(el); return el;
+  };
+  add("line", {x1: left, y1: H - bottom, x2: W - right, y2: H - bottom, stroke: "#999"});
+  add("line", {x1: left, y1: top, x2: left, y2: H - bottom, stroke: "#999"});
+  for (const f of [0, 0.5, 1]) {
+    const y = y0 + f * (y1 - y0);
+    add("text", {x: left - 5, y: sy(y) + 4, "text-anchor": "end"}, formatNumber(y));
+    const x = x0 + f * (x1 - x0);
+    add("text", {x: sx(x), y: H - bottom + 15, "text-anchor": "middle"}, formatNumber(Math.round(x)));
+  }
+  add("text", {x: (left + W - right) / 2, y: H - 2, "text-anchor": "middle"}, "epoch");
+  for (const s of series) {
+    add("polyline", {points: s.pts.map(p => `${sx(p[0])},${sy(p[1])}`).join(" "), fill: "none",
+                     stroke: s.colour, "stroke-width": 1.5, "stroke-dasharray": s.dash || "", class: "curve"});
+    if (s.pts.length === 1) add("circle", {cx: sx(s.pts[0][0]), cy: sy(s.pts[0][1]), r: 3, fill: s.colour});  // one epoch: a dot
+  }
+  legend.forEach((item, k) => {
+    add("rect", {x: W - right + 10, y: top + 16 * k, width: 10, height: 10, fill: item.colour});
+    add("text", {x: W - right + 25, y: top + 16 * k + 9},
+        item.label.length > 28 ? "…" + item.label.slice(-27) : item.label);
+  });
+}

@@ -1,4 +1,5 @@
-// The run page: latent map with live decoding, sliders, interpolation, own images, samples.
+// The run page: latent map with live decoding, sliders, interpolation, own images, samples
+// (once the run has finished training: live.js shows it until then).
 "use strict";
 
 const RUN = new URLSearchParams(location.search).get("run") || "";
@@ -342,6 +343,7 @@ async function loadMap(method) {
 
 async function main() {
   document.getElementById("title").textContent = RUN;
+  await untilFinished(RUN);  // live.js: a run still training is followed until it has its model
   try {
     INFO = await getJSON(`/api/info?${Q}`);
   } catch (e) { showError(e.message); return; }

@@ -19,19 +19,22 @@ function render() {
     return (typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y))) * sortDir;
   });
   const body = document.querySelector("#runs tbody");
+  const ticked = new Set(selected());  // kept when the list is refreshed
   body.replaceChildren();
   for (const run of rows) {
     const tr = document.createElement("tr");
     tr.dataset.id = run.id;
     const tick = document.createElement("td");
     const box = document.createElement("input");
-    box.type = "checkbox"; box.value = run.id; box.addEventListener("change", updateButton);
+    box.type = "checkbox"; box.value = run.id; box.checked = ticked.has(run.id);
+    box.addEventListener("change", updateButton);
     tick.append(box); tr.append(tick);
     const name = document.createElement("td");
     const link = document.createElement("a");
     link.href = `/run?run=${encodeURIComponent(run.id)}`; link.textContent = run.id;
     link.title = run.folder;  // where the run lives on disk
     name.append(link); tr.append(name);
+    if (run.state && run.state !== "finished") name.append(" ", badge(run.state));
     for (const key of ["type", "architecture", "data", "latent_dim", "test_loss", "validation_loss", "test_mse",
                        "epochs_run", "train_seconds"]) {
       const td = document.createElement("td");
@@ -46,6 +49,15 @@ function render() {
     th.classList.toggle("sorted-asc", th.dataset.key === sortKey && sortDir === 1);
     th.classList.toggle("sorted-desc", th.dataset.key === sortKey && sortDir === -1);
   }
+}
+
+// "training" (a process holds the run folder) or "stopped" (no model, and nobody trains it any more)
+function badge(state) {
+  const span = document.createElement("span");
+  span.className = `badge ${state}`; span.textContent = state;
+  span.title = state === "training" ? "still training: its page follows it live"
+                                    : "stopped without finishing: its page says how to continue";
+  return span;
 }
 
 function selected() {
@@ -68,48 +80,14 @@ async function compare() {
 }
 
 function drawCurves(histories) {
-  const svg = document.getElementById("curves");
-  const W = 720, H = 320, left = 60, right = 200, top = 10, bottom = 30;
   const series = [];
   histories.forEach((h, k) => {
     for (const [key, dash] of [["val_loss", ""], ["loss", "5,4"]]) {
       const pts = h.history.filter(row => Number.isFinite(row[key])).map(row => [row.epoch, row[key]]);
-      if (pts.length) series.push({run: h.run, k, dash, pts});
+      if (pts.length) series.push({colour: colour(k), dash, pts});
     }
   });
-  const all = series.flatMap(s => s.pts);
-  svg.replaceChildren();
-  if (!all.length) return;
-  const xs = all.map(p => p[0]), ys = all.map(p => p[1]).sort((a, b) => a - b);
-  const x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1);
-  // Clip the first epochs' spikes: the axis covers up to the 95th percentile of the losses.
-  const y0 = ys[0], y1 = Math.max(ys[Math.floor(0.95 * (ys.length - 1))], y0 + 1e-9);
-  const sx = x => left + (x - x0) / (x1 - x0) * (W - left - right);
-  const sy = y => top + (1 - (Math.min(y, y1) - y0) / (y1 - y0)) * (H - top - bottom);
-  const ns = "http://www.w3.org/2000/svg";
-  const add = (tag, attrs, text) => {
-    const el = document.createElementNS(ns, tag);
-    for (const [a, v] of Object.entries(attrs)) el.setAttribute(a, v);
-    if (text !== undefined) el.textContent = text;
-    svg.append(el); return el;
-  };
-  add("line", {x1: left, y1: H - bottom, x2: W - right, y2: H - bottom, stroke: "#999"});
-  add("line", {x1: left, y1: top, x2: left, y2: H - bottom, stroke: "#999"});
-  for (const f of [0, 0.5, 1]) {
-    const y = y0 + f * (y1 - y0);
-    add("text", {x: left - 5, y: sy(y) + 4, "text-anchor": "end"}, formatNumber(y));
-    const x = x0 + f * (x1 - x0);
-    add("text", {x: sx(x), y: H - bottom + 15, "text-anchor": "middle"}, formatNumber(Math.round(x)));
-  }
-  add("text", {x: (left + W - right) / 2, y: H - 2, "text-anchor": "middle"}, "epoch");
-  for (const s of series) {
-    add("polyline", {points: s.pts.map(p => `${sx(p[0])},${sy(p[1])}`).join(" "), fill: "none",
-                     stroke: colour(s.k), "stroke-width": 1.5, "stroke-dasharray": s.dash, class: "curve"});
-  }
-  histories.forEach((h, k) => {
-    add("rect", {x: W - right + 10, y: top + 16 * k, width: 10, height: 10, fill: colour(k)});
-    add("text", {x: W - right + 25, y: top + 16 * k + 9}, h.run.length > 28 ? "…" + h.run.slice(-27) : h.run);
-  });
+  lineChart(document.getElementById("curves"), series, histories.map((h, k) => ({label: h.run, colour: colour(k)})));
 }
 
 function metricsTable(runs) {
@@ -148,11 +126,19 @@ async function main() {
     });
   }
   document.getElementById("compare").addEventListener("click", compare);
+  await load();
+}
+
+// The list, and again every few seconds while a run trains (its epochs, then its metrics).
+async function load() {
   try {
     RUNS = (await getJSON("/api/runs")).runs;
     document.getElementById("count").textContent = `${RUNS.length} run${RUNS.length === 1 ? "" : "s"}`;
     render();
+    updateButton();
+    showError("");
   } catch (e) { showError(e.message); }
+  if (RUNS.some(run => run.state === "training")) setTimeout(load, 3000);
 }
 
 main();
