@@ -21,10 +21,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from aelab.config import Config
+from aelab.layout import TRACKING
 from aelab.train.trackers.mlflow import MLflowTracker, SweepParent
 from aelab.train.trackers.wandb import WandbTracker
 
-SWEEP_FILE = "tracking.json"  # <sweep>/tracking.json: the parent run its trials' runs belong to
+SWEEP_FILE = TRACKING  # <sweep>/tracking.json, as a run's: the parent run its trials' runs belong to
 
 
 def from_config(config: Config, runs_folder: Path, run_name: str, folder: Path | None = None,
