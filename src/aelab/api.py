@@ -204,7 +204,8 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         if self.model_.needs_labels and data.labels is None:
             raise AelabError(f"a '{config.model.type}' learns from labels: call fit(X, y)")
         labels = (lambda d: None if d is None or not self.model_.needs_labels else torch.from_numpy(d.labels))
-        active = trackers.from_config(config, Path(TRACKER_RUNS), f"{config.model.type}-{datetime.now():%Y%m%d-%H%M%S}")
+        name = f"{config.model.type}-{datetime.now():%Y%m%d-%H%M%S}"  # the tracker runs' name
+        active = trackers.from_config(config, Path(TRACKER_RUNS), name)
         trainer = Trainer(self.model_, config, pick_device(config.training.device), progress=self.verbose,
                           callbacks=[*(callbacks or []), *active])
         try:
@@ -214,8 +215,9 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             raise
         if active:  # the fitted model as the trackers' model.safetensors, as a run folder's
             with tempfile.TemporaryDirectory() as folder:
-                trackers.finish(active, {"epochs_run": self.n_epochs_, "best_epoch": trainer.state.best_epoch,
-                                         "stopped_early": trainer.state.stopped_early}, [self.save(Path(folder) / runs.MODEL)])
+                numbers = {"epochs_run": self.n_epochs_, "best_epoch": trainer.state.best_epoch,
+                           "stopped_early": trainer.state.stopped_early}
+                trackers.finish(active, numbers, [self.save(Path(folder) / runs.MODEL)])
         return self
 
     def _learn(self, trainer, config, data, train, validation, labels, kind, options) -> None:

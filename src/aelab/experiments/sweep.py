@@ -8,6 +8,7 @@ resumable, summarised in results.csv / results.md.
     sweeps/<name>/results.md                   mean ± std over folds per combination
     sweeps/<name>/*.png                        comparison figures
     sweeps/<name>/logs/<combination>-fold<i>.log   a trial's log, when it ran in a child process
+    sweeps/<name>/tracking.json                the MLflow parent run / W&B group of the trials (training.mlflow, .wandb)
 
 A trial whose metrics.json exists is finished and is skipped when the sweep is run again;
 an interrupted trial resumes from its checkpoint.

@@ -49,7 +49,7 @@ class WandbTracker(Callback):
         self.last_epoch = 0
 
     def ids(self) -> dict:
-        return {"id": self.run.id, "dir": self.run.settings.sync_dir}
+        return {"id": self.run.id, "dir": str(Path(self.run.settings.sync_dir).resolve())}
 
     def on_train_begin(self, trainer) -> None:
         self.run.config.update(content.parameters(trainer.config), allow_val_change=True)  # the resolved config
