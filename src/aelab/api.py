@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import copy
 import math
+import tempfile
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -36,11 +38,12 @@ from aelab.evaluate.metrics import objective
 from aelab.explore.context import from_estimator
 from aelab.models import inference, samplers
 from aelab.models.registry import build_model, complete_options
-from aelab.train import checkpoint
+from aelab.train import checkpoint, trackers
 from aelab.train.schedules import resolve_steps
 from aelab.train.trainer import Trainer, pick_device
 
 CODE_SAMPLE = 4096  # training images whose codes fit an AE's sampling distribution
+TRACKER_RUNS = "runs"  # mlflow=True / wandb=True from Python: runs/mlflow/mlflow.db, runs/wandb/
 
 
 class NotFittedError(AelabError, SklearnNotFittedError):
@@ -72,7 +75,7 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                        kl_annealing="none", kl_annealing_epochs=10, free_bits=0.0, lr_schedule="constant",
                        lr_patience=5, gradient_clip=None, epochs=100, steps=None, warmup_steps=0, batch_size=64, validation_split=0.0,
                        patience=None, min_delta=0.0, seed=42, device="auto", precision="auto", threads=None,
-                       verbose=False):
+                       verbose=False, mlflow=False, wandb=False):
         self.latent_dim = latent_dim
         self.architecture = architecture
         self.encoder_layers = encoder_layers  # None: [256, 128] unless topology or n_layers is given
@@ -122,6 +125,10 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.precision = precision
         self.threads = threads
         self.verbose = verbose
+        # Experiment trackers, as training.mlflow / training.wandb: a tracking URI or True (a SQLite store
+        # in runs/mlflow/); True or a folder for W&B's offline files (default runs/wandb/).
+        self.mlflow = mlflow
+        self.wandb = wandb
 
     # --------------------------------------------------------------------------- configuring
     @property
@@ -158,7 +165,8 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                     "device": self.device, "precision": self.precision, "threads": self.threads,
                     "kl_annealing": self.kl_annealing, "kl_annealing_epochs": self.kl_annealing_epochs,
                     "free_bits": self.free_bits, "lr_schedule": self.lr_schedule, "lr_patience": self.lr_patience,
-                    "gradient_clip": self.gradient_clip, "steps": self.steps, "warmup_steps": self.warmup_steps}
+                    "gradient_clip": self.gradient_clip, "steps": self.steps, "warmup_steps": self.warmup_steps,
+                    "mlflow": self.mlflow, "wandb": self.wandb}
         training.update({k: v for k, v in fit_params.items() if v is not None})
         return validate_config({"model": self._model_section(), "training": training}, source=type(self).__name__)
 
@@ -196,8 +204,23 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         if self.model_.needs_labels and data.labels is None:
             raise AelabError(f"a '{config.model.type}' learns from labels: call fit(X, y)")
         labels = (lambda d: None if d is None or not self.model_.needs_labels else torch.from_numpy(d.labels))
+        name = f"{config.model.type}-{datetime.now():%Y%m%d-%H%M%S}"  # the tracker runs' name
+        active = trackers.from_config(config, Path(TRACKER_RUNS), name)
         trainer = Trainer(self.model_, config, pick_device(config.training.device), progress=self.verbose,
-                          callbacks=callbacks)
+                          callbacks=[*(callbacks or []), *active])
+        try:
+            self._learn(trainer, config, data, train, validation, labels, kind, options)
+        except BaseException as e:
+            trackers.fail(active, interrupted=isinstance(e, KeyboardInterrupt))
+            raise
+        if active:  # the fitted model as the trackers' model.safetensors, as a run folder's
+            with tempfile.TemporaryDirectory() as folder:
+                numbers = {"epochs_run": self.n_epochs_, "best_epoch": trainer.state.best_epoch,
+                           "stopped_early": trainer.state.stopped_early}
+                trackers.finish(active, numbers, [self.save(Path(folder) / runs.MODEL)])
+        return self
+
+    def _learn(self, trainer, config, data, train, validation, labels, kind, options) -> None:
         state = trainer.fit(train.tensor(), None if validation is None else validation.tensor(),
                             labels=labels(train), validation_labels=labels(validation))
         self.model_.eval()
@@ -210,7 +233,6 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             labels = data.labels[::every] if self.model_.needs_labels else None
             codes = inference.encode(self.model_, data.images[::every], labels=labels)
             self.sampler_ = samplers.fit(kind, codes, options, config.training.seed, progress=self.verbose)
-        return self
 
     # ----------------------------------------------------------------------------- mapping
     def transform(self, X) -> np.ndarray:
@@ -377,7 +399,8 @@ class DAE(_Autoencoder):
                        beta2=0.999, epsilon=1e-8, momentum=0.9, weight_decay=0.0, kl_annealing="none",
                        kl_annealing_epochs=10, free_bits=0.0, lr_schedule="constant", lr_patience=5,
                        gradient_clip=None, epochs=100, steps=None, warmup_steps=0, batch_size=64, validation_split=0.0, patience=None,
-                       min_delta=0.0, seed=42, device="auto", precision="auto", threads=None, verbose=False):
+                       min_delta=0.0, seed=42, device="auto", precision="auto", threads=None, verbose=False,
+                       mlflow=False, wandb=False):
         super().__init__(
             latent_dim=latent_dim, architecture=architecture, encoder_layers=encoder_layers,
             decoder_layers=decoder_layers, encoder_topology=encoder_topology,
@@ -392,7 +415,7 @@ class DAE(_Autoencoder):
             free_bits=free_bits, lr_schedule=lr_schedule, lr_patience=lr_patience,
             gradient_clip=gradient_clip, epochs=epochs, steps=steps, warmup_steps=warmup_steps, batch_size=batch_size,
             validation_split=validation_split, patience=patience, min_delta=min_delta, seed=seed,
-            device=device, precision=precision, threads=threads, verbose=verbose)
+            device=device, precision=precision, threads=threads, verbose=verbose, mlflow=mlflow, wandb=wandb)
 
 
 class BetaVAE(_Autoencoder):
@@ -410,7 +433,7 @@ class BetaVAE(_Autoencoder):
                        kl_annealing="none", kl_annealing_epochs=10, free_bits=0.0, lr_schedule="constant",
                        lr_patience=5, gradient_clip=None, epochs=100, steps=None, warmup_steps=0, batch_size=64, validation_split=0.0,
                        patience=None, min_delta=0.0, seed=42, device="auto", precision="auto", threads=None,
-                       verbose=False):
+                       verbose=False, mlflow=False, wandb=False):
         super().__init__(
             latent_dim=latent_dim, architecture=architecture, encoder_layers=encoder_layers,
             decoder_layers=decoder_layers, encoder_topology=encoder_topology,
@@ -425,7 +448,7 @@ class BetaVAE(_Autoencoder):
             free_bits=free_bits, lr_schedule=lr_schedule, lr_patience=lr_patience,
             gradient_clip=gradient_clip, epochs=epochs, steps=steps, warmup_steps=warmup_steps, batch_size=batch_size,
             validation_split=validation_split, patience=patience, min_delta=min_delta, seed=seed,
-            device=device, precision=precision, threads=threads, verbose=verbose)
+            device=device, precision=precision, threads=threads, verbose=verbose, mlflow=mlflow, wandb=wandb)
         self.beta = beta
 
     def _model_section(self) -> dict:
@@ -449,7 +472,7 @@ class Estimator(_Autoencoder):
                        weight_decay=0.0, kl_annealing="none", kl_annealing_epochs=10, free_bits=0.0,
                        lr_schedule="constant", lr_patience=5, gradient_clip=None, epochs=100, steps=None, warmup_steps=0, batch_size=64,
                        validation_split=0.0, patience=None, min_delta=0.0, seed=42, device="auto",
-                       precision="auto", threads=None, verbose=False):
+                       precision="auto", threads=None, verbose=False, mlflow=False, wandb=False):
         super().__init__(
             latent_dim=latent_dim, architecture=architecture, encoder_layers=encoder_layers,
             decoder_layers=decoder_layers, encoder_topology=encoder_topology,
@@ -464,7 +487,7 @@ class Estimator(_Autoencoder):
             free_bits=free_bits, lr_schedule=lr_schedule, lr_patience=lr_patience,
             gradient_clip=gradient_clip, epochs=epochs, steps=steps, warmup_steps=warmup_steps, batch_size=batch_size,
             validation_split=validation_split, patience=patience, min_delta=min_delta, seed=seed,
-            device=device, precision=precision, threads=threads, verbose=verbose)
+            device=device, precision=precision, threads=threads, verbose=verbose, mlflow=mlflow, wandb=wandb)
         self.model_type = model_type
         self.options = options
         self.beta = beta
@@ -494,7 +517,8 @@ def params_from_config(config: Config) -> dict:
         stage_channels=list(m.stage_channels), residual_blocks=_listed(m.residual_blocks), normalization=m.normalization,
         sampler=m.sampler, gmm_components=m.gmm_components, sampler_options=dict(m.sampler_options) or None,
         kl_annealing=t.kl_annealing, kl_annealing_epochs=t.kl_annealing_epochs, free_bits=t.free_bits,
-        lr_schedule=t.lr_schedule, lr_patience=t.lr_patience, gradient_clip=t.gradient_clip)
+        lr_schedule=t.lr_schedule, lr_patience=t.lr_patience, gradient_clip=t.gradient_clip,
+        mlflow=t.mlflow, wandb=t.wandb)
     if m.architecture == "mlp" and not m.n_layers and not m.encoder_topology:
         params["encoder_layers"] = _layers(m.encoder_layers, m.activation)
         params["decoder_layers"] = _layers(m.decoder_layers, m.activation)

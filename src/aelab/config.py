@@ -338,6 +338,11 @@ class TrainingConfig(_Section):
     checkpoint_every: Optional[Annotated[int, Field(gt=0)]] = None
     snapshot_every: Optional[Annotated[int, Field(gt=0)]] = None
     tensorboard: bool = False  # scalars, reconstructions and the codes in RUN/tensorboard/
+    # Experiment trackers (train/trackers/), off by default. mlflow: a tracking URI, or true/"auto"
+    # for a SQLite store in <runs folder>/mlflow/; wandb: true (files under RUN/wandb/) or a folder
+    # for Weights & Biases' offline run files (always offline: `wandb sync` uploads them).
+    mlflow: Union[bool, str] = False
+    wandb: Union[bool, str] = False
     # Schedules (train/schedules.py) and step hygiene for real images.
     kl_annealing: Literal["none", "linear", "cyclical"] = "none"  # the KL weight rises from 0 to beta
     kl_annealing_epochs: Annotated[int, Field(gt=0)] = 10  # the ramp (linear), or one cycle (cyclical)
@@ -356,6 +361,14 @@ class TrainingConfig(_Section):
     @classmethod
     def _optimizer_shorthand(cls, v: Any) -> Any:
         return {"type": v} if isinstance(v, str) else v
+
+    @field_validator("mlflow", "wandb", mode="before")
+    @classmethod
+    def _tracker_setting(cls, v: Any, info) -> Any:
+        if isinstance(v, bool) or isinstance(v, str) and v.strip():
+            return v.strip() if isinstance(v, str) else v
+        what = 'a tracking URI such as "sqlite:///mlflow.db"' if info.field_name == "mlflow" else "a folder for its files"
+        raise ValueError(f"takes true, false or {what}")
 
 
 # -------------------------------------------------------------------------------------- config

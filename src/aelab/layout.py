@@ -7,6 +7,7 @@ these names without loading torch.
       snapshots/epoch_NNNN.png  training.gif   (training.snapshot_every)
       sampler_<kind>.safetensors   (a sampler fitted to the codes: model.sampler, aelab fit-sampler)
       index.html  .aelab-lock (while a process works in it)
+      tracking.json  wandb/   (training.mlflow, training.wandb: the tracker runs, W&B's offline files)
       export/encoder.onnx  export/decoder.onnx  export/export.json   (aelab export)
       and what the explore commands write by default (below)
 """
@@ -18,6 +19,7 @@ CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.json"
 HISTORY = "history.csv"
 INDEX = "index.html"
+TRACKING = "tracking.json"  # the MLflow / W&B runs this run logs to (training.mlflow, training.wandb)
 LOCK = ".aelab-lock"  # held while a process trains in the folder (runs.claim_dir)
 SNAPSHOTS = "snapshots"  # a folder of epoch_NNNN.png
 TRAINING_GIF = "training.gif"

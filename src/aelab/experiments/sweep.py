@@ -8,6 +8,7 @@ resumable, summarised in results.csv / results.md.
     sweeps/<name>/results.md                   mean ± std over folds per combination
     sweeps/<name>/*.png                        comparison figures
     sweeps/<name>/logs/<combination>-fold<i>.log   a trial's log, when it ran in a child process
+    sweeps/<name>/tracking.json                the MLflow parent run / W&B group of the trials (training.mlflow, .wandb)
 
 A trial whose metrics.json exists is finished and is skipped when the sweep is run again;
 an interrupted trial resumes from its checkpoint.
@@ -33,6 +34,7 @@ from aelab.experiments.results import write_results
 from aelab.experiments.kfold import fold_settings
 from aelab.experiments.local_pool import run_local
 from aelab.experiments.trial import run_trial
+from aelab.train import trackers
 
 log = logging.getLogger("aelab")
 SPEC = "sweep.json"
@@ -289,15 +291,36 @@ def run_sweep(base: dict, grid: dict[str, list], folds: int, out: str | Path, jo
         where = f"cluster {cluster}" if cluster else f"{jobs} job(s)"
         log.info("sweep %s: %d trials (%d finished already), %s", out, len(trials), len(trials) - len(todo), where)
         report = _progress(len(todo)) if progress else lambda *counts: None
-        if cluster:
-            run_on_cluster(client, todo, out.resolve() / SPEC, out.resolve() / LOGS, report, evaluation)
-        elif jobs > 1:
-            run_local(todo, jobs, out / LOGS, report, evaluation)
-        else:
-            for i, trial in enumerate(todo, 1):
-                run_trial(trial.config.to_dict(), str(trial.run), None, trial.fold in (None, 0), evaluation)
-                report(i, 0, len(todo) - i)
-        return write_results(out, trials, grid, folds)
+        parent = _tracking_parent(out, trials[0].config)  # training.mlflow: the trials' parent run
+        try:
+            if cluster:
+                run_on_cluster(client, todo, out.resolve() / SPEC, out.resolve() / LOGS, report, evaluation)
+            elif jobs > 1:
+                run_local(todo, jobs, out / LOGS, report, evaluation)
+            else:
+                for i, trial in enumerate(todo, 1):
+                    run_trial(trial.config.to_dict(), str(trial.run), None, trial.fold in (None, 0), evaluation)
+                    report(i, 0, len(todo) - i)
+            rows = write_results(out, trials, grid, folds)
+        except BaseException:
+            if parent is not None:
+                parent.finish([], failed=True)
+            raise
+        if parent is not None:  # the sweep's summaries and comparison figures
+            parent.finish(sorted(p for p in out.iterdir() if p.is_file() and p.suffix in (".csv", ".md", ".png")))
+        return rows
+
+
+def _tracking_parent(out: Path, config: Config):
+    """With training.mlflow, the parent run of the trials' runs (reopened when the sweep is run again);
+    its id, and W&B's group, in <sweep>/tracking.json for the trials, wherever they run."""
+    if config.training.mlflow is False and config.training.wandb is False:
+        return None
+    path = out / trackers.SWEEP_FILE
+    previous = runs.read_json(path) if path.is_file() else None
+    parent, info = trackers.start_sweep(config, out / "runs", out.name, previous)
+    runs.write_json(path, info)
+    return parent
 
 
 def _progress(total: int):

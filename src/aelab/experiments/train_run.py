@@ -11,7 +11,7 @@ from typing import Callable
 
 import torch
 
-from aelab import runs, stored_samplers
+from aelab import layout, runs, stored_samplers
 from aelab.config import Config
 from aelab.data.prepare import prepare_data
 from aelab.errors import AelabError
@@ -25,20 +25,49 @@ from aelab.models import samplers
 from aelab.models.registry import build_model, complete_options, model_class
 from aelab.models.summary import format_summary
 from aelab.models.topology import resolve_widths
-from aelab.train import distributed
+from aelab.train import distributed, trackers
 from aelab.train.schedules import resolve_steps
 from aelab.train.tensorboard import TensorBoardLog
 from aelab.train.trainer import Trainer, pick_device
 
 log = logging.getLogger("aelab")
+# What a tracker (training.mlflow, training.wandb) receives of the finished run folder.
+TRACKED_FILES = (*layout.TRAINING_FIGURES, layout.TRAINING_GIF, layout.MODEL, layout.METRICS, layout.HISTORY,
+                 layout.CONFIG)
 
 
 def train_run(config: Config, run: Path, resume: bool = False, progress: bool = True,
               callbacks: list[Callable] | None = None, figures: bool = True,
-              context: distributed.Context | None = None) -> dict:
+              context: distributed.Context | None = None, tracking_parent: dict | None = None) -> dict:
     """Train as `config` says and write everything into the folder `run`. Returns the metrics.
-    Under torchrun (`context` set) every rank trains; rank 0 alone writes, the others return {}."""
+    Under torchrun (`context` set) every rank trains; rank 0 alone writes, the others return {}.
+    With training.mlflow / training.wandb the run is also logged to those trackers (a sweep's
+    trials as children of `tracking_parent`, the sweep's tracking.json)."""
     run = Path(run)
+    active = _trackers(config, run, resume, tracking_parent) if context is None or context.is_main else []
+    try:
+        metrics = _train_run(config, run, resume, progress, [*(callbacks or []), *active], figures, context)
+    except BaseException as e:
+        trackers.fail(active, interrupted=isinstance(e, KeyboardInterrupt))
+        raise
+    trackers.finish(active, metrics, [run / name for name in TRACKED_FILES if (run / name).is_file()])
+    return metrics
+
+
+def _trackers(config: Config, run: Path, resume: bool, parent: dict | None) -> list:
+    """The trackers the config asks for; their run ids in RUN/tracking.json, which --resume reads to
+    go on logging into the same tracker runs."""
+    if config.training.mlflow is False and config.training.wandb is False:
+        return []
+    run.mkdir(parents=True, exist_ok=True)
+    previous = runs.read_json(run / layout.TRACKING) if resume and (run / layout.TRACKING).is_file() else None
+    active = trackers.from_config(config, run.parent, run.name, run, previous, parent)
+    runs.write_json(run / layout.TRACKING, trackers.ids(active))
+    return active
+
+
+def _train_run(config: Config, run: Path, resume: bool, progress: bool, callbacks: list, figures: bool,
+               context: distributed.Context | None) -> dict:
     main = context is None or context.is_main
     if main:
         run.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ from aelab.evaluate.run_evaluation import measure, merge_metrics, sample_quality
 from aelab.experiments.train_run import train_run
 from aelab.models import samplers
 from aelab.models.inference import encode
+from aelab.train import trackers
 
 
 def run_trial(config_dict: dict, run_dir: str, threads: int | None, figures: bool,
@@ -44,7 +45,9 @@ def _run_trial(config, run: Path, figures: bool, evaluation: dict | None) -> Non
         if not resume and run.exists():
             shutil.rmtree(run)  # a trial that died before its first checkpoint: start it again
         files.make_folder(run)
-        train_run(config, run, resume=resume, progress=False, figures=figures)
+        parent = run.parent.parent / trackers.SWEEP_FILE  # the sweep's tracker runs (training.mlflow, .wandb)
+        train_run(config, run, resume=resume, progress=False, figures=figures,
+                  tracking_parent=runs.read_json(parent) if parent.is_file() else None)
     model, _, _ = runs.load_model(run)
     evaluation = evaluation or {}
     parts = split_data(config)
