@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 
 HEADER = b":W&B\xe1\xbe\x00"  # ident, magic 0xBEE1, version 0
@@ -39,11 +40,23 @@ def records(path: Path) -> list:
     return found
 
 
+def _has_exit(log: Path) -> bool:
+    try:
+        return any(r.WhichOneof("record_type") == "exit" for r in records(log))
+    except Exception:  # a record still being written
+        return False
+
+
 def offline_run(folder: Path) -> dict:
     """{"name", "group", "config", "history" (rows by step), "summary", "files", "exit_code"} of the one
     offline run under `folder`."""
     [run_dir] = Path(folder).glob("offline-run-*")
     [log] = run_dir.glob("run-*.wandb")
+    # run.finish() returns once W&B's service has the records, which writes them a moment later (on
+    # a loaded machine the file was still empty when read): wait for the run's exit record.
+    deadline = time.monotonic() + 60
+    while not _has_exit(log) and time.monotonic() < deadline:
+        time.sleep(0.2)
     out = {"config": {}, "history": {}, "summary": {}, "files": sorted(p.name for p in (run_dir / "files").iterdir()),
            "exit_code": None}
     for record in records(log):
