@@ -166,3 +166,27 @@ def test_missing_files_are_downloaded_into_the_cache(mirror, monkeypatch, privat
     assert got == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
     images, _ = mnist_family.read_idx(private_cache / "mnist" / "t10k-images-idx3-ubyte.gz")
     assert images.shape == (10000, 28, 28)
+
+
+@needs_mnist_test
+def test_datasets_does_not_list_mnists_test_files_as_another_datasets(capsys, private_cache):
+    # MNIST's t10k files where Fashion-MNIST's and KMNIST's are looked for: the names match, the
+    # content does not. The listing must say what loading says (refused), not "test only".
+    for name in ("fashion-mnist", "kmnist"):
+        folder = private_cache / name
+        folder.mkdir(parents=True)
+        for file in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+            (folder / file).symlink_to(SHARED_MNIST / file)
+    assert main(["datasets", "--set", f"data.path={SHARED_MNIST}"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    entries = {}
+    for i, line in enumerate(lines):
+        if line and not line.startswith(" "):
+            entries[line.split()[0]] = " ".join(part.strip() for part in lines[i:i + 6])
+    assert entries["mnist"].split()[1:3] == ["test", "only"]  # MNIST's own files still count
+    for name in ("fashion-mnist", "kmnist"):
+        assert entries[name].split()[1] == "no", entries[name]
+        assert f"not {name}'s (checksum)" in entries[name] and "test split only" not in entries[name]
+        assert not available(name) and not mnist_family.test_split_only(name)
+        with pytest.raises(AelabError, match="checksum mismatch"):  # what the listing said
+            load_dataset(data_config(f"data.dataset={name}", "data.published_split=test"), seed=0)

@@ -50,3 +50,26 @@ def test_aelab_evaluate_reports_disentanglement_and_draws_the_factor_traversal(t
         assert 0 <= test[key] <= 1 and key in out
     assert len(test["factor_of_dimension"]) == 3 and set(test["factor_of_dimension"]) <= set(NAMES)
     assert (run / "factor_traversal.png").stat().st_size > 5000
+
+
+def test_a_short_beta_tcvae_on_a_small_dsprites_grid_disentangles_more_than_an_ae(tmp_path):
+    """The example's model type (examples/dsprites_betatcvae.json), shortened to a grid of one
+    shape, two scales and upright sprites (2048 images), against a plain AE trained the same: the
+    β-TC-VAE's codes let the FactorVAE score name the fixed factor far more often (0.84 against
+    0.56 when measured; a guess scores about 1/3). MIG is not asserted: at 400 steps it is small for
+    both (0.06 and 0.04), as it stays for the example at 3000 (README)."""
+    scores = {}
+    for kind in ("beta_tcvae", "ae"):
+        run = tmp_path / kind
+        assert main(["-q", "train", "--out", str(run), "--no-progress", "--no-figures",
+                     "--set", "data.dataset=dsprites", "--set", "data.test_split=0.2",
+                     "--set", 'data.factor_values={"shape": 1, "scale": 2, "orientation": 1}',
+                     "--set", f"model.type={kind}", "--set", "model.encoder_layers=[128]",
+                     "--set", "model.latent_dim=4", "--set", "training.steps=400",
+                     "--set", "training.batch_size=64", "--set", "training.learning_rate=0.002",
+                     "--set", "training.validation_split=0", "--set", "training.patience=null",
+                     "--set", "training.seed=1", "--set", "training.threads=1",
+                     "--set", "training.precision=fp32"]) == 0
+        assert main(["-q", "evaluate", str(run), "--splits", "test", "--no-progress"]) == 0
+        scores[kind] = json.loads((run / "metrics.json").read_text())["test"]
+    assert scores["beta_tcvae"]["factor_vae_score"] > scores["ae"]["factor_vae_score"] + 0.1, scores

@@ -74,3 +74,24 @@ def test_aelab_datasets_lists_dsprites_as_available_offline(capsys):
     assert main(["datasets"]) == 0
     line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("dsprites "))
     assert " yes " in line and "737,280" in line
+
+
+def test_factor_values_draws_a_smaller_grid_evenly_spaced_and_refuses_unknown_factors():
+    config = load_config(None, ["data.dataset=dsprites", "data.factor_values.orientation=1",
+                                "data.factor_values.position_x=4", "data.test_split=0.1"])
+    train, test = load_dataset(config.data, seed=0)
+    assert len(train) + len(test) == 3 * 6 * 1 * 4 * 32  # the whole smaller grid, no limit
+    factors = np.concatenate([train.factors, test.factors])
+    assert np.unique(factors[:, 2]).tolist() == [0]  # upright: the first orientation
+    assert np.unique(factors[:, 3]).tolist() == [0, 10, 21, 31]  # evenly spaced, both ends kept
+    assert len(np.unique(factors[:, 4])) == 32 and len(np.unique(factors[:, 1])) == 6
+    assert np.array_equal(dsprites.render(dsprites.factor_index(test.factors)), test.images[:, 0] > 0)
+    limited = load_config(None, ["data.dataset=dsprites", "data.factor_values.orientation=1", "data.limit=500"])
+    train, _ = load_dataset(limited.data, seed=0)
+    assert len(train) == 500 and np.unique(train.factors[:, 2]).tolist() == [0]
+    with pytest.raises(AelabError, match="no factor 'rotation'; did you mean 'orientation'"):
+        load_dataset(load_config(None, ["data.dataset=dsprites", "data.factor_values.rotation=1"]).data, seed=0)
+    with pytest.raises(AelabError, match="factor_values.shape: 4 values asked, dSprites has 3"):
+        load_dataset(load_config(None, ["data.dataset=dsprites", "data.factor_values.shape=4"]).data, seed=0)
+    with pytest.raises(AelabError, match="data.dataset is 'digits'"):
+        load_config(None, ["data.factor_values.shape=1"])

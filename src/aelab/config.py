@@ -70,6 +70,10 @@ class DataConfig(_Section):
     published_split: Literal["both", "train", "test"] = "both"
     exclude_labels: list[str] = []
     limit: Optional[Annotated[int, Field(gt=0)]] = None
+    # dsprites only: a smaller factor grid. Per factor named (shape, scale, orientation, position_x,
+    # position_y), how many of its published values to keep, evenly spaced from the first (e.g.
+    # {"orientation": 1}: upright sprites only); the factors not named keep all their values.
+    factor_values: dict[str, Annotated[int, Field(gt=0)]] = {}
     # Cross-validation: train on all but part `fold` of a seeded `folds`-way partition of the
     # training set and test on that part (the published test set is then not used).
     folds: Optional[Annotated[int, Field(ge=2)]] = None
@@ -80,6 +84,9 @@ class DataConfig(_Section):
 
     @model_validator(mode="after")
     def _fold_in_range(self) -> "DataConfig":
+        if self.factor_values and self.dataset != "dsprites":
+            raise ValueError(f"data.factor_values picks values of dSprites' factors; data.dataset is "
+                             f"'{self.dataset}': remove factor_values or use dataset dsprites")
         if (self.folds is None) != (self.fold is None):
             raise ValueError("data.folds and data.fold go together, e.g. folds 5 and fold 0..4")
         if self.folds is not None and self.fold >= self.folds:

@@ -13,6 +13,7 @@ memory-mapped; a subset (`data.limit`) is drawn directly, without the cache, in 
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import logging
@@ -144,18 +145,42 @@ def _cache_problem(path: Path) -> str | None:
     return None
 
 
-def subsample(n: int, seed: int = 0) -> np.ndarray:
-    """`n` grid indices drawn uniformly without replacement (seeded), in grid order."""
-    return np.sort(np.random.default_rng(seed).choice(N_IMAGES, size=min(n, N_IMAGES), replace=False))
+def subsample(n: int, seed: int = 0, grid: np.ndarray | None = None) -> np.ndarray:
+    """`n` indices of `grid` (grid indices, sorted; default the whole grid) drawn uniformly without
+    replacement (seeded), in grid order."""
+    grid = np.arange(N_IMAGES) if grid is None else grid
+    return np.sort(grid[np.random.default_rng(seed).choice(len(grid), size=min(n, len(grid)), replace=False)])
 
 
-def load(path: str | None = None, n: int | None = None) -> ImageData:
+def sub_grid(values: dict[str, int] | None = None) -> np.ndarray:
+    """Grid indices (sorted) of a smaller factor grid: per factor named in `values`, that many of
+    its published values, evenly spaced from the first (data.factor_values); the others keep all."""
+    values = values or {}
+    for name, count in values.items():
+        if name not in FACTOR_NAMES:
+            close = difflib.get_close_matches(name, FACTOR_NAMES, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"the factors are {', '.join(FACTOR_NAMES)}"
+            raise AelabError(f"data.factor_values: dSprites has no factor '{name}'; {hint}")
+        size = FACTOR_SIZES[FACTOR_NAMES.index(name)]
+        if not 1 <= count <= size:
+            raise AelabError(f"data.factor_values.{name}: {count} values asked, dSprites has {size}; "
+                             f"give 1 to {size}")
+    kept = [np.unique(np.linspace(0, size - 1, values.get(name, size)).round().astype(np.int64))
+            for name, size in zip(FACTOR_NAMES, FACTOR_SIZES)]
+    classes = np.stack([c.ravel() for c in np.meshgrid(*kept, indexing="ij")], axis=1)
+    return factor_index(classes)  # in grid order: the factors' order is the published one
+
+
+def load(path: str | None = None, n: int | None = None, factor_values: dict[str, int] | None = None) -> ImageData:
     """dSprites as ImageData (N, 1, 64, 64) uint8 in {0, 255}, labelled by shape, with its factors.
-    `n`: a seeded uniform subset of n images. `path`: the original .npz (or a folder holding it)."""
+    `n`: a seeded uniform subset of n images. `path`: the original .npz (or a folder holding it).
+    `factor_values`: a smaller factor grid (sub_grid), drawn from instead of the whole one."""
+    grid = sub_grid(factor_values) if factor_values else None
     if path:
-        images, classes = _original(Path(path).expanduser(), n)
+        images, classes = _original(Path(path).expanduser(), n, grid)
     else:
-        index = subsample(n) if n is not None and n < N_IMAGES else np.arange(N_IMAGES)
+        grid = np.arange(N_IMAGES) if grid is None else grid
+        index = subsample(n, grid=grid) if n is not None and n < len(grid) else grid
         if len(index) < N_IMAGES:
             images = render(index).view(np.uint8)
         else:
@@ -165,7 +190,7 @@ def load(path: str | None = None, n: int | None = None) -> ImageData:
     return ImageData(images[:, None], classes[:, 0].copy(), list(SHAPES), "dsprites", classes, list(FACTOR_NAMES))
 
 
-def _original(path: Path, n: int | None) -> tuple[np.ndarray, np.ndarray]:
+def _original(path: Path, n: int | None, grid: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     file = path / ORIGINAL_FILE if path.is_dir() else path
     if not file.is_file():
         raise AelabError(f"data.path: {file} not found; give the original {ORIGINAL_FILE} (or leave "
@@ -180,5 +205,8 @@ def _original(path: Path, n: int | None) -> tuple[np.ndarray, np.ndarray]:
     if images.shape != (N_IMAGES, SIZE, SIZE) or classes.shape != (N_IMAGES, 6):
         raise AelabError(f"data.path: {file} holds images {images.shape} and factors {classes.shape}; "
                          f"dSprites has ({N_IMAGES}, 64, 64) and ({N_IMAGES}, 6)")
-    index = subsample(n) if n is not None and n < N_IMAGES else slice(None)
+    grid = np.arange(N_IMAGES) if grid is None else grid  # the file is in the published order
+    index = subsample(n, grid=grid) if n is not None and n < len(grid) else grid
+    if len(index) == N_IMAGES:
+        index = slice(None)
     return (images[index] > 0).view(np.uint8), classes[index, 1:].astype(np.int64)  # column 0 (colour) is constant

@@ -7,6 +7,7 @@ re-compresses Fashion-MNIST), or else by the SHA-256 of the official .gz archive
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -127,32 +128,70 @@ def locate(spec: IdxDataset, path: str | None, only: str | None = None) -> tuple
     return found, missing
 
 
+def survey(name: str, path: str | None = None) -> tuple[dict[str, Path], dict[str, IdxFile], dict[str, Path]]:
+    """What `aelab datasets` says is here: (good: role -> path, missing: role -> file, wrong: role ->
+    path). Files are found by name, as `locate` finds them, then checked as loading would check them
+    (`is_official`): MNIST's t10k files in a folder given as data.path are not Fashion-MNIST's."""
+    spec = DATASETS[name]
+    found, missing = locate(spec, path)
+    good = {role: p for role, p in found.items() if is_official(spec, role, p)}
+    return good, missing, {role: p for role, p in found.items() if role not in good}
+
+
 def available(name: str, path: str | None = None) -> bool:
-    """All four files are on this machine (no download needed)."""
-    return not locate(DATASETS[name], path)[1]
+    """All four files are on this machine and are the dataset's (no download needed)."""
+    return len(survey(name, path)[0]) == len(DATASETS[name].files)
 
 
 def test_split_only(name: str, path: str | None = None) -> bool:
     """Only the published test split's files are here (enough for data.published_split 'test')."""
-    found, missing = locate(DATASETS[name], path)
-    return bool(found) and set(found) == {"test_images", "test_labels"}
+    return set(survey(name, path)[0]) == {"test_images", "test_labels"}
 
 
 def where(name: str, path: str | None = None) -> str:
-    """A short text for `aelab datasets`: where the files are, or what is missing."""
-    spec = DATASETS[name]
-    found, missing = locate(spec, path)
-    folders = ", ".join(sorted({str(p.parent) for p in found.values()}))
-    if not missing:
+    """A short text for `aelab datasets`: where the files are, or what is missing or not the dataset's."""
+    good, missing, wrong = survey(name, path)
+    folders = ", ".join(sorted({str(p.parent) for p in good.values()}))
+    if not missing and not wrong:
         return "found in " + folders
     target = download.cache_root() / name
     how = "AELAB_OFFLINE is set" if download.offline() else f"downloads to {target} on first use"
-    if not found:
+    if wrong:  # found by name, but another dataset's (MNIST's t10k files where Fashion-MNIST's are looked for)
+        it = "it is" if len(wrong) == 1 else "they are"
+        said = (f"{', '.join(p.name for p in wrong.values())} in "
+                f"{', '.join(sorted({str(p.parent) for p in wrong.values()}))}: {it} not {name}'s "
+                f"(checksum), loading refuses {'it' if len(wrong) == 1 else 'them'}")
+        return said + (f"; its other files in {folders}" if good else "")
+    if not good:
         return f"not on this machine ({how})"
-    if test_split_only(name, path):
+    if set(good) == {"test_images", "test_labels"}:
         return (f"test split only, in {folders} (loads offline with data.published_split test); "
                 f"the training split {how}")
     return f"missing {_listing(missing.values())} ({how})"
+
+
+def is_official(spec: IdxDataset, role: str, path: Path) -> bool:
+    """Would loading accept `path` as the dataset's file for `role`? Cheap when it can be: a file the
+    decoded cache says it verified is not read again, nor is a file read twice in one process."""
+    st = path.stat()
+    return _is_official(spec.name, role, str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _is_official(name: str, role: str, path: str, size: int, mtime_ns: int) -> bool:
+    spec, source = DATASETS[name], Path(path)
+    _, key_file, key = _cache_files(spec, role, source)
+    try:
+        stored = json.loads(key_file.read_text(encoding="utf-8"))
+        if isinstance(stored, dict) and {k: stored.get(k) for k in key} == key:
+            return True  # decoded from this very file, after read_verified accepted it
+    except (OSError, ValueError):
+        pass
+    try:
+        read_verified(spec, role, source, quiet=True)
+    except AelabError:
+        return False
+    return True
 
 
 def resolve(spec: IdxDataset, path: str | None, progress: bool = True, only: str | None = None) -> dict[str, Path]:
@@ -201,7 +240,9 @@ def _first_problem(problems: list[str]) -> str:
 
 # ------------------------------------------------------------------------------ reading the files
 
-def read_verified(spec: IdxDataset, role: str, path: Path) -> np.ndarray:
+def read_verified(spec: IdxDataset, role: str, path: Path, quiet: bool = False) -> np.ndarray:
+    """The file's array, once it proved to be the official file (else one line saying how it is not).
+    `quiet`: no warning for a file with no published checksum to verify it by."""
     f = spec.files[role]
     images = role.endswith("images")  # 28x28 uint8 images, or uint8 labels: the family's format
     array, content_sha = read_idx(path, np.uint8, 3 if images else 1)
@@ -220,7 +261,7 @@ def read_verified(spec: IdxDataset, role: str, path: Path) -> np.ndarray:
         if archive_sha != f.archive_sha256:
             raise AelabError(f"{path}: checksum mismatch: its SHA-256 is {archive_sha[:16]}..., the "
                              f"official archive's {f.archive_sha256[:16]}...; {fix}")
-    else:
+    elif not quiet:
         log.warning("%s: no published checksum of the unpacked file; not verified", path)
     return array
 

@@ -41,7 +41,7 @@ def _dsprites(cfg: DataConfig) -> tuple[ImageData, None]:
     # data.limit: a seeded uniform subset large enough that the training part keeps `limit` images
     # (the grid's first images would all be small squares).
     n = None if cfg.limit is None else math.ceil(cfg.limit / (1 - cfg.test_split))
-    return dsprites.load(cfg.path, n), None
+    return dsprites.load(cfg.path, n, cfg.factor_values), None
 
 
 # name -> (loader(config) -> (train, test or None: no published test split), one-line description)
