@@ -12,7 +12,8 @@ from sklearn.neighbors import KNeighborsClassifier
 
 import aelab
 from aelab import cli, runs
-from aelab.config import load_config
+from aelab.config import Config, load_config
+from aelab.errors import AelabError
 from aelab.evaluate.likelihood import elbo, iwae_bound
 from aelab.experiments.train_run import train_run
 from aelab.models import samplers
@@ -164,3 +165,13 @@ def test_beta_tcvae_logs_its_loss_as_parts_that_read_as_their_names():
         out = model(data, generator=torch.Generator().manual_seed(0))
     exact = (0.5 * (out.mean.square() + out.logvar.exp() - 1 - out.logvar).sum(1)).mean()
     assert float(terms["kl"]) > 0 and float(terms["kl"]) == pytest.approx(float(exact), rel=0.1)
+
+
+def test_beta_tcvae_refuses_model_beta_instead_of_ignoring_it():
+    """Its total correlation's weight is model.options.beta; a model.beta beside it was once ignored
+    in silence, so `--set model.beta=10` trained with β = 6."""
+    with pytest.raises(AelabError, match=r"model\.beta: a 'beta_tcvae' .* model\.options\.beta"):
+        load_config(None, ["model.type=beta_tcvae", "model.beta=10"])
+    reused = load_config(None, ["model.type=vae"]).to_dict()  # a VAE run's config.json holds beta 1.0
+    reused["model"]["type"] = "beta_tcvae"
+    assert Config.model_validate(reused).model.beta is None

@@ -157,7 +157,8 @@ DERIVED_LATENT_DIM_TYPES = ("vqvae_grid",)
 PRIORLESS_TYPES = ("ae", "dae", "rae")
 # Built-in VAEs whose KL weight is one of their model.options, not model.beta.
 OWN_KL_WEIGHT_TYPES = {"info_vae": "options.alpha (the KL's weight is 1 - alpha)",
-                       "capacity_vae": "options.gamma (it holds the KL at the capacity C)"}
+                       "capacity_vae": "options.gamma (it holds the KL at the capacity C)",
+                       "beta_tcvae": "options.beta (the total correlation's weight; the KL's other parts keep 1)"}
 
 
 class ModelConfig(_Section):
@@ -272,6 +273,8 @@ class ModelConfig(_Section):
                              "'gmm' (fitted to its training codes), or 'auto'")
         if self.type in PRIORLESS_TYPES and self.beta is not None:
             raise ValueError(f"beta weighs the KL term, which a model of type '{self.type}' has not")
+        if self.type in OWN_KL_WEIGHT_TYPES and self.beta == 1.0:
+            self.beta = None  # a resolved VAE config re-used with such a type: the VAE's default weight
         if self.type in OWN_KL_WEIGHT_TYPES and self.beta is not None:
             raise ValueError(f"model.beta: a '{self.type}' weighs its KL term with model.{OWN_KL_WEIGHT_TYPES[self.type]}; "
                              "remove model.beta")
