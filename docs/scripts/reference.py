@@ -212,9 +212,9 @@ def _type_text(annotation: Any, metadata: list) -> str:
     if origin is tuple:
         return "[" + ", ".join(_type_text(a, []) for a in args) + "]" + bounds
     if origin is dict:
-        return "object" + bounds
+        return "object (any keys)" + bounds
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return "section"
+        return "object"
     name = getattr(annotation, "__name__", str(annotation))
     return {"Any": "any"}.get(name, name) + bounds
 
@@ -255,7 +255,7 @@ def cli_reference() -> str:
     summaries = {a.dest: a.help for a in sub._choices_actions}
     lines = ["# Command line", "",
              "Generated from aelab's argparse parser (`src/aelab/cli.py` and `src/aelab/commands/`) at every",
-             "build; `aelab COMMAND --help` prints the same. `aelab` with no command lists the commands.", "",
+             "build; `aelab COMMAND --help` (or `-h`) prints the same. `aelab` with no command lists the commands.", "",
              "## aelab", "", _text(parser.description or ""), "", *_options_table(parser), "",
              "| command | what it does |", "|---|---|"]
     lines += [f"| [`{name}`](#aelab-{name}) | {_text(summaries.get(name) or '')} |" for name in sub.choices]
