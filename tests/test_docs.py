@@ -104,8 +104,6 @@ def shortened(words: list[str]) -> list[str]:
         return words + SHORT + ["--no-progress"]
     if words[1] == "sweep":
         return words + SHORT
-    if words[1] == "fit-sampler":
-        return words + ["--set", "steps=50"]
     return words
 
 
