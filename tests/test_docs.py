@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import re
 import shlex
@@ -15,15 +16,37 @@ from pathlib import Path
 import pytest
 
 from aelab.cli import build_parser, main
-from aelab.config import Config
+from aelab.config import Config, load_config
+from aelab.data.mnist_family import DATASETS as MNIST_FAMILY
+from aelab.experiments.sweep import parse_grid, read_sweep_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = ["font", "digits-fashion", "your-pictures", "comparing", "browser"]
 # A tutorial's budget is cut with --set: one epoch (steps unset: an example's step budget would
 # override it), at most 400 training images.
 SHORT = ["--set", "training.epochs=1", "--set", "training.steps=null", "--set", "data.limit=400"]
+# The MNIST family's 10k published test images would be most of a short run's time (every split is
+# measured, the latent quality and figures too): the published test files alone, 3% of them (300)
+# held out for testing, the rest cut by data.limit.
+SHORT_TEST_SET = ["--set", "data.published_split=test", "--set", "data.test_split=0.03"]
+GMM_COMPONENTS = 3  # a mixture sampler of more components takes minutes to fit to 512-D codes
+SWEPT_VALUES = 2  # each swept key keeps its first two values (a sweep's figures still compare)
 FASHION = Path("/usr/share/datasets/fashion-mnist")  # where Debian's package puts it (.ci/run installs it)
 NOT_RUN = {"serve"}  # a server until Ctrl-C: tests/test_serve*.py drive it
+# Files each page says its commands write: a command that exits 0 but writes nothing fails here.
+WRITES = {
+    "font": ["runs/font-ae/config.json", "runs/font-ae/metrics.json", "runs/font-ae/history.csv",
+             "runs/font-ae/reconstruction.png", "runs/font-ae/latent_space.png", "runs/font-ae/index.html",
+             "runs/font-ae/latent_map_2d.png", "sweeps/font-dae/results.md", "sweeps/font-dae/sweep_noise.png"],
+    "digits-fashion": ["runs/digits-vae/latent_map_2d.png", "runs/digits-vae/generated_nearest.png",
+                       "runs/digits-vae/interpolate_6_0_slerp.png", "runs/fashion-vae/latent_map_pca.png",
+                       "sweeps/beta/results.csv", "sweeps/beta/results.md"],
+    "your-pictures": ["runs/emojis/samples.png", "runs/emojis/generated_nearest.png", "runs/emojis/generated.png",
+                      "my_photos-faces-preview.png", "runs/faces/samples.png", "runs/faces/metrics.json"],
+    "comparing": ["comparisons/three/compare.csv", "comparisons/three/compare.md",
+                  "comparisons/three/loss.png", "comparisons/three/index.html"],
+    "browser": ["runs/digits/index.html", "runs/digits/metrics.json"],
+}
 
 
 def _reference():
@@ -100,11 +123,27 @@ def bash_commands(page: Path) -> list[str]:
 
 
 def shortened(words: list[str]) -> list[str]:
-    if words[1] == "train":
-        return words + SHORT + ["--no-progress"]
+    """A page's train or sweep command on the short budget; other commands as written. The config
+    the command would train (its file and --set values, read by aelab itself) says what to cut."""
+    if words[1] not in ("train", "sweep"):
+        return words
+    args = build_parser().parse_args(words[1:])
+    extra, grid = list(SHORT), {}
     if words[1] == "sweep":
-        return words + SHORT
-    return words
+        spec = read_sweep_spec(args.config)
+        config = load_config(base=spec.base, overrides=args.overrides)
+        grid = {**spec.grid, **parse_grid(args.grid)}
+    else:
+        config = load_config(args.config, args.overrides)
+        extra.append("--no-progress")
+    if config.data.dataset in MNIST_FAMILY:
+        extra += SHORT_TEST_SET
+    if config.model.sampler == "gmm" and config.model.gmm_components > GMM_COMPONENTS:
+        extra += ["--set", f"model.gmm_components={GMM_COMPONENTS}"]
+    for key, values in grid.items():
+        if len(values) > SWEPT_VALUES:
+            extra += ["--grid", f"{key}={json.dumps(values[:SWEPT_VALUES])}"]
+    return words + extra
 
 
 @pytest.mark.slow
@@ -130,4 +169,5 @@ def test_tutorial_commands_run(name, tmp_path, monkeypatch):
         assert code == 0, f"docs/tutorials/{name}.md: {shlex.join(words)} exited {code}"
         ran += 1
     assert ran >= 1
-    assert list((tmp_path / "runs").iterdir()), "the tutorial wrote no run folder"
+    missing = [f for f in WRITES[name] if not (tmp_path / f).is_file()]
+    assert not missing, f"docs/tutorials/{name}.md: its commands did not write {missing}"
