@@ -47,6 +47,8 @@ WRITES = {
                   "comparisons/three/loss.png", "comparisons/three/index.html"],
     "browser": ["runs/digits/index.html", "runs/digits/metrics.json"],
 }
+# Test metrics a page says a command adds to a run's metrics.json (`aelab evaluate` merges its own).
+MEASURES = {"comparing": ("runs/cmp-vae/metrics.json", ["nll", "frechet_ratio", "nearest_training_rms"])}
 
 
 def _reference():
@@ -171,3 +173,7 @@ def test_tutorial_commands_run(name, tmp_path, monkeypatch):
     assert ran >= 1
     missing = [f for f in WRITES[name] if not (tmp_path / f).is_file()]
     assert not missing, f"docs/tutorials/{name}.md: its commands did not write {missing}"
+    if name in MEASURES:
+        path, keys = MEASURES[name]
+        absent = set(keys) - set(json.loads((tmp_path / path).read_text())["test"])
+        assert not absent, f"docs/tutorials/{name}.md: the test metrics in {path} lack {sorted(absent)}"
