@@ -54,21 +54,26 @@ def _takes_bool(annotation: Any) -> bool:
 # ---------------------------------------------------------------------------------------- data
 
 class DataConfig(_Section):
+    # Where the images come from (`aelab datasets` lists where each is found).
     dataset: Literal[DATASETS] = "digits"  # type: ignore[valid-type]
-    path: Optional[str] = None
+    path: Optional[str] = None  # a folder of images or photos, or the dataset's files
+    # [H, W] or one number: images are sized to this (`resize`).
     input_size: Optional[tuple[Annotated[int, Field(gt=0), limits.checker("image_side")],
                                Annotated[int, Field(gt=0), limits.checker("image_side")]]] = None
-    channels: Optional[Literal[1, 3]] = None
-    resize: Literal["pad", "crop", "stretch"] = "pad"
+    channels: Optional[Literal[1, 3]] = None  # 1 (grey) or 3 (RGB); unset: the data's own
+    resize: Literal["pad", "crop", "stretch"] = "pad"  # how an image of another shape is fitted to input_size
     background: tuple[Annotated[int, Field(ge=0, le=255)], Annotated[int, Field(ge=0, le=255)],
                       Annotated[int, Field(ge=0, le=255)]] = (255, 255, 255)  # behind transparent pixels
     face_margin: float = Field(0.25, ge=0, le=1)  # faces: crop box widened by this fraction per side
+    # threshold: pixels at 0.5 once; dynamic: a fresh Bernoulli draw each epoch.
     binarize: Literal["none", "threshold", "dynamic"] = "none"
+    # The share held out for testing when the dataset has no test split.
     test_split: float = Field(0.2, ge=0.0, lt=0.9)
     # Datasets published as train + test (the MNIST family): "test" uses only the published test
     # files, split again by test_split (seed 002 trained on MNIST's 10k test images alone).
     published_split: Literal["both", "train", "test"] = "both"
-    exclude_labels: list[str] = []
+    exclude_labels: list[str] = []  # labels left out of training (anomaly detection)
+    # The first N training images (dsprites: N drawn from the grid, seeded).
     limit: Optional[Annotated[int, Field(gt=0)]] = None
     # dsprites only: a smaller factor grid. Per factor named (shape, scale, orientation, position_x,
     # position_y), how many of its published values to keep, evenly spaced from the first (e.g.
@@ -77,10 +82,10 @@ class DataConfig(_Section):
     # Cross-validation: train on all but part `fold` of a seeded `folds`-way partition of the
     # training set and test on that part (the published test set is then not used).
     folds: Optional[Annotated[int, Field(ge=2)]] = None
-    fold: Optional[Annotated[int, Field(ge=0)]] = None
+    fold: Optional[Annotated[int, Field(ge=0)]] = None  # which part of the `folds` partition is the test set
     # Training-time augmentation (data/augment.py): random horizontal flips, shifts of up to N pixels.
     augment_flip: bool = False
-    augment_shift: Annotated[int, Field(ge=0, le=16)] = 0
+    augment_shift: Annotated[int, Field(ge=0, le=16)] = 0  # shifts of up to N pixels, edges repeated
 
     @model_validator(mode="after")
     def _fold_in_range(self) -> "DataConfig":
@@ -113,7 +118,7 @@ MAX_WIDTH = 1 << 20  # units of one layer: far above any model that trains on a 
 
 
 class Layer(_Section):
-    units: Annotated[int, Field(gt=0, le=MAX_WIDTH)]
+    units: Annotated[int, Field(gt=0, le=MAX_WIDTH)]  # the layer's width
     activation: Optional[Activation] = None  # None: the model's `activation`
 
 
@@ -165,18 +170,21 @@ class ModelConfig(_Section):
     # A registered model type (models/registry.py): ae, dae, vae, beta_vae, or one added with
     # aelab.register_model; the registry says which when the model is built.
     type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")] = "vae"
+    # MLP, seed 002's small conv net, or the conv net for real images.
     architecture: Literal["mlp", "conv", "image_conv"] = "mlp"
     # Values per code. Unset: 2, except for a type whose code size follows from its network
     # (vqvae_grid: the encoder's last feature map x options.code_dim), filled in when it is built.
     latent_dim: Optional[Annotated[int, Field(gt=0), limits.checker("latent_dim")]] = None
     # Hidden widths, from exactly one of: listed layers, seed 000's topology lists, seed 001's rule.
     encoder_layers: Optional[list[Layer]] = None
-    decoder_layers: Optional[list[Layer]] = None
+    decoder_layers: Optional[list[Layer]] = None  # unset: the encoder's layers mirrored
+    # Seed 000's sizes from input to code, e.g. [784, 256, 128, 16].
     encoder_topology: Optional[list[Annotated[int, Field(gt=0, le=MAX_WIDTH)]]] = None
+    # Seed 000's sizes from code to output; unset: mirrored.
     decoder_topology: Optional[list[Annotated[int, Field(gt=0, le=MAX_WIDTH)]]] = None
-    n_layers: Optional[Annotated[int, Field(gt=0)]] = None
-    activation: Activation = "relu"
-    output_activation: OutputActivation = "auto"
+    n_layers: Optional[Annotated[int, Field(gt=0)]] = None  # seed 001's rule: D_i = D_x - floor((D_x - D_z) i / n)
+    activation: Activation = "relu"  # of the hidden layers
+    output_activation: OutputActivation = "auto"  # auto: sigmoid (pixels in [0, 1])
     # auto: He before relu-like layers, Xavier otherwise, except PyTorch's own layer defaults for the
     # `conv` architecture with a non-relu-like activation (models/layers.py resolve_init says why)
     init: Literal["auto", "he", "xavier", "normal", "pytorch"] = "auto"
@@ -190,20 +198,22 @@ class ModelConfig(_Section):
     adversarial_weight: float = Field(0.0, ge=0)
     beta: Optional[float] = Field(None, ge=0)  # weight of the KL term; VAE family only
     noise: Optional[Noise] = None  # corrupts inputs during training (denoising)
+    # architecture conv: stride-2 conv layers.
     conv_channels: Annotated[list[Annotated[int, Field(gt=0, le=MAX_WIDTH)]], Field(min_length=1)] = [8, 16, 32]
-    conv_dense: Annotated[int, Field(gt=0, le=MAX_WIDTH)] = 64
-    kernel_size: Literal[3, 5] = 3
+    conv_dense: Annotated[int, Field(gt=0, le=MAX_WIDTH)] = 64  # architecture conv: the dense layer
+    kernel_size: Literal[3, 5] = 3  # architecture conv
     # Your own networks: import paths of factories, "package.module:function" (models/networks.py
     # says how they are called); they replace the MLP/conv encoder or decoder above.
     encoder: Optional[Annotated[str, Field(min_length=1)]] = None
-    decoder: Optional[Annotated[str, Field(min_length=1)]] = None
+    decoder: Optional[Annotated[str, Field(min_length=1)]] = None  # the decoder's factory, as `encoder`
     # Settings of a model type added by a plug-in; its class validates them (Options) when built.
     options: dict[str, Any] = {}
     # architecture image_conv (models/image_conv.py): one stride-2 stage per width, each with
     # `residual_blocks` blocks (one number for all stages, or one per stage) and `normalization`.
     stage_channels: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1)] = [32, 64, 128, 256]
+    # image_conv: residual blocks per stage.
     residual_blocks: Union[Annotated[int, Field(ge=0)], list[Annotated[int, Field(ge=0)]]] = 0
-    normalization: Literal["batch", "group", "none"] = "batch"
+    normalization: Literal["batch", "group", "none"] = "batch"  # image_conv: BatchNorm, GroupNorm or none
     # image_conv: a code that is a grid, `latent_channels` values at each position of the last feature
     # map (H/2^n x W/2^n for n stages) instead of one dense vector; latent_dim is then that many values
     # in all, filled in from the image size (models/image_conv.py says why a grid generalises).
@@ -214,7 +224,7 @@ class ModelConfig(_Section):
     # codes, which follows the clusters of real images where a VAE's prior covers holes; flow,
     # two_stage, diffusion = a small network learned on the training codes after training.
     sampler: Literal[SAMPLER_CHOICES] = "auto"  # type: ignore[valid-type]
-    gmm_components: Annotated[int, Field(ge=1, le=1000)] = 10
+    gmm_components: Annotated[int, Field(ge=1, le=1000)] = 10  # sampler gmm: the mixture's components
     # Settings of the learned samplers, one object per kind: {"flow": {"transforms": 6}}. Each
     # kind's file in models/samplers/ lists them and their defaults (which fit in ~2 CPU minutes);
     # checked when a run starts, with one line naming a wrong key.
@@ -320,32 +330,34 @@ class ModelConfig(_Section):
 # ------------------------------------------------------------------------------------ training
 
 class OptimizerConfig(_Section):
-    type: Literal["sgd", "momentum", "adam"] = "adam"
-    beta1: float = Field(0.9, ge=0, lt=1)
-    beta2: float = Field(0.999, ge=0, lt=1)
-    epsilon: float = Field(1e-8, gt=0)
+    type: Literal["sgd", "momentum", "adam"] = "adam"  # sgd, momentum (heavy ball) or adam
+    beta1: float = Field(0.9, ge=0, lt=1)  # Adam
+    beta2: float = Field(0.999, ge=0, lt=1)  # Adam
+    epsilon: float = Field(1e-8, gt=0)  # Adam
     momentum: float = Field(0.9, ge=0, lt=1)  # for `momentum` (heavy ball SGD)
-    weight_decay: float = Field(0.0, ge=0)
+    weight_decay: float = Field(0.0, ge=0)  # L2 penalty on the weights
 
 
 class TrainingConfig(_Section):
-    epochs: Annotated[int, Field(gt=0)] = 100
+    epochs: Annotated[int, Field(gt=0)] = 100  # passes over the training images, at most
     # A budget in optimizer steps instead of epochs: the number of epochs becomes what `steps` needs
     # on this data (rounded up), so 172 images and 4,000 get the same amount of training.
     steps: Optional[Annotated[int, Field(gt=0)]] = None
-    batch_size: Annotated[int, Field(gt=0)] = 64
-    learning_rate: float = Field(1e-3, gt=0)
-    optimizer: OptimizerConfig = OptimizerConfig()
-    validation_split: float = Field(0.1, ge=0, lt=1)
+    batch_size: Annotated[int, Field(gt=0)] = 64  # images per optimizer step (all processes together)
+    learning_rate: float = Field(1e-3, gt=0)  # the optimizer's step size
+    optimizer: OptimizerConfig = OptimizerConfig()  # its keys below, or only its type: "adam"
+    validation_split: float = Field(0.1, ge=0, lt=1)  # share of the training images held out to validate
     patience: Optional[Annotated[int, Field(gt=0)]] = 20  # None: no early stopping
-    min_delta: float = Field(0.0, ge=0)
-    seed: int = Field(42, ge=0, lt=2**32)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    min_delta: float = Field(0.0, ge=0)  # a smaller validation improvement does not count
+    seed: int = Field(42, ge=0, lt=2**32)  # seeds every random generator: same seed, same run
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: a GPU when there is one
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 where it pays (train/precision.py)
+    # Torch threads; None: 1 for small models on a CPU, else torch's.
     threads: Optional[Annotated[int, Field(gt=0)]] = None
     # Epochs between checkpoints; None: after the first epoch, then every 30 s of training, and at
     # the end (a checkpoint per epoch would cost more than the epochs of a small model).
     checkpoint_every: Optional[Annotated[int, Field(gt=0)]] = None
+    # Epochs between reconstruction snapshots (training.gif).
     snapshot_every: Optional[Annotated[int, Field(gt=0)]] = None
     tensorboard: bool = False  # scalars, reconstructions and the codes in RUN/tensorboard/
     # Experiment trackers (train/trackers/), off by default. mlflow: a tracking URI, or true/"auto"
@@ -357,6 +369,7 @@ class TrainingConfig(_Section):
     kl_annealing: Literal["none", "linear", "cyclical"] = "none"  # the KL weight rises from 0 to beta
     kl_annealing_epochs: Annotated[int, Field(gt=0)] = 10  # the ramp (linear), or one cycle (cyclical)
     free_bits: float = Field(0.0, ge=0)  # nats per latent dimension below which KL is not penalised
+    # cosine: to 0 at the last epoch; plateau: halved (lr_patience).
     lr_schedule: Literal["constant", "cosine", "plateau"] = "constant"
     lr_patience: Annotated[int, Field(gt=0)] = 5  # plateau: epochs without improvement before halving
     # The learning rate rises linearly from lr/warmup_steps to lr over the first optimizer steps:
