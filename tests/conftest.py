@@ -4,7 +4,14 @@ found, since that folder comes later in the lookup order."""
 
 from __future__ import annotations
 
+import signal
+
 import pytest
+
+# The Ctrl-C tests send SIGINT to aelab and to its subprocesses. A suite started in the background
+# of a non-interactive shell (`cmd &` in a script) inherits SIGINT ignored, and so would every
+# process it starts: give the suite Python's own handler back, which children reset to the default.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -360,11 +360,9 @@ class TrainingConfig(_Section):
     # Epochs between reconstruction snapshots (training.gif).
     snapshot_every: Optional[Annotated[int, Field(gt=0)]] = None
     tensorboard: bool = False  # scalars, reconstructions and the codes in RUN/tensorboard/
-    # Experiment trackers (train/trackers/), off by default. mlflow: a tracking URI, or true/"auto"
-    # for a SQLite store in <runs folder>/mlflow/; wandb: true (files under RUN/wandb/) or a folder
-    # for Weights & Biases' offline run files (always offline: `wandb sync` uploads them).
-    mlflow: Union[bool, str] = False
-    wandb: Union[bool, str] = False
+    # Experiment trackers (train/trackers/), off by default.
+    mlflow: Union[bool, str] = False  # MLflow: a tracking URI, or true/"auto" for a SQLite store in <runs folder>/mlflow/
+    wandb: Union[bool, str] = False  # Weights & Biases, offline: true (files under RUN/wandb/) or a folder; `wandb sync` uploads them
     # Schedules (train/schedules.py) and step hygiene for real images.
     kl_annealing: Literal["none", "linear", "cyclical"] = "none"  # the KL weight rises from 0 to beta
     kl_annealing_epochs: Annotated[int, Field(gt=0)] = 10  # the ramp (linear), or one cycle (cyclical)
