@@ -141,13 +141,6 @@ def test_importing_and_drawing_leave_matplotlibs_backend_and_pyplot_alone(tmp_pa
         assert "matplotlib.use(" not in source and "import matplotlib.pyplot" not in source, path
 
 
-def test_the_cli_offers_the_anomaly_scores_the_library_has():
-    from aelab.commands.anomalies import SCORES as offered
-    from aelab.evaluate.anomalies import SCORES
-
-    assert offered == SCORES
-
-
 def test_every_option_of_every_command_has_help_and_overrides_are_spelt_one_way(capsys):
     import argparse
 

@@ -13,9 +13,9 @@ import numpy as np
 
 from aelab.commands.evaluate import data_overrides
 from aelab.errors import AelabError
+from aelab.vocabulary import ANOMALY_SCORES
 
 # aelab modules that load torch are imported inside the handler: `aelab --help` starts fast.
-SCORES = ("reconstruction", "mse", "elbo")  # evaluate.anomalies.SCORES (a test keeps them equal)
 
 
 def add_commands(sub) -> None:
@@ -32,7 +32,7 @@ def add_commands(sub) -> None:
                         "images, and the numbers go into metrics.json under 'anomalies[KEY=VALUE]'")
     p.add_argument("--normal-labels", help="comma-separated labels that are normal (default: all but the "
                                            "run's data.exclude_labels); the rest are anomalies")
-    p.add_argument("--score", choices=SCORES, default="reconstruction",
+    p.add_argument("--score", choices=ANOMALY_SCORES, default="reconstruction",
                    help="the model's reconstruction loss (default; BCE counted above its floor, the "
                         "pixels' entropy), squared error, or negative ELBO (VAE family)")
     p.add_argument("--quantile", type=float, default=0.95,

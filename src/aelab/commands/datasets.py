@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 from aelab.errors import AelabError
+from aelab.vocabulary import FOLDER_DATASETS
 
 PREVIEW_MAX = 100  # crops drawn in a preview grid
 
@@ -25,7 +26,7 @@ def add_commands(sub) -> None:
                                    "each can be loaded offline now (and from where). With a name "
                                    "(faces or folder) and --set data.path=DIR: load that folder as "
                                    "training would, report what it gave, and with --preview draw a grid.")
-    p.add_argument("name", nargs="?", choices=("faces", "folder"),
+    p.add_argument("name", nargs="?", choices=FOLDER_DATASETS,
                    help="load this folder dataset now (needs --set data.path=DIR)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="data.path=DIR",
                    help="the folder, as the config's data.path would be: --set data.path=DIR "
