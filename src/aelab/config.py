@@ -372,8 +372,8 @@ class TrainingConfig(_Section):
     # Experiment trackers (train/trackers/), off by default. mlflow: a tracking URI, or true/"auto"
     # for a SQLite store in <runs folder>/mlflow/; wandb: true (files under RUN/wandb/) or a folder
     # for Weights & Biases' offline run files (always offline: `wandb sync` uploads them).
-    mlflow: Union[bool, str] = False
-    wandb: Union[bool, str] = False
+    mlflow: Union[bool, str] = False  # a tracking URI, or true/"auto": SQLite in <runs folder>/mlflow/
+    wandb: Union[bool, str] = False  # true: offline files under RUN/wandb/; or a folder for them
     # Schedules (train/schedules.py) and step hygiene for real images.
     kl_annealing: KLAnnealing = "none"  # the KL weight rises from 0 to beta
     kl_annealing_epochs: Annotated[int, Field(gt=0)] = 10  # the ramp (linear), or one cycle (cyclical)
