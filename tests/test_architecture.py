@@ -105,8 +105,7 @@ def test_one_module_names_the_run_folders_files():
         if path == "layout.py":
             continue
         literals = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
-        # explore/report.py captions figures by name; commands/evaluate.py says where results went.
-        assert not literals & set(names) or path == "explore/report.py", (path, literals & set(names))
+        assert not literals & set(names), (path, literals & set(names))
 
 
 def _fresh(code: str) -> dict:

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 from aelab.errors import AelabError
+from aelab.layout import DATASET_PREVIEW
 from aelab.vocabulary import FOLDER_DATASETS
 
 PREVIEW_MAX = 100  # crops drawn in a preview grid
@@ -69,7 +70,7 @@ def _load(args: argparse.Namespace) -> int:
     if not args.path:
         raise AelabError(f"aelab datasets {args.name} needs --set data.path=DIR, the folder of "
                          f"{'photos' if args.name == 'faces' else 'images'}")
-    out = Path(args.out or f"{Path(args.path).name}-{args.name}-preview.png")
+    out = Path(args.out or DATASET_PREVIEW.format(folder=Path(args.path).name, name=args.name))
     if args.preview and out.suffix.lower() != ".png":
         raise AelabError(f"--out {out}: the preview is a PNG; give a path ending in .png")
     config = load_config(None, [f"data.dataset={args.name}"], base={"data": {"path": args.path}}).data

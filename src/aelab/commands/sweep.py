@@ -8,6 +8,7 @@ import copy
 from datetime import datetime
 from pathlib import Path
 
+from aelab import layout
 from aelab.errors import AelabError, StoppedBySignal
 
 # aelab modules that load torch or pydantic are imported inside the handler: `aelab --help` starts fast.
@@ -79,6 +80,6 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: exit 130, as a shell says
         raise StoppedBySignal(f"interrupted; run the same command with --out {out} to finish the sweep "
                               "(finished trials are kept)") from None
-    print((out / "results.md").read_text())
+    print((out / layout.RESULTS_MD).read_text())
     print(out)
     return 0 if rows else 1

@@ -18,7 +18,7 @@ from aelab import files, layout, runs
 from aelab.errors import AelabError
 from aelab.plots.figures import loss_overlay
 
-COMPARE_CSV, COMPARE_MD = "compare.csv", "compare.md"
+COMPARE_CSV, COMPARE_MD = layout.COMPARE_CSV, layout.COMPARE_MD
 
 FACTS = ("type", "architecture", "latent_dim", "dataset", "parameters", "epochs_run", "best_epoch", "train_seconds")
 TEST_METRICS = ("loss", "reconstruction_loss", "kl", "mse", "bce", "l1", "nll", "pixel_accuracy")
