@@ -40,6 +40,12 @@ INIT_SCHEMES = ("auto", "he", "xavier", "normal", "pytorch")  # model.init (mode
 NORMALIZATIONS = ("batch", "group", "none")  # model.normalization of image_conv
 RECONSTRUCTION_LOSSES = ("bce", "mse", "l1", "ms_ssim_l1")  # model.reconstruction_loss (models/losses.py)
 
+# model.options of the built-in types that take a named choice (each model file says what it does)
+MMD_KERNELS = ("imq", "rbf")  # info_vae, wae: options.kernel (models/mmd.py)
+DIP_VAE_VARIANTS = ("i", "ii")  # dip_vae: options.variant, whose covariance is pushed to the identity
+RAE_REGULARIZERS = ("l2", "gp")  # rae: options.regularizer of the decoder
+FLOW_KINDS = ("maf", "nsf")  # model.sampler_options.flow.flow (models/samplers/flow.py)
+
 # training.*: how the model is fitted (train/)
 OPTIMIZERS = ("sgd", "momentum", "adam")  # training.optimizer.type; momentum: heavy-ball SGD
 DEVICES = ("auto", "cpu", "cuda")  # training.device; auto: a GPU when there is one
