@@ -22,6 +22,12 @@ these names without loading torch.
       compare.csv  compare.md  loss.png  index.html
 """
 
+# where the commands put new folders by default, under the current folder
+RUNS_ROOT = "runs"  # aelab train --runs-dir; aelab serve's default; the API's trackers (mlflow, wandb)
+SWEEPS_ROOT = "sweeps"  # aelab sweep without --out: sweeps/<name>-<time>
+COMPARISONS_ROOT = "comparisons"  # aelab compare without --out: comparisons/compare-<time>
+COMPARISON = "compare-{time}"
+
 # written by `aelab train`
 CONFIG = "config.json"
 MODEL = "model.safetensors"

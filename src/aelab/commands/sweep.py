@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             raise AelabError(f"--set {item!r}: expected KEY=VALUE, e.g. --set training.epochs=5")
         set_dotted(base, key.strip(), parse_value(value))
     config = load_config(None, [], base=base)  # fails early on a bad base config
-    out = Path(args.out) if args.out else Path("sweeps") / (
+    out = Path(args.out) if args.out else Path(layout.SWEEPS_ROOT) / (
         f"{config.name or Path(args.config).stem}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
     try:
         rows = run_sweep(base, grid, folds, out, jobs=args.jobs, cluster=cluster, variants=spec.variants,

@@ -78,8 +78,8 @@ def write_comparison(rows: list[dict], histories: dict[str, list[dict]], out: Pa
     return [out / n for n in (COMPARE_CSV, COMPARE_MD, layout.LOSS, layout.INDEX)]
 
 
-def new_folder(root: str | Path = "comparisons") -> Path:
-    return runs.new_run_dir(root, None, f"compare-{datetime.now():%Y%m%d-%H%M%S}")
+def new_folder(root: str | Path = layout.COMPARISONS_ROOT) -> Path:
+    return runs.new_run_dir(root, None, layout.COMPARISON.format(time=f"{datetime.now():%Y%m%d-%H%M%S}"))
 
 
 def _names(paths: list[Path]) -> list[str]:
