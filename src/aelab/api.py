@@ -28,7 +28,7 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from sklearn.utils.validation import check_array
 from torch import nn
 
-from aelab import runs, stored_samplers, trust
+from aelab import layout, runs, stored_samplers, trust
 from aelab.config import Config, validate_config
 from aelab.data.dataset import from_array
 from aelab.data.prepare import prepare_data
@@ -43,7 +43,7 @@ from aelab.train.schedules import resolve_steps
 from aelab.train.trainer import Trainer, pick_device
 
 CODE_SAMPLE = 4096  # training images whose codes fit an AE's sampling distribution
-TRACKER_RUNS = "runs"  # mlflow=True / wandb=True from Python: runs/mlflow/mlflow.db, runs/wandb/
+TRACKER_RUNS = layout.RUNS_ROOT  # mlflow=True / wandb=True from Python: runs/mlflow/mlflow.db, runs/wandb/
 
 
 class NotFittedError(AelabError, SklearnNotFittedError):

@@ -17,14 +17,23 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from aelab import limits, yaml12
 from aelab.errors import AelabError
-from aelab.vocabulary import LEARNED_SAMPLERS, SAMPLER_CHOICES
+from aelab import vocabulary as names
+from aelab.vocabulary import DATASETS, LEARNED_SAMPLERS, RECONSTRUCTION_LOSSES, SAMPLER_CHOICES
 
-Activation = Literal[
-    "relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "identity", "softplus", "cosh", "silu"
-]
-OutputActivation = Literal["auto", "sigmoid", "identity", "tanh", "relu", "softplus"]
-DATASETS = ("digits", "font5x7", "mnist", "fashion-mnist", "kmnist", "folder", "faces", "dsprites")
-RECONSTRUCTION_LOSSES = ("bce", "mse", "l1", "ms_ssim_l1")
+# The choice lists are aelab/vocabulary.py's (the CLI and serve read them there, without pydantic).
+Activation = Literal[names.ACTIVATIONS]  # type: ignore[valid-type]
+OutputActivation = Literal[names.OUTPUT_ACTIVATIONS]  # type: ignore[valid-type]
+ResizeMode = Literal[names.RESIZE_MODES]  # type: ignore[valid-type]
+BinarizeMode = Literal[names.BINARIZE_MODES]  # type: ignore[valid-type]
+PublishedSplit = Literal[names.PUBLISHED_SPLITS]  # type: ignore[valid-type]
+Architecture = Literal[names.ARCHITECTURES]  # type: ignore[valid-type]
+InitScheme = Literal[names.INIT_SCHEMES]  # type: ignore[valid-type]
+Normalization = Literal[names.NORMALIZATIONS]  # type: ignore[valid-type]
+Optimizer = Literal[names.OPTIMIZERS]  # type: ignore[valid-type]
+Device = Literal[names.DEVICES]  # type: ignore[valid-type]
+Precision = Literal[names.PRECISIONS]  # type: ignore[valid-type]
+KLAnnealing = Literal[names.KL_ANNEALING]  # type: ignore[valid-type]
+LRSchedule = Literal[names.LR_SCHEDULES]  # type: ignore[valid-type]
 MS_SSIM_WEIGHT = 0.84  # alpha of Zhao, Gallo, Frosio & Kautz (2017): MS-SSIM's share of ms_ssim_l1
 
 
@@ -61,17 +70,17 @@ class DataConfig(_Section):
     input_size: Optional[tuple[Annotated[int, Field(gt=0), limits.checker("image_side")],
                                Annotated[int, Field(gt=0), limits.checker("image_side")]]] = None
     channels: Optional[Literal[1, 3]] = None  # 1 (grey) or 3 (RGB); unset: the data's own
-    resize: Literal["pad", "crop", "stretch"] = "pad"  # how an image of another shape is fitted to input_size
+    resize: ResizeMode = "pad"  # how an image of another shape is fitted to input_size
     background: tuple[Annotated[int, Field(ge=0, le=255)], Annotated[int, Field(ge=0, le=255)],
                       Annotated[int, Field(ge=0, le=255)]] = (255, 255, 255)  # behind transparent pixels
     face_margin: float = Field(0.25, ge=0, le=1)  # faces: crop box widened by this fraction per side
     # threshold: pixels at 0.5 once; dynamic: a fresh Bernoulli draw each epoch.
-    binarize: Literal["none", "threshold", "dynamic"] = "none"
+    binarize: BinarizeMode = "none"
     # The share held out for testing when the dataset has no test split.
     test_split: float = Field(0.2, ge=0.0, lt=0.9)
     # Datasets published as train + test (the MNIST family): "test" uses only the published test
     # files, split again by test_split (seed 002 trained on MNIST's 10k test images alone).
-    published_split: Literal["both", "train", "test"] = "both"
+    published_split: PublishedSplit = "both"
     exclude_labels: list[str] = []  # labels left out of training (anomaly detection)
     # The first N training images (dsprites: N drawn from the grid, seeded).
     limit: Optional[Annotated[int, Field(gt=0)]] = None
@@ -171,7 +180,7 @@ class ModelConfig(_Section):
     # aelab.register_model; the registry says which when the model is built.
     type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")] = "vae"
     # MLP, seed 002's small conv net, or the conv net for real images.
-    architecture: Literal["mlp", "conv", "image_conv"] = "mlp"
+    architecture: Architecture = "mlp"
     # Values per code. Unset: 2, except for a type whose code size follows from its network
     # (vqvae_grid: the encoder's last feature map x options.code_dim), filled in when it is built.
     latent_dim: Optional[Annotated[int, Field(gt=0), limits.checker("latent_dim")]] = None
@@ -187,7 +196,7 @@ class ModelConfig(_Section):
     output_activation: OutputActivation = "auto"  # auto: sigmoid (pixels in [0, 1])
     # auto: He before relu-like layers, Xavier otherwise, except PyTorch's own layer defaults for the
     # `conv` architecture with a non-relu-like activation (models/layers.py resolve_init says why)
-    init: Literal["auto", "he", "xavier", "normal", "pytorch"] = "auto"
+    init: InitScheme = "auto"
     # Summed over pixels, per image: bce (Bernoulli), mse (Gaussian), l1 (Laplace), or ms_ssim_l1,
     # MS-SSIM mixed with L1 (Zhao et al. 2017) on the same per-image scale (models/ms_ssim.py).
     reconstruction_loss: Literal[RECONSTRUCTION_LOSSES] = "bce"  # type: ignore[valid-type]
@@ -213,7 +222,7 @@ class ModelConfig(_Section):
     stage_channels: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1)] = [32, 64, 128, 256]
     # image_conv: residual blocks per stage.
     residual_blocks: Union[Annotated[int, Field(ge=0)], list[Annotated[int, Field(ge=0)]]] = 0
-    normalization: Literal["batch", "group", "none"] = "batch"  # image_conv: BatchNorm, GroupNorm or none
+    normalization: Normalization = "batch"  # image_conv: BatchNorm, GroupNorm or none
     # image_conv: a code that is a grid, `latent_channels` values at each position of the last feature
     # map (H/2^n x W/2^n for n stages) instead of one dense vector; latent_dim is then that many values
     # in all, filled in from the image size (models/image_conv.py says why a grid generalises).
@@ -330,7 +339,7 @@ class ModelConfig(_Section):
 # ------------------------------------------------------------------------------------ training
 
 class OptimizerConfig(_Section):
-    type: Literal["sgd", "momentum", "adam"] = "adam"  # sgd, momentum (heavy ball) or adam
+    type: Optimizer = "adam"  # sgd, momentum (heavy ball) or adam
     beta1: float = Field(0.9, ge=0, lt=1)  # Adam
     beta2: float = Field(0.999, ge=0, lt=1)  # Adam
     epsilon: float = Field(1e-8, gt=0)  # Adam
@@ -350,8 +359,8 @@ class TrainingConfig(_Section):
     patience: Optional[Annotated[int, Field(gt=0)]] = 20  # None: no early stopping
     min_delta: float = Field(0.0, ge=0)  # a smaller validation improvement does not count
     seed: int = Field(42, ge=0, lt=2**32)  # seeds every random generator: same seed, same run
-    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: a GPU when there is one
-    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 where it pays (train/precision.py)
+    device: Device = "auto"  # auto: a GPU when there is one
+    precision: Precision = "auto"  # auto: bf16 where it pays (train/precision.py)
     # Torch threads; None: 1 for small models on a CPU, else torch's.
     threads: Optional[Annotated[int, Field(gt=0)]] = None
     # Epochs between checkpoints; None: after the first epoch, then every 30 s of training, and at
@@ -364,11 +373,11 @@ class TrainingConfig(_Section):
     mlflow: Union[bool, str] = False  # MLflow: a tracking URI, or true/"auto" for a SQLite store in <runs folder>/mlflow/
     wandb: Union[bool, str] = False  # Weights & Biases, offline: true (files under RUN/wandb/) or a folder; `wandb sync` uploads them
     # Schedules (train/schedules.py) and step hygiene for real images.
-    kl_annealing: Literal["none", "linear", "cyclical"] = "none"  # the KL weight rises from 0 to beta
+    kl_annealing: KLAnnealing = "none"  # the KL weight rises from 0 to beta
     kl_annealing_epochs: Annotated[int, Field(gt=0)] = 10  # the ramp (linear), or one cycle (cyclical)
     free_bits: float = Field(0.0, ge=0)  # nats per latent dimension below which KL is not penalised
     # cosine: to 0 at the last epoch; plateau: halved (lr_patience).
-    lr_schedule: Literal["constant", "cosine", "plateau"] = "constant"
+    lr_schedule: LRSchedule = "constant"
     lr_patience: Annotated[int, Field(gt=0)] = 5  # plateau: epochs without improvement before halving
     # The learning rate rises linearly from lr/warmup_steps to lr over the first optimizer steps:
     # Adam's first steps move every weight by about lr whatever its gradient (train/schedules.py).

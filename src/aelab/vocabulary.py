@@ -7,8 +7,48 @@ reads them without loading torch or pydantic."""
 FITTED_SAMPLERS = ("gaussian", "gmm")  # fitted in seconds: `aelab serve` fits these itself
 LEARNED_SAMPLERS = ("flow", "two_stage", "diffusion")  # trained for up to ~2 minutes, stored in the run
 SAMPLERS = ("prior", *FITTED_SAMPLERS, *LEARNED_SAMPLERS)
+STORED_SAMPLERS = (*LEARNED_SAMPLERS, *FITTED_SAMPLERS)  # what a run folder can store: aelab fit-sampler
 SAMPLER_CHOICES = ("auto", *SAMPLERS)  # auto: the run's model.sampler (its own auto: the prior, else gaussian)
 
 # aelab traverse --directions (explore/traverse.py)
 TRAVERSAL_DIRECTIONS = ("auto", "axes", "principal")
 PRINCIPAL_ABOVE = 16  # latent sizes above which `auto` traverses principal directions
+
+# aelab interpolate / morph --method, serve's /api/interpolate (explore/latent_paths.py)
+INTERPOLATION_METHODS = ("linear", "slerp")  # slerp: along the great circle, codes keep a typical norm
+# aelab animate --path: shapes drawn on the 2-D latent map (explore/latent_paths.py)
+ANIMATION_PATHS = ("line", "sine", "circle", "random-walk", "tour")  # tour: the class centroids in turn
+# aelab latent --method, serve's latent map and decode requests (explore/latent_map.py)
+LATENT_MAP_METHODS = ("auto", "pca", "tsne")  # auto: the codes as they are up to 2-D, else pca
+# aelab anomalies --score (evaluate/anomalies.py)
+ANOMALY_SCORES = ("reconstruction", "mse", "elbo")  # elbo: negative ELBO, VAE family only
+# aelab export --format (commands/export.py)
+EXPORT_FORMATS = ("onnx",)
+
+# data.dataset: the built-in names (data/registry.py loads each; `aelab datasets` lists them)
+DATASETS = ("digits", "font5x7", "mnist", "fashion-mnist", "kmnist", "folder", "faces", "dsprites")
+FOLDER_DATASETS = ("faces", "folder")  # read from data.path; `aelab datasets NAME` previews one
+RESIZE_MODES = ("pad", "crop", "stretch")  # data.resize: how an image of another shape fits input_size
+BINARIZE_MODES = ("none", "threshold", "dynamic")  # data.binarize: dynamic draws fresh pixels each epoch
+PUBLISHED_SPLITS = ("both", "train", "test")  # data.published_split of the MNIST family's files
+
+# model.*: how the networks are built (models/layers.py, models/networks.py)
+ARCHITECTURES = ("mlp", "conv", "image_conv")  # model.architecture
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "identity", "softplus", "cosh", "silu")
+OUTPUT_ACTIVATIONS = ("auto", "sigmoid", "identity", "tanh", "relu", "softplus")  # auto: sigmoid
+INIT_SCHEMES = ("auto", "he", "xavier", "normal", "pytorch")  # model.init (models/layers.py resolve_init)
+NORMALIZATIONS = ("batch", "group", "none")  # model.normalization of image_conv
+RECONSTRUCTION_LOSSES = ("bce", "mse", "l1", "ms_ssim_l1")  # model.reconstruction_loss (models/losses.py)
+
+# model.options of the built-in types that take a named choice (each model file says what it does)
+MMD_KERNELS = ("imq", "rbf")  # info_vae, wae: options.kernel (models/mmd.py)
+DIP_VAE_VARIANTS = ("i", "ii")  # dip_vae: options.variant, whose covariance is pushed to the identity
+RAE_REGULARIZERS = ("l2", "gp")  # rae: options.regularizer of the decoder
+FLOW_KINDS = ("maf", "nsf")  # model.sampler_options.flow.flow (models/samplers/flow.py)
+
+# training.*: how the model is fitted (train/)
+OPTIMIZERS = ("sgd", "momentum", "adam")  # training.optimizer.type; momentum: heavy-ball SGD
+DEVICES = ("auto", "cpu", "cuda")  # training.device; auto: a GPU when there is one
+PRECISIONS = ("auto", "fp32", "bf16")  # training.precision, aelab evaluate --nll-precision
+KL_ANNEALING = ("none", "linear", "cyclical")  # training.kl_annealing (train/schedules.py)
+LR_SCHEDULES = ("constant", "cosine", "plateau")  # training.lr_schedule (train/schedules.py)

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from aelab.commands.evaluate import data_overrides
+from aelab import layout
 from aelab.errors import AelabError
+from aelab.vocabulary import ANOMALY_SCORES
 
 # aelab modules that load torch are imported inside the handler: `aelab --help` starts fast.
-SCORES = ("reconstruction", "mse", "elbo")  # evaluate.anomalies.SCORES (a test keeps them equal)
 
 
 def add_commands(sub) -> None:
@@ -32,7 +33,7 @@ def add_commands(sub) -> None:
                         "images, and the numbers go into metrics.json under 'anomalies[KEY=VALUE]'")
     p.add_argument("--normal-labels", help="comma-separated labels that are normal (default: all but the "
                                            "run's data.exclude_labels); the rest are anomalies")
-    p.add_argument("--score", choices=SCORES, default="reconstruction",
+    p.add_argument("--score", choices=ANOMALY_SCORES, default="reconstruction",
                    help="the model's reconstruction loss (default; BCE counted above its floor, the "
                         "pixels' entropy), squared error, or negative ELBO (VAE family)")
     p.add_argument("--quantile", type=float, default=0.95,
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     threshold = args.threshold if args.threshold is not None else \
         threshold_at(anomaly_scores(model, train.tensor(device), args.score, seed), args.quantile)
     is_anomaly = anomaly_truth(test, args.normal_labels, config.data.exclude_labels)
-    out = runs.claim_dir(args.out) if args.out else runs.new_run_dir(run_dir, config, "anomalies")
+    out = runs.claim_dir(args.out) if args.out else runs.new_run_dir(run_dir, config, layout.ANOMALIES)
 
     table = io.StringIO(newline="")
     writer = csv.writer(table)
@@ -79,21 +80,21 @@ def run(args: argparse.Namespace) -> int:
     for i, s in enumerate(scores):
         truth = [int(is_anomaly[i])] if is_anomaly is not None else []
         writer.writerow([i, test.label_text(i), f"{s:.6g}", int(s > threshold)] + truth)
-    files.write_text(out / "scores.csv", table.getvalue())
+    files.write_text(out / layout.ANOMALY_SCORES, table.getvalue())
     summary = {"score": args.score, "threshold_from": "fixed" if args.threshold is not None else
                f"quantile {args.quantile} of {len(train)} training images"}
     if is_anomaly is not None:
         summary.update(detection_metrics(scores, is_anomaly, threshold))
         if "auroc" in summary:
-            figs.roc_curve_figure(scores, is_anomaly, summary["auroc"], threshold, out / "roc.png")
+            figs.roc_curve_figure(scores, is_anomaly, summary["auroc"], threshold, out / layout.ANOMALY_ROC)
     else:
         summary.update({"threshold": threshold, "n_images": len(scores), "flagged": int((scores > threshold).sum())})
-    figs.score_histogram(scores, is_anomaly, threshold, out / "scores.png", args.score)
+    figs.score_histogram(scores, is_anomaly, threshold, out / layout.ANOMALY_HISTOGRAM, args.score)
     top = np.argsort(-scores, kind="stable")[:args.top]
     recon, errors = error_maps(model, test.images[top])
     captions = [f"{test.label_text(i)} {scores[i]:.3g}" for i in top]
-    figs.most_anomalous(test.subset(top).floats(), recon, errors, captions, out / "most_anomalous.png")
-    runs.write_json(out / "summary.json", summary)
+    figs.most_anomalous(test.subset(top).floats(), recon, errors, captions, out / layout.MOST_ANOMALOUS)
+    runs.write_json(out / layout.ANOMALY_SUMMARY, summary)
     key = "anomalies" + (f"[{','.join(args.data)}]" if args.data else "")  # as evaluate_run names other data
     merge_metrics(run_dir, {key: {k: v for k, v in summary.items() if not isinstance(v, str)}})
     print(json.dumps(summary, indent=2))

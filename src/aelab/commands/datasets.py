@@ -9,6 +9,8 @@ import textwrap
 from pathlib import Path
 
 from aelab.errors import AelabError
+from aelab.layout import DATASET_PREVIEW
+from aelab.vocabulary import FOLDER_DATASETS
 
 PREVIEW_MAX = 100  # crops drawn in a preview grid
 
@@ -25,7 +27,7 @@ def add_commands(sub) -> None:
                                    "each can be loaded offline now (and from where). With a name "
                                    "(faces or folder) and --set data.path=DIR: load that folder as "
                                    "training would, report what it gave, and with --preview draw a grid.")
-    p.add_argument("name", nargs="?", choices=("faces", "folder"),
+    p.add_argument("name", nargs="?", choices=FOLDER_DATASETS,
                    help="load this folder dataset now (needs --set data.path=DIR)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="data.path=DIR",
                    help="the folder, as the config's data.path would be: --set data.path=DIR "
@@ -68,7 +70,7 @@ def _load(args: argparse.Namespace) -> int:
     if not args.path:
         raise AelabError(f"aelab datasets {args.name} needs --set data.path=DIR, the folder of "
                          f"{'photos' if args.name == 'faces' else 'images'}")
-    out = Path(args.out or f"{Path(args.path).name}-{args.name}-preview.png")
+    out = Path(args.out or DATASET_PREVIEW.format(folder=Path(args.path).name, name=args.name))
     if args.preview and out.suffix.lower() != ".png":
         raise AelabError(f"--out {out}: the preview is a PNG; give a path ending in .png")
     config = load_config(None, [f"data.dataset={args.name}"], base={"data": {"path": args.path}}).data

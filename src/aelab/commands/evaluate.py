@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aelab import layout
 from aelab.errors import AelabError
-from aelab.vocabulary import SAMPLER_CHOICES
+from aelab.vocabulary import PRECISIONS, SAMPLER_CHOICES
 
 # Modules that load torch, scikit-learn or the data are imported inside the handlers, so that
 # `aelab --help` and `--version` start in well under a second.
@@ -46,7 +46,7 @@ def add_commands(sub) -> None:
     p.add_argument("--nll-samples", type=int, default=0, metavar="K",
                    help="VAE family: importance-sampled NLL (IWAE bound) with K samples per image, e.g. 1000; "
                         "the ELBO comes from the same draws")
-    p.add_argument("--nll-precision", choices=("auto", "bf16", "fp32"), default="auto",
+    p.add_argument("--nll-precision", choices=PRECISIONS, default="auto",
                    help="decoder precision of the NLL: auto (bf16 on CPUs with native bf16, within a few "
                         "hundredths of a nat of fp32; else fp32), bf16 or fp32")
     p.add_argument("--limit", type=int, metavar="N",

@@ -7,7 +7,10 @@ import math
 import re
 
 from aelab.errors import AelabError
-from aelab.vocabulary import PRINCIPAL_ABOVE, SAMPLER_CHOICES, TRAVERSAL_DIRECTIONS as DIRECTIONS
+from aelab.vocabulary import (
+    ANIMATION_PATHS, INTERPOLATION_METHODS, LATENT_MAP_METHODS, PRINCIPAL_ABOVE, SAMPLER_CHOICES,
+    TRAVERSAL_DIRECTIONS as DIRECTIONS,
+)
 
 # Modules that load torch, scikit-learn or the data are imported inside the handlers, so that
 # `aelab --help` and `--version` start in well under a second.
@@ -42,7 +45,7 @@ def add_commands(sub) -> None:
     p.add_argument("--from", dest="a", required=True, help=REF_HELP)
     p.add_argument("--to", dest="b", required=True, help=REF_HELP)
     p.add_argument("--steps", type=int, default=10, help="decoded images, both ends included (default 10)")
-    p.add_argument("--method", choices=("linear", "slerp"), default="linear",
+    p.add_argument("--method", choices=INTERPOLATION_METHODS, default="linear",
                    help="straight line, or spherical (slerp: keeps a VAE's codes at a typical norm); default linear")
 
     p = command("traverse", "decoded grid over two latent dimensions, and one row per dimension "
@@ -60,7 +63,7 @@ def add_commands(sub) -> None:
                         f"the axes up to {PRINCIPAL_ABOVE} latent dimensions, principal directions above)")
 
     p = command("animate", "a GIF walking a path through latent space beside the latent map", _animate)
-    p.add_argument("--path", choices=("line", "sine", "circle", "random-walk", "tour"), default="sine",
+    p.add_argument("--path", choices=ANIMATION_PATHS, default="sine",
                    help="tour visits the class centroids in turn (default sine)")
     p.add_argument("--frames", type=int, default=120, help="frames of the GIF (default 120)")
     p.add_argument("--fps", type=float, default=20, help="frames per second (default 20)")
@@ -71,7 +74,7 @@ def add_commands(sub) -> None:
     p.add_argument("--to", dest="b", required=True, help=REF_HELP)
     p.add_argument("--frames", type=int, default=40, help="frames of the GIF (default 40)")
     p.add_argument("--fps", type=float, default=12, help="frames per second (default 12)")
-    p.add_argument("--method", choices=("linear", "slerp"), default="linear",
+    p.add_argument("--method", choices=INTERPOLATION_METHODS, default="linear",
                    help="straight line, or spherical (slerp); default linear")
 
     p = command("arithmetic", 'decode latent arithmetic, e.g. "#3 - 6 + 0" (labels stand for class means)',
@@ -85,7 +88,7 @@ def add_commands(sub) -> None:
 
     p = command("latent", "the latent map of the test set (PCA or t-SNE above 2-D) over decoded thumbnails",
                 _latent)
-    p.add_argument("--method", choices=("auto", "pca", "tsne"), default="auto",
+    p.add_argument("--method", choices=LATENT_MAP_METHODS, default="auto",
                    help="how codes above 2-D are projected: pca (decodable), tsne; auto: as they are up to "
                         "2-D, else pca (default auto)")
     p.add_argument("--no-thumbnails", action="store_true", help="only the scatter plot")

@@ -13,8 +13,7 @@ from pathlib import Path
 from aelab import __version__
 from aelab.errors import AelabError
 from aelab.layout import EXPORT, EXPORT_GRAPH, EXPORT_INFO, numbered
-
-FORMATS = ("onnx",)
+from aelab.vocabulary import EXPORT_FORMATS
 
 
 def add_commands(sub) -> None:
@@ -23,7 +22,7 @@ def add_commands(sub) -> None:
                                    "dimension) and export.json, which names their inputs and outputs. "
                                    'Needs the onnx extra: pip install "aelab[onnx]".')
     p.add_argument("run", metavar="RUN", help="a run folder written by aelab train")
-    p.add_argument("--format", choices=FORMATS, default="onnx", help="the file format (default onnx)")
+    p.add_argument("--format", choices=EXPORT_FORMATS, default="onnx", help="the file format (default onnx)")
     p.add_argument("--out", help="a new or empty folder for the files (default: RUN/export, or export-2, ... "
                                  "when taken)")
     p.set_defaults(handler=run)

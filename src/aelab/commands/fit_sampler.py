@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from aelab.vocabulary import FITTED_SAMPLERS, LEARNED_SAMPLERS
+from aelab.vocabulary import STORED_SAMPLERS
 
 
 def add_commands(sub) -> None:
@@ -14,7 +14,7 @@ def add_commands(sub) -> None:
     p = sub.add_parser("fit-sampler", help=help_text, description=help_text + ". Its settings come from the "
                        "run's model.sampler_options; a stored one is replaced.")
     p.add_argument("run", metavar="RUN", help="a run folder written by aelab train")
-    p.add_argument("--sampler", required=True, choices=(*LEARNED_SAMPLERS, *FITTED_SAMPLERS),
+    p.add_argument("--sampler", required=True, choices=STORED_SAMPLERS,
                    help="which sampler: flow, two_stage, diffusion (learned, up to ~2 minutes), gaussian, gmm")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)

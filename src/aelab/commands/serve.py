@@ -10,6 +10,7 @@ import socket
 from pathlib import Path
 
 from aelab.errors import AelabError
+from aelab.layout import RUNS_ROOT
 
 log = logging.getLogger("aelab")
 
@@ -20,7 +21,7 @@ def add_commands(sub) -> None:
                                    "(or single run folders): compare runs, move over the latent map and "
                                    "see the decoded image, scrub interpolations, draw or upload images; "
                                    "follow runs still training. Serves until Ctrl-C.")
-    p.add_argument("paths", nargs="*", metavar="RUNS_DIR_OR_RUN", default=["runs"],
+    p.add_argument("paths", nargs="*", metavar="RUNS_DIR_OR_RUN", default=[RUNS_ROOT],
                    help="folders holding run folders, or run folders (default: runs)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")

@@ -8,6 +8,7 @@ import copy
 from datetime import datetime
 from pathlib import Path
 
+from aelab import layout
 from aelab.errors import AelabError, StoppedBySignal
 
 # aelab modules that load torch or pydantic are imported inside the handler: `aelab --help` starts fast.
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             raise AelabError(f"--set {item!r}: expected KEY=VALUE, e.g. --set training.epochs=5")
         set_dotted(base, key.strip(), parse_value(value))
     config = load_config(None, [], base=base)  # fails early on a bad base config
-    out = Path(args.out) if args.out else Path("sweeps") / (
+    out = Path(args.out) if args.out else Path(layout.SWEEPS_ROOT) / (
         f"{config.name or Path(args.config).stem}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
     try:
         rows = run_sweep(base, grid, folds, out, jobs=args.jobs, cluster=cluster, variants=spec.variants,
@@ -79,6 +80,6 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: exit 130, as a shell says
         raise StoppedBySignal(f"interrupted; run the same command with --out {out} to finish the sweep "
                               "(finished trials are kept)") from None
-    print((out / "results.md").read_text())
+    print((out / layout.RESULTS_MD).read_text())
     print(out)
     return 0 if rows else 1

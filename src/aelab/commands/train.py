@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 from aelab.errors import AelabError, StoppedBySignal
+from aelab.layout import RUNS_ROOT
 
 # aelab modules that load torch, pydantic or scikit-learn are imported inside the handlers, so that
 # `aelab --help` and `--version` start in well under a second.
@@ -25,7 +26,7 @@ def add_commands(sub) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set training.epochs=5 (repeatable)")
     p.add_argument("--out", help="the run folder to create (default: runs/<name>-<time>)")
-    p.add_argument("--runs-dir", default="runs", help="where new run folders go (default: runs)")
+    p.add_argument("--runs-dir", default=RUNS_ROOT, help="where new run folders go (default: runs)")
     p.add_argument("--name", help="the run folder's name under --runs-dir")
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -13,6 +13,7 @@ from aelab.data import builtin, mnist_family
 from aelab.data.dataset import ImageData
 from aelab.data.splits import split
 from aelab.errors import AelabError
+from aelab.vocabulary import FOLDER_DATASETS
 
 
 def _idx(name: str):
@@ -54,7 +55,7 @@ LOADERS: dict[str, tuple[Callable[[DataConfig], tuple[ImageData, ImageData | Non
     "dsprites": (_dsprites, "dSprites: 737,280 64x64 binary sprites, 5 known factors (shape, scale, "
                             "orientation, x, y), drawn by aelab; labels = shape"),
 }
-NEEDS_PATH = ("folder", "faces")
+NEEDS_PATH = FOLDER_DATASETS
 
 
 def available(name: str, path: str | None = None) -> bool:

@@ -22,8 +22,7 @@ from aelab.errors import AelabError
 from aelab.models.autoencoder import Autoencoder
 from aelab.models.inference import reconstruct
 from aelab.models.losses import reconstruction_loss
-
-SCORES = ("reconstruction", "mse", "elbo")
+from aelab.vocabulary import ANOMALY_SCORES as SCORES
 
 
 @torch.no_grad()

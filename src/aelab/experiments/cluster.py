@@ -21,6 +21,7 @@ from typing import Callable
 import aelab
 from aelab.errors import AelabError
 from aelab.experiments.trial_process import STOP_GRACE, available_cores, run_in_child
+from aelab.layout import TRIAL_LOG
 
 try:
     import distributed
@@ -45,7 +46,7 @@ def run_on_cluster(client, todo: list, spec: Path, log_dir: Path, report: Callab
     tag = uuid.uuid4().hex[:8]  # fresh keys: a re-run never meets a cancelled task of an earlier one
     # Absolute paths: a worker's working folder is its own.
     futures = [client.submit(cluster_trial, t.config.to_dict(), str(t.run.resolve()), t.fold in (None, 0),
-                             str(log_dir / f"{t.run.name}.log"), str(spec), slots, evaluation,
+                             str(log_dir / TRIAL_LOG.format(trial=t.run.name)), str(spec), slots, evaluation,
                              key=f"aelab-{t.run.name}-{tag}",
                              pure=False) for t in todo]
     try:

@@ -18,7 +18,7 @@ from aelab import files, layout, runs
 from aelab.errors import AelabError
 from aelab.plots.figures import loss_overlay
 
-COMPARE_CSV, COMPARE_MD = "compare.csv", "compare.md"
+COMPARE_CSV, COMPARE_MD = layout.COMPARE_CSV, layout.COMPARE_MD
 
 FACTS = ("type", "architecture", "latent_dim", "dataset", "parameters", "epochs_run", "best_epoch", "train_seconds")
 TEST_METRICS = ("loss", "reconstruction_loss", "kl", "mse", "bce", "l1", "nll", "pixel_accuracy")
@@ -78,8 +78,8 @@ def write_comparison(rows: list[dict], histories: dict[str, list[dict]], out: Pa
     return [out / n for n in (COMPARE_CSV, COMPARE_MD, layout.LOSS, layout.INDEX)]
 
 
-def new_folder(root: str | Path = "comparisons") -> Path:
-    return runs.new_run_dir(root, None, f"compare-{datetime.now():%Y%m%d-%H%M%S}")
+def new_folder(root: str | Path = layout.COMPARISONS_ROOT) -> Path:
+    return runs.new_run_dir(root, None, layout.COMPARISON.format(time=f"{datetime.now():%Y%m%d-%H%M%S}"))
 
 
 def _names(paths: list[Path]) -> list[str]:

@@ -19,6 +19,7 @@ from aelab import runs
 from aelab.evaluate.run_evaluation import split_data
 from aelab.explore.context import Context
 from aelab.explore.generate import sample_codes
+from aelab.layout import SWEEP_METRICS, SWEEP_RECONSTRUCTIONS, SWEEP_SAMPLES, SWEEP_TRADEOFF
 from aelab.models.inference import decode, reconstruct
 from aelab.plots.canvas import subplots
 from aelab.plots.figures import save
@@ -94,7 +95,7 @@ def tradeoff_plot(out: Path, rows: list[dict], trials: list) -> Path:
     fig.suptitle("Disentanglement (MIG, higher is better) against reconstruction (lower is better), test split",
                  fontsize=10)
     fig.tight_layout()
-    path = out / "sweep_tradeoff.png"
+    path = out / SWEEP_TRADEOFF
     save(fig, path)  # temp + rename: whole or absent
     return path
 
@@ -147,7 +148,7 @@ def metric_plot(out: Path, rows: list[dict], key: str, line_key: str | None) -> 
     fig.suptitle(f"test metrics vs {key} (mean ± std over folds"
                  f"{' and other swept values' if len({r['trial'] for r in rows}) > len(values) * len(types) else ''})", fontsize=10)
     fig.tight_layout()
-    path = out / f"sweep_{key.split('.')[-1]}.png"
+    path = out / SWEEP_METRICS.format(param=key.split(".")[-1])
     save(fig, path)  # temp + rename: whole or absent
     return path
 
@@ -191,9 +192,9 @@ def image_row_figures(trials: list, n: int) -> dict:
     else:
         sample_title = "Samples, one row per configuration (under each name: what its codes were drawn from)"
         sample_names = [f"{name}\n{source}" for name, source in zip(names, sources)]
-    return {"sweep_reconstructions.png": _rows_figure(recon_rows, ["original"] + names,
-                                                      "Reconstructions of the same test images, one row per configuration"),
-            "sweep_samples.png": _rows_figure(sample_rows, sample_names, sample_title)}
+    return {SWEEP_RECONSTRUCTIONS: _rows_figure(recon_rows, ["original"] + names,
+                                                "Reconstructions of the same test images, one row per configuration"),
+            SWEEP_SAMPLES: _rows_figure(sample_rows, sample_names, sample_title)}
 
 
 def _rows_figure(rows: list[np.ndarray], labels: list[str], title: str):

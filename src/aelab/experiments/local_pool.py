@@ -9,6 +9,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Callable
 
 from aelab.experiments.trial_process import available_cores, run_in_child
+from aelab.layout import TRIAL_LOG
 
 
 def run_local(todo: list, jobs: int, log_dir, report: Callable[[int, int, int], None],
@@ -19,7 +20,7 @@ def run_local(todo: list, jobs: int, log_dir, report: Callable[[int, int, int], 
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="aelab-trial") as pool:
         pending = {pool.submit(run_in_child, t.config.to_dict(), t.run, threads, t.fold in (None, 0),
-                               log_dir / f"{t.run.name}.log", stop.is_set, evaluation) for t in todo}
+                               log_dir / TRIAL_LOG.format(trial=t.run.name), stop.is_set, evaluation) for t in todo}
         finished = 0
         try:
             while pending:

@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 
 from aelab import files, runs
+from aelab.layout import RESULTS_CSV, RESULTS_MD
 from aelab.experiments.figures import write_sweep_figures
 from aelab.experiments.kfold import format_mean_std
 
@@ -47,9 +48,9 @@ def write_results(out: Path, trials: list, grid: dict, folds: int) -> list[dict]
     writer = csv.DictWriter(table, fieldnames=columns)
     writer.writeheader()
     writer.writerows(rows)
-    files.write_text(out / "results.csv", table.getvalue())  # whole or absent: a full disk keeps the old one
+    files.write_text(out / RESULTS_CSV, table.getvalue())  # whole or absent: a full disk keeps the old one
     keys = (["variant"] if any("variant" in r for r in rows) else []) + list(grid)
-    files.write_text(out / "results.md", summary_markdown(rows, keys, folds))
+    files.write_text(out / RESULTS_MD, summary_markdown(rows, keys, folds))
     write_sweep_figures(out, rows, trials, grid)
     return rows
 

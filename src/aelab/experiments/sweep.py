@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aelab import files, runs, trust
+from aelab import files, layout, runs, trust
 from aelab.config import Config, parse_value, read_config_file, set_dotted, validate_config
 from aelab.errors import AelabError
 from aelab.experiments.results import write_results
@@ -37,8 +37,7 @@ from aelab.experiments.trial import run_trial
 from aelab.train import trackers
 
 log = logging.getLogger("aelab")
-SPEC = "sweep.json"
-LOGS = "logs"  # <sweep>/logs/<trial>.log: what each trial run in a child process wrote
+SPEC, LOGS, RUNS = layout.SWEEP_SPEC, layout.SWEEP_LOGS, layout.SWEEP_RUNS
 LATENT_KEYS = ("active_units",)  # written after training: a trial without them is not finished
 
 
@@ -222,7 +221,7 @@ def expand(base: dict, grid: dict[str, list], folds: int, root: Path,
                 config = validate_config(raw, source=f"sweep trial {name}")
                 fold = fold_overrides.get("data.fold")
                 folder = name if fold is None else f"{name}-fold{fold}"
-                trials.append(Trial(name, fold, settings, config, root / "runs" / folder,
+                trials.append(Trial(name, fold, settings, config, root / RUNS / folder,
                                     variant.name if variant else None))
     return _distinct(trials)
 
@@ -285,7 +284,7 @@ def run_sweep(base: dict, grid: dict[str, list], folds: int, out: str | Path, jo
         claim_sweep_dir(out, spec)
         runs.lock_run(out)  # one `aelab sweep` per folder at a time; no links inside (files.route)
         stack.callback(runs.release, out)
-        for folder in ("runs", LOGS):
+        for folder in (RUNS, LOGS):
             files.make_folder(out / folder)
         todo = [t for t in trials if not t.finished]
         where = f"cluster {cluster}" if cluster else f"{jobs} job(s)"
@@ -318,7 +317,7 @@ def _tracking_parent(out: Path, config: Config):
         return None
     path = out / trackers.SWEEP_FILE
     previous = runs.read_json(path) if path.is_file() else None
-    parent, info = trackers.start_sweep(config, out / "runs", out.name, previous)
+    parent, info = trackers.start_sweep(config, out / RUNS, out.name, previous)
     runs.write_json(path, info)
     return parent
 

@@ -14,8 +14,7 @@ from aelab.explore.context import Context, as_context
 from aelab.layout import LATENT_MAP
 from aelab.plots.explore_figures import draw_latent_map
 from aelab.plots.figures import save
-
-METHODS = ("auto", "pca", "tsne")
+from aelab.vocabulary import LATENT_MAP_METHODS as METHODS
 log = logging.getLogger("aelab")
 TSNE_MAX_POINTS = 3000  # t-SNE is quadratic-ish; more points only slow it down
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from aelab.errors import AelabError
-
-SHAPES = ("line", "sine", "circle", "random-walk", "tour")
-METHODS = ("linear", "slerp")
+from aelab.vocabulary import ANIMATION_PATHS as SHAPES, INTERPOLATION_METHODS as METHODS
 
 
 def interpolate(a: np.ndarray, b: np.ndarray, steps: int, method: str = "linear") -> np.ndarray:

@@ -24,7 +24,9 @@ from aelab.explore.latent_map import latent_map
 from aelab.explore.run_figures import pick_pair, write_all
 from aelab.explore.snapshots import training_gif
 from aelab.explore.traverse import traverse
-from aelab.layout import INDEX
+from aelab.layout import (
+    INDEX, INTERPOLATION, LATENT_SPACE, LOSS, RECONSTRUCTION, SAMPLES, TRAINING_GIF, TRAVERSAL,
+)
 from aelab.models.summary import format_summary
 from aelab import files, runs
 
@@ -32,22 +34,22 @@ log = logging.getLogger("aelab")
 
 # Shown in this order; other images in the folder follow with a caption made from their name.
 CAPTIONS = [
-    ("reconstruction.png", "Test images (top) and their reconstructions (bottom)."),
-    ("loss.png", "The loss per epoch on the training and validation sets (VAEs: its two terms too), and the "
-                 "validation BCE, MSE and L1 per epoch."),
-    ("training.gif", "Reconstructions of fixed test images as training went on (training.snapshot_every)."),
-    ("latent_space.png", "Where the test images land in latent space, coloured by label."),
+    (RECONSTRUCTION, "Test images (top) and their reconstructions (bottom)."),
+    (LOSS, "The loss per epoch on the training and validation sets (VAEs: its two terms too), and the "
+           "validation BCE, MSE and L1 per epoch."),
+    (TRAINING_GIF, "Reconstructions of fixed test images as training went on (training.snapshot_every)."),
+    (LATENT_SPACE, "Where the test images land in latent space, coloured by label."),
     ("latent_map_tsne*.png", "The t-SNE map of the test codes (aelab latent --method tsne); t-SNE has no "
                              "inverse, so nothing is decoded behind the points."),
     ("latent_map*.png", "The latent map of the test set, over images decoded at grid points unless drawn "
                         "with --no-thumbnails (aelab latent)."),
-    ("latent_traversal.png", "Images decoded on a grid over the first two latent dimensions."),
+    (TRAVERSAL, "Images decoded on a grid over the first two latent dimensions."),
     ("traversal[.-]*png", "Images decoded on a grid over two latent dimensions (aelab traverse)."),
     ("traversal_rows*.png", "One latent dimension varied at a time, the others fixed (aelab traverse)."),
-    ("samples.png", "New images decoded from random latent points."),
+    (SAMPLES, "New images decoded from random latent points."),
     ("generated[.-]*png", "New images decoded from random latent points (aelab generate)."),
     ("generated_nearest*.png", "Samples beside their nearest training image: generation or memorisation?"),
-    ("interpolation.png", "Decoded images on the straight line between the codes of two test images."),
+    (INTERPOLATION, "Decoded images on the straight line between the codes of two test images."),
     ("interpolate*.png", "An interpolation between two test images (aelab interpolate)."),
     ("morph*.gif", "One test image morphing into another through latent space (aelab morph)."),
     ("path*.gif", "Decoded images along a path through the latent map (aelab animate)."),

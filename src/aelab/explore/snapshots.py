@@ -18,7 +18,7 @@ from PIL import Image
 from aelab import files
 from aelab.data.dataset import ImageData, to_float
 from aelab.explore import frames as fr
-from aelab.layout import SNAPSHOTS, TRAINING_GIF
+from aelab.layout import SNAPSHOT, SNAPSHOTS, TRAINING_GIF
 from aelab.train.callbacks import Callback
 
 FOLDER, GIF = SNAPSHOTS, TRAINING_GIF
@@ -52,7 +52,7 @@ class Snapshots(Callback):
         strip = _stack(self.originals, fr.tiled(recon, len(recon), cell=56))
         picture = fr.with_caption(strip, f"epoch {epoch}: test images (top) and their reconstructions",
                                   top=True)
-        path = files.make_folder(self.folder) / f"epoch_{epoch:04d}.png"  # refused if a link
+        path = files.make_folder(self.folder) / SNAPSHOT.format(epoch=epoch)  # refused if a link
         with files.atomic_write(path) as tmp:
             picture.save(tmp, format="PNG")
         return path

@@ -25,11 +25,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aelab.models.autoencoder import ForwardOutput
 from aelab.models.vae import VAE
+from aelab.vocabulary import DIP_VAE_VARIANTS
 
 
 class DIPVAEOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    variant: Literal["i", "ii"] = "i"  # i: the means' covariance; ii: the aggregate posterior's
+    # i: the means' covariance; ii: the aggregate posterior's
+    variant: Literal[DIP_VAE_VARIANTS] = "i"  # type: ignore[valid-type]
     lambda_od: float = Field(10.0, ge=0)  # weight of the off-diagonal covariances (squared)
     # weight of the diagonal's distance from 1; None: the paper's choice, 10 * lambda_od for 'i', lambda_od for 'ii'
     lambda_d: Optional[float] = Field(None, ge=0)

@@ -13,7 +13,8 @@ from typing import Literal
 
 import torch
 
-KERNELS = ("imq", "rbf")
+from aelab.vocabulary import MMD_KERNELS as KERNELS
+
 Kernel = Literal[KERNELS]  # type: ignore[valid-type]
 
 

@@ -29,11 +29,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aelab.models.autoencoder import Autoencoder
 from aelab.models.losses import reconstruction_loss
+from aelab.vocabulary import RAE_REGULARIZERS
 
 
 class RAEOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    regularizer: Literal["l2", "gp"] = "l2"  # the decoder's: L2 on its weights (RAE-L2), or its gradient penalty (RAE-GP)
+    # the decoder's: L2 on its weights (RAE-L2), or its gradient penalty (RAE-GP)
+    regularizer: Literal[RAE_REGULARIZERS] = "l2"  # type: ignore[valid-type]
     embedding_weight: float = Field(1e-4, ge=0)  # beta, the weight of |z|^2 / 2 (pythae's default, the paper's scale)
     decoder_weight: float = Field(1e-7, ge=0)  # lambda, the weight of the decoder's penalty (as pythae's)
 

@@ -31,6 +31,7 @@ from aelab.serve import requests as rq
 from aelab.serve.catalog import Catalog, history
 from aelab.serve.pixels import pack
 from aelab.serve.session import Session
+from aelab.vocabulary import LATENT_MAP_METHODS
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ def create_app(roots: list[str | Path], allowed_hosts: list[str] | None = None,
     @api
     async def latent_map(request):
         method = request.query_params.get("method", "auto")
-        if method not in ("auto", "pca", "tsne"):
+        if method not in LATENT_MAP_METHODS:
             raise rq.BadRequest(400, f"unknown map method '{method[:40]}'; use auto, pca or tsne")
         session = await session_of(request)
         found = await run_in_threadpool(session.latent_map, method)

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from aelab.files import read_regular
-from aelab.layout import CHECKPOINT, CONFIG, HISTORY, SNAPSHOTS
+from aelab.layout import CHECKPOINT, CONFIG, HISTORY, SNAPSHOT, SNAPSHOTS
 from aelab.serve.catalog import FINISHED, STOPPED, TRAINING, read_json, history, state_of
 
 SNAPSHOT_NAME = re.compile(r"epoch_(\d{4,9})\.png")  # explore/snapshots.py writes epoch_NNNN.png
@@ -99,7 +99,7 @@ def latest_snapshot(folder: Path) -> int | None:
 
 
 def snapshot_name(epoch: int) -> str:
-    return f"epoch_{epoch:04d}.png"
+    return SNAPSHOT.format(epoch=epoch)
 
 
 def snapshot_bytes(folder: Path, epoch: int) -> bytes | None:

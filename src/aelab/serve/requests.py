@@ -9,7 +9,7 @@ from typing import Annotated, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 
-from aelab.vocabulary import SAMPLER_CHOICES
+from aelab.vocabulary import INTERPOLATION_METHODS, LATENT_MAP_METHODS, SAMPLER_CHOICES
 
 MAX_JSON_BODY = 64 * 1024
 MAX_UPLOAD = 8 * 1024 * 1024
@@ -36,14 +36,14 @@ class DecodeBody(_Body):
     points: Optional[Annotated[list[tuple[float, float]], Field(min_length=1, max_length=MAX_BATCH)]] = None
     codes: Optional[Annotated[list[Vector], Field(min_length=1, max_length=MAX_BATCH)]] = None
     indices: Optional[Annotated[list[int], Field(min_length=1, max_length=MAX_BATCH)]] = None
-    method: Literal["auto", "pca", "tsne"] = "auto"
+    method: Literal[LATENT_MAP_METHODS] = "auto"  # type: ignore[valid-type]
     label: Label = None
 
 
 class InterpolateBody(_Body):
     a: Annotated[str, Field(min_length=1, max_length=64)]
     b: Annotated[str, Field(min_length=1, max_length=64)]
-    method: Literal["linear", "slerp"] = "linear"
+    method: Literal[INTERPOLATION_METHODS] = "linear"  # type: ignore[valid-type]
     steps: Annotated[int, Field(ge=2, le=64)] = 11
     t: Optional[Annotated[list[Annotated[float, Field(ge=0, le=1)]], Field(min_length=1, max_length=MAX_BATCH)]] = None
     label: Label = None

@@ -24,11 +24,11 @@ from aelab.evaluate.anomalies import anomaly_scores
 from aelab.explore import open_run, refs
 from aelab.explore.generate import sample_codes
 from aelab.explore.latent_map import extent, project
-from aelab.explore.latent_paths import METHODS as PATH_METHODS, slerp
+from aelab.explore.latent_paths import slerp
 from aelab import stored_samplers
 from aelab.models.samplers import has_prior, resolve
 from aelab.runs import read_config
-from aelab.vocabulary import FITTED_SAMPLERS, LEARNED_SAMPLERS
+from aelab.vocabulary import FITTED_SAMPLERS, INTERPOLATION_METHODS as PATH_METHODS, LEARNED_SAMPLERS
 
 MAP_POINTS = 3000  # points sent to the browser's map: enough to see the structure, light to draw
 MAX_UPLOAD_PIXELS = 4096 * 4096  # larger pictures are refused before they are decoded

@@ -18,10 +18,11 @@ import torch
 from aelab import files
 from aelab.data.dataset import ImageData, to_float
 from aelab.errors import AelabError
+from aelab.layout import TENSORBOARD
 from aelab.models.inference import encode
 from aelab.train.callbacks import Callback
 
-FOLDER = "tensorboard"
+FOLDER = TENSORBOARD
 MAX_EMBEDDED = 2000  # the projector's sprite image holds every thumbnail: keep it a few MB
 
 

@@ -15,10 +15,12 @@ from pydantic import Field
 from torch import nn
 
 from aelab.models.samplers.fitting import LearnedSampler, TrainingOptions
+from aelab.vocabulary import FLOW_KINDS
 
 
 class FlowOptions(TrainingOptions):
-    flow: Literal["maf", "nsf"] = "maf"  # affine (MAF) or rational-quadratic spline (NSF) steps
+    # affine (MAF) or rational-quadratic spline (NSF) steps
+    flow: Literal[FLOW_KINDS] = "maf"  # type: ignore[valid-type]
     transforms: int = Field(4, ge=1, le=32)  # autoregressive steps, in alternating orders
     bins: int = Field(8, ge=2, le=64)  # NSF: spline pieces per dimension
 

@@ -18,10 +18,11 @@ import time
 from pathlib import Path
 
 from aelab.errors import AelabError
+from aelab.layout import MLFLOW
 from aelab.train.callbacks import Callback
 from aelab.train.trackers import content
 
-FOLDER = "mlflow"  # <runs folder>/mlflow/: the "auto" store
+FOLDER = MLFLOW  # <runs folder>/mlflow/: the "auto" store
 STORE = "mlflow.db"
 ARTIFACTS = "artifacts"
 EXPERIMENT = "aelab"

@@ -15,11 +15,12 @@ import shutil
 from pathlib import Path
 
 from aelab.errors import AelabError
+from aelab.layout import WANDB
 from aelab.train.callbacks import Callback
 from aelab.train.trackers import content
 
 PROJECT = "aelab"
-FOLDER = "wandb"  # W&B makes RUN/wandb/ itself (its `dir` is the folder above)
+FOLDER = WANDB  # W&B makes RUN/wandb/ itself (its `dir` is the folder above)
 
 
 class WandbTracker(Callback):
