@@ -32,6 +32,7 @@ def history(run) -> list[dict]:
     return list(csv.DictReader((run / runs.HISTORY).open()))
 
 
+@pytest.mark.slow
 def test_weight_zero_builds_no_discriminator(tmp_path):
     config = load_config(None, EMOJIS + ["training.epochs=1", "training.checkpoint_every=1"])
     assert config.model.adversarial_weight == 0
@@ -46,6 +47,7 @@ def test_weight_zero_builds_no_discriminator(tmp_path):
     assert "adversarial_loss" not in history(tmp_path)[0]
 
 
+@pytest.mark.slow
 def test_the_discriminator_learns_and_both_losses_are_logged(tmp_path):
     config = load_config(None, EMOJIS + ["training.epochs=6", f"model.adversarial_weight={WEIGHT}",
                                          "training.adversarial_start_epoch=2"])

@@ -102,6 +102,7 @@ def test_corrupt_checkpoint_on_resume(capsys, tmp_path):
     assert (run / "model.safetensors").is_file()  # the finished model is untouched
 
 
+@pytest.mark.slow
 def test_the_installed_command_exits_2_without_traceback(tmp_path):
     result = subprocess.run([sys.executable, "-m", "aelab", "train", "--set", "model.latnt_dim=3"],
                             capture_output=True, text=True, cwd=tmp_path)

@@ -42,6 +42,7 @@ def photos(tmp_path):
     return root
 
 
+@pytest.mark.slow
 def test_faces_are_cropped_once_into_the_cache(photos, tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="aelab"):
         data = load_faces(photos)
@@ -72,6 +73,7 @@ def test_faces_are_cropped_once_into_the_cache(photos, tmp_path, caplog):
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
 
 
+@pytest.mark.slow
 def test_rgb_crops_of_another_size_replace_the_old_ones(photos):
     grey = load_faces(photos)
     rgb = load_faces(photos, size=(32, 32), channels=3, margin=0.1)
@@ -104,6 +106,7 @@ def test_a_crops_folder_not_made_by_aelab_is_left_alone(photos):
     assert crops_folder(photos) == mine.with_name(mine.name + "-2")
 
 
+@pytest.mark.slow
 def test_the_face_check_finds_the_cameraman_and_rejects_coins_and_the_moon(tmp_path, capsys):
     """The cameraman (half profile) in shifted and scaled copies of scikit-image's `camera`, and
     photos whose Haar candidates are not faces. Before the check: 1 of 30 copies, coins cropped."""

@@ -52,6 +52,7 @@ def test_aelab_evaluate_reports_disentanglement_and_draws_the_factor_traversal(t
     assert (run / "factor_traversal.png").stat().st_size > 5000
 
 
+@pytest.mark.slow
 def test_a_short_beta_tcvae_on_a_small_dsprites_grid_disentangles_more_than_an_ae(tmp_path):
     """The example's model type (examples/dsprites_betatcvae.json), shortened to a grid of one
     shape, two scales and upright sprites (2048 images), against a plain AE trained the same: the

@@ -51,6 +51,7 @@ def two_processes(tmp_path_factory):
     return root, done
 
 
+@pytest.mark.slow
 def test_two_processes_write_one_run_folder(two_processes):
     root, done = two_processes
     made = list((root / "runs").iterdir())

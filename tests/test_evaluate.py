@@ -149,6 +149,7 @@ def test_cli_evaluate_and_anomalies_reject_bad_input(font_vae, tmp_path, capsys)
     assert err.count("aelab: error:") == 4 and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_anomalies_detects_a_digit_the_model_never_saw(tmp_path, capsys):
     from aelab.cli import main
 

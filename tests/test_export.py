@@ -49,6 +49,7 @@ def session(path):
 
 
 @pytest.mark.parametrize("name", list(RUNS))
+@pytest.mark.slow
 def test_onnx_graphs_give_what_pytorch_gives_on_the_test_images(trained, name, capsys):
     run = trained(name)
     assert cli.main(["export", str(run), "--format", "onnx"]) == 0
@@ -85,6 +86,7 @@ def test_onnx_graphs_give_what_pytorch_gives_on_the_test_images(trained, name, c
     assert ("labels" in info) == model.needs_labels
 
 
+@pytest.mark.slow
 def test_exports_never_overwrite_and_a_taken_out_folder_is_refused(trained, tmp_path, capsys):
     run = trained("font-mlp-ae")
     assert cli.main(["export", str(run)]) == 0  # RUN/export, or a numbered one if an earlier test made it

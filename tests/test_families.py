@@ -42,6 +42,7 @@ FAMILIES = [  # (type, options, the terms it logs beside loss and reconstruction
 
 @pytest.mark.parametrize("model_type, options, terms", FAMILIES,
                          ids=["rae-l2", "rae-gp", "info_vae", "capacity_vae", "dip_vae-i", "dip_vae-ii"])
+@pytest.mark.slow
 def test_each_family_reconstructs_better_than_the_mean_image_and_logs_its_terms(model_type, options, terms):
     model = fit(model_type, options, epochs=15)
     first, last = model.history_[0], model.history_[-1]
@@ -139,5 +140,6 @@ def test_dip_vae_decorrelates_the_codes_a_plain_vae_leaves_correlated():
 # The new types through aelab.Estimator honour scikit-learn's whole contract, as AE and VAE do.
 @parametrize_with_checks([aelab.Estimator(model_type=t, **REAL_VALUED) for t in ("rae", "info_vae", "capacity_vae", "dip_vae")],
                          expected_failed_checks=lambda estimator: NOT_APPLICABLE)
+@pytest.mark.slow
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)

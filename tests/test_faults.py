@@ -101,6 +101,7 @@ def copy_run(run: Path, to: Path) -> Path:
 
 # ------------------------------------------------------------------ kill -9, signals, resume
 
+@pytest.mark.slow
 def test_random_kill_9_then_resume_gives_identical_weights(tmp_path, digits_reference):
     rng = np.random.default_rng(int(time.time()))
     run = tmp_path / "killed"
@@ -645,6 +646,7 @@ SWEEP = {"data": {"dataset": "font5x7", "test_split": 0}, "model": {"encoder_lay
          "training": {"epochs": 1, "threads": 1}}
 
 
+@pytest.mark.slow
 def test_two_settings_with_one_slug_get_two_folders(capsys, tmp_path):
     (tmp_path / "s.json").write_text(json.dumps({**SWEEP, "sweep": {"grid": {"name": ["a b", "a-b"],
                                                                            "model.latent_dim": [2]}}}))
@@ -655,6 +657,7 @@ def test_two_settings_with_one_slug_get_two_folders(capsys, tmp_path):
     assert len(rows) == 2 and len({r.split(",")[-1] for r in rows}) == 2  # each row its own run
 
 
+@pytest.mark.slow
 def test_a_second_sweep_on_the_same_folder_is_refused_and_results_are_whole(capsys, tmp_path):
     (tmp_path / "s.json").write_text(json.dumps({**SWEEP, "sweep": {"grid": {"model.latent_dim": [2, 3]}}}))
     out = tmp_path / "sw"
@@ -698,6 +701,7 @@ def test_sigterm_stops_a_sweep_with_exit_130(capsys, tmp_path):
     assert code == 130 and "interrupted" in one_line(err)
 
 
+@pytest.mark.slow
 def test_concurrent_generate_to_one_file_never_replaces_it(tmp_path, font_run):
     target = tmp_path / "g.png"
     procs = [aelab_process("generate", font_run, "-n", "4", "--seed", seed, "--out", target, cwd=tmp_path)

@@ -43,6 +43,7 @@ def test_any_image_size_and_channels_come_back_in_shape(shape):
     assert out.logits.shape == (2, *shape) and out.mean.shape == (2, 512)
 
 
+@pytest.mark.slow
 def test_vae_on_the_shipped_emojis_beats_the_mean_image_and_logs_its_schedules(tmp_path):
     run = tmp_path / "emojis"
     config = load_config(None, EMOJIS + [
@@ -275,6 +276,7 @@ def test_auto_init_of_the_conv_net_with_tanh_is_pytorchs_default():
     assert float(dense.bias.abs().max()) == 0.0
 
 
+@pytest.mark.slow
 def test_the_shipped_rgb_example_as_shipped_beats_the_mean_image_on_the_shipped_emojis(tmp_path, caplog):
     """A new user's first try: `aelab train --config examples/images_rgb_vae.json` on its own 172
     emojis (124 for training). Once the KL reached 4e13 in epoch 2 here and every reconstruction was

@@ -63,6 +63,7 @@ def test_bad_sampler_settings_are_refused_in_one_line_naming_the_key(tmp_path, c
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_without_labels_the_classifier_learns_which_way_up_images_are_and_its_distance_ranks():
     """MNIST's test set with its labels dropped: the orientation classifier must tell quarter turns
     of held-out digits apart, and its Fréchet distance must put real digits far nearer the training
@@ -81,6 +82,7 @@ def test_without_labels_the_classifier_learns_which_way_up_images_are_and_its_di
     assert real < 0.05 * blurry, (real, blurry)  # measured 0.27 against 416
 
 
+@pytest.mark.slow
 def test_samples_png_comes_from_the_configured_mixture_and_beats_the_prior(emoji_run):
     run, _, _ = emoji_run
     assert (run / "samples.png").stat().st_size > 0

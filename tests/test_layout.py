@@ -8,6 +8,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from aelab import layout
 from aelab.cli import main
 
@@ -49,6 +51,7 @@ def test_the_check_knows_a_name_from_a_stranger():
     assert not named("scores.txt") and not named("model.pt") and not named("notes.csv")
 
 
+@pytest.mark.slow
 def test_a_run_its_anomalies_and_a_comparison_write_only_files_layout_names(tmp_path):
     run, other, compared = tmp_path / "run", tmp_path / "other", tmp_path / "compared"
     assert main(["train", *FONT, "--set", "training.snapshot_every=1", "--out", str(run)]) == 0
@@ -63,6 +66,7 @@ def test_a_run_its_anomalies_and_a_comparison_write_only_files_layout_names(tmp_
     assert not unnamed(run) and not unnamed(compared), (unnamed(run), unnamed(compared))
 
 
+@pytest.mark.slow
 def test_a_sweep_writes_only_files_layout_names(tmp_path):
     config = tmp_path / "sweep.json"
     config.write_text(json.dumps({"data": {"dataset": "font5x7"}, "training": {"epochs": 2},

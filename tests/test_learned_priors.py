@@ -41,6 +41,7 @@ def fit(model_type, options=None, epochs=15, latent_dim=8, **params):
 
 # ------------------------------------------------------------------------------------- vamp
 
+@pytest.mark.slow
 def test_vamp_elbo_improves_its_samples_decode_and_its_nll_beats_a_vaes():
     vamp, vae = fit("vamp", {"pseudo_inputs": 50}), fit("vae")
     first, last = vamp.history_[0], vamp.history_[-1]
@@ -142,6 +143,7 @@ def test_pixelcnn_logits_depend_on_every_earlier_position_and_on_no_later_one():
 
 
 @needs_mnist_test
+@pytest.mark.slow
 def test_grid_vqvae_reconstructs_mnist_and_its_prior_samples_structured_varied_codes(mnist):
     train, test = mnist
     vq = aelab.Estimator(model_type="vqvae_grid", epochs=6, **GRID).fit(train)
@@ -201,6 +203,7 @@ RUN_SETTINGS = {
 
 
 @pytest.mark.parametrize("model_type", sorted(RUN_SETTINGS))
+@pytest.mark.slow
 def test_resume_gives_identical_weights_prior_included(tmp_path, model_type):
     from test_training import StopAfter
 
@@ -218,6 +221,7 @@ def test_resume_gives_identical_weights_prior_included(tmp_path, model_type):
 
 
 @pytest.mark.parametrize("model_type", sorted(RUN_SETTINGS))
+@pytest.mark.slow
 def test_a_run_generates_evaluates_and_reloads(tmp_path, model_type):
     run = tmp_path / model_type
     settings = RUN_SETTINGS[model_type] + ["training.epochs=3", "data.limit=600"]

@@ -54,6 +54,7 @@ def test_vqvae_restarts_dead_codes():
     assert with_restarts.history_[-1]["perplexity"] > 1.5 * without.history_[-1]["perplexity"]
 
 
+@pytest.mark.slow
 def test_wae_mmd_falls_and_beta_tcvae_knows_the_dataset_size():
     wae = fit("wae", {"kernel": "rbf"}, epochs=8)
     assert wae.history_[-1]["mmd"] < 0.5 * wae.history_[0]["mmd"]
@@ -103,6 +104,7 @@ def test_resume_gives_identical_weights(tmp_path, model_type):
     assert wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa)
 
 
+@pytest.mark.slow
 def test_cvae_run_from_the_cli_generates_a_label_and_the_grid(tmp_path, capsys):
     run = tmp_path / "cvae"
     assert cli.main(["train", "--set", "model.type=cvae", "--set", "training.epochs=3", "--set",

@@ -57,6 +57,7 @@ def test_the_loss_is_summed_over_pixels_like_l1():
 
 
 @needs_mnist_test
+@pytest.mark.slow
 def test_ms_ssim_l1_trains_an_image_network_on_mnist_to_a_measured_bound(tmp_path):
     config = load_config(None, [
         "data.dataset=mnist", f"data.path={MNIST_TEST_DIR}", "data.published_split=test", "data.limit=1000",

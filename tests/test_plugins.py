@@ -139,6 +139,7 @@ def test_network_factories_from_a_config_and_a_missing_factory(tmp_path, capsys,
         aelab.load(run, trust_code=True)
 
 
+@pytest.mark.slow
 def test_a_run_of_a_script_registered_type_says_how_to_reopen_it_elsewhere(tmp_path):
     """A type registered in a script trains; another process (aelab generate) cannot know it, and
     its one line gives the fix that works there: an entry point (issue 27)."""

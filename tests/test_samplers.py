@@ -51,6 +51,7 @@ def fit(kind: str, codes: np.ndarray, options: dict, seed: int = 0):
 
 
 @pytest.mark.parametrize("kind", LEARNED)
+@pytest.mark.slow
 def test_learned_sampler_recovers_a_ring_of_eight_gaussians(kind):
     drawn = fit(kind, ring(), RING_OPTIONS[kind]).sample(2000, seed=1)
     near, shares = modes(drawn)
@@ -61,6 +62,7 @@ def test_learned_sampler_recovers_a_ring_of_eight_gaussians(kind):
 
 
 @pytest.mark.parametrize("kind", LEARNED)
+@pytest.mark.slow
 def test_same_seed_same_sampler_other_seed_another_and_temperature_narrows(kind):
     codes = ring(500)
     a, b, c = fit(kind, codes, TINY[kind], seed=3), fit(kind, codes, TINY[kind], seed=3), fit(kind, codes, TINY[kind], seed=4)

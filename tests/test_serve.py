@@ -96,6 +96,7 @@ def snapshot(root: Path) -> dict:
 
 # ---------------------------------------------------------------------------------- the runs
 
+@pytest.mark.slow
 def test_runs_page_lists_every_run_with_its_model_and_metrics(client):
     status, found = client.get("/api/runs")
     assert status == 200
@@ -399,6 +400,7 @@ def test_a_huge_picture_is_refused_before_it_is_decoded(client):
     assert status == 400 and "megapixels" in found["error"]
 
 
+@pytest.mark.slow
 def test_thousands_of_malformed_requests_and_the_server_still_answers(client, explorer_server):
     rng = np.random.default_rng(0)
     start = time.monotonic()
@@ -436,6 +438,7 @@ def test_serve_refuses_a_missing_folder_and_a_busy_port_in_one_line(tmp_path, ca
     assert err.count("\n") == 0 and f"port {explorer_server.port}" in err and "--port" in err
 
 
+@pytest.mark.slow
 def test_serve_command_prints_the_url_warns_off_localhost_and_stops_on_ctrl_c(serve_runs):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
     proc = subprocess.Popen([sys.executable, "-m", "aelab", "serve", str(serve_runs), "--host", "0.0.0.0",

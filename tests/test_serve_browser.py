@@ -95,6 +95,7 @@ def decodes(page) -> int:
     return page.evaluate("window.aelabStats.decodes")
 
 
+@pytest.mark.slow
 def test_runs_page_sorts_and_compares(page, explorer_server):
     page.goto(explorer_server.url)
     rows = page.locator("#runs tbody tr")
@@ -175,6 +176,7 @@ def test_a_slider_decodes_a_16d_code(page, explorer_server):
     assert page.locator("#map-note").inner_text().startswith("(PCA of 16-D codes")
 
 
+@pytest.mark.slow
 def test_drawing_on_a_grey_run_shows_its_reconstruction(page, explorer_server):
     open_run(page, explorer_server, "digits-vae-2d")
     pad = page.locator("#pad").bounding_box()
@@ -238,6 +240,7 @@ def test_a_conditional_models_label_picker_changes_what_is_decoded(page, explore
     page.wait_for_selector("#upload-result:not([hidden])")
 
 
+@pytest.mark.slow
 def test_a_run_still_training_is_followed_live_then_opens_in_the_explorer(browser, tmp_path):
     """A real `aelab train` in a child process: the runs page shows it with a "training" badge; its
     page shows the epoch, the time left, the loss curves and the latest snapshot, and becomes the

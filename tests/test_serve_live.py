@@ -62,6 +62,7 @@ def tree(root: Path) -> dict:
             for p in root.rglob("*")}
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_training_is_shown_stopped_with_the_command_that_continues_it(tmp_path):
     root = tmp_path / "runs"
     proc = start_training(root, "killed", "training.epochs=2000")

@@ -34,6 +34,7 @@ def sweep(tmp_path_factory):
     return out, rows
 
 
+@pytest.mark.slow
 def test_a_tiny_sweep_writes_every_trial_the_tables_and_the_figures(sweep):
     out, rows = sweep
     assert len(rows) == 8 and len(list((out / "runs").iterdir())) == 8
@@ -79,6 +80,7 @@ def test_cli_sweep_refuses_a_different_grid_in_an_existing_sweep_folder(sweep, t
     assert err.count("aelab: error:") == 3 and "different" in err and "did you mean 'model.latent_dim'" in err
 
 
+@pytest.mark.slow
 def test_cli_sweep_runs_a_grid_from_the_config_file_in_parallel_jobs(tmp_path, capsys):
     config = tmp_path / "font.json"
     config.write_text(json.dumps({

@@ -81,6 +81,7 @@ def local_results(tmp_path_factory):
     return _table(out)
 
 
+@pytest.mark.slow
 def test_a_sweep_on_the_cluster_gives_the_local_results_and_reruns_skip_finished_trials(
         cluster, local_results, tmp_path, capsys, monkeypatch):
     address, _ = cluster
@@ -100,6 +101,7 @@ def test_a_sweep_on_the_cluster_gives_the_local_results_and_reruns_skip_finished
     assert "(2 finished already)" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_trial_has_its_trial_resumed_elsewhere_with_the_same_results(
         cluster, local_results, tmp_path):
     address, workers = cluster
@@ -156,6 +158,7 @@ def _worker_running(workers: list[subprocess.Popen], run: Path):
     return None
 
 
+@pytest.mark.slow
 def test_ctrl_c_cancels_the_queued_trials_and_stops_the_running_ones_on_the_workers(cluster, tmp_path, capsys):
     address, workers = cluster
     live = [psutil.Process(w.pid) for w in workers if w.poll() is None]

@@ -71,6 +71,7 @@ def _gone_within(processes: list[psutil.Process], seconds: float) -> list[int]:
     return _alive(processes)
 
 
+@pytest.mark.slow
 def test_killing_the_sweep_kills_its_running_trials(tmp_path):
     process, out = _start_sweep(tmp_path)
     trials = []
@@ -87,6 +88,7 @@ def test_killing_the_sweep_kills_its_running_trials(tmp_path):
         _kill(process, trials)
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_running_trials_starts_no_queued_one_and_ends_with_one_line(tmp_path, capsys):
     config = tmp_path / "long.json"
     config.write_text(json.dumps(LONG))
@@ -113,6 +115,7 @@ def test_ctrl_c_stops_running_trials_starts_no_queued_one_and_ends_with_one_line
     assert len(list((out / "runs").iterdir())) == 2
 
 
+@pytest.mark.slow
 def test_a_failing_trial_in_the_pool_stops_the_sweep_with_its_one_line_error_and_its_log(tmp_path):
     from aelab.errors import AelabError
     from aelab.experiments.sweep import run_sweep

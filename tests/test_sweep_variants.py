@@ -47,6 +47,7 @@ def test_variants_are_crossed_with_the_grid_and_named_after_both(tmp_path):
     assert expand(BASE, {}, 1, tmp_path, variants[:1])[0].run.name == "ae"
 
 
+@pytest.mark.slow
 def test_variants_measure_nll_and_frechet_distance_in_the_results(tmp_path, capsys):
     config = {**BASE, "sweep": {"variants": VARIANTS[1:], "grid": {"model.latent_dim": [4]},
                                 "evaluate": {"nll_samples": 20, "fd_samples": 200}}}
@@ -74,6 +75,7 @@ def test_variants_measure_nll_and_frechet_distance_in_the_results(tmp_path, caps
     assert "| cvae | 4 |" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_the_tradeoff_figure_of_a_beta_sweep_on_dsprites(tmp_path):
     base = {"data": {"dataset": "dsprites", "limit": 300, "test_split": 0.25},
             "model": {"type": "beta_vae", "encoder_layers": [32], "latent_dim": 3},
@@ -125,6 +127,7 @@ def test_a_grid_on_the_command_line_may_not_sweep_a_key_a_variant_sets(tmp_path,
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_frechet_distance_on_unlabelled_images_uses_the_orientation_classifier(tmp_path):
     """A folder without sub-folders has no labels: the features come from a classifier of which
     way up an image is, and the results have a distance but no classifier accuracy."""

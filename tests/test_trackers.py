@@ -33,6 +33,7 @@ def only_run(client: MlflowClient, **filters):
     return client.search_runs([experiment.experiment_id], **filters)
 
 
+@pytest.mark.slow
 def test_an_mlflow_run_holds_the_config_every_epoch_the_final_metrics_and_the_run_files(tmp_path):
     run = tmp_path / "runs" / "digits-vae"
     metrics = train_run(load_config(None, QUICK + ["training.mlflow=true"]), run, progress=False)
@@ -56,6 +57,7 @@ def test_an_mlflow_run_holds_the_config_every_epoch_the_final_metrics_and_the_ru
     assert json.loads((run / "tracking.json").read_text())["mlflow"]["run_id"] == logged.info.run_id
 
 
+@pytest.mark.slow
 def test_a_wandb_offline_run_holds_the_same_content_in_the_run_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "cache"))  # W&B's own debug log, off the home folder
     monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "config"))
@@ -74,6 +76,7 @@ def test_a_wandb_offline_run_holds_the_same_content_in_the_run_folder(tmp_path, 
     assert {"model.safetensors", "metrics.json", "history.csv"} <= set(logged["files"])
 
 
+@pytest.mark.slow
 def test_a_sweep_is_one_mlflow_parent_run_with_a_child_run_per_trial(tmp_path):
     base = {"model": {"encoder_layers": [16]}, "training": {"epochs": 2, "threads": 1, "mlflow": True}}
     run_sweep(base, {"model.latent_dim": [2, 3]}, 1, tmp_path / "sweep", progress=False)

@@ -32,6 +32,7 @@ def font_run(tmp_path_factory):
     return run, train_run(config, run, progress=False, figures=False)
 
 
+@pytest.mark.slow
 def test_font_autoencoder_with_2d_latent_reconstructs_every_glyph(font_run):
     run, metrics = font_run
     test = metrics["test"]

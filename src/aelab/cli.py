@@ -68,12 +68,19 @@ def _version() -> str:
     return __version__
 
 
+def _remove_logging() -> None:
+    """main()'s handler leaves with it: a later log line (a notebook, the next test) must not go to
+    the sys.stderr of a call that is over, which may be closed by then."""
+    log = logging.getLogger("aelab")
+    for handler in [h for h in log.handlers if getattr(h, "_aelab_cli", False)]:
+        log.removeHandler(handler)
+
+
 def _setup_logging(quiet: bool) -> None:
     log = logging.getLogger("aelab")
     # Replace, not add: main() may run many times in one process (tests, notebooks), each time
     # with the sys.stderr of that moment.
-    for handler in [h for h in log.handlers if getattr(h, "_aelab_cli", False)]:
-        log.removeHandler(handler)
+    _remove_logging()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("aelab: %(message)s"))
     handler._aelab_cli = True
@@ -133,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         restore()
+        _remove_logging()
 
 
 def _error(message: str) -> None:
