@@ -77,6 +77,8 @@ def main() -> None:
     parser.add_argument("--grids", help="a folder for a grid of 64 samples per sampler (PNG)")
     parser.add_argument("--progress", action="store_true", help="progress bars while fitting")
     args = parser.parse_args()
+    if args.draws < 1 or args.n < 2:
+        parser.error(f"--draws {args.draws} --n {args.n}: at least 1 draw of at least 2 samples")
 
     ctx = open_run(args.run)
     classifier = classifier_for(ctx.train)
