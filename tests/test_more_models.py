@@ -177,3 +177,12 @@ def test_beta_tcvae_refuses_model_beta_instead_of_ignoring_it():
     reused = load_config(None, ["model.type=vae"]).to_dict()  # a VAE run's config.json holds beta 1.0
     reused["model"]["type"] = "beta_tcvae"
     assert Config.model_validate(reused).model.beta is None
+
+
+def test_gmm_sampler_gives_each_component_enough_codes_not_to_copy_them():
+    """200 components asked on 130 codes: a component per two codes would redraw training images;
+    the mixture keeps at least MIN_CODES_PER_COMPONENT codes per component instead."""
+    codes = np.random.default_rng(0).normal(size=(130, 4))
+    gmm = samplers.FittedGMM.fit(codes, 200, seed=0)
+    assert len(gmm.weights) == 130 // samplers.gmm.MIN_CODES_PER_COMPONENT == 10
+    assert len(samplers.FittedGMM.fit(np.random.default_rng(0).normal(size=(4000, 2)), 3, seed=0).weights) == 3
