@@ -45,6 +45,8 @@ MMD_KERNELS = ("imq", "rbf")  # info_vae, wae: options.kernel (models/mmd.py)
 DIP_VAE_VARIANTS = ("i", "ii")  # dip_vae: options.variant, whose covariance is pushed to the identity
 RAE_REGULARIZERS = ("l2", "gp")  # rae: options.regularizer of the decoder
 FLOW_KINDS = ("maf", "nsf")  # model.sampler_options.flow.flow (models/samplers/flow.py)
+POSTERIOR_FLOWS = ("planar", "radial")  # flow_vae: options.flow, the steps q(z|x) is pushed through
+IWAE_VARIANTS = ("iwae", "miwae", "ciwae", "piwae")  # iwae: options.variant, the bound trained on (models/iwae.py)
 
 # training.*: how the model is fitted (train/)
 OPTIMIZERS = ("sgd", "momentum", "adam")  # training.optimizer.type; momentum: heavy-ball SGD

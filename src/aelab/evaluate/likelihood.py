@@ -3,7 +3,8 @@
     log p(x) >= log (1/K) sum_k p(x | z_k) p(z_k) / q(z_k | x),   z_k ~ q(z | x)
 
 K = 1 is a one-sample ELBO; the bound tightens as K grows. p(z) is the model's own prior
-(`model.log_prior`: N(0, I), or a learned one such as the VampPrior). The same K draws also give the
+(`model.log_prior`: N(0, I), or a learned one such as the VampPrior), and q(z|x) the model's posterior
+with its exact density (`model.draw_posterior`: a diagonal Gaussian, or one pushed through a flow). The same K draws also give the
 ELBO (the mean of log p(x|z_k) minus the closed-form KL; with a learned prior, which has no closed
 form, the mean of log p(x|z_k) p(z_k) / q(z_k|x)), so one pass yields both. The decoder's
 likelihood follows the model's reconstruction loss, as a normalised density over the pixels:
@@ -102,9 +103,10 @@ def likelihood_bounds(model: Autoencoder, data: torch.Tensor, samples: int, seed
     decoder = copy.deepcopy(model.decoder).to(torch.bfloat16) if bf16 else model.decoder
     dtype = torch.bfloat16 if bf16 else torch.float32
     constant = log_likelihood_constant(model)
-    codes = [model.encode(to_float(data[i:i + batch_size])) for i in range(0, len(data), batch_size)]
-    mean, logvar = torch.cat([m for m, _ in codes]), torch.cat([lv for _, lv in codes])
-    kl = kl_divergence_of(mean, logvar) if model.closed_form_kl else None  # else estimated from the draws
+    # q(z|x) of every image: (mean, logvar) for a VAE; a flow posterior adds its steps' inputs
+    parts = [model.posterior(to_float(data[i:i + batch_size])) for i in range(0, len(data), batch_size)]
+    posterior = tuple(torch.cat(p) for p in zip(*parts))
+    kl = kl_divergence_of(*posterior[:2]) if model.closed_form_kl else None  # else estimated from the draws
     images_per_pass = max(1, max_rows // samples)  # few samples: several images per pass
     draws_per_pass = max(1, min(samples, max_rows))  # many samples: one image's draws in chunks
     bar = tqdm(total=len(data) * samples, desc=desc, unit="draw", unit_scale=True, disable=not progress,
@@ -115,22 +117,20 @@ def likelihood_bounds(model: Autoencoder, data: torch.Tensor, samples: int, seed
         """The images of pass `u`, with their own seeded draws: any order of units, any number of
         workers, the same numbers."""
         i = u * images_per_pass
-        m, lv = mean[i:i + images_per_pass], logvar[i:i + images_per_pass]
+        q = tuple(t[i:i + images_per_pass] for t in posterior)
+        b = len(q[0])
         x = to_float(data[i:i + images_per_pass]).flatten(1)
         generator = torch.Generator(device=device).manual_seed(seed * 1_000_003 + u)
-        std = torch.exp(0.5 * lv).unsqueeze(1)
         log_w, log_px_sum = [], 0.0
         for done in range(0, samples, draws_per_pass):
             k = min(draws_per_pass, samples - done)
-            eps = torch.randn((len(m), k, m.shape[1]), generator=generator, device=device)  # (b, k, d)
-            z = m.unsqueeze(1) + std * eps
+            z, log_qz = model.draw_posterior(q, k, generator)  # (b, k, d), (b, k)
             logits = decoder(z.flatten(0, 1).to(dtype))
-            log_px = _log_px(model, logits.view(len(m), k, -1), x) + constant  # (b, k)
+            log_px = _log_px(model, logits.view(b, k, -1), x) + constant  # (b, k)
             log_pz = model.log_prior(z)
-            log_qz = -0.5 * (eps.square() + LOG_2PI + lv.unsqueeze(1)).sum(-1)
             log_w.append(log_px + log_pz - log_qz)
             log_px_sum = log_px_sum + log_px.sum(1)
-            bar.update(len(m) * k)
+            bar.update(b * k)
         log_w = torch.cat(log_w, 1)  # (b, samples)
         bound = torch.logsumexp(log_w, 1) - math.log(samples)
         elbo_k = log_w.mean(1) if kl is None else log_px_sum / samples - kl[i:i + images_per_pass]

@@ -36,6 +36,9 @@ class ForwardOutput(NamedTuple):
     mean: torch.Tensor  # (B, latent_dim) the code (AE) or the posterior mean (VAE)
     logvar: torch.Tensor | None  # (B, latent_dim) posterior log-variance; None for AE/DAE
     z: torch.Tensor  # (B, latent_dim) the code that was decoded
+    # (B,) log q(z|x) at z where the posterior is not the diagonal Gaussian of mean and logvar (a
+    # flow posterior: that Gaussian pushed through invertible steps); None: that Gaussian's
+    log_q: torch.Tensor | None = None
 
 
 class Autoencoder(nn.Module):

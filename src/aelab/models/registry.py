@@ -36,6 +36,8 @@ MODEL_TYPES: dict[str, str | type] = {
     "info_vae": "aelab.models.info_vae:InfoVAE",
     "capacity_vae": "aelab.models.capacity_vae:CapacityVAE",
     "dip_vae": "aelab.models.dip_vae:DIPVAE",
+    "flow_vae": "aelab.models.flow_vae:FlowVAE",
+    "iaf_vae": "aelab.models.iaf_vae:IAFVAE",
 }
 
 

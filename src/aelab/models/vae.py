@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from aelab.models.autoencoder import Autoencoder, ForwardOutput
-from aelab.models.losses import kl_divergence, kl_per_dimension, reconstruction_loss, standard_normal_log_density
+from aelab.models.losses import LOG_2PI, kl_divergence, kl_per_dimension, reconstruction_loss, standard_normal_log_density
 
 LOGVAR_MAX = 2.0  # posterior variance at most e^2 ~ 7.4 times the prior's
 
@@ -64,6 +64,20 @@ class VAE(Autoencoder):
             eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
             z = mean + torch.exp(0.5 * logvar) * eps
         return ForwardOutput(self.decoder(z), mean, logvar, z)
+
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """q(z|x)'s parameters, per image (B, ...) each, as `draw_posterior` takes them: the likelihood
+        bounds (evaluate/likelihood.py) encode once and draw many times. A VAE's: (mean, logvar)."""
+        return self.encode(x)
+
+    def draw_posterior(self, posterior: tuple[torch.Tensor, ...], samples: int,
+                       generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(z (b, samples, latent_dim), log q(z|x) (b, samples)): draws from the posteriors that
+        `posterior` gave for b images, with their exact log-densities."""
+        mean, logvar = posterior
+        eps = torch.randn((len(mean), samples, mean.shape[1]), generator=generator, device=mean.device)
+        z = mean.unsqueeze(1) + torch.exp(0.5 * logvar).unsqueeze(1) * eps
+        return z, -0.5 * (eps.square() + LOG_2PI + logvar.unsqueeze(1)).sum(-1)
 
     def loss_terms(self, out: ForwardOutput, target: torch.Tensor) -> dict[str, torch.Tensor]:
         recon = reconstruction_loss(self, out, target).mean()
