@@ -169,7 +169,7 @@ def test_piwae_s_gradient_is_iwae_s_for_the_decoder_and_miwae_s_for_the_encoder(
         terms["loss"].backward()
         grads[variant] = {name: p.grad.clone() for name, p in model.named_parameters()}
         if variant == "piwae":
-            piwae_loss, piwae_iwae = float(terms["loss"]), float(terms["iwae_bound"])
+            piwae_loss, piwae_iwae = float(terms["loss"].detach()), float(terms["iwae_bound"].detach())
     decoder = [n for n in grads["piwae"] if n.startswith("decoder.")]
     encoder = [n for n in grads["piwae"] if n.startswith("encoder.")]
     assert decoder and encoder and len(decoder) + len(encoder) == len(grads["piwae"])
