@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from nbclient import NotebookClient
 from PIL import Image
+from sklearn.datasets import load_digits
 
 import aelab
 from aelab.config import load_config
@@ -68,6 +69,7 @@ def executed(tmp_path_factory, monkeypatch_module):
     """The tutorial notebook, run as CI runs it: a real kernel, 5 epochs instead of the page's 30."""
     monkeypatch_module.setenv("OMP_NUM_THREADS", "1")  # the kernel inherits it: one core, as the suite uses
     nb = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(nb)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "commit the notebook without outputs"
     parameters = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     parameters.source = "epochs = 5"
@@ -147,6 +149,11 @@ def test_a_model_file_has_no_history_and_an_unfitted_estimator_keeps_scikit_lear
         vae.plot_latent_map()
     assert picture(vae.plot_samples(8)._repr_png_()).std() > 0  # sampling needs no images
     assert "sk-" in aelab.VAE()._repr_html_()  # scikit-learn's diagram of the parameters
+    # a run folder's model fitted anew is no longer that run: its page and figures are the new fit's
+    refit = aelab.load(vae_run).set_params(epochs=1, validation_split=0.0)
+    refit.fit(load_digits().images[:100] / 16)
+    assert "(fitted in Python)" in refit._repr_html_() and refit.n_epochs_ == 1
+    assert picture(refit.plot_reconstructions()._repr_png_()).std() > 0  # the training images fit() kept
 
 
 @pytest.mark.slow  # a fresh interpreter importing torch and scikit-learn

@@ -197,6 +197,8 @@ class _Autoencoder(NotebookMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
         (the hooks and what they may use: aelab/train/callbacks.py)."""
         config = self._config(epochs=epochs, batch_size=batch_size, validation_split=validation_split,
                               patience=patience)
+        for loaded in ("run_folder_", "_run_context"):  # a model loaded from a run folder, fitted anew
+            self.__dict__.pop(loaded, None)
         data = self._images(X, fitting=True, labels=y)
         encoder, decoder = self._networks()
         train, validation = split(data, config.training.validation_split, config.training.seed)

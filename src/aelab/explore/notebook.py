@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import html
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -64,25 +65,29 @@ class NotebookMixin:
         return run_figures.traversal(self._context(X, y, "plot_traversal"))
 
     def _context(self, X, y, method: str, examples: bool = False, blank: bool = False) -> Context:
+        """What a figure looks at: X; else the run folder's test set; else (`examples`) the
+        images fit() kept; else (`blank`, a figure that looks at no image) a blank image."""
         model = self._fitted()
         if X is not None:
             return from_estimator(self, X, y)
         folder = getattr(self, "run_folder_", None)
         if folder is not None:
-            if getattr(self, "_run_context", None) is None:  # the run's data, loaded once
-                self._run_context = open_run(folder)
-                if self.sampler_ is not None:
-                    self._run_context.use_sampler(self.sampler_)
+            if getattr(self, "_run_context", None) is None:  # the run's data, loaded once; this model
+                self._run_context = replace(open_run(folder), model=model)
+                self._use_sampler(self._run_context)
             return self._run_context
         kept = getattr(self, "examples_", None)
-        if examples and kept is not None or blank:
-            # sampling looks at no image: a blank one stands for the data of a model file
-            data = kept if kept is not None else ImageData(np.zeros((1, *model.input_shape), np.float32))
-            ctx = Context(model, data, data, None, self.seed)
-            if self.sampler_ is not None:
-                ctx.use_sampler(self.sampler_)
-            return ctx
+        if examples and kept is not None:
+            return self._use_sampler(Context(model, kept, kept, None, self.seed))
+        if blank:
+            nothing = ImageData(np.zeros((1, *model.input_shape), np.float32))
+            return self._use_sampler(Context(model, nothing, nothing, None, self.seed))
         raise AelabError(f"{type(self).__name__}.{method}() needs images: pass X, e.g. {method}(X, y)")
+
+    def _use_sampler(self, ctx: Context) -> Context:
+        if self.sampler_ is not None:
+            ctx.use_sampler(self.sampler_)
+        return ctx
 
     # --------------------------------------------------------------------------------- page
     @property
