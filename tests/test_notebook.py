@@ -170,3 +170,16 @@ def test_jupyter_is_an_extra_not_a_dependency(tmp_path):
             f"print(json.dumps([m for m in {JUPYTER!r} if m in sys.modules]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_a_conditional_models_figures_and_page(tmp_path):
+    digits = load_digits()
+    cvae = aelab.Estimator(model_type="cvae", encoder_layers=[32], epochs=2, threads=1)
+    cvae.fit(digits.images[:300] / 16, digits.target[:300])
+    assert len(Page(cvae._repr_html_()).images) == 2  # its reconstructions decode with the kept images' labels
+    samples = cvae.plot_samples(8)  # the run folder's label-by-sample grid: a row per digit
+    assert "rows = labels (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)" in samples.axes[0].get_title()
+    assert picture(samples._repr_png_()).std() > 0
+    assert picture(cvae.plot_latent_map(digits.images[:300] / 16, digits.target[:300])._repr_png_()).std() > 0
+    with pytest.raises(aelab.AelabError, match="decodes only with a label, so it has no traversal"):
+        cvae.plot_traversal(digits.images[:50] / 16, digits.target[:50])

@@ -57,12 +57,18 @@ class NotebookMixin:
 
     def plot_latent_map(self, X=None, y=None, method: str = "auto") -> Figure:
         """The codes of X on a 2-D map coloured by label, over images decoded at grid points
-        (`aelab latent`); method: 'auto', 'pca' or 'tsne'."""
-        return draw_latent_map(self._context(X, y, "plot_latent_map"), method)[0]
+        (`aelab latent`; a conditional model decodes only with a label: no images behind);
+        method: 'auto', 'pca' or 'tsne'."""
+        ctx = self._context(X, y, "plot_latent_map")
+        return draw_latent_map(ctx, method, thumbnails=not ctx.conditional)[0]
 
     def plot_traversal(self, X=None, y=None) -> Figure:
         """Images decoded on a grid over two latent directions (latent_traversal.png of a run)."""
-        return run_figures.traversal(self._context(X, y, "plot_traversal"))
+        ctx = self._context(X, y, "plot_traversal")
+        if ctx.conditional:
+            raise AelabError(f"plot_traversal(): a '{ctx.model.config.type}' decodes only with a label, so it has "
+                             "no traversal (its run folder has none either); plot_samples() shows every label")
+        return run_figures.traversal(ctx)
 
     def _context(self, X, y, method: str, examples: bool = False, blank: bool = False) -> Context:
         """What a figure looks at: X; else the run folder's test set; else (`examples`) the
