@@ -37,7 +37,7 @@ from aelab.errors import AelabError
 from aelab.evaluate.metrics import objective
 from aelab.explore.context import from_estimator
 from aelab.explore.notebook import NotebookMixin
-from aelab.explore.run_figures import shown
+from aelab.explore.run_figures import reconstruction_picks
 from aelab.models import inference, samplers
 from aelab.models.registry import build_model, complete_options
 from aelab.train import checkpoint, trackers
@@ -235,7 +235,7 @@ class _Autoencoder(NotebookMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
         # a few images the notebook page (and plot_reconstructions() without X) reconstructs: held-out ones if any
         held_out = validation is not None and len(validation) > 0
         kept = validation if held_out else data
-        self.examples_ = kept.subset(shown(len(kept), config.training.seed))
+        self.examples_ = kept.subset(reconstruction_picks(len(kept), config.training.seed))
         self.examples_from_ = "validation" if held_out else "training"
         self.sampler_ = None
         if kind != "prior":

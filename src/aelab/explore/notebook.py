@@ -52,7 +52,9 @@ class NotebookMixin:
 
     def plot_samples(self, n: int = 64, seed: int | None = None) -> Figure:
         """n new images from the model's sampler (samples.png of a run, for n = 64)."""
-        ctx = self._context(None, None, "plot_samples", examples=True, blank=True)
+        # sampling looks at no image (a run folder's data is not even loaded): a blank one stands for them
+        nothing = ImageData(np.zeros((1, *self._fitted().input_shape), np.float32))
+        ctx = self._use_sampler(Context(self.model_, nothing, nothing, None, self.seed))
         return draw_samples(ctx, n, seed=ctx.seed if seed is None else seed)[1]
 
     def plot_latent_map(self, X=None, y=None, method: str = "auto") -> Figure:
@@ -70,9 +72,9 @@ class NotebookMixin:
                              "no traversal (its run folder has none either); plot_samples() shows every label")
         return run_figures.traversal(ctx)
 
-    def _context(self, X, y, method: str, examples: bool = False, blank: bool = False) -> Context:
+    def _context(self, X, y, method: str, examples: bool = False) -> Context:
         """What a figure looks at: X; else the run folder's test set; else (`examples`) the
-        images fit() kept; else (`blank`, a figure that looks at no image) a blank image."""
+        images fit() kept."""
         model = self._fitted()
         if X is not None:
             return from_estimator(self, X, y)
@@ -85,9 +87,6 @@ class NotebookMixin:
         kept = getattr(self, "examples_", None)
         if examples and kept is not None:
             return self._use_sampler(Context(model, kept, kept, None, self.seed))
-        if blank:
-            nothing = ImageData(np.zeros((1, *model.input_shape), np.float32))
-            return self._use_sampler(Context(model, nothing, nothing, None, self.seed))
         raise AelabError(f"{type(self).__name__}.{method}() needs images: pass X, e.g. {method}(X, y)")
 
     def _use_sampler(self, ctx: Context) -> Context:

@@ -44,14 +44,14 @@ def pick_pair(data: ImageData) -> tuple[int, int]:
     return 0, other
 
 
-def shown(n: int, seed: int) -> np.ndarray:
+def reconstruction_picks(n: int, seed: int) -> np.ndarray:
     """The indices of the (at most SHOWN) images a reconstruction figure shows, of n, in order."""
     return np.sort(np.random.default_rng(seed).choice(n, min(SHOWN, n), replace=False))
 
 
 def reconstruction(ctx: Context, path: Path | None = None) -> Path | Figure:
     test = ctx.test
-    index = shown(len(test), ctx.seed)
+    index = reconstruction_picks(len(test), ctx.seed)
     labels = test.labels[index] if ctx.conditional else None
     titles = [test.label_text(i) for i in index] if test.labels is not None else None
     return figures.reconstruction(test.subset(index).floats(), ctx.decode(ctx.test_codes[index], labels), path, titles)
