@@ -183,3 +183,18 @@ def test_a_conditional_models_figures_and_page(tmp_path):
     assert picture(cvae.plot_latent_map(digits.images[:300] / 16, digits.target[:300])._repr_png_()).std() > 0
     with pytest.raises(aelab.AelabError, match="decodes only with a label, so it has no traversal"):
         cvae.plot_traversal(digits.images[:50] / 16, digits.target[:50])
+
+
+def test_every_progress_bar_is_tqdm_auto():
+    """tqdm.auto draws a widget in Jupyter and text in a terminal; plain tqdm draws text everywhere."""
+    import ast
+
+    src = Path(aelab.__file__).parent
+    plain = []
+    for path in src.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) else []
+            plain += [f"{path.relative_to(src)}:{node.lineno}" for m in modules
+                      if m and m.split(".")[0] == "tqdm" and m != "tqdm.auto"]
+    assert not plain, plain
