@@ -18,6 +18,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+from ipykernel.kernelspec import install as install_kernel
 from nbclient import NotebookClient
 from PIL import Image
 from sklearn.datasets import load_digits
@@ -29,6 +30,7 @@ from aelab.experiments.train_run import train_run
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "docs" / "tutorials" / "notebook.ipynb"
 PNG = b"\x89PNG\r\n\x1a\n"
+KERNEL = "aelab-test"
 JUPYTER = ("IPython", "ipykernel", "ipywidgets", "nbclient", "nbformat")
 
 
@@ -74,7 +76,10 @@ def executed(tmp_path_factory, monkeypatch_module):
     parameters = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     parameters.source = "epochs = 5"
     folder = tmp_path_factory.mktemp("notebook")
-    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
+    # a kernel of this very interpreter (a "python3" kernel installed elsewhere may lack aelab)
+    install_kernel(kernel_name=KERNEL, prefix=str(folder / "jupyter"))
+    monkeypatch_module.setenv("JUPYTER_PATH", str(folder / "jupyter" / "share" / "jupyter"))
+    NotebookClient(nb, timeout=120, kernel_name=KERNEL, resources={"metadata": {"path": str(folder)}}).execute()
     return nb
 
 
