@@ -42,6 +42,7 @@ class Autoencoder(nn.Module):
     """model.type 'ae': encode to a code, decode it back; the loss is the reconstruction loss."""
 
     variational: ClassVar[bool] = False  # has a posterior q(z|x) and a prior to sample from
+    gaussian_posterior: ClassVar[bool] = False  # q(z|x) is a diagonal Gaussian (models/vae.py says what for)
     needs_labels: ClassVar[bool] = False  # conditional models: the trainer passes each batch's labels
     # The type's own settings (model.options in a config), as a pydantic model; None: it has none.
     Options: ClassVar[type[BaseModel] | None] = None
