@@ -50,6 +50,7 @@ class GumbelVAEOptions(BaseModel):
 class GumbelVAE(VAE):
     # a categorical posterior: the importance-sampled NLL's Gaussian draws do not apply
     gaussian_posterior = False
+    encoder_head = "logits of q(c|x), categories per variable"
     Options = GumbelVAEOptions
 
     def __init__(self, config, input_shape, encoder, decoder):
@@ -57,6 +58,10 @@ class GumbelVAE(VAE):
         self.categories = self.options.categories
         self.variables = config.latent_dim // self.categories
         self.register_buffer("steps_taken", torch.zeros((), dtype=torch.long))
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        cls.derived_latent_dim(config, None)
 
     @classmethod
     def derived_latent_dim(cls, config, input_shape) -> int | None:

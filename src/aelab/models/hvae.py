@@ -76,6 +76,7 @@ class TopDown(nn.Module):
 
 class HVAE(VAE):
     Options = HVAEOptions
+    encoder_head = "mean and log-variance of q(z2|x) and of the bottom-up estimate of z1"
 
     @classmethod
     def levels(cls, config) -> tuple[int, int]:
@@ -88,9 +89,14 @@ class HVAE(VAE):
         return top, config.latent_dim - top
 
     @classmethod
-    def from_config(cls, config, input_shape, encoder=None, decoder=None):
+    def check_config(cls, config) -> None:
+        cls.levels(config)
         if config.latent_channels is not None:
             raise AelabError("model.latent_channels: an 'hvae' codes in two dense levels, not a grid; remove it")
+
+    @classmethod
+    def from_config(cls, config, input_shape, encoder=None, decoder=None):
+        cls.check_config(config)
         top, bottom = cls.levels(config)
         # the config's decoder maps z1; the encoder gives both levels' bottom-up parameters
         built_encoder, built_decoder = build_networks(

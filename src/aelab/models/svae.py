@@ -126,12 +126,17 @@ def householder(x: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
 class SVAE(VAE):
     # a KL in closed form, but no Gaussian q(z|x) for the importance-sampled NLL to draw from
     gaussian_posterior = False
+    encoder_head = "direction and concentration of the vMF q(z|x)"
 
     def __init__(self, config, input_shape, encoder, decoder):
+        self.check_config(config)
+        super().__init__(config, input_shape, encoder, decoder)
+
+    @classmethod
+    def check_config(cls, config) -> None:
         if not 2 <= config.latent_dim <= MAX_SPHERE_DIM:
             raise AelabError(f"model.latent_dim {config.latent_dim}: an 'svae' codes on the sphere S^(d-1) in R^d; "
                              f"use 2 (a circle) to {MAX_SPHERE_DIM}")
-        super().__init__(config, input_shape, encoder, decoder)
 
     @classmethod
     def encoder_outputs(cls, latent_dim: int) -> int:

@@ -45,6 +45,7 @@ class VAE(Autoencoder):
     # q(z|x) = N(mean, exp(logvar)): the importance-sampled NLL (evaluate/likelihood.py) draws from it.
     # A type with another posterior (a von Mises-Fisher, a categorical) says False: no NLL, no IWAE bound.
     gaussian_posterior: ClassVar[bool] = True
+    encoder_head: ClassVar[str] = "mean and log-variance of q(z|x)"
 
     @property
     def kl_beta(self) -> float:
