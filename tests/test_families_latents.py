@@ -29,7 +29,7 @@ TRAIN, TEST = X[:1400], X[1400:]
 
 def fit(model_type, options=None, epochs=10, latent_dim=4, **params):
     return aelab.Estimator(model_type=model_type, options=options, latent_dim=latent_dim, encoder_layers=[64],
-                           epochs=epochs, batch_size=32, seed=0, threads=1, **params).fit(TRAIN)
+                           epochs=epochs, batch_size=32, seed=0, **params).fit(TRAIN)
 
 
 def mean_image_error() -> float:
