@@ -168,3 +168,15 @@ def test_bad_options_are_one_line_naming_the_key(setting, says, capsys):
     assert main(["train", "--no-progress"] + [a for s in setting for a in ("--set", s)]) == 2
     err = capsys.readouterr().err.strip()
     assert says in err and len(err.splitlines()) == 1 and "Traceback" not in err, err
+
+
+def test_the_estimators_threads_are_the_threads_it_trains_with():
+    # it trained with torch's default instead (2 here), which on a loaded machine made a small model 5-30x slower
+    seen, threads = [], torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        aelab.Estimator(model_type="vae", latent_dim=2, encoder_layers=[16], epochs=1, threads=1).fit(
+            TRAIN[:200], callbacks=[lambda trainer, row: seen.append(torch.get_num_threads())])
+    finally:
+        torch.set_num_threads(threads)
+    assert seen == [1], seen
