@@ -161,6 +161,8 @@ def test_the_explore_commands_run_on_each_latent_space(model_type, settings, tmp
     (["model.type=gumbel_vae", "model.latent_dim=20", "model.options.temprature=2"],
      "did you mean 'model.options.temperature'?"),
     (["model.type=gumbel_vae", "model.latent_dim=20", "model.options.categories=1"], "model.options.categories: Input should be"),
+    (["model.type=gumbel_vae", "model.latent_dim=20", "model.options.temperature_min=2"],
+     "model.options: temperature_min 2 is above temperature 1"),
     (["model.type=hvae", "model.latent_dim=4", "model.options.top_dim=4"], "model.options.top_dim 4 must leave z1"),
     (["model.type=hvae", "model.options.hiden=8"], "did you mean 'model.options.hidden'?"),
 ])

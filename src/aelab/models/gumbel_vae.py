@@ -29,7 +29,7 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aelab.errors import AelabError
 from aelab.models.autoencoder import ForwardOutput, parse_options
@@ -45,6 +45,13 @@ class GumbelVAEOptions(BaseModel):
     temperature: float = Field(1.0, gt=0)  # tau at the first step (the paper's 1.0)
     temperature_min: float = Field(0.5, gt=0)  # tau never goes below it (the paper's 0.5)
     anneal_rate: float = Field(3e-5, ge=0)  # r per optimizer step: tau = max(min, tau0 * exp(-r * step)); 0: fixed
+
+    @model_validator(mode="after")
+    def _floor_below_start(self) -> "GumbelVAEOptions":
+        if self.temperature_min > self.temperature:
+            raise ValueError(f"temperature_min {self.temperature_min:g} is above temperature {self.temperature:g}, "
+                             "where the annealing starts: lower temperature_min")
+        return self
 
 
 class GumbelVAE(VAE):
