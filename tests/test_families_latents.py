@@ -1,6 +1,6 @@
 """The issue-25 families with other latent spaces (svae, gumbel_vae, hvae), trained for seconds on
 scikit-learn's digits: the vMF sampler and KL against their own definitions, the sphere's and the
-simplex's codes, the Gumbel temperature after a resume, both levels of the hierarchical VAE in
+simplex's codes, the Gumbel temperature and the weights after a resume, both levels of the hierarchical VAE in
 use, the explore commands that apply, and one-line errors for bad options."""
 
 from __future__ import annotations
@@ -182,3 +182,17 @@ def test_the_estimators_threads_are_the_threads_it_trains_with():
     finally:
         torch.set_num_threads(threads)
     assert seen == [1], seen
+
+
+@pytest.mark.parametrize("model_type", ["svae", "hvae"])
+def test_a_resumed_run_ends_with_the_weights_of_the_uninterrupted_one(model_type, tmp_path):
+    # svae's rejection sampler draws a varying number of values per step, all from the run's generator
+    overrides = [f"model.type={model_type}", "model.latent_dim=4", "model.encoder_layers=[32]", "training.epochs=3",
+                 "training.batch_size=64", "training.checkpoint_every=1", "training.patience=null"]
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    train_run(load_config(None, overrides), whole, progress=False, figures=False)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(load_config(None, overrides), resumed, progress=False, figures=False, callbacks=[StopAfter(2)])
+    train_run(runs.read_config(resumed), resumed, resume=True, progress=False, figures=False)
+    wa, wb = load_file(str(whole / runs.MODEL)), load_file(str(resumed / runs.MODEL))
+    assert wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa)
