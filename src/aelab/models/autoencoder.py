@@ -42,6 +42,8 @@ class Autoencoder(nn.Module):
     """model.type 'ae': encode to a code, decode it back; the loss is the reconstruction loss."""
 
     variational: ClassVar[bool] = False  # has a posterior q(z|x) and a prior to sample from
+    gaussian_posterior: ClassVar[bool] = False  # q(z|x) is a diagonal Gaussian (models/vae.py says what for)
+    encoder_head: ClassVar[str] = "the code"  # what the encoder outputs, in the model summary
     needs_labels: ClassVar[bool] = False  # conditional models: the trainer passes each batch's labels
     # The type's own settings (model.options in a config), as a pydantic model; None: it has none.
     Options: ClassVar[type[BaseModel] | None] = None
@@ -86,6 +88,11 @@ class Autoencoder(nn.Module):
         VQ-VAE: the encoder's last feature map) derives it, and says in one line when a latent_dim
         the user set contradicts it; registry.complete_options writes it into the config."""
         return None
+
+    @classmethod
+    def check_config(cls, config: ModelConfig) -> None:
+        """AelabError when the model section cannot make this type whatever the data, e.g. a code
+        size the type's latent space cannot have; called before a run's folder is made."""
 
     @classmethod
     def options_from_data(cls, data) -> dict:

@@ -36,6 +36,9 @@ MODEL_TYPES: dict[str, str | type] = {
     "info_vae": "aelab.models.info_vae:InfoVAE",
     "capacity_vae": "aelab.models.capacity_vae:CapacityVAE",
     "dip_vae": "aelab.models.dip_vae:DIPVAE",
+    "svae": "aelab.models.svae:SVAE",
+    "gumbel_vae": "aelab.models.gumbel_vae:GumbelVAE",
+    "hvae": "aelab.models.hvae:HVAE",
 }
 
 
