@@ -36,6 +36,9 @@ MODEL_TYPES: dict[str, str | type] = {
     "info_vae": "aelab.models.info_vae:InfoVAE",
     "capacity_vae": "aelab.models.capacity_vae:CapacityVAE",
     "dip_vae": "aelab.models.dip_vae:DIPVAE",
+    "aae": "aelab.models.aae:AAE",
+    "factor_vae": "aelab.models.factor_vae:FactorVAE",
+    "vae_gan": "aelab.models.vae_gan:VAEGAN",
 }
 
 
