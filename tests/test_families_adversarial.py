@@ -97,6 +97,7 @@ def total_correlation(estimator, images: np.ndarray) -> float:
     return float((joint - marginals).mean() + (mean.shape[1] - 1) * math.log(len(z)))
 
 
+@pytest.mark.slow  # two 15-epoch fits: about 12 s alone, 20 s on a shared machine
 def test_factor_vae_codes_have_a_lower_total_correlation_than_a_vaes():
     vae, factor = fit("vae", latent_dim=10), fit("factor_vae", latent_dim=10)
     plain, factorised = total_correlation(vae, X), total_correlation(factor, X)
