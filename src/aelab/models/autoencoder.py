@@ -156,6 +156,12 @@ class Autoencoder(nn.Module):
         return {**terms, "loss": terms["loss"] + self.config.adversarial_weight * adversarial,
                 "adversarial_loss": adversarial}
 
+    def own_loss(self, row: dict[str, float]) -> float:
+        """An epoch's mean training terms `row` -> the loss as eval mode's objective counts it, which
+        early stopping monitors when there is no validation set: without a game's terms (here the
+        adversarial term; a type with a discriminator of its own says what its game adds)."""
+        return row["loss"] - self.config.adversarial_weight * row.get("adversarial_loss", 0.0)
+
     def discriminator_parameters(self) -> list[nn.Parameter]:
         """What the trainer's second optimizer trains (and the first leaves alone); [] for none."""
         return [] if self.adversary is None else list(self.adversary.parameters())

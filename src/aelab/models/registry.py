@@ -39,6 +39,9 @@ MODEL_TYPES: dict[str, str | type] = {
     "svae": "aelab.models.svae:SVAE",
     "gumbel_vae": "aelab.models.gumbel_vae:GumbelVAE",
     "hvae": "aelab.models.hvae:HVAE",
+    "aae": "aelab.models.aae:AAE",
+    "factor_vae": "aelab.models.factor_vae:FactorVAE",
+    "vae_gan": "aelab.models.vae_gan:VAEGAN",
 }
 
 

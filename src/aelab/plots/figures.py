@@ -102,8 +102,8 @@ def _varies(history: list[dict], key: str) -> bool:
 
 
 def _adversarial_panel(ax, history: list[dict]) -> None:
-    """The discriminator's loss against chance (ln 2), and the autoencoder's adversarial loss (per
-    image, on its own axis), over the epochs they ran (models/adversarial.py)."""
+    """The discriminator's loss against chance (ln 2), and the autoencoder's side of the game (per
+    image, on its own axis), over the epochs they ran (models/adversarial.py, aae, factor_vae, vae_gan)."""
     rows = [r for r in history if "discriminator_loss" in r]
     epochs = [r["epoch"] for r in rows]
     ax.plot(epochs, [r["discriminator_loss"] for r in rows], color="tab:purple", label="discriminator")
@@ -113,9 +113,13 @@ def _adversarial_panel(ax, history: list[dict]) -> None:
     ax.set_title("adversarial term")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left")
+    # The autoencoder's side of the game: its adversarial loss, or FactorVAE's estimated total correlation.
+    side = next((k for k in ("adversarial_loss", "total_correlation") if k in rows[0]), None)
+    if side is None:
+        return
     twin = ax.twinx()
-    twin.plot(epochs, [r["adversarial_loss"] for r in rows], color="tab:orange", label="adversarial (autoencoder)")
-    twin.set_ylabel("adversarial loss (per image)")
+    twin.plot(epochs, [r[side] for r in rows], color="tab:orange", label=f"{side.replace('_', ' ')} (autoencoder)")
+    twin.set_ylabel(f"{side.replace('_', ' ')} (per image)")
     twin.legend(loc="lower right")
 
 

@@ -314,8 +314,8 @@ class Trainer:
         monitored = row["val_loss"] if validation is not None else row["loss"]
         if validation is None and beta is not None:  # the objective at full beta, not the annealed one
             monitored = row["reconstruction_loss"] + model.kl_beta * row["kl"]
-        elif validation is None and "adversarial_loss" in row:  # the autoencoder's own objective, as validation's
-            monitored -= self.config.model.adversarial_weight * row["adversarial_loss"]
+        elif validation is None:  # the autoencoder's own objective, as validation's: without a game's terms
+            monitored = model.own_loss(row)
         if cfg.lr_schedule == "plateau":
             s = self.state
             s.lr_best_loss, s.lr_bad_epochs, s.lr_scale = schedules.plateau_step(
