@@ -36,6 +36,8 @@ from aelab.data.splits import split
 from aelab.errors import AelabError
 from aelab.evaluate.metrics import objective
 from aelab.explore.context import from_estimator
+from aelab.explore.notebook import NotebookMixin
+from aelab.explore.run_figures import reconstruction_picks
 from aelab.models import inference, samplers
 from aelab.models.registry import build_model, complete_options
 from aelab.train import checkpoint, trackers
@@ -59,8 +61,11 @@ def check_is_fitted(estimator, attribute: str = "model_") -> None:
 _CUSTOM = "<python object>"  # stands for an nn.Module given in Python, in saved parameters
 
 
-class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
-    """The parameters and methods every aelab estimator shares; subclasses fix the model type."""
+class _Autoencoder(NotebookMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """The parameters and methods every aelab estimator shares; subclasses fix the model type.
+    In a notebook (explore/notebook.py): plot_loss(), plot_reconstructions(X), plot_samples(),
+    plot_latent_map(X, y), plot_traversal(X) return Figures shown inline, and a fitted estimator
+    shows itself as its metrics, loss curve and reconstructions."""
 
     _model_type = "ae"
 
@@ -192,6 +197,8 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         (the hooks and what they may use: aelab/train/callbacks.py)."""
         config = self._config(epochs=epochs, batch_size=batch_size, validation_split=validation_split,
                               patience=patience)
+        for loaded in ("run_folder_", "_run_context"):  # a model loaded from a run folder, fitted anew
+            self.__dict__.pop(loaded, None)
         data = self._images(X, fitting=True, labels=y)
         encoder, decoder = self._networks()
         train, validation = split(data, config.training.validation_split, config.training.seed)
@@ -225,6 +232,11 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                             labels=labels(train), validation_labels=labels(validation))
         self.model_.eval()
         self.config_, self.history_, self.n_epochs_ = config, state.history, state.epoch
+        # a few images the notebook page (and plot_reconstructions() without X) reconstructs: held-out ones if any
+        held_out = validation is not None and len(validation) > 0
+        kept = validation if held_out else data
+        self.examples_ = kept.subset(reconstruction_picks(len(kept), config.training.seed))
+        self.examples_from_ = "validation" if held_out else "training"
         self.sampler_ = None
         if kind != "prior":
             # A sampler fitted to the codes of at most CODE_SAMPLE evenly spaced images: a fixed cost
@@ -570,6 +582,10 @@ def load(path: str | Path, encoder: nn.Module | None = None, decoder: nn.Module 
     estimator.layout_ = meta.get("layout", list(model.input_shape))
     estimator.n_features_in_ = math.prod(estimator.layout_)
     estimator.sampler_ = _stored_sampler(Path(path), model, config, meta, extra)
+    if Path(path).is_dir():  # a run folder: its figures, metrics and history show in a notebook
+        estimator.run_folder_ = Path(path)
+        if (Path(path) / runs.HISTORY).is_file():
+            estimator.history_ = runs.read_history(Path(path) / runs.HISTORY)
     return estimator
 
 

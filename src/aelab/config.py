@@ -172,7 +172,14 @@ PRIORLESS_TYPES = ("ae", "dae", "rae")
 # Built-in VAEs whose KL weight is one of their model.options, not model.beta.
 OWN_KL_WEIGHT_TYPES = {"info_vae": "options.alpha (the KL's weight is 1 - alpha)",
                        "capacity_vae": "options.gamma (it holds the KL at the capacity C)",
-                       "beta_tcvae": "options.beta (the total correlation's weight; the KL's other parts keep 1)"}
+                       "beta_tcvae": "options.beta (the total correlation's weight; the KL's other parts keep 1)",
+                       "factor_vae": "options.gamma (the total correlation's weight; the KL keeps 1)"}
+# Built-in types with a prior but no KL term (their codes are matched to the prior another way).
+NO_KL_TYPES = PRIORLESS_TYPES + ("aae",)
+# Built-in types whose objective is a game with a discriminator of their own (the trainer's second
+# optimizer, train/second_network.py): training.adversarial_start_epoch delays it; the optional
+# patch-adversarial term (model.adversarial_weight) is not added to them.
+OWN_DISCRIMINATOR_TYPES = ("aae", "factor_vae", "vae_gan")
 
 
 class ModelConfig(_Section):
@@ -285,18 +292,21 @@ class ModelConfig(_Section):
         elif self.latent_channels is not None:
             raise ValueError(f"model.latent_channels makes the code a grid of the image_conv network's last "
                              f"feature map; architecture '{self.architecture}' has none: use image_conv or remove it")
-        if self.type in PRIORLESS_TYPES and self.beta == 1.0:
+        if self.type in NO_KL_TYPES and self.beta == 1.0:
             self.beta = None  # a resolved VAE config re-used with type ae: the default weight, no KL
         if self.type in PRIORLESS_TYPES and self.sampler == "prior":
             raise ValueError(f"model.sampler 'prior': a model of type '{self.type}' has no prior; use 'gaussian' or "
                              "'gmm' (fitted to its training codes), or 'auto'")
-        if self.type in PRIORLESS_TYPES and self.beta is not None:
+        if self.type in NO_KL_TYPES and self.beta is not None:
             raise ValueError(f"beta weighs the KL term, which a model of type '{self.type}' has not")
         if self.type in OWN_KL_WEIGHT_TYPES and self.beta == 1.0:
             self.beta = None  # a resolved VAE config re-used with such a type: the VAE's default weight
         if self.type in OWN_KL_WEIGHT_TYPES and self.beta is not None:
             raise ValueError(f"model.beta: a '{self.type}' weighs its KL term with model.{OWN_KL_WEIGHT_TYPES[self.type]}; "
                              "remove model.beta")
+        if self.type in OWN_DISCRIMINATOR_TYPES and self.adversarial_weight > 0:
+            raise ValueError(f"model.adversarial_weight: a '{self.type}' plays its own game with a discriminator; "
+                             "the patch-adversarial term is not added to it: remove adversarial_weight")
         if self.type == "rae" and self.sampler == "auto":
             self.sampler = "gmm"  # the paper's ex-post density: a mixture fitted to the training codes
         if self.reconstruction_loss == "ms_ssim_l1" and self.ms_ssim_weight is None:
@@ -384,7 +394,8 @@ class TrainingConfig(_Section):
     warmup_steps: Annotated[int, Field(ge=0)] = 0
     gradient_clip: Optional[float] = Field(None, gt=0)  # max global gradient norm per step
     # Epochs of plain reconstruction before the adversarial term (model.adversarial_weight) and its
-    # discriminator start, so that the autoencoder first learns to reconstruct.
+    # discriminator start, so that the autoencoder first learns to reconstruct; for aae, factor_vae
+    # and vae_gan, the epochs before their own discriminator's game starts.
     adversarial_start_epoch: Annotated[int, Field(ge=0)] = 0
 
     @field_validator("optimizer", mode="before")
@@ -430,7 +441,7 @@ class Config(_Section):
         t = self.training
         for key, active in (("kl_annealing", t.kl_annealing != "none"), ("free_bits", t.free_bits > 0)):
             # The types known to have no KL term; a plug-in type without one ignores these knobs.
-            if active and self.model.type in PRIORLESS_TYPES:
+            if active and self.model.type in NO_KL_TYPES:
                 raise ValueError(f"training.{key} acts on the KL term, which a model of type "
                                  f"'{self.model.type}' has not; use a VAE-family model.type, or remove it")
         return self
@@ -438,6 +449,11 @@ class Config(_Section):
     @model_validator(mode="after")
     def _adversarial_start(self) -> "Config":
         start, weight = self.training.adversarial_start_epoch, self.model.adversarial_weight
+        if self.model.type in OWN_DISCRIMINATOR_TYPES:
+            if start >= self.training.epochs:
+                raise ValueError(f"training.adversarial_start_epoch {start} is not before the last epoch "
+                                 f"({self.training.epochs}): the '{self.model.type}' discriminator would never start; lower it")
+            return self
         if start and weight == 0:
             raise ValueError("training.adversarial_start_epoch delays the adversarial term, which is off "
                              "(model.adversarial_weight is 0): set model.adversarial_weight, or remove it")

@@ -118,6 +118,7 @@ def _train(args: argparse.Namespace, distributed, config, run_dir: Path | None) 
     from aelab.models.autoencoder import parse_options
 
     parse_options(model_class(config.model.type), config.model, before_data=True)  # and the type's model.options
+    model_class(config.model.type).check_config(config.model)  # and a latent space the type cannot have
     # Under torchrun every rank gets here; rank 0 alone makes or changes the run folder.
     context = distributed.setup(config.training.device) if distributed else None
     main = context is None or context.is_main

@@ -53,6 +53,9 @@ def _check(model: Autoencoder) -> None:
     if not model.variational:
         raise AelabError(f"a likelihood bound needs a VAE (its encoder gives q(z|x)); this model is a "
                          f"'{model.config.type}'")
+    if not model.gaussian_posterior:
+        raise AelabError(f"the importance-sampled likelihood draws from a Gaussian q(z|x); a '{model.config.type}' "
+                         "has another posterior (its file in models/ says which)")
     if model.config.reconstruction_loss not in LIKELIHOODS:
         raise AelabError(f"a likelihood bound needs a decoder likelihood (reconstruction_loss bce, mse or l1); "
                          f"this model's '{model.config.reconstruction_loss}' is not one")

@@ -14,7 +14,7 @@ from aelab.explore import refs
 from aelab.explore.context import Context, as_context
 from aelab.explore.latent_paths import interpolate as path_between
 from aelab.layout import INTERPOLATE
-from aelab.plots.figures import strip
+from aelab.plots.figures import save, strip
 
 
 def endpoints(ctx: Context, a: str, b: str) -> tuple[int, int]:
@@ -43,6 +43,14 @@ def interpolate(ctx: Context, a: str, b: str, steps: int = 10, method: str = "li
                 out: str | Path | None = None, replace: bool = False) -> tuple[np.ndarray, Path]:
     """`aelab interpolate`: (the decoded images, the strip's path). `replace`: see Context.out_path."""
     ctx = as_context(ctx)
+    images, fig = drawing(ctx, a, b, steps, method)
+    a_name, b_name = refs.parse_ref(ctx, a).name, refs.parse_ref(ctx, b).name
+    name = INTERPOLATE.format(a=a_name, b=b_name, method=method)
+    return images, save(fig, ctx.out_path(out, name, replace))
+
+
+def drawing(ctx: Context, a: str, b: str, steps: int = 10, method: str = "linear"):
+    """(the decoded images, the strip's matplotlib Figure: the two originals at its ends)."""
     images, i, j = interpolation(ctx, a, b, steps, method)
     originals = ctx.test_images([i, j])
     row = np.concatenate([originals[:1], images, originals[1:]])
@@ -50,6 +58,4 @@ def interpolate(ctx: Context, a: str, b: str, steps: int = 10, method: str = "li
     captions = ["original"] + [f"t={x:.2f}" for x in t] + ["original"]
     title = (f"{ctx.kind}: {method} interpolation from {refs.describe(ctx, i)} to {refs.describe(ctx, j)}"
              f" in {steps} steps")
-    a_name, b_name = refs.parse_ref(ctx, a).name, refs.parse_ref(ctx, b).name
-    name = INTERPOLATE.format(a=a_name, b=b_name, method=method)
-    return images, strip(row, ctx.out_path(out, name, replace), title, captions)
+    return images, strip(row, None, title, captions)

@@ -83,7 +83,7 @@ def write_report(run: str | Path) -> Path:
     parts = [f"<h1>{html.escape(heading)}</h1>",
              f"<p class=note>latent size {model.get('latent_dim', '?')}, {model.get('architecture', '?')} "
              f"architecture; page written {datetime.now():%Y-%m-%d %H:%M}</p>",
-             _metrics_table(metrics), "<h2>Figures</h2>"]
+             metrics_table(metrics), "<h2>Figures</h2>"]
     for name in pictures:
         shown = os.fsencode(name).decode("utf-8", "backslashreplace")
         text = html.escape(caption(shown))
@@ -100,7 +100,8 @@ def write_report(run: str | Path) -> Path:
     return files.write_text(run / INDEX, page)
 
 
-def _metrics_table(metrics: dict) -> str:
+def metrics_table(metrics: dict, heading: str = "<h2>Metrics</h2>") -> str:
+    """metrics.json as an HTML table, a row per split; every name and value escaped."""
     splits = [s for s in ("train", "validation", "test") if isinstance(metrics.get(s), dict)]
     if not splits:
         return "<p>No metrics yet.</p>"
@@ -110,7 +111,7 @@ def _metrics_table(metrics: dict) -> str:
                    for s in splits)
     facts = {k: v for k, v in metrics.items() if k not in splits and not isinstance(v, (dict, list))}
     extra = ", ".join(f"{html.escape(k)} {_fmt(v)}" for k, v in facts.items())
-    return (f"<h2>Metrics</h2><table><tr><th>split</th>{head}</tr>{rows}</table>"
+    return (f"{heading}<table><tr><th>split</th>{head}</tr>{rows}</table>"
             f"<p class=note>{extra}</p>")
 
 

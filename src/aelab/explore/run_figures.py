@@ -1,6 +1,8 @@
-"""The six figures every `aelab train` writes into its run folder. The traversal, the samples and
-the interpolation are drawn by the functions behind `aelab traverse`, `generate` and
-`interpolate`, so a figure and its command always agree. (Moved from plots/run_figures.py.)"""
+"""The six figures every `aelab train` writes into its run folder, one function each: given a path
+it writes the PNG, given none it returns the matplotlib Figure (what an estimator's plot_* methods
+show in a notebook, so a notebook's figure and the run folder's are drawn by the same code). The
+traversal, the samples and the interpolation are drawn by the functions behind `aelab traverse`,
+`generate` and `interpolate`, so a figure and its command always agree."""
 
 from __future__ import annotations
 
@@ -10,11 +12,15 @@ import numpy as np
 
 from aelab.data.dataset import ImageData
 from aelab.explore.context import Context
-from aelab.explore.generate import generate
-from aelab.explore.interpolate import interpolate
+from aelab.explore.generate import drawing as draw_samples
+from aelab.explore.interpolate import drawing as draw_interpolation
 from aelab.explore.traverse import traversal_grid
 from aelab.layout import INTERPOLATION, LATENT_SPACE, LOSS, RECONSTRUCTION, SAMPLES, TRAVERSAL
 from aelab.plots import figures
+from aelab.plots.canvas import Figure
+
+SHOWN = 10  # test images reconstructed in reconstruction.png
+SAMPLED = 64  # samples in samples.png (a conditional model: 8 codes, one row per label)
 
 
 def latent_2d(codes: np.ndarray) -> tuple[np.ndarray, str, tuple[str, str]]:
@@ -38,24 +44,51 @@ def pick_pair(data: ImageData) -> tuple[int, int]:
     return 0, other
 
 
+def reconstruction_picks(n: int, seed: int) -> np.ndarray:
+    """The indices of the (at most SHOWN) images a reconstruction figure shows, of n, in order."""
+    return np.sort(np.random.default_rng(seed).choice(n, min(SHOWN, n), replace=False))
+
+
+def reconstruction(ctx: Context, path: Path | None = None) -> Path | Figure:
+    test = ctx.test
+    index = reconstruction_picks(len(test), ctx.seed)
+    labels = test.labels[index] if ctx.conditional else None
+    titles = [test.label_text(i) for i in index] if test.labels is not None else None
+    return figures.reconstruction(test.subset(index).floats(), ctx.decode(ctx.test_codes[index], labels), path, titles)
+
+
+def latent_space(ctx: Context, path: Path | None = None) -> Path | Figure:
+    points, note, axes = latent_2d(ctx.test_codes)
+    return figures.latent_space(points, ctx.test.labels, ctx.test.label_names, path,
+                                f"{ctx.kind} latent space: test set{note}", axes, ctx.test_images)
+
+
+def loss(history: list[dict], path: Path | None = None) -> Path | Figure:
+    return figures.loss_curves(history, path)
+
+
+def samples(ctx: Context, path: Path | None = None) -> Path | Figure:
+    """The model's samples (a conditional model's: the label-by-sample grid)."""
+    fig = draw_samples(ctx, 8 if ctx.conditional else SAMPLED, seed=ctx.seed)[1]
+    return figures.save(fig, path)
+
+
+def traversal(ctx: Context, path: Path | None = None) -> Path | Figure:
+    return traversal_grid(ctx, path)
+
+
+def interpolation(ctx: Context, path: Path | None = None) -> Path | Figure:
+    a, b = pick_pair(ctx.test)
+    return figures.save(draw_interpolation(ctx, f"#{a}", f"#{b}", steps=10)[1], path)
+
+
 def write_all(ctx: Context, history: list[dict]) -> list[Path]:
-    """Draw the run's figures into ctx.folder; returns their paths."""
-    run, test, seed = ctx.folder, ctx.test, ctx.seed
-    rng = np.random.default_rng(seed)
-    shown = np.sort(rng.choice(len(test), min(10, len(test)), replace=False))
-    codes = ctx.test_codes
-    shown_labels = test.labels[shown] if ctx.conditional else None
-    paths = [figures.reconstruction(test.subset(shown).floats(), ctx.decode(codes[shown], shown_labels), run / RECONSTRUCTION,
-                                    [test.label_text(i) for i in shown] if test.labels is not None else None)]
-    points, note, axes = latent_2d(codes)
-    paths.append(figures.latent_space(points, test.labels, test.label_names, run / LATENT_SPACE,
-                                      f"{ctx.kind} latent space: test set{note}", axes, ctx.test_images))
-    paths.append(figures.loss_curves(history, run / LOSS))
-    if ctx.conditional:  # decoding needs a label: no traversal; samples are the label-by-sample grid
-        paths.append(generate(ctx, 8, out=run / SAMPLES, seed=seed, replace=True)[1])
-    else:
-        paths.append(traversal_grid(ctx, run / TRAVERSAL))
-        paths.append(generate(ctx, 64, out=run / SAMPLES, seed=seed, replace=True)[1])
-    a, b = pick_pair(test)
-    paths.append(interpolate(ctx, f"#{a}", f"#{b}", steps=10, out=run / INTERPOLATION, replace=True)[1])
+    """Draw the run's figures into ctx.folder; returns their paths. A conditional model decodes
+    only with a label: no traversal."""
+    run = ctx.folder
+    paths = [reconstruction(ctx, run / RECONSTRUCTION), latent_space(ctx, run / LATENT_SPACE),
+             loss(history, run / LOSS)]
+    if not ctx.conditional:
+        paths.append(traversal(ctx, run / TRAVERSAL))
+    paths += [samples(ctx, run / SAMPLES), interpolation(ctx, run / INTERPOLATION)]
     return paths

@@ -55,7 +55,9 @@ def halvings_for(height: int, width: int) -> int:
 
 
 class PatchDiscriminator(nn.Module):
-    def __init__(self, input_shape: tuple[int, int, int]):
+    # batch_norm False: no normalisation (VAE-GAN, models/vae_gan.py, compares its features of real
+    # and decoded images, which batch statistics would couple).
+    def __init__(self, input_shape: tuple[int, int, int], batch_norm: bool = True):
         super().__init__()
         c, h, w = input_shape
         n = halvings_for(h, w)
@@ -64,8 +66,8 @@ class PatchDiscriminator(nn.Module):
         c_in = c
         for i, c_out in enumerate(widths):  # n stride-2 convs, then one stride-1 conv
             stride = 2 if i < n else 1
-            layers.append(nn.Conv2d(c_in, c_out, 4, stride=stride, padding=1, bias=i == 0))
-            if i > 0:
+            layers.append(nn.Conv2d(c_in, c_out, 4, stride=stride, padding=1, bias=i == 0 or not batch_norm))
+            if i > 0 and batch_norm:
                 layers.append(nn.BatchNorm2d(c_out))
             layers.append(nn.LeakyReLU(0.2))
             c_in = c_out
@@ -75,6 +77,10 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)  # (B, 1, h, w): one logit per patch of self.patch pixels
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, F, h, w) the last hidden layer's activations, from which the logits are one conv away."""
+        return self.layers[:-1](x)
 
 
 class Adversary(nn.Module):

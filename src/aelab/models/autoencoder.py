@@ -45,6 +45,8 @@ class Autoencoder(nn.Module):
     """model.type 'ae': encode to a code, decode it back; the loss is the reconstruction loss."""
 
     variational: ClassVar[bool] = False  # has a posterior q(z|x) and a prior to sample from
+    gaussian_posterior: ClassVar[bool] = False  # q(z|x) is a diagonal Gaussian (models/vae.py says what for)
+    encoder_head: ClassVar[str] = "the code"  # what the encoder outputs, in the model summary
     needs_labels: ClassVar[bool] = False  # conditional models: the trainer passes each batch's labels
     # The type's own settings (model.options in a config), as a pydantic model; None: it has none.
     Options: ClassVar[type[BaseModel] | None] = None
@@ -89,6 +91,11 @@ class Autoencoder(nn.Module):
         VQ-VAE: the encoder's last feature map) derives it, and says in one line when a latent_dim
         the user set contradicts it; registry.complete_options writes it into the config."""
         return None
+
+    @classmethod
+    def check_config(cls, config: ModelConfig) -> None:
+        """AelabError when the model section cannot make this type whatever the data, e.g. a code
+        size the type's latent space cannot have; called before a run's folder is made."""
 
     @classmethod
     def options_from_data(cls, data) -> dict:
@@ -151,6 +158,12 @@ class Autoencoder(nn.Module):
         adversarial = self.adversary.generator_loss(self.output_activation(out.logits), target).mean()
         return {**terms, "loss": terms["loss"] + self.config.adversarial_weight * adversarial,
                 "adversarial_loss": adversarial}
+
+    def own_loss(self, row: dict[str, float]) -> float:
+        """An epoch's mean training terms `row` -> the loss as eval mode's objective counts it, which
+        early stopping monitors when there is no validation set: without a game's terms (here the
+        adversarial term; a type with a discriminator of its own says what its game adds)."""
+        return row["loss"] - self.config.adversarial_weight * row.get("adversarial_loss", 0.0)
 
     def discriminator_parameters(self) -> list[nn.Parameter]:
         """What the trainer's second optimizer trains (and the first leaves alone); [] for none."""

@@ -36,6 +36,12 @@ MODEL_TYPES: dict[str, str | type] = {
     "info_vae": "aelab.models.info_vae:InfoVAE",
     "capacity_vae": "aelab.models.capacity_vae:CapacityVAE",
     "dip_vae": "aelab.models.dip_vae:DIPVAE",
+    "svae": "aelab.models.svae:SVAE",
+    "gumbel_vae": "aelab.models.gumbel_vae:GumbelVAE",
+    "hvae": "aelab.models.hvae:HVAE",
+    "aae": "aelab.models.aae:AAE",
+    "factor_vae": "aelab.models.factor_vae:FactorVAE",
+    "vae_gan": "aelab.models.vae_gan:VAEGAN",
     "flow_vae": "aelab.models.flow_vae:FlowVAE",
     "iaf_vae": "aelab.models.iaf_vae:IAFVAE",
 }

@@ -60,7 +60,7 @@ def format_summary(model: Autoencoder) -> str:
     second = sum(p.numel() for p in model.discriminator_parameters())  # trained by its own optimizer
     beside = total - encoder - decoder - second  # a codebook, pseudo-inputs, a prior network
     kind = model.config.type.replace("_", "-").upper()
-    head = ("mean and log-variance of q(z|x)" if model.variational else "the code")
+    head = model.encoder_head if model.variational else "the code"
     return "\n".join([
         f"{kind}, {model.config.architecture}: input {'x'.join(map(str, model.input_shape))} "
         f"({math.prod(model.input_shape)} values), latent {model.config.latent_dim} (encoder head: {head})",

@@ -42,6 +42,10 @@ class VAE(Autoencoder):
     # p(z) = N(0, I): the KL term has a closed form. A type whose prior is learned (vamp) says False;
     # its KL terms are then one-sample estimates log q(z|x) - log p(z), with p from log_prior.
     closed_form_kl: ClassVar[bool] = True
+    # q(z|x) = N(mean, exp(logvar)): the importance-sampled NLL (evaluate/likelihood.py) draws from it.
+    # A type with another posterior (a von Mises-Fisher, a categorical) says False: no NLL, no IWAE bound.
+    gaussian_posterior: ClassVar[bool] = True
+    encoder_head: ClassVar[str] = "mean and log-variance of q(z|x)"
 
     @property
     def kl_beta(self) -> float:

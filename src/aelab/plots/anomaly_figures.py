@@ -7,11 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from aelab.plots.canvas import subplots
 from aelab import files
+from aelab.plots.canvas import DPI, subplots
 from aelab.plots.images import show
-
-DPI = 110
 
 
 def _save(fig, path: Path) -> Path:

@@ -1,5 +1,6 @@
 """The figures every run writes. Each function takes arrays (and a decode function where it needs
-one) and writes one PNG; none of them touches the model or the run folder itself."""
+one) and writes one PNG, or, given no path, returns the Figure (a notebook shows it inline, see
+plots/canvas.py); none of them touches the model or the run folder itself."""
 
 from __future__ import annotations
 
@@ -8,22 +9,23 @@ from pathlib import Path
 
 import numpy as np
 
-from aelab.plots.canvas import subplots
 from aelab import files
+from aelab.plots.canvas import DPI, Figure, subplots
 from aelab.plots.images import cell_inches, lattice, show, show_framed
 from aelab.plots.points import scatter
 
-DPI = 110
 
-
-def save(fig, path: Path) -> Path:
+def save(fig: Figure, path: Path | None) -> Path | Figure:
+    """Write `fig` to `path` and return the path; with no path, return the figure itself."""
+    if path is None:
+        return fig
     with files.atomic_write(path) as tmp:
         fig.savefig(tmp, dpi=DPI, bbox_inches="tight", format=Path(path).suffix.lstrip(".") or "png")
     return Path(path)
 
 
-def reconstruction(originals: np.ndarray, reconstructions: np.ndarray, path: Path,
-                   titles: list[str] | None = None) -> Path:
+def reconstruction(originals: np.ndarray, reconstructions: np.ndarray, path: Path | None,
+                   titles: list[str] | None = None) -> Path | Figure:
     """Originals in the top row, their reconstructions below."""
     n = len(originals)
     size = cell_inches(originals.shape[1:])
@@ -36,8 +38,8 @@ def reconstruction(originals: np.ndarray, reconstructions: np.ndarray, path: Pat
 
 
 def latent_space(codes: np.ndarray, labels: np.ndarray | None, label_names: list[str] | None,
-                 path: Path, title: str = "Latent space of the test set", axis_names=("z[0]", "z[1]"),
-                 image_of=None) -> Path:
+                 path: Path | None, title: str = "Latent space of the test set", axis_names=("z[0]", "z[1]"),
+                 image_of=None) -> Path | Figure:
     """2-D codes as a scatter plot (see draw_latent_space)."""
     return save(draw_latent_space(codes, labels, label_names, title, axis_names, image_of), path)
 
@@ -56,7 +58,7 @@ def draw_latent_space(codes, labels, label_names, title: str = "Latent space of 
     return fig
 
 
-def loss_curves(history: list[dict], path: Path) -> Path:
+def loss_curves(history: list[dict], path: Path | None) -> Path | Figure:
     """Train and validation loss per epoch; reconstruction and KL in their own panels for VAEs; the
     validation BCE, MSE and L1 per epoch in a panel when the history has them; the adversarial
     term's two losses when it ran; the learning rate and the KL weight when a schedule changed them."""
@@ -100,8 +102,8 @@ def _varies(history: list[dict], key: str) -> bool:
 
 
 def _adversarial_panel(ax, history: list[dict]) -> None:
-    """The discriminator's loss against chance (ln 2), and the autoencoder's adversarial loss (per
-    image, on its own axis), over the epochs they ran (models/adversarial.py)."""
+    """The discriminator's loss against chance (ln 2), and the autoencoder's side of the game (per
+    image, on its own axis), over the epochs they ran (models/adversarial.py, aae, factor_vae, vae_gan)."""
     rows = [r for r in history if "discriminator_loss" in r]
     epochs = [r["epoch"] for r in rows]
     ax.plot(epochs, [r["discriminator_loss"] for r in rows], color="tab:purple", label="discriminator")
@@ -111,9 +113,13 @@ def _adversarial_panel(ax, history: list[dict]) -> None:
     ax.set_title("adversarial term")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left")
+    # The autoencoder's side of the game: its adversarial loss, or FactorVAE's estimated total correlation.
+    side = next((k for k in ("adversarial_loss", "total_correlation") if k in rows[0]), None)
+    if side is None:
+        return
     twin = ax.twinx()
-    twin.plot(epochs, [r["adversarial_loss"] for r in rows], color="tab:orange", label="adversarial (autoencoder)")
-    twin.set_ylabel("adversarial loss (per image)")
+    twin.plot(epochs, [r[side] for r in rows], color="tab:orange", label=f"{side.replace('_', ' ')} (autoencoder)")
+    twin.set_ylabel(f"{side.replace('_', ' ')} (per image)")
     twin.legend(loc="lower right")
 
 
@@ -133,8 +139,8 @@ def _schedule_panel(ax, epochs: list[int], history: list[dict]) -> None:
     ax.grid(alpha=0.3)
 
 
-def traversal_grid(images: np.ndarray, xs: np.ndarray, ys: np.ndarray | None, names: list[str], path: Path,
-                   title: str | None = None) -> Path:
+def traversal_grid(images: np.ndarray, xs: np.ndarray, ys: np.ndarray | None, names: list[str], path: Path | None,
+                   title: str | None = None) -> Path | Figure:
     """Decoded points of a grid over two latent directions (seed 004's traversal, keras' 2-D
     manifold): `images` row by row from the top, xs (steps,) along each row, ys (rows,) down the
     grid (None: one row), axes labelled with the directions' `names` and their values."""
@@ -167,7 +173,7 @@ def even_ticks(steps: int, most: int = 7) -> np.ndarray:
     return np.arange(start, steps, k)
 
 
-def image_grid(images: np.ndarray, path: Path, title: str, cols: int | None = None) -> Path:
+def image_grid(images: np.ndarray, path: Path | None, title: str, cols: int | None = None) -> Path | Figure:
     """A titled grid of images (samples, generations)."""
     cols = cols or int(np.ceil(np.sqrt(len(images))))
     rows = -(-len(images) // cols)
@@ -177,7 +183,7 @@ def image_grid(images: np.ndarray, path: Path, title: str, cols: int | None = No
     return save(fig, path)
 
 
-def strip(images: np.ndarray, path: Path, title: str, captions: list[str] | None = None) -> Path:
+def strip(images: np.ndarray, path: Path | None, title: str, captions: list[str] | None = None) -> Path | Figure:
     """One row of images (interpolations, morphs), optionally captioned under each."""
     n = len(images)
     size = cell_inches(images.shape[1:], 0.9)
@@ -191,7 +197,7 @@ def strip(images: np.ndarray, path: Path, title: str, captions: list[str] | None
     return save(fig, path)
 
 
-def loss_overlay(histories: dict[str, list[dict]], path: Path) -> Path:
+def loss_overlay(histories: dict[str, list[dict]], path: Path | None) -> Path | Figure:
     """Several runs' loss per epoch on one axis (`aelab compare`): validation solid where there is
     one, train dashed, one colour per run."""
     fig, ax = subplots(figsize=(8, 4.8))

@@ -1,4 +1,5 @@
-"""A model's second network (a discriminator: model.adversarial_weight): its own optimizer, its
+"""A model's second network (a discriminator: model.adversarial_weight's patch discriminator, or
+the discriminator of an aae, factor_vae or vae_gan): its own optimizer, its
 step, and its place in the checkpoint. The trainer builds one only for a model whose
 `discriminator_parameters()` is not empty; a model without one costs the loop nothing.
 
@@ -33,9 +34,12 @@ class SecondNetwork:
         parameters = model.discriminator_parameters()
         if not parameters:
             return None
-        if distributed:
+        if distributed and getattr(model, "adversary", None) is not None:
             raise AelabError("model.adversarial_weight: the adversarial term trains in one process; run it "
                              "without torchrun, or set adversarial_weight to 0")
+        if distributed:
+            raise AelabError(f"model.type '{model.config.type}': a model with a discriminator of its own trains "
+                             "in one process; run it without torchrun")
         return cls(parameters, cfg)
 
     def step(self, model, device_type: str, precision: torch.dtype | None) -> dict[str, torch.Tensor]:

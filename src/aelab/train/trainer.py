@@ -206,8 +206,10 @@ class Trainer:
         """1 for small models on the CPU unless training.threads says otherwise; else leave as set.
         Small: few multiply-adds per step and fewer than LARGE_MODEL_PARAMETERS parameters."""
         cfg = self.config.training
-        if cfg.threads is not None or self.device.type != "cpu":
+        if self.device.type != "cpu":
             return None
+        if cfg.threads is not None:  # as the config says: the Python API's fit sets no threads of its own
+            return cfg.threads
         if sum(p.numel() for p in self.model.parameters()) >= LARGE_MODEL_PARAMETERS:
             return None  # memory-bound at any batch size (seed 004 at batch 2)
         return 1 if step_macs(self.model, cfg.batch_size) < SMALL_STEP_MACS else None
@@ -312,8 +314,8 @@ class Trainer:
         monitored = row["val_loss"] if validation is not None else row["loss"]
         if validation is None and beta is not None:  # the objective at full beta, not the annealed one
             monitored = row["reconstruction_loss"] + model.kl_beta * row["kl"]
-        elif validation is None and "adversarial_loss" in row:  # the autoencoder's own objective, as validation's
-            monitored -= self.config.model.adversarial_weight * row["adversarial_loss"]
+        elif validation is None:  # the autoencoder's own objective, as validation's: without a game's terms
+            monitored = model.own_loss(row)
         if cfg.lr_schedule == "plateau":
             s = self.state
             s.lr_best_loss, s.lr_bad_epochs, s.lr_scale = schedules.plateau_step(
