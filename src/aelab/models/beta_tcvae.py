@@ -54,7 +54,7 @@ class BetaTCVAEOptions(BaseModel):
     beta: float = Field(6.0, ge=0)  # weight of the total correlation
     dataset_size: Optional[int] = Field(None, ge=1)  # N; filled in from the training set
     # how q(z) is estimated on a batch: mws (each batch member 1/(N B)) or mss (the own image 1/N,
-    # each other one (N-1)/(N (B-1)): unbiased, and a TC penalty that acts at small batches)
+    # each other one (N-1)/(N (B-1)): unbiased for q(z))
     estimator: Literal[TC_ESTIMATORS] = "mws"  # type: ignore[valid-type]
 
 
