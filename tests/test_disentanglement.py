@@ -58,7 +58,7 @@ def test_a_short_beta_tcvae_on_a_small_dsprites_grid_disentangles_more_than_an_a
     shape, two scales and upright sprites (2048 images), against a plain AE trained the same: the
     β-TC-VAE's codes let the FactorVAE score name the fixed factor far more often (0.84 against
     0.56 when measured; a guess scores about 1/3). MIG is not asserted: at 400 steps it is small for
-    both (0.06 and 0.04), as it stays for the example at 3000 (README)."""
+    both (0.06 and 0.04), as it stays for the example at some seeds (README)."""
     scores = {}
     for kind in ("beta_tcvae", "ae"):
         run = tmp_path / kind

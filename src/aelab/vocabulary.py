@@ -44,6 +44,7 @@ RECONSTRUCTION_LOSSES = ("bce", "mse", "l1", "ms_ssim_l1")  # model.reconstructi
 MMD_KERNELS = ("imq", "rbf")  # info_vae, wae: options.kernel (models/mmd.py)
 DIP_VAE_VARIANTS = ("i", "ii")  # dip_vae: options.variant, whose covariance is pushed to the identity
 RAE_REGULARIZERS = ("l2", "gp")  # rae: options.regularizer of the decoder
+TC_ESTIMATORS = ("mws", "mss")  # beta_tcvae: options.estimator of q(z) on a batch (models/beta_tcvae.py)
 FLOW_KINDS = ("maf", "nsf")  # model.sampler_options.flow.flow (models/samplers/flow.py)
 POSTERIOR_FLOWS = ("planar", "radial")  # flow_vae: options.flow, the steps q(z|x) is pushed through
 IWAE_VARIANTS = ("iwae", "miwae", "ciwae", "piwae")  # iwae: options.variant, the bound trained on (models/iwae.py)
