@@ -30,12 +30,12 @@ def test_example_config_validates(path, tmp_path):
     assert len(trials) == expected
 
 
-def test_the_readme_config_example_validates():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    block = readme.split("```json\n", 1)[1].split("```", 1)[0]
+def test_the_guides_config_example_validates():
+    guide = (Path(__file__).resolve().parents[1] / "docs/guide/training.md").read_text(encoding="utf-8")
+    block = guide.split("```json\n", 1)[1].split("```", 1)[0]
     import json
 
-    config = validate_config(json.loads(block), source="README.md")
+    config = validate_config(json.loads(block), source="docs/guide/training.md")
     assert config.model.decoder_layers[-1].activation == "cosh" and config.training.batch_size == 2
     assert config.training.learning_rate <= 1e-4  # seed 004's 1e-3 overflows its cosh layer (see README)
 

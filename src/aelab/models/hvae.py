@@ -109,9 +109,10 @@ class HVAE(VAE):
         super().__init__(config, input_shape, encoder, decoder)
         self.top = self.levels(config)[0]
 
-    def posterior(self, x: torch.Tensor, sample: bool, generator: torch.Generator | None):
+    def infer(self, x: torch.Tensor, sample: bool, generator: torch.Generator | None):
         """(mean, logvar, code) of the whole code [z2 | e1], each (B, latent_dim), and z1 (B, bottom):
-        z2 drawn from q(z2|x), then z1 from q(z1|x, z2) (or their means when not `sample`)."""
+        z2 drawn from q(z2|x), then z1 from q(z1|x, z2) (or their means when not `sample`). Not
+        named `posterior`: VAE.posterior(x), the likelihood bounds' q(z|x), is inherited as it is."""
         t = self.top
         h = self.encoder(x)
         mean2, logvar2 = h[:, :t], bounded_logvar(h[:, t:2 * t])
@@ -132,12 +133,12 @@ class HVAE(VAE):
         return torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        mean, logvar, _, _ = self.posterior(x, False, None)
+        mean, logvar, _, _ = self.infer(x, False, None)
         return mean, logvar
 
     def forward(self, x: torch.Tensor, sample: bool = True,
                 generator: torch.Generator | None = None) -> ForwardOutput:
-        mean, logvar, code, z1 = self.posterior(x, sample, generator)
+        mean, logvar, code, z1 = self.infer(x, sample, generator)
         return ForwardOutput(self.decoder.decoder(z1), mean, logvar, code)
 
     def loss_terms(self, out: ForwardOutput, target: torch.Tensor) -> dict[str, torch.Tensor]:
