@@ -24,5 +24,5 @@ rest = rest.replace("](docs/", "](")
 with mkdocs_gen_files.open("benchmarks.md", "w") as page:
     page.write(f"{title}\n\n!!! note\n    This page is the repository's `BENCHMARKS.md`, shown as it stands. "
                "Speed is measured by the scripts in `bench/`, never in the tests; each section gives the "
-               "command that produced its figures.\n{rest}")
+               f"command that produced its figures.\n{rest}")
 mkdocs_gen_files.set_edit_path("benchmarks.md", "../BENCHMARKS.md")
