@@ -20,6 +20,7 @@ Adding a parameter: a key in config.py (with its comment) and a row in PARAMS be
 
 from __future__ import annotations
 
+import functools
 import keyword
 import textwrap
 import typing
@@ -249,6 +250,7 @@ def parameters_section(params: list[tuple[Param, Any]]) -> str:
     return "\n".join(lines)
 
 
+@functools.lru_cache(maxsize=None)  # a shared row is documented in each estimator's docstring
 def meaning(p: Param) -> str:
     if p.key is None:
         return p.doc
@@ -258,6 +260,7 @@ def meaning(p: Param) -> str:
     return " ".join(part for part in (said, p.doc, f"Config key `{p.key}`.") if part)
 
 
+@functools.lru_cache(maxsize=None)
 def type_text(p: Param) -> str:
     return p.type or _type_text(p.field()[1].annotation)
 
