@@ -40,6 +40,8 @@ def test_every_parameter_is_documented_with_its_default_and_a_meaning(cls):
         said = re.sub(r"Config key `[\w.]+`\.", "", meaning).strip()
         assert len(said.split()) >= 3, f"{cls.__name__}({name}=...) has no meaning in its docstring: {meaning!r}"
     assert len(signature.parameters) >= 45
+    summary = cls.__doc__.split("Parameters\n")[0]  # the hand-written part, its indentation cleaned
+    assert summary.strip() and not any(line.startswith(" ") for line in summary.splitlines()), summary
 
 
 def test_a_subclass_declares_only_its_own_and_gets_the_rest():

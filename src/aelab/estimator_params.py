@@ -21,6 +21,7 @@ Adding a parameter: a key in config.py (with its comment) and a row in PARAMS be
 from __future__ import annotations
 
 import functools
+import inspect
 import keyword
 import textwrap
 import typing
@@ -178,7 +179,7 @@ def install(cls) -> None:
     params = signature(cls)
     cls._param_table = tuple(p for p, _ in params)
     cls.__init__ = _init(cls, params)
-    cls.__doc__ = (textwrap.dedent(cls.__doc__ or "").strip() + "\n\n" + parameters_section(params)).strip()
+    cls.__doc__ = (inspect.cleandoc(cls.__doc__ or "") + "\n\n" + parameters_section(params)).strip()
 
 
 def _init(cls, params: list[tuple[Param, Any]]):
