@@ -15,14 +15,14 @@ import aelab
 SRC = Path(aelab.__file__).parent
 # config -> data -> models -> train -> evaluate -> explore/plots -> orchestration -> commands/cli
 LAYERS = {
-    "errors": 0, "layout": 0, "vocabulary": 0, "config": 0, "files": 0, "trust": 0, "limits": 0, "yaml12": 0,
+    "errors": 0, "layout": 0, "vocabulary": 0, "config": 0, "files": 0, "trust": 0, "limits": 0, "yaml12": 0, "config_comments": 0,
     "data": 1,
     "models": 2,
     "train": 3, "runs": 3,  # runs.py: saving and loading a model file, the run folder's own files
     "stored_samplers": 3,  # a run's fitted samplers, each in its own file
     "evaluate": 4,
     "plots": 5, "explore": 5,
-    "experiments": 6, "api": 6, "serve": 6,
+    "experiments": 6, "api": 6, "estimator_params": 6, "serve": 6,
     "commands": 7, "cli": 7, "__main__": 7, "__init__": 7,
 }
 # Function-level imports of aelab modules, each for start-up time (`aelab --help` never loads torch,

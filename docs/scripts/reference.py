@@ -4,16 +4,13 @@ every command and option from the argparse parser in aelab/cli.py, and the publi
 of `aelab.__all__` for mkdocstrings.
 
 A config key's meaning is its `Field(description=...)` when it has one; otherwise the comments
-that config.py keeps beside the key, read with `tokenize` (comments are not in the syntax tree):
-the comment lines directly above the key, and the comment at the end of its line(s).
+that config.py keeps beside the key (aelab/config_comments.py reads them; the estimators'
+docstrings read the same).
 """
 
 from __future__ import annotations
 
-import ast
-import io
 import json
-import tokenize
 import typing
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -22,6 +19,8 @@ import annotated_types
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from aelab.config_comments import field_comments
+
 # ------------------------------------------------------------------------------ the config keys
 
 
@@ -29,7 +28,7 @@ def config_reference() -> str:
     """The config page: one table per section, a row per key (path, type, default, meaning)."""
     from aelab import config
 
-    comments = _field_comments(Path(config.__file__))
+    comments = field_comments(Path(config.__file__))
     resolved = config.Config().to_dict()
     lines = [
         "# Config keys",
@@ -131,36 +130,6 @@ def _is_list(annotation: Any) -> bool:
     if typing.get_origin(annotation) is list:
         return True
     return any(_is_list(a) for a in typing.get_args(annotation) if typing.get_origin(annotation) is Union)
-
-
-def _field_comments(source: Path) -> dict[tuple[str, str], str]:
-    """(class, field) -> the comment at the end of the field's line(s), else the block of # lines
-    directly above it (no blank line between)."""
-    text = source.read_text(encoding="utf-8")
-    comments: dict[int, str] = {}
-    code_lines: set[int] = set()
-    for tok in tokenize.generate_tokens(io.StringIO(text).readline):
-        if tok.type == tokenize.COMMENT:
-            comments[tok.start[0]] = tok.string.lstrip("#").strip()
-        elif tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER):
-            code_lines.add(tok.start[0])
-    found: dict[tuple[str, str], str] = {}
-    for node in ast.walk(ast.parse(text)):
-        if not isinstance(node, ast.ClassDef):
-            continue
-        for stmt in node.body:
-            if not (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)):
-                continue
-            above: list[str] = []
-            line = stmt.lineno - 1
-            while line in comments and line not in code_lines:
-                above.insert(0, comments[line])
-                line -= 1
-            after = [comments[n] for n in range(stmt.lineno, stmt.end_lineno + 1) if n in comments and n in code_lines]
-            after = [c for c in after if not c.startswith("type: ignore")]
-            # A block above a key that also has its own comment heads a group of keys: the key's own wins.
-            found[(node.name, stmt.target.id)] = " ".join(after or above)
-    return found
 
 
 _MISSING = object()
@@ -299,6 +268,9 @@ def _options_table(parser) -> list[str]:
 # ------------------------------------------------------------------------------ the Python API
 
 
+ESTIMATORS = ("AE", "DAE", "VAE", "BetaVAE", "Estimator")
+
+
 def api_reference() -> str:
     """The Python page: mkdocstrings renders each public name of `aelab` (`aelab.__all__`) from its
     docstring; the config classes by name only, since the config page lists their keys."""
@@ -313,6 +285,10 @@ def api_reference() -> str:
         lines += [f"::: {aelab._LAZY.get(name, 'aelab.errors')}.{name}"]
         if name.endswith("Config"):
             lines += ["    options:", "      members: false"]
+        elif name in ESTIMATORS:
+            # Their constructors and Parameters sections are generated when the class is made
+            # (aelab/estimator_params.py): griffe reads them from the imported class, not the source.
+            lines += ["    options:", "      force_inspection: true"]
         lines.append("")
     return "\n".join(lines)
 

@@ -6,4 +6,5 @@ except KeyboardInterrupt:
     print("aelab: interrupted", file=sys.stderr)
     raise SystemExit(130) from None
 
-raise SystemExit(main())
+if __name__ == "__main__":  # not when a documentation tool imports the package's modules to read them
+    raise SystemExit(main())

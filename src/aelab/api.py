@@ -11,6 +11,8 @@ Every estimator lists all its parameters in its constructor (everything a config
 makes sense in Python), so get_params / set_params / clone round-trip and GridSearchCV trains what
 it says. The constructor only stores them; `fit` builds a Config (validated like a config file),
 the model and a Trainer, and learns. `Estimator(model_type=...)` serves any registered model type.
+The parameters are one table, aelab/estimator_params.py: each constructor, the config mapping and
+the docstrings' Parameters sections are generated from it (that module says why and how).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from sklearn.utils.validation import check_array
 from torch import nn
 
-from aelab import layout, runs, stored_samplers, trust
+from aelab import estimator_params, layout, runs, stored_samplers, trust
 from aelab.config import Config, validate_config
 from aelab.data.dataset import from_array
 from aelab.data.prepare import prepare_data
@@ -68,112 +70,23 @@ class _Autoencoder(NotebookMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
     shows itself as its metrics, loss curve and reconstructions."""
 
     _model_type = "ae"
+    _own_params: tuple = ()  # estimator_params.Param rows only this estimator has
+    _own_defaults: dict = {}  # the shared parameters' defaults it changes
 
-    def __init__(self, latent_dim=2, architecture="mlp", encoder_layers=None, decoder_layers=None,
-                       encoder_topology=None, decoder_topology=None, n_layers=None,
-                       conv_channels=(8, 16, 32), conv_dense=64, kernel_size=3,
-                       stage_channels=(32, 64, 128, 256), residual_blocks=0, normalization="batch",
-                       latent_channels=None, sampler="auto", gmm_components=10, sampler_options=None, encoder=None, decoder=None, activation="relu",
-                       output_activation="auto", init="auto",
-                       reconstruction_loss="bce", noise=None, optimizer="adam", learning_rate=1e-3,
-                       beta1=0.9, beta2=0.999, epsilon=1e-8, momentum=0.9, weight_decay=0.0,
-                       kl_annealing="none", kl_annealing_epochs=10, free_bits=0.0, lr_schedule="constant",
-                       lr_patience=5, gradient_clip=None, epochs=100, steps=None, warmup_steps=0, batch_size=64, validation_split=0.0,
-                       patience=None, min_delta=0.0, seed=42, device="auto", precision="auto", threads=None,
-                       verbose=False, mlflow=False, wandb=False):
-        self.latent_dim = latent_dim
-        self.architecture = architecture
-        self.encoder_layers = encoder_layers  # None: [256, 128] unless topology or n_layers is given
-        self.decoder_layers = decoder_layers
-        self.encoder_topology = encoder_topology
-        self.decoder_topology = decoder_topology
-        self.n_layers = n_layers
-        self.conv_channels = conv_channels
-        self.conv_dense = conv_dense
-        self.kernel_size = kernel_size
-        self.stage_channels = stage_channels  # architecture "image_conv": one stride-2 stage per width
-        self.residual_blocks = residual_blocks
-        self.normalization = normalization
-        self.latent_channels = latent_channels  # image_conv: a code of that many values per position (a grid)
-        self.sampler = sampler  # where sample() draws codes: "auto", "prior", "gaussian", "gmm", "flow", ...
-        self.gmm_components = gmm_components
-        self.sampler_options = sampler_options  # learned samplers' settings: {"flow": {"transforms": 6}}
-        self.encoder = encoder  # an nn.Module, or a factory's import path "package.module:function"
-        self.decoder = decoder
-        self.activation = activation
-        self.output_activation = output_activation
-        self.init = init
-        self.reconstruction_loss = reconstruction_loss
-        self.noise = noise  # corrupts training inputs: 'gaussian:STD', 'salt_pepper:P', 'bitflip:P'
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.beta1 = beta1
-        self.beta2 = beta2
-        self.epsilon = epsilon
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.kl_annealing = kl_annealing  # VAE family: the KL weight rises from 0 ("linear", "cyclical")
-        self.kl_annealing_epochs = kl_annealing_epochs
-        self.free_bits = free_bits
-        self.lr_schedule = lr_schedule
-        self.lr_patience = lr_patience
-        self.gradient_clip = gradient_clip
-        self.epochs = epochs
-        self.steps = steps  # a budget in optimizer steps instead of epochs (None: epochs)
-        self.warmup_steps = warmup_steps  # the learning rate rises linearly over that many steps
-        self.batch_size = batch_size
-        self.validation_split = validation_split
-        self.patience = patience
-        self.min_delta = min_delta
-        self.seed = seed
-        self.device = device
-        self.precision = precision
-        self.threads = threads
-        self.verbose = verbose
-        # Experiment trackers, as training.mlflow / training.wandb: a tracking URI or True (a SQLite store
-        # in runs/mlflow/); True or a folder for W&B's offline files (default runs/wandb/).
-        self.mlflow = mlflow
-        self.wandb = wandb
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        estimator_params.install(cls)  # its __init__ and its docstring's Parameters section
 
     # --------------------------------------------------------------------------- configuring
     @property
     def model_type(self) -> str:
         return self._model_type
 
-    def _model_section(self) -> dict:
-        model = {"type": self.model_type, "architecture": self.architecture,
-                 "activation": self.activation, "output_activation": self.output_activation, "init": self.init,
-                 "reconstruction_loss": self.reconstruction_loss, "conv_channels": _listed(self.conv_channels),
-                 "conv_dense": self.conv_dense, "kernel_size": self.kernel_size,
-                 "stage_channels": _listed(self.stage_channels), "residual_blocks": _listed(self.residual_blocks),
-                 "normalization": self.normalization, "sampler": self.sampler,
-                 "gmm_components": self.gmm_components, "sampler_options": dict(self.sampler_options or {})}
-        for key in ("latent_dim", "latent_channels", "encoder_layers", "decoder_layers", "encoder_topology",
-                    "decoder_topology"):
-            if getattr(self, key) is not None:
-                model[key] = _listed(getattr(self, key))
-        if self.n_layers is not None:
-            model["n_layers"] = self.n_layers
-        for key in ("encoder", "decoder"):
-            if isinstance(getattr(self, key), str):
-                model[key] = getattr(self, key)
-        if self.noise is not None:
-            model["noise"] = self.noise
-        return model
-
     def _config(self, **fit_params) -> Config:
-        optimizer = {"type": self.optimizer, "beta1": self.beta1, "beta2": self.beta2, "epsilon": self.epsilon,
-                     "momentum": self.momentum, "weight_decay": self.weight_decay}
-        training = {"learning_rate": self.learning_rate, "optimizer": optimizer, "epochs": self.epochs,
-                    "batch_size": self.batch_size, "validation_split": self.validation_split,
-                    "patience": self.patience, "min_delta": self.min_delta, "seed": self.seed,
-                    "device": self.device, "precision": self.precision, "threads": self.threads,
-                    "kl_annealing": self.kl_annealing, "kl_annealing_epochs": self.kl_annealing_epochs,
-                    "free_bits": self.free_bits, "lr_schedule": self.lr_schedule, "lr_patience": self.lr_patience,
-                    "gradient_clip": self.gradient_clip, "steps": self.steps, "warmup_steps": self.warmup_steps,
-                    "mlflow": self.mlflow, "wandb": self.wandb}
-        training.update({k: v for k, v in fit_params.items() if v is not None})
-        return validate_config({"model": self._model_section(), "training": training}, source=type(self).__name__)
+        tree = estimator_params.to_config(self)
+        tree["model"]["type"] = self.model_type
+        tree["training"].update({k: v for k, v in fit_params.items() if v is not None})
+        return validate_config(tree, source=type(self).__name__)
 
     def _networks(self) -> tuple[nn.Module | None, nn.Module | None]:
         """The modules given in Python, copied: fit never changes its parameters (scikit-learn's rule)."""
@@ -359,6 +272,9 @@ class _Autoencoder(NotebookMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
         return tags
 
 
+estimator_params.install(_Autoencoder)
+
+
 def _checked(X, name: str, ensure_2d: bool) -> np.ndarray:
     """An array of finite numbers with at least one row, or one AelabError line saying what is not."""
     if isinstance(X, torch.Tensor):
@@ -397,74 +313,15 @@ class VAE(_Autoencoder):
 
 
 class DAE(_Autoencoder):
-    """A denoising autoencoder: trained to reconstruct clean images from corrupted ones.
-    `noise`: 'gaussian:STD', 'salt_pepper:P' or 'bitflip:P' (binary data)."""
+    """A denoising autoencoder: trained to reconstruct clean images from corrupted ones."""
     _model_type = "dae"
-
-    def __init__(self, noise="gaussian:0.3", latent_dim=2, architecture="mlp", encoder_layers=None,
-                       decoder_layers=None, encoder_topology=None, decoder_topology=None, n_layers=None,
-                       conv_channels=(8, 16, 32), conv_dense=64, kernel_size=3,
-                       stage_channels=(32, 64, 128, 256), residual_blocks=0, normalization="batch",
-                       latent_channels=None, sampler="auto", gmm_components=10, sampler_options=None, encoder=None, decoder=None, activation="relu",
-                       output_activation="auto", init="auto",
-                       reconstruction_loss="bce", optimizer="adam", learning_rate=1e-3, beta1=0.9,
-                       beta2=0.999, epsilon=1e-8, momentum=0.9, weight_decay=0.0, kl_annealing="none",
-                       kl_annealing_epochs=10, free_bits=0.0, lr_schedule="constant", lr_patience=5,
-                       gradient_clip=None, epochs=100, steps=None, warmup_steps=0, batch_size=64, validation_split=0.0, patience=None,
-                       min_delta=0.0, seed=42, device="auto", precision="auto", threads=None, verbose=False,
-                       mlflow=False, wandb=False):
-        super().__init__(
-            latent_dim=latent_dim, architecture=architecture, encoder_layers=encoder_layers,
-            decoder_layers=decoder_layers, encoder_topology=encoder_topology,
-            decoder_topology=decoder_topology, n_layers=n_layers, conv_channels=conv_channels,
-            conv_dense=conv_dense, kernel_size=kernel_size, stage_channels=stage_channels,
-            residual_blocks=residual_blocks, normalization=normalization, latent_channels=latent_channels, sampler=sampler,
-            gmm_components=gmm_components, sampler_options=sampler_options, encoder=encoder, decoder=decoder,
-            activation=activation, output_activation=output_activation, init=init,
-            reconstruction_loss=reconstruction_loss, noise=noise, optimizer=optimizer,
-            learning_rate=learning_rate, beta1=beta1, beta2=beta2, epsilon=epsilon, momentum=momentum,
-            weight_decay=weight_decay, kl_annealing=kl_annealing, kl_annealing_epochs=kl_annealing_epochs,
-            free_bits=free_bits, lr_schedule=lr_schedule, lr_patience=lr_patience,
-            gradient_clip=gradient_clip, epochs=epochs, steps=steps, warmup_steps=warmup_steps, batch_size=batch_size,
-            validation_split=validation_split, patience=patience, min_delta=min_delta, seed=seed,
-            device=device, precision=precision, threads=threads, verbose=verbose, mlflow=mlflow, wandb=wandb)
+    _own_defaults = {"noise": "gaussian:0.3"}
 
 
 class BetaVAE(_Autoencoder):
     """A beta-VAE: the KL term weighted by `beta` (beta > 1: more disentangled, blurrier)."""
     _model_type = "beta_vae"
-
-    def __init__(self, beta=4.0, latent_dim=2, architecture="mlp", encoder_layers=None, decoder_layers=None,
-                       encoder_topology=None, decoder_topology=None, n_layers=None,
-                       conv_channels=(8, 16, 32), conv_dense=64, kernel_size=3,
-                       stage_channels=(32, 64, 128, 256), residual_blocks=0, normalization="batch",
-                       latent_channels=None, sampler="auto", gmm_components=10, sampler_options=None, encoder=None, decoder=None, activation="relu",
-                       output_activation="auto", init="auto",
-                       reconstruction_loss="bce", noise=None, optimizer="adam", learning_rate=1e-3,
-                       beta1=0.9, beta2=0.999, epsilon=1e-8, momentum=0.9, weight_decay=0.0,
-                       kl_annealing="none", kl_annealing_epochs=10, free_bits=0.0, lr_schedule="constant",
-                       lr_patience=5, gradient_clip=None, epochs=100, steps=None, warmup_steps=0, batch_size=64, validation_split=0.0,
-                       patience=None, min_delta=0.0, seed=42, device="auto", precision="auto", threads=None,
-                       verbose=False, mlflow=False, wandb=False):
-        super().__init__(
-            latent_dim=latent_dim, architecture=architecture, encoder_layers=encoder_layers,
-            decoder_layers=decoder_layers, encoder_topology=encoder_topology,
-            decoder_topology=decoder_topology, n_layers=n_layers, conv_channels=conv_channels,
-            conv_dense=conv_dense, kernel_size=kernel_size, stage_channels=stage_channels,
-            residual_blocks=residual_blocks, normalization=normalization, latent_channels=latent_channels, sampler=sampler,
-            gmm_components=gmm_components, sampler_options=sampler_options, encoder=encoder, decoder=decoder,
-            activation=activation, output_activation=output_activation, init=init,
-            reconstruction_loss=reconstruction_loss, noise=noise, optimizer=optimizer,
-            learning_rate=learning_rate, beta1=beta1, beta2=beta2, epsilon=epsilon, momentum=momentum,
-            weight_decay=weight_decay, kl_annealing=kl_annealing, kl_annealing_epochs=kl_annealing_epochs,
-            free_bits=free_bits, lr_schedule=lr_schedule, lr_patience=lr_patience,
-            gradient_clip=gradient_clip, epochs=epochs, steps=steps, warmup_steps=warmup_steps, batch_size=batch_size,
-            validation_split=validation_split, patience=patience, min_delta=min_delta, seed=seed,
-            device=device, precision=precision, threads=threads, verbose=verbose, mlflow=mlflow, wandb=wandb)
-        self.beta = beta
-
-    def _model_section(self) -> dict:
-        return {**super()._model_section(), "beta": self.beta}
+    _own_params = (estimator_params.BETA_VAE_BETA,)
 
 
 class Estimator(_Autoencoder):
@@ -473,85 +330,17 @@ class Estimator(_Autoencoder):
     a latent_dim of 2, or the size a type derives from its networks, such as a 'vqvae_grid')."""
 
     model_type = None  # a parameter here, not the read-only property of the fixed types
-
-    def __init__(self, model_type="vae", options=None, beta=None, noise=None, latent_dim=None,
-                       architecture="mlp", encoder_layers=None, decoder_layers=None, encoder_topology=None,
-                       decoder_topology=None, n_layers=None, conv_channels=(8, 16, 32), conv_dense=64,
-                       kernel_size=3, stage_channels=(32, 64, 128, 256), residual_blocks=0,
-                       normalization="batch", latent_channels=None, sampler="auto", gmm_components=10, sampler_options=None, encoder=None, decoder=None,
-                       activation="relu", output_activation="auto", init="auto", reconstruction_loss="bce", optimizer="adam",
-                       learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, momentum=0.9,
-                       weight_decay=0.0, kl_annealing="none", kl_annealing_epochs=10, free_bits=0.0,
-                       lr_schedule="constant", lr_patience=5, gradient_clip=None, epochs=100, steps=None, warmup_steps=0, batch_size=64,
-                       validation_split=0.0, patience=None, min_delta=0.0, seed=42, device="auto",
-                       precision="auto", threads=None, verbose=False, mlflow=False, wandb=False):
-        super().__init__(
-            latent_dim=latent_dim, architecture=architecture, encoder_layers=encoder_layers,
-            decoder_layers=decoder_layers, encoder_topology=encoder_topology,
-            decoder_topology=decoder_topology, n_layers=n_layers, conv_channels=conv_channels,
-            conv_dense=conv_dense, kernel_size=kernel_size, stage_channels=stage_channels,
-            residual_blocks=residual_blocks, normalization=normalization, latent_channels=latent_channels, sampler=sampler,
-            gmm_components=gmm_components, sampler_options=sampler_options, encoder=encoder, decoder=decoder,
-            activation=activation, output_activation=output_activation, init=init,
-            reconstruction_loss=reconstruction_loss, noise=noise, optimizer=optimizer,
-            learning_rate=learning_rate, beta1=beta1, beta2=beta2, epsilon=epsilon, momentum=momentum,
-            weight_decay=weight_decay, kl_annealing=kl_annealing, kl_annealing_epochs=kl_annealing_epochs,
-            free_bits=free_bits, lr_schedule=lr_schedule, lr_patience=lr_patience,
-            gradient_clip=gradient_clip, epochs=epochs, steps=steps, warmup_steps=warmup_steps, batch_size=batch_size,
-            validation_split=validation_split, patience=patience, min_delta=min_delta, seed=seed,
-            device=device, precision=precision, threads=threads, verbose=verbose, mlflow=mlflow, wandb=wandb)
-        self.model_type = model_type
-        self.options = options
-        self.beta = beta
-
-    def _model_section(self) -> dict:
-        model = super()._model_section()
-        extra = {"beta": self.beta, "options": self.options}
-        return {**model, **{k: v for k, v in extra.items() if v is not None}}
+    _own_params = (estimator_params.MODEL_TYPE, estimator_params.OPTIONS, estimator_params.BETA)
+    _own_defaults = {"latent_dim": None}
 
 
 ESTIMATORS = {"ae": AE, "dae": DAE, "vae": VAE, "beta_vae": BetaVAE}
 
 
 def params_from_config(config: Config) -> dict:
-    """The estimator parameters that rebuild the model of `config` (a run folder's, or a file's)."""
-    m, t = config.model, config.training
-    params = dict(
-        latent_dim=m.latent_dim, architecture=m.architecture, n_layers=m.n_layers,
-        encoder_topology=m.encoder_topology, decoder_topology=m.decoder_topology,
-        conv_channels=list(m.conv_channels), conv_dense=m.conv_dense, kernel_size=m.kernel_size,
-        encoder=m.encoder, decoder=m.decoder, activation=m.activation, output_activation=m.output_activation,
-        init=m.init, reconstruction_loss=m.reconstruction_loss, optimizer=t.optimizer.type,
-        learning_rate=t.learning_rate, beta1=t.optimizer.beta1, beta2=t.optimizer.beta2,
-        epsilon=t.optimizer.epsilon, momentum=t.optimizer.momentum, weight_decay=t.optimizer.weight_decay,
-        epochs=t.epochs, batch_size=t.batch_size, validation_split=t.validation_split, patience=t.patience,
-        min_delta=t.min_delta, seed=t.seed, device=t.device, precision=t.precision, threads=t.threads,
-        stage_channels=list(m.stage_channels), residual_blocks=_listed(m.residual_blocks), normalization=m.normalization,
-        sampler=m.sampler, gmm_components=m.gmm_components, sampler_options=dict(m.sampler_options) or None,
-        kl_annealing=t.kl_annealing, kl_annealing_epochs=t.kl_annealing_epochs, free_bits=t.free_bits,
-        lr_schedule=t.lr_schedule, lr_patience=t.lr_patience, gradient_clip=t.gradient_clip,
-        mlflow=t.mlflow, wandb=t.wandb)
-    if m.architecture == "mlp" and not m.n_layers and not m.encoder_topology:
-        params["encoder_layers"] = _layers(m.encoder_layers, m.activation)
-        params["decoder_layers"] = _layers(m.decoder_layers, m.activation)
-    noise = None
-    if m.noise is not None:
-        noise = f"{m.noise.type}:{getattr(m.noise, 'std', None) or getattr(m.noise, 'p')}"
-    params["noise"] = noise
-    if m.type == "beta_vae":
-        params["beta"] = m.beta
-    elif m.type not in ESTIMATORS:
-        params.update(model_type=m.type, options=dict(m.options) or None, beta=m.beta)
-    return params
-
-
-def _layers(layers, activation: str):
-    """Config layers -> the estimator's form: widths, or {units, activation} where one differs."""
-    if not layers:
-        return None
-    if all(l.activation in (None, activation) for l in layers):
-        return [l.units for l in layers]
-    return [l.model_dump() for l in layers]
+    """The estimator parameters that rebuild the model of `config` (a run folder's, or a file's);
+    each estimator keeps those it has."""
+    return estimator_params.from_config(config)
 
 
 def load(path: str | Path, encoder: nn.Module | None = None, decoder: nn.Module | None = None,

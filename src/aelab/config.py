@@ -217,7 +217,7 @@ class ModelConfig(_Section):
     # architecture conv: stride-2 conv layers.
     conv_channels: Annotated[list[Annotated[int, Field(gt=0, le=MAX_WIDTH)]], Field(min_length=1)] = [8, 16, 32]
     conv_dense: Annotated[int, Field(gt=0, le=MAX_WIDTH)] = 64  # architecture conv: the dense layer
-    kernel_size: Literal[3, 5] = 3  # architecture conv
+    kernel_size: Literal[3, 5] = 3  # architecture conv: the convolutions' kernel width
     # Your own networks: import paths of factories, "package.module:function" (models/networks.py
     # says how they are called); they replace the MLP/conv encoder or decoder above.
     encoder: Optional[Annotated[str, Field(min_length=1)]] = None
@@ -350,9 +350,9 @@ class ModelConfig(_Section):
 
 class OptimizerConfig(_Section):
     type: Optimizer = "adam"  # sgd, momentum (heavy ball) or adam
-    beta1: float = Field(0.9, ge=0, lt=1)  # Adam
-    beta2: float = Field(0.999, ge=0, lt=1)  # Adam
-    epsilon: float = Field(1e-8, gt=0)  # Adam
+    beta1: float = Field(0.9, ge=0, lt=1)  # Adam: decay rate of the running mean of the gradients
+    beta2: float = Field(0.999, ge=0, lt=1)  # Adam: decay rate of the running mean of squared gradients
+    epsilon: float = Field(1e-8, gt=0)  # Adam: added to the step's denominator, for numerical stability
     momentum: float = Field(0.9, ge=0, lt=1)  # for `momentum` (heavy ball SGD)
     weight_decay: float = Field(0.0, ge=0)  # L2 penalty on the weights
 
