@@ -92,6 +92,10 @@ def test_rae_samples_from_a_mixture_fitted_to_its_codes_and_has_no_likelihood(tm
     (["model.type=info_vae", "model.options.alpha=2"], "model.options.alpha: Input should be less than or equal to 1"),
     (["model.type=rae", "model.options.regularizer=l1"], "model.options.regularizer: Input should be 'l2' or 'gp'"),
     (["model.type=rae", "model.beta=2"], "beta weighs the KL term, which a model of type 'rae' has not"),
+    # these trained with model.beta set and ignored it without a word
+    (["model.type=wae", "model.beta=4"], "beta weighs the KL term, which a model of type 'wae' has not"),
+    (["model.type=vqvae", "model.beta=4"], "beta weighs the KL term, which a model of type 'vqvae' has not"),
+    (["model.type=wae", "training.kl_annealing=linear"], "training.kl_annealing acts on the KL term, which a model of type 'wae' has not"),
     (["model.type=rae", "model.sampler=prior"], "model.sampler 'prior': a model of type 'rae' has no prior"),
     (["model.type=capacity_vae", "model.options.capacity_steps=0"], "model.options.capacity_steps: Input should be"),
     (["model.type=capacity_vae", "model.beta=4"], "model.beta: a 'capacity_vae' weighs its KL term with model.options.gamma"),

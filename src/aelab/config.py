@@ -175,7 +175,7 @@ OWN_KL_WEIGHT_TYPES = {"info_vae": "options.alpha (the KL's weight is 1 - alpha)
                        "beta_tcvae": "options.beta (the total correlation's weight; the KL's other parts keep 1)",
                        "factor_vae": "options.gamma (the total correlation's weight; the KL keeps 1)"}
 # Built-in types with a prior but no KL term (their codes are matched to the prior another way).
-NO_KL_TYPES = PRIORLESS_TYPES + ("aae",)
+NO_KL_TYPES = PRIORLESS_TYPES + ("aae", "wae", "vqvae", "vqvae_grid")
 # Built-in types whose objective is a game with a discriminator of their own (the trainer's second
 # optimizer, train/second_network.py): training.adversarial_start_epoch delays it; the optional
 # patch-adversarial term (model.adversarial_weight) is not added to them.
