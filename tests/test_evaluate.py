@@ -309,3 +309,19 @@ def test_the_nll_says_how_long_it_will_take_and_limit_measures_a_subset(tmp_path
     assert metrics["test[limit=200]"]["nll"] > 0 and "test[limit=200]" in capsys.readouterr().out
     assert main(["evaluate", str(run), "--limit", "0"]) == 2
     assert "--limit 0" in capsys.readouterr().err
+
+
+def test_cli_evaluate_table_shows_the_models_own_loss_terms(tmp_path, capsys):
+    """A model's own named terms (β-TC-VAE's tc_penalty, a flow posterior's log_det, ...) are in
+    metrics.json; the printed table showed only a fixed list of names and left them out."""
+    from aelab.cli import main
+
+    run = tmp_path / "tc"
+    assert main(["-q", "train", "--no-progress", "--no-figures", "--out", str(run), "--set", "model.type=beta_tcvae",
+                 "--set", "training.epochs=2", "--set", "model.latent_dim=4"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--no-progress"]) == 0
+    rows = [line.split("|")[0].strip() for line in capsys.readouterr().out.splitlines() if "|" in line]
+    test = json.loads((run / "metrics.json").read_text())["test"]
+    assert "tc_penalty" in test and "tc_penalty" in rows and "total_correlation" in rows
+    assert rows.index("kl") < rows.index("tc_penalty") < rows.index("mse")  # beside the loss terms

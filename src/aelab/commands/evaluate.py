@@ -18,7 +18,8 @@ from aelab.vocabulary import PRECISIONS, SAMPLER_CHOICES
 log = logging.getLogger("aelab")
 
 # Rows of the printed table, in order, when present.
-SHOWN = ("loss", "reconstruction_loss", "kl", "mse", "bce", "l1", "psnr", "ssim", "nll", "elbo", "pixel_accuracy",
+LOSS_TERMS = ("loss", "reconstruction_loss", "kl")  # every VAE's; a model's own named terms follow them
+SHOWN = (*LOSS_TERMS, "mse", "bce", "l1", "psnr", "ssim", "nll", "elbo", "pixel_accuracy",
          "max_wrong_pixels", "images_with_wrong_pixels", "images_with_over_one_wrong_pixel",
          "knn_accuracy", "silhouette", "active_units", "mig", "factor_vae_score", "sap", "dci_disentanglement",
          "dci_completeness", "dci_informativeness", "frechet_distance", "frechet_distance_real", "frechet_ratio",
@@ -80,12 +81,12 @@ def run(args: argparse.Namespace) -> int:
                            fd_samples=args.fd_samples, sampler=args.sampler, limit=args.limit)
     print(format_table(results))
     print(f"merged into {Path(args.run) / layout.METRICS}")
-    split, values = next(((s, v) for s, v in reversed(results.items()) if "mutual_information" in v), (None, None))
+    split, values = next(((s, v) for s, v in reversed(results.items()) if "factor_of_dimension" in v), (None, None))
     if values is not None and not data_overrides(args):
         from aelab.explore.factor_traversal import factor_traversal
 
         print(f"factor of each latent dimension ({split}): {', '.join(values['factor_of_dimension'])}")
-        print(factor_traversal(Path(args.run), values["mutual_information"]))
+        print(factor_traversal(Path(args.run), values["factor_mutual_information"]))
     return 0
 
 
@@ -127,11 +128,18 @@ def _cell(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def format_table(results: dict[str, dict]) -> str:
     splits = list(results)
     present = list(dict.fromkeys(k for r in results.values() for k in r))
-    rows = []
-    for k in SHOWN:
+    # a model's own named terms (log_det, iwae_bound, tc_penalty, ...): after the loss terms every model has
+    own = [k for k in present if k not in SHOWN and not any(k.startswith(p + "_") for p in PER_SAMPLER)
+           and all(_is_number(r[k]) for r in results.values() if k in r)]
+    rows = [k for k in LOSS_TERMS if k in present] + own
+    for k in SHOWN[len(LOSS_TERMS):]:
         rows += [k] if k in present else []
         if k in PER_SAMPLER:  # frechet_distance_gmm, ... right after frechet_distance
             rows += [p for p in present if p.startswith(k + "_") and p not in SHOWN]

@@ -163,4 +163,5 @@ def disentanglement_metrics(codes: np.ndarray, factors: np.ndarray, names: list[
     return {"mig": score, "factor_vae_score": factor_vae_score(codes, factors, seed), "sap": sap_score,
             **dci_scores,
             "factor_of_dimension": [names[k] for k in mi.argmax(1)],  # per code dimension
-            "mutual_information": {name: mi[:, k].round(4).tolist() for k, name in enumerate(names)}}
+            # per factor, per code dimension; not "mutual_information", which β-TC-VAE logs as a loss term
+            "factor_mutual_information": {name: mi[:, k].round(4).tolist() for k, name in enumerate(names)}}
