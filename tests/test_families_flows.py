@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from safetensors.numpy import load_file
 from sklearn.datasets import load_digits
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -23,11 +21,10 @@ from aelab import runs
 from aelab.cli import main
 from aelab.config import load_config
 from aelab.evaluate.likelihood import likelihood_bounds
-from aelab.experiments.train_run import train_run
 from aelab.models.flow_vae import planar_step, radial_step
 from aelab.models.registry import build_model
 from test_sklearn_contract import NOT_APPLICABLE, REAL_VALUED
-from test_training import StopAfter
+from resume_runs import same_weights, whole_and_resumed
 
 X = load_digits().data / 16
 TRAIN, TEST = X[:1400], X[1400:]
@@ -217,13 +214,8 @@ def test_bad_options_are_one_line_naming_the_key(setting, says, capsys):
 def test_a_resumed_run_ends_with_the_uninterrupted_run_s_weights(tmp_path, overrides):
     overrides = overrides + ["model.latent_dim=3", "model.encoder_layers=[32]", "training.epochs=4",
                              "training.batch_size=64", "training.checkpoint_every=1", "training.patience=null"]
-    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
-    train_run(load_config(None, overrides), whole, progress=False, figures=False)
-    with pytest.raises(KeyboardInterrupt):
-        train_run(load_config(None, overrides), resumed, progress=False, figures=False, callbacks=[StopAfter(2)])
-    train_run(runs.read_config(resumed), resumed, resume=True, progress=False, figures=False)
-    a, b = load_file(str(whole / runs.MODEL)), load_file(str(resumed / runs.MODEL))
-    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    _, _, whole, resumed = whole_and_resumed(overrides, tmp_path)
+    assert same_weights(whole, resumed)
 
 
 def test_the_explore_commands_and_the_nll_work_on_a_flow_vae(tmp_path, capsys):

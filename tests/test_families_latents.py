@@ -22,6 +22,7 @@ from aelab.config import load_config
 from aelab.experiments.train_run import train_run
 from aelab.models.svae import vmf_sample, vmf_uniform_kl
 from test_training import StopAfter
+from resume_runs import same_weights, whole_and_resumed
 
 X = load_digits().data / 16
 TRAIN, TEST = X[:1400], X[1400:]
@@ -189,10 +190,5 @@ def test_a_resumed_run_ends_with_the_weights_of_the_uninterrupted_one(model_type
     # svae's rejection sampler draws a varying number of values per step, all from the run's generator
     overrides = [f"model.type={model_type}", "model.latent_dim=4", "model.encoder_layers=[32]", "training.epochs=3",
                  "training.batch_size=64", "training.checkpoint_every=1", "training.patience=null"]
-    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
-    train_run(load_config(None, overrides), whole, progress=False, figures=False)
-    with pytest.raises(KeyboardInterrupt):
-        train_run(load_config(None, overrides), resumed, progress=False, figures=False, callbacks=[StopAfter(2)])
-    train_run(runs.read_config(resumed), resumed, resume=True, progress=False, figures=False)
-    wa, wb = load_file(str(whole / runs.MODEL)), load_file(str(resumed / runs.MODEL))
-    assert wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa)
+    _, _, whole, resumed = whole_and_resumed(overrides, tmp_path)
+    assert same_weights(whole, resumed)

@@ -31,7 +31,7 @@ from torch import nn
 from aelab.errors import AelabError
 from aelab.models.autoencoder import Autoencoder
 from aelab.models.code_discriminator import CodeDiscriminator, frozen
-from aelab.models.losses import reconstruction_loss
+from aelab.models.losses import discriminator_loss, reconstruction_loss
 
 
 class AAEOptions(BaseModel):
@@ -81,8 +81,7 @@ class AAE(Autoencoder):
                              "mode with the discriminator started first")
         codes, prior = self._codes
         self._codes = None
-        real, fake = self.code_discriminator(prior).float(), self.code_discriminator(codes).float()
-        return {"discriminator_loss": 0.5 * (F.softplus(-real).mean() + F.softplus(fake).mean())}
+        return {"discriminator_loss": discriminator_loss(self.code_discriminator(prior), self.code_discriminator(codes))}
 
     # -------------------------------------------------------------------------------- prior
     def prior(self, n: int, generator: torch.Generator | None = None,

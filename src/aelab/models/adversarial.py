@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aelab.errors import AelabError
+from aelab.models.losses import discriminator_loss
 
 WIDTH = 16  # channels of the first conv; each halving doubles them (pix2pix: 64; small for a CPU)
 MAX_HALVINGS = 3
@@ -114,5 +115,4 @@ class Adversary(nn.Module):
                              "support model.adversarial_weight)")
         x, x_hat = self._batch
         self._batch = None
-        real, fake = self.discriminator(x).float(), self.discriminator(x_hat).float()
-        return {"discriminator_loss": 0.5 * (F.softplus(-real).mean() + F.softplus(fake).mean())}
+        return {"discriminator_loss": discriminator_loss(self.discriminator(x), self.discriminator(x_hat))}

@@ -27,13 +27,13 @@ VAE's, reconstruction_loss + beta * kl: the ELBO a VAE's compares with. Codes ar
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from aelab.errors import AelabError
 from aelab.models.autoencoder import ForwardOutput
 from aelab.models.code_discriminator import CodeDiscriminator, frozen
+from aelab.models.losses import discriminator_loss
 from aelab.models.vae import VAE
 
 
@@ -91,5 +91,4 @@ class FactorVAE(VAE):
                              "training mode with the discriminator started first")
         codes, permuted = self._codes
         self._codes = None
-        joint, product = self.tc_discriminator(codes).float(), self.tc_discriminator(permuted).float()
-        return {"discriminator_loss": 0.5 * (F.softplus(-joint).mean() + F.softplus(product).mean())}
+        return {"discriminator_loss": discriminator_loss(self.tc_discriminator(codes), self.tc_discriminator(permuted))}

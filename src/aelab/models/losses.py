@@ -66,3 +66,10 @@ def gaussian_log_density(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tens
 def standard_normal_log_density(z: torch.Tensor) -> torch.Tensor:
     """(...,) log N(z; 0, I) of codes (..., latent_dim)."""
     return -0.5 * (z.square() + LOG_2PI).sum(-1)
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """A discriminator's logistic loss: ½ [mean softplus(−D(real)) + mean softplus(D(fake))], its
+    cross-entropy on both; ln 2 ≈ 0.693 at chance, below when it tells them apart. The one used by
+    every discriminator (the patch-adversarial term, aae, factor_vae, vae_gan)."""
+    return 0.5 * (F.softplus(-real_logits.float()).mean() + F.softplus(fake_logits.float()).mean())

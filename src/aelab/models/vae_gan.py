@@ -37,6 +37,7 @@ from torch import nn
 from aelab.errors import AelabError
 from aelab.models.adversarial import PatchDiscriminator
 from aelab.models.code_discriminator import frozen
+from aelab.models.losses import discriminator_loss
 from aelab.models.vae import VAE
 
 
@@ -96,5 +97,4 @@ class VAEGAN(VAE):
                              "mode with the discriminator started first")
         real, decoded = self._images
         self._images = None
-        real_logits, fake_logits = self.discriminator(real).float(), self.discriminator(decoded).float()
-        return {"discriminator_loss": 0.5 * (F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean())}
+        return {"discriminator_loss": discriminator_loss(self.discriminator(real), self.discriminator(decoded))}
