@@ -203,3 +203,17 @@ def test_every_progress_bar_is_tqdm_auto():
             plain += [f"{path.relative_to(src)}:{node.lineno}" for m in modules
                       if m and m.split(".")[0] == "tqdm" and m != "tqdm.auto"]
     assert not plain, plain
+
+
+def test_a_figure_of_bad_images_is_one_error_as_transform_gives(tmp_path):
+    """plot_* checked X less than transform(): NaN pixels drew a figure of NaN without a word."""
+    X = load_digits().images[:200] / 16
+    vae = aelab.VAE(latent_dim=2, seed=0).fit(X, epochs=1)
+    with pytest.raises(aelab.AelabError, match="NaN or infinity"):
+        vae.plot_reconstructions(np.full((3, 8, 8), np.nan))
+    with pytest.raises(aelab.AelabError, match=r"scale them to \[0, 1\]"):
+        vae.plot_latent_map(X * 16)
+    with pytest.raises(aelab.AelabError, match="expecting 64 features"):
+        vae.plot_traversal(np.zeros((3, 5, 5)))
+    with pytest.raises(aelab.AelabError, match="n = 0: ask for at least 1 sample"):
+        vae.plot_samples(n=0)

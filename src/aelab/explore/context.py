@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from aelab import files, runs, stored_samplers
-from aelab.data.dataset import ImageData, from_array
+from aelab.data.dataset import ImageData
 from aelab.data.prepare import prepare_data
 from aelab.errors import AelabError
 from aelab.layout import numbered
@@ -194,12 +194,7 @@ def from_estimator(estimator, X, y=None) -> Context:
     """A fitted aelab estimator and images X (with optional labels y) -> a Context on X.
     X serves as both the data to look at and the reference for nearest images."""
     model = estimator._fitted()
-    try:
-        data = from_array(X, y, name="X")
-    except ValueError as e:
-        raise AelabError(str(e)) from None
-    if data.shape != model.input_shape:
-        raise AelabError(f"X has images of shape {data.shape}; this model expects {model.input_shape}")
+    data = estimator._images(X, labels=y)  # the checks transform() makes: NaN, range, the fitted layout
     ctx = Context(model, data, data, None, estimator.seed)
     if getattr(estimator, "sampler_", None) is not None:
         ctx.use_sampler(estimator.sampler_)

@@ -26,6 +26,7 @@ from aelab.explore.generate import drawing as draw_samples
 from aelab.explore.latent_map import drawing as draw_latent_map
 from aelab.explore.report import metrics_table
 from aelab.layout import LOSS, RECONSTRUCTION
+from aelab.models import samplers
 from aelab.plots.canvas import Figure, png_bytes
 
 NOT_METRICS = ("epoch", "seconds", "learning_rate", "beta")  # history columns that are not losses
@@ -52,6 +53,7 @@ class NotebookMixin:
 
     def plot_samples(self, n: int = 64, seed: int | None = None) -> Figure:
         """n new images from the model's sampler (samples.png of a run, for n = 64)."""
+        samplers.check_request(n, 1.0)  # the Python wording, before the CLI's "-n" limits
         # sampling looks at no image (a run folder's data is not even loaded): a blank one stands for them
         nothing = ImageData(np.zeros((1, *self._fitted().input_shape), np.float32))
         ctx = self._use_sampler(Context(self.model_, nothing, nothing, None, self.seed))
