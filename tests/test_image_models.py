@@ -184,8 +184,11 @@ def test_a_divergence_is_caught_in_the_epoch_it_happens(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="aelab"):
         trainer._warn_if_diverged({"epoch": 3, "loss": 4e11})
         trainer._warn_if_diverged({"epoch": 3, "loss": 30.0})  # KL annealing raises a loss far less
+        trainer.state.epoch = 4
+        trainer._warn_if_diverged({"epoch": 4, "loss": 5e11})  # again: counted, not a line per epoch
     assert [r.getMessage()[:61] for r in caplog.records] == [
         "training diverged in epoch 3: its mean training loss 4e+11 is"]
+    assert trainer._divergences == [3, 4]
 
 
 def test_augmentation_flips_and_shifts_whole_images():

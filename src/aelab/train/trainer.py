@@ -98,6 +98,7 @@ class Trainer:
         # An epoch cut short by Ctrl-C/SIGTERM: its order, next batch and loss sums, so that it
         # continues where it stopped (saved in the checkpoint).
         self._partial: dict | None = None
+        self._divergences: list[int] = []  # epochs whose loss jumped: the first is warned of, the rest summed up
         self._stop = DeferredInterrupts(enabled=False)
         self.progress = progress and self.is_main
         # Callbacks (train/callbacks.py: Callback objects or functions f(trainer, row)) may write
@@ -151,6 +152,9 @@ class Trainer:
                 raise
             finally:
                 bar.close()
+        if len(self._divergences) > 1:
+            log.warning("the training loss jumped in %d more epochs after epoch %d (the last: epoch %d)",
+                        len(self._divergences) - 1, self._divergences[0], self._divergences[-1])
         if self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
         self._call("on_train_end")
@@ -328,6 +332,9 @@ class Trainer:
         (its loss dominates the epoch's mean) leaves weights and normalisation statistics damaged."""
         lowest = min((r["loss"] for r in self.state.history), default=math.inf)
         if 0 < lowest < math.inf and row["loss"] > DIVERGENCE_FACTOR * lowest:
+            self._divergences.append(self.state.epoch)
+            if len(self._divergences) > 1:  # said once; a noisy run (seed 003's DAE) jumped in 99 epochs
+                return
             cfg = self.config.training
             hints = [f"a lower training.learning_rate (now {cfg.learning_rate:g})"]
             if cfg.warmup_steps < 100:
