@@ -147,3 +147,28 @@ def test_the_sweep_samples_caption_says_what_each_model_was_drawn_from(tmp_path)
     assert any(label.startswith("prior") and "prior" in label.split("\n", 1)[1] for label in row_labels)
     single = image_row_figures(trials[1:], 4)["sweep_samples.png"]._suptitle.get_text()
     assert single.startswith("Samples from a Gaussian fitted to the training codes")
+
+
+def _overlapping_labels(ax) -> list[tuple[str, str]]:
+    ax.figure.canvas.draw()
+    boxes = sorted(((t.get_text(), t.get_window_extent()) for t in ax.get_xticklabels() if t.get_text()),
+                   key=lambda box: box[1].x0)
+    return [(a, b) for (a, ea), (b, eb) in zip(boxes, boxes[1:]) if ea.x1 > eb.x0]
+
+
+@pytest.mark.slow
+def test_the_sweep_figure_spreads_doubling_values_so_their_labels_do_not_overlap(tmp_path):
+    """Seed 001's β sweep (0, 0.5, 1, 2, 4, 8) printed "00.51" on a linear axis: the labels
+    must come out apart, with 0 on the axis (symmetric-log), in a real sweep's rows."""
+    from aelab.experiments.figures import metric_figure
+
+    betas = [0, 0.5, 1, 2, 4, 8]
+    base = {**BASE, "model": {"type": "beta_vae", "encoder_layers": [16], "latent_dim": 2}}
+    rows = run_sweep(base, {"model.beta": betas}, folds=1, out=tmp_path / "s", progress=False)
+    fig = metric_figure(rows, "model.beta", None)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "0.5", "1", "2", "4", "8"]
+    assert ax.get_xscale() == "symlog"
+    assert _overlapping_labels(ax) == []
+    positive = metric_figure([{**r, "model.beta": r["model.beta"] or 16} for r in rows], "model.beta", None)
+    assert positive.axes[0].get_xscale() == "log" and _overlapping_labels(positive.axes[0]) == []

@@ -114,6 +114,16 @@ def _text(value) -> str:
 
 
 def metric_plot(out: Path, rows: list[dict], key: str, line_key: str | None) -> Path | None:
+    fig = metric_figure(rows, key, line_key)
+    if fig is None:
+        return None
+    path = out / SWEEP_METRICS.format(param=key.split(".")[-1])
+    save(fig, path)  # temp + rename: whole or absent
+    return path
+
+
+def metric_figure(rows: list[dict], key: str, line_key: str | None):
+    """Each test metric against the swept `key` (one line per value of `line_key`); None: no metric."""
     metrics = [m for m in PLOTTED if any(m in r for r in rows)]
     if not metrics:
         return None
@@ -138,9 +148,7 @@ def metric_plot(out: Path, rows: list[dict], key: str, line_key: str | None) -> 
         if not numeric:
             ax.set_xticks(xs, values, rotation=30, fontsize=7)
         else:
-            ax.set_xticks(xs, values)
-        if numeric and len(xs) > 2 and min(xs) > 0 and max(xs) / min(xs) > 20:
-            ax.set_xscale("log")
+            _spread_scale(ax, xs)
             ax.set_xticks(xs, values)
         ax.grid(alpha=0.3)
     if line_key:
@@ -148,9 +156,19 @@ def metric_plot(out: Path, rows: list[dict], key: str, line_key: str | None) -> 
     fig.suptitle(f"test metrics vs {key} (mean ± std over folds"
                  f"{' and other swept values' if len({r['trial'] for r in rows}) > len(values) * len(types) else ''})", fontsize=10)
     fig.tight_layout()
-    path = out / SWEEP_METRICS.format(param=key.split(".")[-1])
-    save(fig, path)  # temp + rename: whole or absent
-    return path
+    return fig
+
+
+def _spread_scale(ax, xs: list[float]) -> None:
+    """Values that double (β = 0, 0.5, 1, 2, 4, 8) crowd their low end on a linear axis, labels
+    printed over each other: a log axis spaces them, symmetric-log when 0 is one of them."""
+    positive = sorted(x for x in xs if x > 0)
+    if len(positive) < 2 or min(xs) < 0 or positive[-1] / positive[0] < 4:
+        return
+    if min(xs) > 0:
+        ax.set_xscale("log")
+    else:  # linear from 0 up to the smallest positive value, logarithmic above it
+        ax.set_xscale("symlog", linthresh=positive[0], linscale=0.5)
 
 
 def _is_number(text: str) -> bool:
