@@ -65,6 +65,22 @@ def test_the_terms_add_up_to_the_loss():
     gan = fit("vae_gan", {"weight": 0.1, "pixel_weight": 0.5}, epochs=2).history_[-1]
     assert gan["loss"] == pytest.approx(gan["feature_loss"] + gan["kl"] + 0.5 * gan["reconstruction_loss"]
                                         + 0.1 * gan["adversarial_loss"], rel=1e-4)
+    # own_loss: without the game's terms, as validation counts it (the loss figure's train line)
+    assert aae["own_loss"] == pytest.approx(aae["reconstruction_loss"], rel=1e-6)
+    assert factor["own_loss"] == pytest.approx(factor["reconstruction_loss"] + factor["kl"], rel=1e-6)
+
+
+def test_the_loss_figure_draws_the_train_loss_without_the_games_terms():
+    """The train curve of loss.png drew `loss` (with the adversarial term, 2x here) beside a
+    validation loss without it; it draws the history's `own_loss` now, and says so."""
+    from aelab.plots.figures import loss_curves
+
+    history = fit("aae", {"weight": 2.0}, epochs=3, validation_split=0.1).history_
+    ax = loss_curves(history, None).axes[0]
+    train, validation = ax.get_lines()[:2]
+    assert list(train.get_ydata()) == [r["own_loss"] for r in history] != [r["loss"] for r in history]
+    assert list(validation.get_ydata()) == [r["val_loss"] for r in history]
+    assert "without the game" in train.get_label()
 
 
 def gaussian_kl_from_prior(codes: np.ndarray) -> float:

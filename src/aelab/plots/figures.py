@@ -59,7 +59,8 @@ def draw_latent_space(codes, labels, label_names, title: str = "Latent space of 
 
 
 def loss_curves(history: list[dict], path: Path | None) -> Path | Figure:
-    """Train and validation loss per epoch; reconstruction and KL in their own panels for VAEs; the
+    """Train and validation loss per epoch (the train loss without a discriminator game's terms, as
+    validation counts it: the history's `own_loss`); reconstruction and KL in their own panels for VAEs; the
     validation BCE, MSE and L1 per epoch in a panel when the history has them; the adversarial
     term's two losses when it ran; the learning rate and the KL weight when a schedule changed them."""
     epochs = [r["epoch"] for r in history]
@@ -80,8 +81,10 @@ def loss_curves(history: list[dict], path: Path | None) -> Path | Figure:
         ax.set_title("validation reconstruction (per image)")
         ax.grid(alpha=0.3, which="both")
         ax.legend()
+    game = any("own_loss" in r for r in history)  # a model with a discriminator: train without its game's terms
     for ax, (key, title) in zip(axes[0], panels):
-        ax.plot(epochs, [r[key] for r in history], label="train")
+        train = [r.get("own_loss", r[key]) if key == "loss" else r[key] for r in history]
+        ax.plot(epochs, train, label="train (without the game's terms)" if key == "loss" and game else "train")
         if f"val_{key}" in history[0]:
             ax.plot(epochs, [r[f"val_{key}"] for r in history], label="validation")
         ax.set_xlabel("epoch")

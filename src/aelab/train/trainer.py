@@ -292,6 +292,8 @@ class Trainer:
         self.state.train_seconds += seconds
         self.state.samples_seen += len(train)
         row = {"epoch": self.state.epoch, **{k: float(v) / len(train) for k, v in zip(sums, totals.tolist())}}
+        if discriminating:  # the loss without the game's terms: what validation and the loss figure compare
+            row["own_loss"] = model.own_loss(row)
         if validation is not None:
             terms = mean_objective(model, validation, seed=cfg.seed + 1, labels=self._validation_labels,
                                    reconstruction_metrics=True)
@@ -319,7 +321,7 @@ class Trainer:
         if validation is None and beta is not None:  # the objective at full beta, not the annealed one
             monitored = row["reconstruction_loss"] + model.kl_beta * row["kl"]
         elif validation is None:  # the autoencoder's own objective, as validation's: without a game's terms
-            monitored = model.own_loss(row)
+            monitored = row.get("own_loss", row["loss"])
         if cfg.lr_schedule == "plateau":
             s = self.state
             s.lr_best_loss, s.lr_bad_epochs, s.lr_scale = schedules.plateau_step(
