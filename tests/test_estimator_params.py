@@ -56,8 +56,8 @@ def test_a_subclass_declares_only_its_own_and_gets_the_rest():
 
 
 def test_a_row_added_to_the_table_reaches_init_get_params_the_config_and_the_docstring(monkeypatch):
-    # adversarial_weight is a config key the estimators do not offer today: one row makes it one.
-    row = Param("adversarial_weight", "model.adversarial_weight")
+    # training.snapshot_every is a config key the estimators do not offer: one row makes it one.
+    row = Param("snapshot_every", "training.snapshot_every")
     monkeypatch.setattr(estimator_params, "PARAMS", (*estimator_params.PARAMS, row))
     monkeypatch.setattr(estimator_params, "ALL", (*estimator_params.ALL, row))
 
@@ -65,15 +65,15 @@ def test_a_row_added_to_the_table_reaches_init_get_params_the_config_and_the_doc
         """An AE whose table has one row more."""
         _model_type = "ae"
 
-    assert inspect.signature(Patched).parameters["adversarial_weight"].default == 0.0  # the schema's default
-    estimator = Patched(adversarial_weight=0.5, encoder_layers=[8], epochs=1)
-    assert estimator.get_params()["adversarial_weight"] == 0.5 == clone(estimator).adversarial_weight
+    assert inspect.signature(Patched).parameters["snapshot_every"].default is None  # the schema's default
+    estimator = Patched(snapshot_every=5, encoder_layers=[8], epochs=1)
+    assert estimator.get_params()["snapshot_every"] == 5 == clone(estimator).snapshot_every
     config = estimator._config()
-    assert config.model.adversarial_weight == 0.5  # parameter -> config
-    assert estimator_params.from_config(config)["adversarial_weight"] == 0.5  # config -> parameter
-    default, meaning = documented(Patched)["adversarial_weight"]
-    assert default == "0.0" and "PatchGAN" in meaning and "`model.adversarial_weight`" in meaning
-    assert "adversarial_weight" not in inspect.signature(aelab.AE).parameters  # classes made before: as they were
+    assert config.training.snapshot_every == 5  # parameter -> config
+    assert estimator_params.from_config(config)["snapshot_every"] == 5  # config -> parameter
+    default, meaning = documented(Patched)["snapshot_every"]
+    assert default == "None" and "snapshot" in meaning and "`training.snapshot_every`" in meaning
+    assert "snapshot_every" not in inspect.signature(aelab.AE).parameters  # classes made before: as they were
 
 
 def test_parameters_round_trip_through_a_saved_model(tmp_path):
@@ -87,3 +87,18 @@ def test_parameters_round_trip_through_a_saved_model(tmp_path):
     params = api.params_from_config(dae.config_)
     assert (params["noise"], params["steps"], params["warmup_steps"], params["encoder_layers"]) == \
         ("salt_pepper:0.2", 6, 2, [16, 8])
+
+
+def test_the_sharp_loss_and_adversarial_settings_reach_training():
+    """ms_ssim_weight, adversarial_weight and adversarial_start_epoch were config keys only: an
+    estimator could not ask for them. Trained for real on digits (8x8 images)."""
+    from sklearn.datasets import load_digits
+
+    X = (load_digits().data[:400] / 16).reshape(-1, 8, 8)
+    common = dict(latent_dim=4, encoder_layers=[32], epochs=3, batch_size=64, seed=0,
+                  reconstruction_loss="ms_ssim_l1")
+    light, heavy = (aelab.Estimator(ms_ssim_weight=w, **common).fit(X) for w in (0.2, 0.9))
+    assert light.get_params()["ms_ssim_weight"] == 0.2 and light.history_[0]["loss"] != heavy.history_[0]["loss"]
+    game = aelab.Estimator(adversarial_weight=0.1, adversarial_start_epoch=1, **common).fit(X)
+    assert ["adversarial_loss" in r for r in game.history_] == [False, True, True]
+    assert clone(game).get_params()["adversarial_start_epoch"] == 1
