@@ -58,7 +58,7 @@ class Run:
         refused). `restart`: a folder left by a run killed before its first checkpoint (no process
         holds it) is emptied and claimed again, as a sweep restarts such a trial."""
         path = Path(path)
-        if restart and path.is_dir() and not (path / CHECKPOINT).is_file() and runs.is_locked(path) is False:
+        if restart and path.is_dir() and not (path / CHECKPOINT).is_file() and not runs.is_locked(path):
             runs.lock_run(path)  # refused if a process took it meanwhile
             run = cls(path, held=True, new=True)
             run._remove_files()
@@ -89,10 +89,10 @@ class Run:
         return cls(runs.lock_run(path), held=True)
 
     @classmethod
-    def at(cls, path: str | Path) -> Run:
+    def at(cls, path: str | Path, resumed: bool = False) -> Run:
         """A folder written without a claim: train_run(config, path) from Python, and the other
         ranks of a torchrun (rank 0 holds the folder)."""
-        return cls(path)
+        return cls(path, resumed=resumed)
 
     @classmethod
     def open(cls, path: str | Path) -> Run:

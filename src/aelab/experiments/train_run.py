@@ -41,7 +41,7 @@ def train_run(config: Config, run: Run | str | Path, resume: bool = False, progr
     Under torchrun (`context` set) every rank trains; rank 0 alone writes, the others return {}.
     With training.mlflow / training.wandb the run is also logged to those trackers (a sweep's
     trials as children of `tracking_parent`, the sweep's tracking.json)."""
-    run = run if isinstance(run, Run) else Run.at(run)
+    run = run if isinstance(run, Run) else Run.at(run, resumed=resume)
     active = _trackers(config, run.path, resume, tracking_parent) if context is None or context.is_main else []
     try:
         metrics = _train_run(config, run, resume, progress, [*(callbacks or []), *active], figures, context)
