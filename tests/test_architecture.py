@@ -19,6 +19,7 @@ LAYERS = {
     "data": 1,
     "models": 2,
     "train": 3, "runs": 3,  # runs.py: saving and loading a model file, the run folder's own files
+    "run": 3,  # run.py: the Run object, a run folder with its life, its files, its model and data
     "stored_samplers": 3,  # a run's fitted samplers, each in its own file
     "evaluate": 4,
     "plots": 5, "explore": 5,

@@ -41,12 +41,13 @@ from aelab.explore.context import from_estimator
 from aelab.explore.notebook import NotebookMixin
 from aelab.explore.run_figures import reconstruction_picks
 from aelab.models import inference, samplers
-from aelab.models.registry import build_model, complete_options
+from aelab.run import Run
 from aelab.train import checkpoint, trackers
-from aelab.train.schedules import resolve_steps
+from aelab.train.assemble import assemble, fit
 from aelab.train.trainer import Trainer, pick_device
 
 CODE_SAMPLE = 4096  # training images whose codes fit an AE's sampling distribution
+NO_LABELS = "a '{type}' learns from labels: call fit(X, y)"
 TRACKER_RUNS = layout.RUNS_ROOT  # mlflow=True / wandb=True from Python: runs/mlflow/mlflow.db, runs/wandb/
 
 
@@ -115,21 +116,16 @@ class _Autoencoder(NotebookMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
         data = self._images(X, fitting=True, labels=y)
         encoder, decoder = self._networks()
         train, validation = split(data, config.training.validation_split, config.training.seed)
-        config = resolve_steps(complete_options(config, train), len(train))  # e.g. a CVAE's classes
-        samplers.check_options(config.model)  # a misspelt sampler setting is said before training
+        # the steps `aelab train` takes: what the data decides (a CVAE's classes), then the model
         with trust.allowing(config.model.encoder, config.model.decoder):  # factories the caller named
-            self.model_ = build_model(config.model, data.shape, encoder, decoder, seed=config.training.seed)
-        kind = samplers.resolve(self.model_)
+            config, self.model_, kind = assemble(config, train, encoder, decoder, no_labels=NO_LABELS)
         options = None if kind == "prior" else samplers.options_for(kind, config.model)
-        if self.model_.needs_labels and data.labels is None:
-            raise AelabError(f"a '{config.model.type}' learns from labels: call fit(X, y)")
-        labels = (lambda d: None if d is None or not self.model_.needs_labels else torch.from_numpy(d.labels))
         name = f"{config.model.type}-{datetime.now():%Y%m%d-%H%M%S}"  # the tracker runs' name
         active = trackers.from_config(config, Path(TRACKER_RUNS), name)
         trainer = Trainer(self.model_, config, pick_device(config.training.device), progress=self.verbose,
                           callbacks=[*(callbacks or []), *active])
         try:
-            self._learn(trainer, config, data, train, validation, labels, kind, options)
+            self._learn(trainer, config, data, train, validation, kind, options)
         except BaseException as e:
             trackers.fail(active, interrupted=isinstance(e, KeyboardInterrupt))
             raise
@@ -140,9 +136,8 @@ class _Autoencoder(NotebookMixin, ClassNamePrefixFeaturesOutMixin, TransformerMi
                 trackers.finish(active, numbers, [self.save(Path(folder) / runs.MODEL)])
         return self
 
-    def _learn(self, trainer, config, data, train, validation, labels, kind, options) -> None:
-        state = trainer.fit(train.tensor(), None if validation is None else validation.tensor(),
-                            labels=labels(train), validation_labels=labels(validation))
+    def _learn(self, trainer, config, data, train, validation, kind, options) -> None:
+        state = fit(trainer, train, validation)
         self.model_.eval()
         self.config_, self.history_, self.n_epochs_ = config, state.history, state.epoch
         # a few images the notebook page (and plot_reconstructions() without X) reconstructs: held-out ones if any
@@ -360,8 +355,10 @@ def load(path: str | Path, encoder: nn.Module | None = None, decoder: nn.Module 
         if saved.get(key) == _CUSTOM and given is None:
             raise AelabError(f"{file} was fitted with a custom {key} given as a Python object; its code was "
                              f"not saved: pass it again, aelab.load(path, {key}=...)")
-    model, config, meta, extra = runs.load_model(path, encoder=copy.deepcopy(encoder),
-                                                 decoder=copy.deepcopy(decoder), with_extra=True)
+    folder = Run.open(path) if Path(path).is_dir() else None  # a run folder, or a model file
+    copies = {"encoder": copy.deepcopy(encoder), "decoder": copy.deepcopy(decoder)}
+    model, config, meta, extra = (folder.load(**copies) if folder is not None
+                                  else runs.load_model(path, with_extra=True, **copies))
     params = params_from_config(config)
     params.update({k: v for k, v in saved.items() if v != _CUSTOM})
     params.update({k: v for k, v in (("encoder", encoder), ("decoder", decoder)) if v is not None})
@@ -371,10 +368,10 @@ def load(path: str | Path, encoder: nn.Module | None = None, decoder: nn.Module 
     estimator.layout_ = meta.get("layout", list(model.input_shape))
     estimator.n_features_in_ = math.prod(estimator.layout_)
     estimator.sampler_ = _stored_sampler(Path(path), model, config, meta, extra)
-    if Path(path).is_dir():  # a run folder: its figures, metrics and history show in a notebook
-        estimator.run_folder_ = Path(path)
-        if (Path(path) / runs.HISTORY).is_file():
-            estimator.history_ = runs.read_history(Path(path) / runs.HISTORY)
+    if folder is not None:  # a run folder: its figures, metrics and history show in a notebook
+        estimator.run_folder_ = folder.path
+        if folder.has(runs.HISTORY):
+            estimator.history_ = folder.history
     return estimator
 
 

@@ -10,6 +10,9 @@ A folder belongs to one run: the run claims it by creating `.aelab-lock` exclusi
 runs started on one folder only one gets it, and holds an advisory lock (flock) on that file while
 it works in the folder; `--resume` and a second claim are refused while it does. The kernel drops
 the lock when the process dies, kill -9 included.
+
+These are the file-level pieces; the rest of aelab reaches a run folder through the object they
+make up, aelab.run.Run (its life, config.json written once, its summary, model and data).
 """
 
 from __future__ import annotations

@@ -21,16 +21,14 @@ def add_commands(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aelab import runs, stored_samplers
+    from aelab import stored_samplers
     from aelab.explore.context import open_run
+    from aelab.run import Run
 
     ctx = open_run(args.run)
-    runs.lock_run(ctx.folder)  # not while a training (--resume) works in the folder
-    try:
+    with Run.hold(ctx.folder):  # not while a training (--resume) works in the folder
         codes = ctx.train_codes
         fitted = stored_samplers.fit(ctx.model, args.sampler, codes, ctx.seed, progress=not args.no_progress)
         path = stored_samplers.save(ctx.folder, fitted, ctx.model, ctx.seed)
-    finally:
-        runs.release(ctx.folder)
     print(f"{path} ({fitted.description}, fitted to {len(codes)} codes in {fitted.fit_seconds:.1f} s)")
     return 0

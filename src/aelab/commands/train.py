@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import math
-import shutil
 from pathlib import Path
 
 from aelab.errors import AelabError, StoppedBySignal
@@ -80,17 +79,12 @@ def _config(path: str | None, overrides: list[str]):
 def _run(args: argparse.Namespace, distributed) -> int:
     from aelab import runs
     from aelab.config import load_config, read_config_file
+    from aelab.run import Run
 
     if args.resume:
-        run_dir = Path(args.resume)
         if args.config or args.out or args.name:
             raise AelabError("--resume continues a run with its own config; drop --config, --out and --name")
-        if not (run_dir / runs.CONFIG).is_file():
-            raise AelabError(f"{run_dir} has no {runs.CONFIG} or {runs.CHECKPOINT} to resume from; is it an aelab "
-                             "run folder?")
-        if (run_dir / runs.MODEL).is_file() and not (run_dir / runs.CHECKPOINT).is_file():
-            raise AelabError(f"{run_dir} has finished and has no {runs.CHECKPOINT} to continue from; "
-                             "train a new run (runs are never overwritten)")
+        run_dir = Run.check_resumable(args.resume)
         changed = [o for o in args.overrides if not o.strip().startswith("training.")]
         if changed:  # checked before anything is read or written: the run stays resumable
             raise AelabError(f"--resume keeps the run's data and model; only training.* settings can change "
@@ -105,8 +99,8 @@ def _run(args: argparse.Namespace, distributed) -> int:
 
 
 def _train(args: argparse.Namespace, distributed, config, run_dir: Path | None) -> int:
-    from aelab import runs
     from aelab.experiments.train_run import train_run
+    from aelab.run import Run
     from aelab.models.registry import model_class
     from aelab.train.schedules import check_model_type
 
@@ -124,34 +118,33 @@ def _train(args: argparse.Namespace, distributed, config, run_dir: Path | None) 
     main = context is None or context.is_main
     if not main:
         log.setLevel(logging.WARNING)
-    created = False
-    if main and args.resume:
-        runs.lock_run(run_dir)  # refused while another process trains in it
-    if main and not args.resume:
-        created = not args.out or not Path(args.out).exists()
-        run_dir = runs.claim_dir(args.out) if args.out else runs.new_run_dir(args.runs_dir, config, args.name)
+    run = None  # rank 0's hold on the run folder
+    if main:
+        run = (Run.resume(run_dir) if args.resume  # refused while another process trains in it
+               else Run.claim(args.out) if args.out else Run.create(args.runs_dir, config, args.name))
+        run_dir = run.path
     if context is not None:
         run_dir = Path(distributed.share(str(run_dir) if main else None, context))
         log.info("%d processes (%s), global batch %d", context.world_size, context.backend,
                  config.training.batch_size)
     log.info("run folder: %s", run_dir)
     try:
-        metrics = train_run(config, run_dir, resume=bool(args.resume), progress=not args.no_progress,
+        metrics = train_run(config, run or run_dir, resume=bool(args.resume), progress=not args.no_progress,
                             figures=not args.no_figures, context=context)
     except BaseException as e:
         if not main:
             raise
-        if not args.resume and not (run_dir / runs.CHECKPOINT).is_file():
-            # Nothing trained yet: leave no half-made run behind. A folder the user made stays, empty.
-            _remove_new_run(run_dir, created)
-            if isinstance(e, KeyboardInterrupt):
-                raise StoppedBySignal("interrupted before the first checkpoint; nothing was saved") from None
-        elif isinstance(e, KeyboardInterrupt):
+        # Nothing trained yet (no checkpoint): a new run leaves nothing behind (Run.fail_cleanup);
+        # a folder the user made stays, empty.
+        undone = run.fail_cleanup()
+        if isinstance(e, KeyboardInterrupt) and undone:
+            raise StoppedBySignal("interrupted before the first checkpoint; nothing was saved") from None
+        if isinstance(e, KeyboardInterrupt):
             raise StoppedBySignal(f"interrupted; the checkpoint is saved: continue with aelab train --resume {run_dir}") from None
         raise
     finally:
         if main:
-            runs.release(run_dir)
+            run.release()
     if not main:
         return 0
     test = metrics["test"]
@@ -162,16 +155,3 @@ def _train(args: argparse.Namespace, distributed, config, run_dir: Path | None) 
     print(run_dir)
     return 0
 
-
-def _remove_new_run(run_dir: Path, created: bool) -> None:
-    """Undo a run that saved no checkpoint: its folder if this run made it, else only its files
-    (the folder was empty when claimed, so everything in it is this run's)."""
-    from aelab import runs
-
-    if created:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        return
-    for item in run_dir.iterdir():
-        if item.name != runs.LOCK:
-            shutil.rmtree(item, ignore_errors=True) if item.is_dir() and not item.is_symlink() else item.unlink(missing_ok=True)
-    runs.release(run_dir, remove_lock=True)

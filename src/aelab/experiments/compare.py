@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aelab import files, layout, runs
 from aelab.errors import AelabError
+from aelab.run import Run
 from aelab.plots.figures import loss_overlay
 
 COMPARE_CSV, COMPARE_MD = layout.COMPARE_CSV, layout.COMPARE_MD
@@ -25,31 +26,19 @@ TEST_METRICS = ("loss", "reconstruction_loss", "kl", "mse", "bce", "l1", "nll", 
 
 
 def run_row(run: Path, name: str) -> dict:
-    """What one run is and what it reached; AelabError when `run` is not a finished run folder."""
-    if not (run / runs.METRICS).is_file() or not (run / runs.MODEL).is_file():
+    """What one run is and what it reached (Run.summary, as serve lists it and index.html heads
+    with); AelabError when `run` is not a finished run folder or its numbers are damaged."""
+    folder = Run.open(run)
+    if not folder.has(runs.METRICS) or not folder.has(runs.MODEL):
         raise AelabError(f"{run} is not a finished aelab run (no {runs.METRICS} or {runs.MODEL}); "
                          "give run folders written by aelab train")
-    model, config, _ = runs.load_model(run)
-    metrics = runs.read_json(run / runs.METRICS)
-    test = metrics.get("test", {})
-    if not isinstance(test, dict):
-        raise AelabError(f"{run / runs.METRICS}: 'test' should be an object of metrics, not {type(test).__name__}; "
-                         f"delete it and run aelab evaluate {run} to write it again")
-    row = {"run": name, "type": config.model.type, "architecture": config.model.architecture,
-           "latent_dim": config.model.latent_dim, "dataset": config.data.dataset,
-           "parameters": sum(p.numel() for p in model.parameters()),
-           **{k: _number(metrics, k, run) for k in ("epochs_run", "best_epoch", "train_seconds")}}
-    row.update({f"test_{k}": _number(test, k, run) for k in TEST_METRICS if test.get(k) is not None})
+    found = folder.summary(strict=True)
+    test = found["metrics"].get("test", {})
+    row = {"run": name, **{k: found[k] for k in ("type", "architecture", "latent_dim", "dataset")},
+           "parameters": sum(p.numel() for p in folder.model().parameters()),
+           **{k: found[k] for k in ("epochs_run", "best_epoch", "train_seconds")}}
+    row.update({f"test_{k}": test[k] for k in TEST_METRICS if test.get(k) is not None})
     return row
-
-
-def _number(values: dict, key: str, run: Path):
-    """values[key]: a number or None; anything else (a hand-edited or forged file) is one line."""
-    value = values.get(key)
-    if value is None or isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value
-    raise AelabError(f"{run / runs.METRICS}: {key} is {str(value)[:40]!r}, not a number; "
-                     f"delete it and run aelab evaluate {run} to write it again")
 
 
 def collect(paths: list[str | Path]) -> tuple[list[dict], dict[str, list[dict]]]:
@@ -59,8 +48,7 @@ def collect(paths: list[str | Path]) -> tuple[list[dict], dict[str, list[dict]]]
     paths = [Path(p) for p in paths]
     names = _names(paths)
     rows = [run_row(p, n) for p, n in zip(paths, names)]
-    histories = {n: runs.read_history(p / runs.HISTORY) if (p / runs.HISTORY).is_file() else []
-                 for p, n in zip(paths, names)}
+    histories = {n: Run.open(p).history for p, n in zip(paths, names)}
     return rows, histories
 
 

@@ -9,10 +9,11 @@ import json
 import math
 from pathlib import Path
 
-from aelab import files, runs
+from aelab import files
 from aelab.layout import RESULTS_CSV, RESULTS_MD
 from aelab.experiments.figures import write_sweep_figures
 from aelab.experiments.kfold import format_mean_std
+from aelab.run import Run
 
 # Reported when present, in this order; all on the test split (the held-out fold under CV).
 METRICS = ("loss", "reconstruction_loss", "kl", "mse", "bce", "l1", "pixel_accuracy",
@@ -30,7 +31,7 @@ SUMMARY = ("loss", "kl", "mse", "pixel_accuracy", "images_with_over_one_wrong_pi
 
 
 def trial_row(trial) -> dict:
-    metrics = json.loads((trial.run / runs.METRICS).read_text())
+    metrics = Run.open(trial.run).metrics
     row = {"trial": trial.name, "fold": "" if trial.fold is None else trial.fold}
     if trial.variant is not None:
         row["variant"] = trial.variant

@@ -14,19 +14,16 @@ import torch
 from aelab import layout, runs, stored_samplers
 from aelab.config import Config
 from aelab.data.prepare import prepare_data
-from aelab.errors import AelabError
 from aelab.evaluate.metrics import constant_baseline, evaluate
 from aelab.experiments.live_history import LiveHistory
 from aelab.explore.context import Context
 from aelab.explore.report import write_report
 from aelab.explore.run_figures import write_all
 from aelab.explore.snapshots import Snapshots
-from aelab.models import samplers
-from aelab.models.registry import build_model, complete_options, model_class
 from aelab.models.summary import format_summary
-from aelab.models.topology import resolve_widths
+from aelab.run import Run
 from aelab.train import distributed, trackers
-from aelab.train.schedules import resolve_steps
+from aelab.train.assemble import assemble, fit
 from aelab.train.tensorboard import TensorBoardLog
 from aelab.train.trainer import Trainer, pick_device
 
@@ -36,21 +33,22 @@ TRACKED_FILES = (*layout.TRAINING_FIGURES, layout.TRAINING_GIF, layout.MODEL, la
                  layout.CONFIG)
 
 
-def train_run(config: Config, run: Path, resume: bool = False, progress: bool = True,
+def train_run(config: Config, run: Run | str | Path, resume: bool = False, progress: bool = True,
               callbacks: list[Callable] | None = None, figures: bool = True,
               context: distributed.Context | None = None, tracking_parent: dict | None = None) -> dict:
-    """Train as `config` says and write everything into the folder `run`. Returns the metrics.
+    """Train as `config` says and write everything into the run folder `run` (a Run the caller
+    claimed, or a path written without a claim). Returns the metrics.
     Under torchrun (`context` set) every rank trains; rank 0 alone writes, the others return {}.
     With training.mlflow / training.wandb the run is also logged to those trackers (a sweep's
     trials as children of `tracking_parent`, the sweep's tracking.json)."""
-    run = Path(run)
-    active = _trackers(config, run, resume, tracking_parent) if context is None or context.is_main else []
+    run = run if isinstance(run, Run) else Run.at(run, resumed=resume)
+    active = _trackers(config, run.path, resume, tracking_parent) if context is None or context.is_main else []
     try:
         metrics = _train_run(config, run, resume, progress, [*(callbacks or []), *active], figures, context)
     except BaseException as e:
         trackers.fail(active, interrupted=isinstance(e, KeyboardInterrupt))
         raise
-    trackers.finish(active, metrics, [run / name for name in TRACKED_FILES if (run / name).is_file()])
+    trackers.finish(active, metrics, [run.path / name for name in TRACKED_FILES if run.has(name)])
     return metrics
 
 
@@ -66,60 +64,43 @@ def _trackers(config: Config, run: Path, resume: bool, parent: dict | None) -> l
     return active
 
 
-def _train_run(config: Config, run: Path, resume: bool, progress: bool, callbacks: list, figures: bool,
+def _train_run(config: Config, run: Run, resume: bool, progress: bool, callbacks: list, figures: bool,
                context: distributed.Context | None) -> dict:
     main = context is None or context.is_main
+    folder = run.path
     if main:
-        run.mkdir(parents=True, exist_ok=True)
-        if not resume:  # first: a run killed from here on can be resumed
-            runs.write_json(run / runs.CONFIG, config.to_dict())
+        folder.mkdir(parents=True, exist_ok=True)
     runs.set_threads(config.training.threads)
     train, validation, test = prepare_data(config)
-    # What the data decides, written into config.json so that the run reloads and resumes the same:
-    # options such as a CVAE's number of classes, a latent grid's latent_dim, the widths n_layers or
-    # encoder_topology give, and the epochs that training.steps needs.
-    resolved = complete_options(config, train)
-    resolved = resolve_widths(resolved, train.shape, model_class(config.model.type).encoder_outputs(resolved.model.latent_dim))
-    resolved = resolve_steps(resolved, len(train))
-    if resolved is not config:
-        config = resolved
-        if main and not resume:
-            runs.write_json(run / runs.CONFIG, config.to_dict())
-    model = build_model(config.model, train.shape, seed=config.training.seed)
-    samplers.check_options(config.model)  # a misspelt sampler setting is said now, not after training
-    sampler = samplers.resolve(model)
-    if sampler != "prior":
-        samplers.options_for(sampler, config.model)
+    # What the data decides is written into config.json (once: a run killed from then on can be
+    # resumed), so that the run reloads and resumes the same.
+    config, model, sampler = assemble(config, train)
+    if main and not resume:
+        run.write_config(config)
     if main:
         log.info("model:\n%s", format_summary(model))
-    if model.needs_labels and train.labels is None:
-        raise AelabError(f"model.type '{config.model.type}' learns from labels; {train.name} has none "
-                         "(use a labelled dataset, e.g. a folder with one sub-folder per class)")
     device = distributed.device_for(context, config.training.device) or pick_device(config.training.device)
     # Training callbacks (train/callbacks.py): the caller's first, so that one which stops
     # training is seen by the snapshots (a last strip) and TensorBoard; each writes its last
     # files when training ends.
     callbacks = list(callbacks or [])
     if config.training.snapshot_every:  # reconstruction strips during training, then training.gif
-        callbacks.append(Snapshots(run, test, config.training.snapshot_every, config.training.seed))
+        callbacks.append(Snapshots(folder, test, config.training.snapshot_every, config.training.seed))
     if config.training.tensorboard and main:
         every = config.training.snapshot_every or max(1, config.training.epochs // 10)
-        callbacks.append(TensorBoardLog(run, test, every, config.training.seed))
+        callbacks.append(TensorBoardLog(folder, test, every, config.training.seed))
     if main:  # history.csv during training, for `aelab serve` (after the snapshot of the epoch)
-        callbacks.append(LiveHistory(run / runs.HISTORY))
+        callbacks.append(LiveHistory(folder / runs.HISTORY))
     trainer = Trainer(model, config, device, progress=progress, callbacks=callbacks, context=context)
-    if resume and (run / runs.CHECKPOINT).is_file():
-        trainer.load_checkpoint(run / runs.CHECKPOINT)
-        log.info("resuming %s after epoch %d", run, trainer.state.epoch)
+    if resume and run.has(runs.CHECKPOINT):
+        trainer.load_checkpoint(folder / runs.CHECKPOINT)
+        log.info("resuming %s after epoch %d", folder, trainer.state.epoch)
     elif resume:  # killed before its first checkpoint: start again (same seed, same result)
-        log.info("%s has no checkpoint yet: training it from the start", run)
+        log.info("%s has no checkpoint yet: training it from the start", folder)
     if main and resume:  # after the checkpoint fitted: a refused --resume leaves config.json as it was
-        runs.write_json(run / runs.CONFIG, config.to_dict())
+        run.write_config(config)
+    state = fit(trainer, train, validation, checkpoint_path=folder / runs.CHECKPOINT)
     labelled = model.needs_labels
-    state = trainer.fit(train.tensor(), None if validation is None else validation.tensor(),
-                        checkpoint_path=run / runs.CHECKPOINT,
-                        labels=_labels(train) if labelled else None,
-                        validation_labels=_labels(validation) if labelled and validation is not None else None)
     if not main:
         return {}
     model.eval()
@@ -147,21 +128,21 @@ def _train_run(config: Config, run: Path, resume: bool, progress: bool, callback
                                                              config.model.reconstruction_loss,
                                                              ms_ssim_weight=config.model.ms_ssim_weight)
     warn_if_useless(metrics["test"], config)
-    runs.write_json(run / runs.METRICS, metrics)
-    runs.write_history(run / runs.HISTORY, state.history)
-    runs.save_model(run / runs.MODEL, model.cpu(), config,
+    runs.write_json(folder / runs.METRICS, metrics)
+    runs.write_history(folder / runs.HISTORY, state.history)
+    runs.save_model(folder / runs.MODEL, model.cpu(), config,
                     {"label_names": test.label_names, "binary": binary, "dataset": test.name})
-    context = Context(model, test, train, run, config.training.seed)
+    context = Context(model, test, train, folder, config.training.seed)
     if sampler != "prior":  # samples.png, generate, evaluate draw from it: fitted once, stored in the run
         fitted = stored_samplers.fit(model, sampler, context.train_codes, config.training.seed, progress)
-        stored_samplers.save(run, fitted, model, config.training.seed)
+        stored_samplers.save(folder, fitted, model, config.training.seed)
         context.use_sampler(fitted)
         metrics["sampler_seconds"] = round(fitted.fit_seconds, 3)
         log.info("fitted the %s sampler in %.1f s", sampler, fitted.fit_seconds)
-        runs.write_json(run / runs.METRICS, metrics)
+        runs.write_json(folder / runs.METRICS, metrics)
     if figures:
         write_all(context, state.history)
-        write_report(run)
+        write_report(folder)
     return metrics
 
 

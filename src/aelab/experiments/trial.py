@@ -5,7 +5,6 @@ in a child process of the local pool, and in a child process on a cluster worker
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import torch
@@ -16,6 +15,7 @@ from aelab.evaluate.run_evaluation import measure, merge_metrics, sample_quality
 from aelab.experiments.train_run import train_run
 from aelab.models import samplers
 from aelab.models.inference import encode
+from aelab.run import Run
 from aelab.train import trackers
 
 
@@ -40,15 +40,15 @@ def run_trial(config_dict: dict, run_dir: str, threads: int | None, figures: boo
 
 def _run_trial(config, run: Path, figures: bool, evaluation: dict | None) -> None:
     if not (run / runs.METRICS).is_file():
-        resume = (run / runs.CHECKPOINT).is_file() and (run / runs.CONFIG).is_file()
         files.route(run / runs.CONFIG)  # the trial's folder is not a link to elsewhere
-        if not resume and run.exists():
-            shutil.rmtree(run)  # a trial that died before its first checkpoint: start it again
-        files.make_folder(run)
+        # Claimed and held as `aelab train` holds its folder: an interrupted trial resumes from its
+        # checkpoint; one that died before its first checkpoint starts again (same seed, same result).
+        resume = (run / runs.CHECKPOINT).is_file() and (run / runs.CONFIG).is_file()
         parent = run.parent.parent / trackers.SWEEP_FILE  # the sweep's tracker runs (training.mlflow, .wandb)
-        train_run(config, run, resume=resume, progress=False, figures=figures,
-                  tracking_parent=runs.read_json(parent) if parent.is_file() else None)
-    model, _, _ = runs.load_model(run)
+        with Run.resume(run) if resume else Run.claim(run, restart=True) as held:
+            train_run(config, held, resume=resume, progress=False, figures=figures,
+                      tracking_parent=runs.read_json(parent) if parent.is_file() else None)
+    model = Run.open(run).model()
     evaluation = evaluation or {}
     parts = split_data(config)
     test = parts["test"]

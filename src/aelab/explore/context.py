@@ -12,14 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from aelab import files, runs, stored_samplers
+from aelab import files, stored_samplers
 from aelab.data.dataset import ImageData
-from aelab.data.prepare import prepare_data
 from aelab.errors import AelabError
 from aelab.layout import numbered
 from aelab.vocabulary import LEARNED_SAMPLERS
 from aelab.models.autoencoder import Autoencoder
 from aelab.models.inference import decode, encode
+from aelab.run import Run
 
 
 @dataclass
@@ -33,6 +33,7 @@ class Context:
     # and whether one that takes minutes to learn may be fitted here at all (False: only stored ones).
     store_samplers: bool = True
     learn_samplers: bool = True
+    run: Run | None = None  # the run folder read (its config, metrics, history), when there is one
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -175,19 +176,16 @@ def not_existing(path: Path) -> Path:
     return path
 
 
-def open_run(path: str | Path) -> Context:
+def open_run(path: str | Path | Run) -> Context:
     """A run folder written by `aelab train` -> its model and its (re-loaded) train and test data."""
-    path = Path(path)
-    if not path.is_dir():
-        raise AelabError(f"{path} is not a run folder (no such directory); give a folder written by aelab train")
-    config = runs.read_config(path)
-    model, _, _ = runs.load_model(path)
-    runs.set_threads(config.training.threads)
-    train, _, test = prepare_data(config)
+    run = path if isinstance(path, Run) else Run.open(path)
+    config = run.config
+    model = run.model()
+    train, _, test = run.data()
     if train.shape != model.input_shape:
-        raise AelabError(f"{path}: the data of its config has images of shape {train.shape} but the model "
+        raise AelabError(f"{run.path}: the data of its config has images of shape {train.shape} but the model "
                          f"expects {model.input_shape}; was config.json edited?")
-    return Context(model, test, train, path, config.training.seed)
+    return Context(model, test, train, run.path, config.training.seed, run=run)
 
 
 def from_estimator(estimator, X, y=None) -> Context:
@@ -205,7 +203,7 @@ def as_context(source, X=None, y=None) -> Context:
     """A Context, a run folder path, or a fitted estimator (with X) -> a Context."""
     if isinstance(source, Context):
         return source
-    if isinstance(source, (str, Path)):
+    if isinstance(source, (str, Path, Run)):
         return open_run(source)
     if hasattr(source, "model_"):
         if X is None:

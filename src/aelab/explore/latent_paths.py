@@ -15,7 +15,13 @@ from aelab.vocabulary import ANIMATION_PATHS as SHAPES, INTERPOLATION_METHODS as
 
 def interpolate(a: np.ndarray, b: np.ndarray, steps: int, method: str = "linear") -> np.ndarray:
     """`steps` codes from a to b, both ends included: (steps, latent_dim)."""
-    t = np.linspace(0.0, 1.0, steps)[:, None]
+    return path_at(a, b, np.linspace(0.0, 1.0, steps), method)
+
+
+def path_at(a: np.ndarray, b: np.ndarray, t: np.ndarray, method: str = "linear") -> np.ndarray:
+    """The codes at fractions `t` (steps,) of the way from a to b: (steps, latent_dim). `aelab serve`
+    asks for any fractions its slider sets."""
+    t = np.asarray(t)[:, None]
     if method == "linear":
         return ((1 - t) * a + t * b).astype(np.float32)
     if method == "slerp":

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from aelab import runs
 from aelab.data.dataset import ImageData
 from aelab.errors import AelabError
 from aelab.explore import run_figures
@@ -28,6 +27,7 @@ from aelab.explore.report import metrics_table
 from aelab.layout import LOSS, RECONSTRUCTION
 from aelab.models import samplers
 from aelab.plots.canvas import Figure, png_bytes
+from aelab.run import Run
 
 NOT_METRICS = ("epoch", "seconds", "learning_rate", "beta")  # history columns that are not losses
 
@@ -117,8 +117,7 @@ def page(estimator) -> str:
     where = f"run folder {folder.name}" if folder is not None else "fitted in Python"
     heading = f"{kind}, latent size {model.config.latent_dim} ({where})"
     parts = [f"<h3>{html.escape(heading)}</h3>", f"<p><code>{html.escape(repr(estimator))}</code></p>"]
-    metrics = runs.read_json(folder / runs.METRICS) if folder is not None and (folder / runs.METRICS).is_file() \
-        else from_history(history)
+    metrics = (Run(folder).metrics if folder is not None else {}) or from_history(history)
     parts.append(metrics_table(metrics, heading="<h4>Metrics</h4>"))
     loss = _png(folder, LOSS) or (png_bytes(run_figures.loss(history)) if history else None)
     if loss is not None:

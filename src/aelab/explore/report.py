@@ -29,6 +29,7 @@ from aelab.layout import (
 )
 from aelab.models.summary import format_summary
 from aelab import files, runs
+from aelab.run import Run
 
 log = logging.getLogger("aelab")
 
@@ -72,16 +73,16 @@ def _order(name: str) -> tuple[int, str]:
 
 def write_report(run: str | Path) -> Path:
     """Write run/index.html describing what the folder holds now."""
-    run = Path(run)
-    config = runs.read_json(run / runs.CONFIG) if (run / runs.CONFIG).is_file() else {}
-    metrics = runs.read_json(run / runs.METRICS) if (run / runs.METRICS).is_file() else {}
+    folder = Run.open(run)
+    run = folder.path
+    config = runs.read_json(run / runs.CONFIG) if folder.has(runs.CONFIG) else {}  # shown as it is
+    metrics = folder.metrics
     pictures = sorted((p.name for p in run.iterdir() if p.suffix.lower() in (".png", ".gif") and p.is_file()),
                       key=_order)
-    model = config.get("model") if isinstance(config.get("model"), dict) else {}
-    data = config.get("data") if isinstance(config.get("data"), dict) else {}
-    heading = f"{run.name}: {str(model.get('type', '?')).replace('_', '-').upper()} on {data.get('dataset', '?')}"
+    found = folder.summary()  # what serve lists and compare tabulates
+    heading = f"{run.name}: {str(found['type'] or '?').replace('_', '-').upper()} on {found['dataset'] or '?'}"
     parts = [f"<h1>{html.escape(heading)}</h1>",
-             f"<p class=note>latent size {model.get('latent_dim', '?')}, {model.get('architecture', '?')} "
+             f"<p class=note>latent size {found['latent_dim'] or '?'}, {found['architecture'] or '?'} "
              f"architecture; page written {datetime.now():%Y-%m-%d %H:%M}</p>",
              metrics_table(metrics), "<h2>Figures</h2>"]
     for name in pictures:
@@ -94,7 +95,7 @@ def write_report(run: str | Path) -> Path:
                      f"<figcaption><b>{html.escape(shown)}</b>: {text}</figcaption></figure>")
     if not pictures:
         parts.append("<p>No figures yet: run <code>aelab report RUN</code>.</p>")
-    parts.append(_model_summary(run))
+    parts.append(_model_summary(folder))
     parts.append("<h2>Config</h2><pre>" + html.escape(json.dumps(config, indent=2)) + "</pre>")
     page = _PAGE.format(title=html.escape(heading), body="\n".join(parts))
     return files.write_text(run / INDEX, page)
@@ -115,12 +116,11 @@ def metrics_table(metrics: dict, heading: str = "<h2>Metrics</h2>") -> str:
             f"<p class=note>{extra}</p>")
 
 
-def _model_summary(run: Path) -> str:
+def _model_summary(run: Run) -> str:
     """The layer table of `aelab summary`, when the folder holds a model."""
-    if not (run / runs.MODEL).is_file():
+    if not run.has(runs.MODEL):
         return ""
-    model, _, _ = runs.load_model(run)
-    return "<h2>Model</h2><pre>" + html.escape(format_summary(model)) + "</pre>"
+    return "<h2>Model</h2><pre>" + html.escape(format_summary(run.model())) + "</pre>"
 
 
 def _fmt(v) -> str:
@@ -136,7 +136,7 @@ def regenerate(run: str | Path, animations: bool = True) -> Path:
     explorations) and write index.html."""
     ctx = open_run(run)
     run = Path(run)
-    history = runs.read_history(run / runs.HISTORY) if (run / runs.HISTORY).is_file() else []
+    history = Run.open(run).history
     if history:
         write_all(ctx, history)
     training_gif(run)

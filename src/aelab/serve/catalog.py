@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from aelab.files import read_regular
-from aelab.runs import CONFIG, HISTORY, LOCK, METRICS, MODEL, is_locked, read_history
+from aelab.run import FINISHED, STOPPED, TRAINING, Run
 
 log = logging.getLogger(__name__)
 
@@ -29,20 +29,12 @@ MAX_RUNS = 2000
 MAX_JSON_BYTES = 1_000_000  # a config or metrics file larger than this is not aelab's
 
 
-TRAINING, STOPPED, FINISHED = "training", "stopped", "finished"
-
-
 def is_run(folder: Path) -> bool:
-    """A run folder, finished or not (an unfinished one: claimed by `aelab train`, its lock file there)."""
-    return (folder / CONFIG).is_file() and ((folder / MODEL).is_file() or (folder / LOCK).is_file())
+    return Run.is_run(folder)
 
 
 def state_of(folder: Path) -> str:
-    """training, stopped or finished (above). Only an unfinished run's lock is looked at: a
-    finished run may be held by `aelab fit-sampler` and is still finished."""
-    if (folder / MODEL).is_file():
-        return FINISHED
-    return TRAINING if is_locked(folder) else STOPPED
+    return Run(folder).state
 
 
 class Catalog:
@@ -127,40 +119,19 @@ def read_json(path: Path) -> dict:
 
 
 def summary(run_id: str, folder: Path) -> dict:
-    """What the runs page lists: model, data, latent size and key metrics (from the files only,
-    without loading the model)."""
-    config = read_json(folder / CONFIG)
-    metrics = read_json(folder / METRICS)
-    state = state_of(folder)
-    if state != FINISHED:  # how far it got: the epochs of its history so far
-        rows = history(folder)
-        metrics = {"epochs_run": int(rows[-1]["epoch"]) if rows else 0}
-    # Files of any shape (a run from elsewhere): what is not as aelab writes it is left out.
-    model, data = _object(config.get("model")), _object(config.get("data"))
-    test, validation = _object(metrics.get("test")), _object(metrics.get("validation"))
-    path = data.get("path")
+    """What the runs page lists: model, data, latent size and key metrics (Run.summary: from the
+    files only, without loading the model; what is not as aelab writes it is left out)."""
+    found = Run(folder).summary()
+    test, validation = (found["metrics"].get(split, {}) for split in ("test", "validation"))
     return {
-        "id": run_id, "name": folder.name, "folder": str(folder),  # where it lives, shown on hover
-        "state": state,
-        "type": model.get("type"), "architecture": model.get("architecture"), "latent_dim": model.get("latent_dim"),
-        "dataset": data.get("dataset"), "path": Path(path).name if isinstance(path, str) and path else None,
+        "id": run_id, **{k: found[k] for k in ("name", "folder", "state", "type", "architecture", "latent_dim",
+                                               "dataset", "path")},
         "metrics": {"test_loss": test.get("loss"), "test_mse": test.get("mse"),
-                    "validation_loss": validation.get("loss"), "epochs_run": metrics.get("epochs_run"),
-                    "train_seconds": metrics.get("train_seconds")},
-        "all_metrics": {split: {k: v for k, v in values.items() if isinstance(v, (int, float))}
-                        for split, values in metrics.items() if isinstance(values, dict)},
+                    "validation_loss": validation.get("loss"), "epochs_run": found["epochs_run"],
+                    "train_seconds": found["train_seconds"]},
+        "all_metrics": found["metrics"],
     }
 
 
-def _object(value) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
 def history(folder: Path) -> list[dict]:
-    path = folder / HISTORY
-    if not path.is_file():
-        return []
-    try:
-        return read_history(path)
-    except (OSError, ValueError):
-        return []
+    return Run(folder).history_so_far()

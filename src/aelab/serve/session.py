@@ -7,31 +7,26 @@ layer (app.py) sees plain arrays, numbers and text. A session only reads its run
 
 from __future__ import annotations
 
-import io
 import threading
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
-from aelab.data.dataset import ImageData
-from aelab.data.folder import FORMATS, flatten
-from aelab.data.transforms import binarize, conform
 from aelab.errors import AelabError
 from aelab.evaluate.anomalies import anomaly_scores
 from aelab.explore import open_run, refs
 from aelab.explore.generate import sample_codes
 from aelab.explore.latent_map import extent, project
-from aelab.explore.latent_paths import slerp
+from aelab.explore.latent_paths import path_at
+from aelab.explore.nearest_images import nearest_training
+from aelab.explore.uploads import image_as_trained
 from aelab import stored_samplers
 from aelab.models.samplers import has_prior, resolve
-from aelab.runs import read_config
 from aelab.vocabulary import FITTED_SAMPLERS, INTERPOLATION_METHODS as PATH_METHODS, LEARNED_SAMPLERS
 
 MAP_POINTS = 3000  # points sent to the browser's map: enough to see the structure, light to draw
-MAX_UPLOAD_PIXELS = 4096 * 4096  # larger pictures are refused before they are decoded
 NEAREST = 5  # training images shown beside an uploaded one
 ANOMALY_QUANTILE = 0.95  # as `aelab anomalies`' default threshold
 
@@ -46,7 +41,7 @@ class Session:
         self.ctx.store_samplers = self.ctx.learn_samplers = False
         if threads:  # after open_run, which applies the run's training.threads
             torch.set_num_threads(threads)
-        self.data_config = read_config(Path(folder)).data
+        self.data_config = self.ctx.run.config.data
         self.lock = threading.RLock()  # lazily computed codes and maps are built once
         self._maps: dict[str, dict] = {}
 
@@ -182,13 +177,11 @@ class Session:
     # ------------------------------------------------------------------------ interpolation
 
     def interpolation(self, a: int, b: int, t: np.ndarray, method: str) -> np.ndarray:
-        """Codes at fractions t of the way from test image a's code to b's."""
+        """Codes at fractions t of the way from test image a's code to b's (as `aelab interpolate`)."""
         if method not in PATH_METHODS:
             raise AelabError(f"unknown interpolation method '{method}'; use {' or '.join(PATH_METHODS)}")
         za, zb = self.test_codes(np.array([a, b]))
-        if method == "slerp":
-            return slerp(za, zb, t)
-        return ((1 - t[:, None]) * za + t[:, None] * zb).astype(np.float32)
+        return path_at(za, zb, t, method)
 
     # ------------------------------------------------------------------------------ sampling
 
@@ -225,27 +218,8 @@ class Session:
     # -------------------------------------------------------------------------- an uploaded image
 
     def preprocess(self, data: bytes) -> np.ndarray:
-        """Image file bytes -> (1, C, H, W) float in [0, 1], sized, coloured and binarised as the
-        run's training data (its config's resize mode, background and binarisation)."""
-        c, h, w = self.ctx.model.input_shape
-        data_cfg = self.data_config
-        try:
-            with Image.open(io.BytesIO(data), formats=FORMATS) as img:
-                if img.width * img.height > MAX_UPLOAD_PIXELS:
-                    raise AelabError(f"the image is {img.width}x{img.height} pixels; send one of at most "
-                                     f"{MAX_UPLOAD_PIXELS // 1_000_000} megapixels")
-                img.seek(0)
-                img.load()
-                img = flatten(img, tuple(data_cfg.background), c)
-                array = np.array(img, dtype=np.uint8)  # a writable copy
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, EOFError) as e:
-            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise AelabError(f"the upload is not a readable image ({reason}); send a PNG, JPEG, BMP, GIF or WebP") from None
-        array = array[None, None] if c == 1 else array.transpose(2, 0, 1)[None]
-        image = conform(ImageData(np.ascontiguousarray(array)), (h, w), c, data_cfg.resize)
-        if data_cfg.binarize == "threshold":  # "dynamic" draws pixels while training only
-            image = binarize(image)
-        return image.floats()
+        """Image file bytes -> (1, C, H, W) float in [0, 1], as the run's training images were made."""
+        return image_as_trained(data, self.ctx.model.input_shape, self.data_config)
 
     def analyse(self, image: np.ndarray, label: str | None = None) -> dict:
         """An image (1, C, H, W) -> its code, reconstruction, nearest training images and anomaly
@@ -256,7 +230,7 @@ class Session:
             reconstruction = self.ctx.decode(code, labels)
             score = float(anomaly_scores(self.ctx.model, torch.from_numpy(image), labels=labels)[0])
             train_scores = self._train_scores
-            near, distance = self._nearest(image)
+            near, distance = nearest_training(self.ctx, image, NEAREST)
         return {"code": code, "reconstruction": reconstruction, "score": score,
                 "threshold": float(np.quantile(train_scores, ANOMALY_QUANTILE)),
                 "percentile": float((train_scores < score).mean() * 100),
@@ -266,19 +240,3 @@ class Session:
     def _train_scores(self) -> np.ndarray:
         train = self.ctx.train
         return anomaly_scores(self.ctx.model, train.tensor(), labels=train.labels if self.ctx.conditional else None)
-
-    def _nearest(self, image: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
-        """The NEAREST closest training images (pixel space, as `aelab generate --nearest`) and
-        their RMS pixel distances."""
-        x = torch.from_numpy(image).flatten(1)
-        train = self.ctx.train.images
-        found_d, found_i = [], []
-        for start in range(0, len(train), chunk):
-            ref = torch.from_numpy(train[start:start + chunk])
-            ref = (ref.float() / 255.0 if ref.dtype == torch.uint8 else ref.float()).flatten(1)
-            d, i = torch.cdist(x, ref)[0].topk(min(NEAREST, len(ref)), largest=False)
-            found_d.append(d)
-            found_i.append(i + start)
-        d, order = torch.cat(found_d).topk(min(NEAREST, len(train)), largest=False)
-        index = torch.cat(found_i)[order].numpy()
-        return self.ctx.train.subset(index).floats(), (d / np.sqrt(x.shape[1])).numpy()
