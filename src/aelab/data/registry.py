@@ -16,7 +16,7 @@ from aelab.config import DataConfig
 from aelab.data.spec import DatasetSpec
 from aelab.data.splits import split
 from aelab.errors import AelabError
-from aelab.vocabulary import DATASET_SPECS
+from aelab.vocabulary import DATASET_SPECS, DATASETS
 
 if TYPE_CHECKING:  # annotations only: ImageData imports torch
     from aelab.data.dataset import ImageData
@@ -29,8 +29,7 @@ def register_dataset(spec: DatasetSpec) -> DatasetSpec:
         raise AelabError(f"register_dataset takes an aelab.data.spec.DatasetSpec, not {type(spec).__name__}")
     if not spec.name or spec.name != spec.name.strip() or "=" in spec.name:
         raise AelabError(f"dataset name {spec.name!r}: use a short name such as 'my-sprites'")
-    current = DATASET_SPECS.get(spec.name)
-    if isinstance(current, str):
+    if spec.name in DATASETS:
         raise AelabError(f"dataset {spec.name!r} is built in; give yours another name")
     DATASET_SPECS[spec.name] = spec
     return spec
