@@ -63,9 +63,9 @@ def _takes_bool(annotation: Any) -> bool:
 # ---------------------------------------------------------------------------------------- data
 
 class DataConfig(_Section):
-    # Where the images come from: a name of vocabulary.DATASET_SPECS or one added with
-    # aelab.register_dataset (`aelab datasets` lists them and where each is found).
-    dataset: str = "digits"
+    # Where the images come from: a built-in dataset or one added with aelab.register_dataset
+    # (`aelab datasets` lists them and where each is found).
+    dataset: str = Field("digits", json_schema_extra={"names": list(DATASET_SPECS)})
     path: Optional[str] = None  # a folder of images or photos, or the dataset's files
     # [H, W] or one number: images are sized to this (`resize`).
     input_size: Optional[tuple[Annotated[int, Field(gt=0), limits.checker("image_side")],
