@@ -97,6 +97,7 @@ def test_photos_without_faces_are_an_error_that_leaves_nothing(tmp_path):
     assert not crops_folder(root).exists()
 
 
+@pytest.mark.slow  # ~4 s on a shared machine
 def test_a_crops_folder_not_made_by_aelab_is_left_alone(photos):
     mine = crops_folder(photos)
     mine.mkdir(parents=True)
