@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import aelab
 
 SRC = Path(aelab.__file__).parent
@@ -133,6 +135,7 @@ def test_help_and_version_load_neither_torch_nor_scikit_learn():
     assert seen == []
 
 
+@pytest.mark.slow  # fresh interpreters drawing figures: ~4 s
 def test_importing_and_drawing_leave_matplotlibs_backend_and_pyplot_alone(tmp_path):
     seen = _fresh("import sys, json, matplotlib\n"
                   "raw = lambda: dict.__getitem__(matplotlib.rcParams, 'backend')  # get_backend() would resolve it\n"

@@ -81,6 +81,7 @@ def test_rgb_crops_of_another_size_replace_the_old_ones(photos):
     assert Image.open(crops_folder(photos) / "astronaut.jpg.png").size == (32, 32)
 
 
+@pytest.mark.slow  # ~6 s on a shared machine; photos without faces keep detection in the quick tier
 def test_faces_through_the_config(photos):
     config = load_config(None, ["data.dataset=faces", f"data.path={photos}", "data.input_size=48",
                                 "data.face_margin=0.3", "data.test_split=0.25"]).data

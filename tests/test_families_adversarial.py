@@ -113,7 +113,7 @@ def history(run) -> list[dict]:
     return list(csv.DictReader((run / runs.HISTORY).open()))
 
 
-@pytest.mark.parametrize("model_type", ["aae", "factor_vae", pytest.param("vae_gan", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("model_type", ["aae", *(pytest.param(t, marks=pytest.mark.slow) for t in ("factor_vae", "vae_gan"))])
 def test_resume_gives_the_weights_and_discriminator_of_the_uninterrupted_run(tmp_path, model_type):
     overrides = [f"model.type={model_type}", "model.latent_dim=4", "model.encoder_layers=[32]", "training.epochs=4",
                  "training.batch_size=32", "training.checkpoint_every=1", "training.patience=null",
