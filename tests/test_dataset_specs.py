@@ -43,7 +43,7 @@ BARS = DatasetSpec("bars", "96 binary 6x6 bars, one row or one column lit; label
 def registered():
     register_dataset(BARS)
     yield BARS
-    DATASET_SPECS.pop(BARS.name)  # a registration lasts for the process: leave the other tests the built-in set
+    DATASET_SPECS.pop(BARS.name, None)  # a registration lasts for the process: leave the other tests the built-in set
 
 
 def test_a_dataset_registered_from_a_script_trains_through_the_cli(registered, tmp_path, capsys):
