@@ -12,9 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
 
 CHILD = r'''
 import json, sys, time, torch
@@ -44,18 +46,13 @@ def main() -> None:
     p.add_argument("trees", nargs=2, help="two src folders (each holding the aelab package)")
     p.add_argument("--reps", type=int, default=3)
     a = p.parse_args()
-    print(f"# load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"# load average before: {harness.load_average()}")
     for model in ("vae", "conv"):
-        cpu: dict[str, list[float]] = {t: [] for t in a.trees}
-        for _ in range(a.reps):
-            for tree in a.trees:
-                env = {**os.environ, "PYTHONPATH": os.path.abspath(tree)}
-                out = subprocess.run([sys.executable, "-c", CHILD, model], env=env, capture_output=True,
-                                     text=True, check=True).stdout.strip().splitlines()[-1]
-                result = json.loads(out)
-                cpu[tree].append(result["cpu_seconds"])
-                print(f"{model} {tree}: {out}")
-        medians = {t: statistics.median(v) for t, v in cpu.items()}
+        ways = {tree: (lambda env={**os.environ, "PYTHONPATH": os.path.abspath(tree)}:
+                       harness.fresh([sys.executable, "-c", CHILD, model], env)) for tree in a.trees}
+        results = harness.interleave(ways, a.reps,
+                                     report=lambda rep, tree, r: print(f"{model} {tree}: {json.dumps(r)}"))
+        medians = {t: harness.median(harness.column(rs, "cpu_seconds")) for t, rs in results.items()}
         first, second = a.trees
         print(f"## {model}: median CPU s {medians[first]:.3f} ({first}) vs {medians[second]:.3f} ({second}); "
               f"ratio {medians[second] / medians[first]:.2f}")

@@ -10,15 +10,16 @@ weights does (load_file maps the file lazily).
 from __future__ import annotations
 
 import argparse
-import statistics
+import sys
 import tempfile
-import time
 from pathlib import Path
 
-import torch
-from safetensors.torch import load_file, save_file
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
+import torch  # noqa: E402
+from safetensors.torch import load_file, save_file  # noqa: E402
 
-from aelab.train import checkpoint
+from aelab.train import checkpoint  # noqa: E402
 
 
 def touch(tensors: dict[str, torch.Tensor]) -> None:
@@ -33,20 +34,17 @@ def main() -> None:
     args = parser.parse_args()
     n = args.mb * (1 << 20) // 4 // 4
     tensors = {f"layer{i}.weight": torch.randn(n, generator=torch.Generator().manual_seed(i)) for i in range(4)}
-    times: dict[str, list[float]] = {k: [] for k in ("bare write", "aelab write", "bare read", "aelab read")}
     with tempfile.TemporaryDirectory(dir=".") as folder:
         bare, safe = Path(folder) / "bare.safetensors", Path(folder) / "safe.safetensors"
-        for _ in range(args.repeats):
-            for name, step in (("bare write", lambda: save_file(tensors, str(bare), metadata={"a": "1"})),
-                               ("aelab write", lambda: checkpoint.atomic_save(tensors, safe, {"a": 1})),
-                               ("bare read", lambda: touch(load_file(str(bare)))),
-                               ("aelab read", lambda: touch(checkpoint.read(safe, "checkpoint")[0]))):
-                started = time.perf_counter()
-                step()
-                times[name].append(time.perf_counter() - started)
+        steps = {"bare write": lambda: save_file(tensors, str(bare), metadata={"a": "1"}),
+                 "aelab write": lambda: checkpoint.atomic_save(tensors, safe, {"a": 1}),
+                 "bare read": lambda: touch(load_file(str(bare))),
+                 "aelab read": lambda: touch(checkpoint.read(safe, "checkpoint")[0])}
+        times = harness.interleave({name: (lambda step=step: harness.timed(step)[1]) for name, step in steps.items()},
+                                   args.repeats)
     print(f"{args.mb} MB, median of {args.repeats} (seconds; ratio to bare)")
     for kind in ("write", "read"):
-        base, ours = statistics.median(times[f"bare {kind}"]), statistics.median(times[f"aelab {kind}"])
+        base, ours = harness.median(times[f"bare {kind}"]), harness.median(times[f"aelab {kind}"])
         print(f"{kind:5}  bare {base:.3f}  aelab {ours:.3f}  x{ours / base:.2f}")
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import glob
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -35,7 +34,9 @@ sys.path.insert(0, str(HERE))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+import harness  # noqa: E402
 import textbook  # noqa: E402
+from harness import column, median, spread  # noqa: E402
 
 # An aelab folder cache of the 3,786 emojis: the shared data beside the repository, else aelab's caches.
 EMOJI_CACHES = [str(HERE.parent / "../shared/data/folders/emojis-*.npz"),
@@ -75,13 +76,16 @@ def run_aelab(model: str, precision: str, channels_last: bool | None, epochs: in
     from aelab.train.trainer import Trainer
 
     config = aelab_config(model, precision, epochs, seed)
-    started, cpu = time.perf_counter(), time.process_time()
-    net = build_model(config.model, train.shape[1:], seed=seed)
-    trainer = Trainer(net, config, "cpu", progress=False, channels_last=channels_last)
-    if compiled:  # the encoder and decoder compiled; the loop, loss and optimizer as they are
-        net.encoder, net.decoder = torch.compile(net.encoder), torch.compile(net.decoder)
-    trainer.fit(torch.from_numpy(train))
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+
+    def build_and_fit():
+        net = build_model(config.model, train.shape[1:], seed=seed)
+        trainer = Trainer(net, config, "cpu", progress=False, channels_last=channels_last)
+        if compiled:  # the encoder and decoder compiled; the loop, loss and optimizer as they are
+            net.encoder, net.decoder = torch.compile(net.encoder), torch.compile(net.decoder)
+        trainer.fit(torch.from_numpy(train))
+        return net, trainer
+
+    (net, trainer), seconds, cpu = harness.timed(build_and_fit)
     if compiled:
         net.encoder, net.decoder = net.encoder._orig_mod, net.decoder._orig_mod
     loss = objective(net, torch.from_numpy(test), seed=1)["loss"]
@@ -92,9 +96,7 @@ def run_aelab(model: str, precision: str, channels_last: bool | None, epochs: in
 def run_textbook(model: str, epochs: int, train, test, seed: int = 0) -> dict:
     kind = "conv" if model == "conv" else "image"
     batch, lr, latent = (128, 1e-3, 2) if model == "conv" else (64, 2e-3, 128)
-    started, cpu = time.perf_counter(), time.process_time()
-    net = textbook.train(kind, train, epochs, batch, lr, latent=latent, seed=seed)
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    net, seconds, cpu = harness.timed(lambda: textbook.train(kind, train, epochs, batch, lr, latent=latent, seed=seed))
     return {"seconds": seconds, "cpu": cpu, "loss": textbook.test_loss(kind, net, test),
             "ran_in": "fp32", "layout": "contiguous"}
 
@@ -132,32 +134,30 @@ def loss_over_seeds(model: str, seeds: int, epochs: int, train, test, with_textb
         for w, run in ways.items():
             losses[w].append(run(s)["loss"])
         print(f"  {model} seed {s}: " + ", ".join(f"{w} {v[-1]:.3f}" for w, v in losses.items()), file=sys.stderr)
-    lines = ["| seed | " + " | ".join(ways) + " | bf16 vs fp32 | aelab fp32 vs textbook |", "|---|---|---|---|---|---|"]
+    rows = []
     for s in range(seeds):
         t, f, b = (losses[w][s] for w in ways)
-        lines.append(f"| {s} | {t:.3f} | {f:.3f} | {b:.3f} | {100 * (b / f - 1):+.2f}% | {100 * (f / t - 1):+.2f}% |")
-    med = {w: statistics.median(v) for w, v in losses.items()}
-    lines.append(f"| median | {med['textbook']:.3f} | {med['aelab fp32']:.3f} | {med['aelab bf16']:.3f} "
-                 f"| {100 * (med['aelab bf16'] / med['aelab fp32'] - 1):+.2f}% "
-                 f"| {100 * (med['aelab fp32'] / med['textbook'] - 1):+.2f}% |")
-    return "\n".join(lines)
+        rows.append([s, f"{t:.3f}", f"{f:.3f}", f"{b:.3f}", f"{100 * (b / f - 1):+.2f}%", f"{100 * (f / t - 1):+.2f}%"])
+    med = {w: median(v) for w, v in losses.items()}
+    rows.append(["median", f"{med['textbook']:.3f}", f"{med['aelab fp32']:.3f}", f"{med['aelab bf16']:.3f}",
+                 f"{100 * (med['aelab bf16'] / med['aelab fp32'] - 1):+.2f}%",
+                 f"{100 * (med['aelab fp32'] / med['textbook'] - 1):+.2f}%"])
+    return harness.table(["seed", *ways, "bf16 vs fp32", "aelab fp32 vs textbook"], rows)
 
 
-def table(results: dict[str, list[dict]], n_train: int, epochs: int) -> str:
+def speed_table(results: dict[str, list[dict]], n_train: int, epochs: int) -> str:
     base = next(iter(results))
     speed = {k: [n_train * epochs / r["seconds"] for r in v] for k, v in results.items()}
-    base_speed = statistics.median(speed[base])
-    base_loss = statistics.median(r["loss"] for r in results[base])
-    lines = ["| way | ran in | layout | samples/s, median (min-max) | vs textbook | CPU s, median | test loss | "
-             "loss vs textbook |", "|---|---|---|---|---|---|---|---|"]
+    base_speed = median(speed[base])
+    base_loss = median(column(results[base], "loss"))
+    rows = []
     for label, rs in results.items():
-        s = speed[label]
-        loss = statistics.median(r["loss"] for r in rs)
-        lines.append(f"| {label} | {rs[0]['ran_in']} | {rs[0]['layout']} | {statistics.median(s):,.0f} "
-                     f"({min(s):,.0f}-{max(s):,.0f}) | {statistics.median(s) / base_speed:.2f}x "
-                     f"| {statistics.median(r['cpu'] for r in rs):.1f} | {loss:.3f} "
-                     f"| {100 * (loss / base_loss - 1):+.2f}% |")
-    return "\n".join(lines)
+        loss = median(column(rs, "loss"))
+        rows.append([label, rs[0]["ran_in"], rs[0]["layout"], spread(speed[label], ",.0f"),
+                     f"{median(speed[label]) / base_speed:.2f}x", f"{median(column(rs, 'cpu')):.1f}", f"{loss:.3f}",
+                     f"{100 * (loss / base_loss - 1):+.2f}%"])
+    return harness.table(["way", "ran in", "layout", "samples/s, median (min-max)", "vs textbook", "CPU s, median",
+                          "test loss", "loss vs textbook"], rows)
 
 
 def main() -> None:
@@ -181,10 +181,9 @@ def main() -> None:
     importlib.import_module("torch._dynamo")  # torch.optim imports it on first use: not timed
     flags = open("/proc/cpuinfo").read().split("flags")[1].split("\n")[0].split() if os.path.exists("/proc/cpuinfo") else []
     cpu_flags = " ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags)
-    load = os.getloadavg()
     print(f"# conv options, {time.strftime('%Y-%m-%d %H:%M')} UTC, torch {torch.__version__}, {os.cpu_count()} CPUs "
           f"({torch.backends.cpu.get_cpu_capability()}; flags: {cpu_flags}), {a.threads} threads, "
-          f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n")
+          f"load average before: {harness.load_average()}\n")
     started = time.time()
     for model in a.models:
         if model == "conv":
@@ -204,17 +203,14 @@ def main() -> None:
         for label, spec in chosen:  # warm-up: every way once on a few batches, untimed
             if not spec.get("compiled"):
                 run_way(model, spec, 1, train[:256], test[:256])
-        results: dict[str, list[dict]] = {label: [] for label, _ in chosen}
-        for rep in range(a.reps):
-            for label, spec in chosen:
-                r = run_way(model, spec, epochs, train, test)
-                results[label].append(r)
-                print(f"  {model} rep {rep + 1}/{a.reps} {label}: {len(train) * epochs / r['seconds']:,.0f} samples/s, "
-                      f"test loss {r['loss']:.3f} ({r['ran_in']}, {r['layout']})", file=sys.stderr)
+        results = harness.interleave(
+            {label: (lambda spec=spec: run_way(model, spec, epochs, train, test)) for label, spec in chosen}, a.reps,
+            report=lambda rep, label, r: harness.progress(
+                f"  {model} rep {rep + 1}/{a.reps} {label}: {len(train) * epochs / r['seconds']:,.0f} samples/s, "
+                f"test loss {r['loss']:.3f} ({r['ran_in']}, {r['layout']})"))
         print(f"## {what}\n")
-        print(table(results, len(train), epochs) + "\n")
-    load = os.getloadavg()
-    print(f"Total {time.time() - started:.0f} s; load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+        print(speed_table(results, len(train), epochs) + "\n")
+    print(f"Total {time.time() - started:.0f} s; load average after: {harness.load_average()}")
 
 
 if __name__ == "__main__":

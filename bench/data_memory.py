@@ -12,10 +12,12 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
 
 CHILD = r"""
 import json, os, sys, time
@@ -40,9 +42,7 @@ print(json.dumps({"seconds": seconds, "extra_rss": status("VmHWM") - before, "ar
 
 
 def measure(overrides: list[str], env: dict) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(overrides)], env=env, check=True,
-                         capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return harness.fresh([sys.executable, "-c", CHILD, json.dumps(overrides)], env)
 
 
 def make_folder(root: Path, n: int, size: int) -> None:
@@ -84,11 +84,9 @@ def main() -> None:
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
-    print("| load | images | seconds | decoded array | extra RSS |")
-    print("|---|---|---|---|---|")
-    for what, r in rows:
-        print(f"| {what} | {r['n']} | {r['seconds']:.2f} | {r['array_bytes'] / 2**20:.1f} MiB | "
-              f"{r['extra_rss'] / 2**20:.1f} MiB |")
+    print(harness.table(["load", "images", "seconds", "decoded array", "extra RSS"],
+                        [[what, r["n"], f"{r['seconds']:.2f}", f"{r['array_bytes'] / 2**20:.1f} MiB",
+                          f"{r['extra_rss'] / 2**20:.1f} MiB"] for what, r in rows]))
 
 
 if __name__ == "__main__":

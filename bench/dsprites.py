@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np  # noqa: E402
 
-
-def timed(fn):
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = fn()
-    return result, round(time.perf_counter() - wall, 2), round(time.process_time() - cpu, 2)
+from harness import timed  # noqa: E402
 
 
 def main() -> None:

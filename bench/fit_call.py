@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import harness  # noqa: E402
+from harness import column, median  # noqa: E402
 
 
 def child(way: str, a) -> dict:
@@ -86,35 +85,26 @@ def main() -> None:
     if a.child:
         print(json.dumps(child(a.child, a)))
         return
-    load = os.getloadavg()
     print(f"bench/fit_call.py, {time.strftime('%Y-%m-%d %H:%M')} UTC, 784-400-20 on Fashion-MNIST "
           f"({a.limit or 60000:,} images), {a.epochs} epochs, batch 128, {a.threads} threads, {a.reps} reps; "
-          f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n")
-    results: dict[str, list[dict]] = {label: [] for label, _ in WAYS}
-    for rep in range(a.reps):
-        for label, way in WAYS:
-            args = [sys.executable, "-W", "ignore", __file__, "--child", way, "--epochs", str(a.epochs),
-                    "--threads", str(a.threads)] + (["--limit", str(a.limit)] if a.limit else [])
-            done = subprocess.run(args, capture_output=True, text=True)
-            if done.returncode:
-                raise SystemExit(done.stderr[-2000:])
-            r = json.loads(done.stdout.strip().splitlines()[-1])
-            results[label].append(r)
-            print(f"  rep {rep + 1} {label}: call {r['call_s']:.2f} s, epochs {r['epochs_s']:.2f} s", file=sys.stderr)
-    med = lambda rs, k: statistics.median(r[k] for r in rs)  # noqa: E731
-    base = med(results[WAYS[0][0]], "call_s")
-    print("| way | whole call s | epochs s | fixed overhead s | overhead share | whole-call samples/s "
-          "| whole call vs textbook epochs |")
-    print("|---|---|---|---|---|---|---|")
+          f"load average before: {harness.load_average()}\n")
+    options = ["--epochs", a.epochs, "--threads", a.threads] + (["--limit", a.limit] if a.limit else [])
+    results = harness.interleave(
+        {label: (lambda way=way: harness.fresh(harness.python(__file__, "--child", way, *options))) for label, way in WAYS},
+        a.reps, report=lambda rep, label, r: harness.progress(
+            f"  rep {rep + 1} {label}: call {r['call_s']:.2f} s, epochs {r['epochs_s']:.2f} s"))
+    base = median(column(results[WAYS[0][0]], "call_s"))
+    rows = []
     for label, rs in results.items():
-        call, epochs = med(rs, "call_s"), med(rs, "epochs_s")
-        over = statistics.median(r["call_s"] - r["epochs_s"] for r in rs)
-        share = statistics.median((r["call_s"] - r["epochs_s"]) / r["call_s"] for r in rs)
-        print(f"| {label} | {call:.2f} | {epochs:.2f} | {over:.2f} | {100 * share:.1f}% "
-              f"| {rs[0]['n'] * a.epochs / call:,.0f} | {base / call:.2f}x |")
-    load = os.getloadavg()
+        call, epochs = median(column(rs, "call_s")), median(column(rs, "epochs_s"))
+        over = median(r["call_s"] - r["epochs_s"] for r in rs)
+        share = median((r["call_s"] - r["epochs_s"]) / r["call_s"] for r in rs)
+        rows.append([label, f"{call:.2f}", f"{epochs:.2f}", f"{over:.2f}", f"{100 * share:.1f}%",
+                     f"{rs[0]['n'] * a.epochs / call:,.0f}", f"{base / call:.2f}x"])
+    print(harness.table(["way", "whole call s", "epochs s", "fixed overhead s", "overhead share",
+                         "whole-call samples/s", "whole call vs textbook epochs"], rows))
     print(f"\naelab train's fixed part includes loading the data set and evaluating train and test "
-          f"(metrics.json); load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+          f"(metrics.json); load average after: {harness.load_average()}")
 
 
 if __name__ == "__main__":

@@ -18,15 +18,16 @@ included, ~0.4 GB).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
+from harness import column, median, spread  # noqa: E402
 
 SIDE = 64
 
@@ -83,10 +84,7 @@ print(json.dumps({"workers": workers, "n": len(files), "seconds": seconds, "imag
 
 
 def run(code: str, *args) -> dict:
-    done = subprocess.run([sys.executable, "-W", "ignore", "-c", code, *map(str, args)], capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(done.stderr[-3000:])
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return harness.fresh(harness.python("-c", code, *args))
 
 
 def make_folder(root: Path, n: int) -> None:
@@ -123,29 +121,21 @@ def make_big(path: Path, n: int) -> None:
 
 
 def compare_folder(a, decoded: dict, cache: Path) -> None:
-    print("| decoding | images | seconds | images/s | 1M images at this rate |")
-    print("|---|---|---|---|---|")
-    for workers, r in decoded.items():
-        print(f"| {workers} worker process(es) | {r['n']:,} | {r['seconds']:.1f} | {r['images_per_s']:,.0f} "
-              f"| {1e6 / r['images_per_s'] / 60:.0f} min |")
-    results = {"memory": [], "mapped": []}
-    for rep in range(a.reps):
-        for mode in ("memory", "mapped") if rep % 2 == 0 else ("mapped", "memory"):
-            r = run(TRAIN, cache, mode, 0, a.threads)
-            results[mode].append(r)
-            print(f"  rep {rep + 1} {mode}: {r['samples_per_s']:,.0f} samples/s, {r['peak_rss_mb']:.0f} MB",
-                  file=sys.stderr)
-    base = statistics.median(r["samples_per_s"] for r in results["memory"])
+    print(harness.table(["decoding", "images", "seconds", "images/s", "1M images at this rate"],
+                        [[f"{workers} worker process(es)", f"{r['n']:,}", f"{r['seconds']:.1f}", f"{r['images_per_s']:,.0f}",
+                          f"{1e6 / r['images_per_s'] / 60:.0f} min"] for workers, r in decoded.items()]))
+    results = harness.interleave(
+        {mode: (lambda mode=mode: run(TRAIN, cache, mode, 0, a.threads)) for mode in ("memory", "mapped")},
+        a.reps, alternate=True, report=lambda rep, mode, r: harness.progress(
+            f"  rep {rep + 1} {mode}: {r['samples_per_s']:,.0f} samples/s, {r['peak_rss_mb']:.0f} MB"))
+    base = median(column(results["memory"], "samples_per_s"))
     print(f"\nTraining from the folder's cache ({a.images:,} images, {cache.stat().st_size / 1e9:.2f} GB decoded), "
           f"12288-256-16 MLP VAE, 1 epoch, batch 128, fp32, {a.reps} reps:\n")
-    print("| images from | samples/s, median (min-max) | vs in memory | peak RSS MB | load s |")
-    print("|---|---|---|---|---|")
-    for mode, rs in results.items():
-        speed = [r["samples_per_s"] for r in rs]
-        print(f"| {'memory (file read whole)' if mode == 'memory' else 'file on disk (DiskImages)'} "
-              f"| {statistics.median(speed):,.0f} ({min(speed):,.0f}-{max(speed):,.0f}) "
-              f"| {statistics.median(speed) / base:.2f}x | {statistics.median(r['peak_rss_mb'] for r in rs):.0f} "
-              f"| {statistics.median(r['load_s'] for r in rs):.2f} |")
+    print(harness.table(["images from", "samples/s, median (min-max)", "vs in memory", "peak RSS MB", "load s"],
+                        [["memory (file read whole)" if mode == "memory" else "file on disk (DiskImages)",
+                          spread(column(rs, "samples_per_s"), ",.0f"), f"{median(column(rs, 'samples_per_s')) / base:.2f}x",
+                          f"{median(column(rs, 'peak_rss_mb')):.0f}", f"{median(column(rs, 'load_s')):.2f}"]
+                         for mode, rs in results.items()]))
 
 
 def main() -> None:
@@ -160,9 +150,8 @@ def main() -> None:
     a = p.parse_args()
     work = Path(a.work or tempfile.mkdtemp(prefix="aelab-folder-scale-"))
     work.mkdir(parents=True, exist_ok=True)
-    load = os.getloadavg()
     print(f"bench/folder_scale.py, {time.strftime('%Y-%m-%d %H:%M')} UTC, {os.cpu_count()} CPUs, "
-          f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n")
+          f"load average before: {harness.load_average()}\n")
     try:
         folder = work / "folder"
         if a.big_only:
@@ -192,8 +181,7 @@ def main() -> None:
     finally:
         if not a.work:
             shutil.rmtree(work, ignore_errors=True)
-    load = os.getloadavg()
-    print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"load average after: {harness.load_average()}")
 
 
 if __name__ == "__main__":

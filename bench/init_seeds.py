@@ -12,7 +12,6 @@ the machine's load, so this can run on a busy machine.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 
 import fashion  # noqa: E402
+import harness  # noqa: E402
 import textbook  # noqa: E402
 
 
@@ -64,16 +64,12 @@ def main() -> None:
         print(f"  seed {seed}: " + ", ".join(f"{w} {v[-1]:.3f}" for w, v in losses.items()), file=sys.stderr)
     print(f"# seed 002's conv AE, Fashion-MNIST {len(train_images):,} images, {a.epochs} epochs, batch 128, "
           f"seeds 0-{a.seeds - 1}, {time.strftime('%Y-%m-%d %H:%M')} UTC\n")
-    print("| seed | " + " | ".join(ways) + " | " + " | ".join(f"{w} vs textbook" for w in ways[1:]) + " |")
-    print("|---" * (2 * len(ways)) + "|")
-    for s in range(a.seeds):
-        t = losses["textbook"][s]
-        print(f"| {s} | " + " | ".join(f"{losses[w][s]:.3f}" for w in ways) + " | "
-              + " | ".join(f"{100 * (losses[w][s] / t - 1):+.2f}%" for w in ways[1:]) + " |")
-    med = {w: statistics.median(v) for w, v in losses.items()}
-    gaps = {w: statistics.median(100 * (x / t - 1) for x, t in zip(losses[w], losses["textbook"])) for w in ways[1:]}
-    print("| median | " + " | ".join(f"{med[w]:.3f}" for w in ways) + " | "
-          + " | ".join(f"{gaps[w]:+.2f}%" for w in ways[1:]) + " |")
+    rows = [[s, *(f"{losses[w][s]:.3f}" for w in ways),
+             *(f"{100 * (losses[w][s] / losses['textbook'][s] - 1):+.2f}%" for w in ways[1:])] for s in range(a.seeds)]
+    med = {w: harness.median(v) for w, v in losses.items()}
+    gaps = {w: harness.median(100 * (x / t - 1) for x, t in zip(losses[w], losses["textbook"])) for w in ways[1:]}
+    rows.append(["median", *(f"{med[w]:.3f}" for w in ways), *(f"{gaps[w]:+.2f}%" for w in ways[1:])])
+    print(harness.table(["seed", *ways, *(f"{w} vs textbook" for w in ways[1:])], rows))
     print(f"\nmedian loss vs the textbook median: " + ", ".join(
         f"{w} {100 * (med[w] / med['textbook'] - 1):+.2f}%" for w in ways[1:]) + f"; {time.time() - started:.0f} s")
 

@@ -17,15 +17,15 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
 
 from aelab import runs  # noqa: E402
 from aelab.config import load_config  # noqa: E402
@@ -101,28 +101,25 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     model, test = trained_model(args.data_dir)
     data = test.tensor()[:args.images]
-    seconds = {w: [] for w in WAYS}
     results = {}
-    for rep in range(args.reps):
-        for way, fn in WAYS.items():
-            started = time.perf_counter()
-            bound, elbo_ = fn(model, data, args.samples, 1)
-            seconds[way].append(time.perf_counter() - started)
-            results[way] = (-float(bound.mean()), float(elbo_.mean()))
-            print(f"  rep {rep + 1}/{args.reps} {way}: {seconds[way][-1]:.2f} s", file=sys.stderr)
-    base = statistics.median(seconds["before (fp32, 2 passes)"])
+
+    def run(way: str) -> float:
+        (bound, elbo_), seconds, _ = harness.timed(lambda: WAYS[way](model, data, args.samples, 1))
+        results[way] = (-float(bound.mean()), float(elbo_.mean()))
+        return seconds
+
+    seconds = harness.interleave({way: (lambda way=way: run(way)) for way in WAYS}, args.reps,
+                                 report=lambda rep, way, s: harness.progress(f"  rep {rep + 1}/{args.reps} {way}: {s:.2f} s"))
+    base = harness.median(seconds["before (fp32, 2 passes)"])
     ref_nll = results["after, fp32"][0]
     flags = [f for f in ("avx512_bf16", "amx_bf16") if f in open("/proc/cpuinfo").read()] \
         if os.path.exists("/proc/cpuinfo") else []
     print(f"\n{args.images} images x {args.samples} samples, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, CPU flags: {' '.join(flags) or 'no native bf16'}\n")
-    print("| way | seconds, median (min-max) | speed-up | NLL (nats/image) | vs fp32 after | ELBO |")
-    print("|---|---|---|---|---|---|")
-    for way in WAYS:
-        med = statistics.median(seconds[way])
-        nll, elbo_ = results[way]
-        print(f"| {way} | {med:.2f} ({min(seconds[way]):.2f}-{max(seconds[way]):.2f}) | {base / med:.1f}x "
-              f"| {nll:.3f} | {nll - ref_nll:+.4f} | {elbo_:.3f} |")
+    print(harness.table(["way", "seconds, median (min-max)", "speed-up", "NLL (nats/image)", "vs fp32 after", "ELBO"],
+                        [[way, harness.spread(seconds[way]), f"{base / harness.median(seconds[way]):.1f}x",
+                          f"{results[way][0]:.3f}", f"{results[way][0] - ref_nll:+.4f}", f"{results[way][1]:.3f}"]
+                         for way in WAYS]))
 
 
 if __name__ == "__main__":

@@ -10,8 +10,6 @@ machine hits all of them. Prints a Markdown table for BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -21,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 
 import fashion  # noqa: E402
+import harness  # noqa: E402
 
 MODELS = {  # label -> config overrides
     "MLP VAE 784-400-20": ["model.type=vae", "model.encoder_layers=[400]", "model.latent_dim=20"],
@@ -49,9 +48,7 @@ def train_once(overrides: list[str], precision: str, a, train, test) -> dict:
         f"training.threads={a.threads}"])
     model = build(config, train.shape[1:])
     trainer = Trainer(model, config, "cpu", progress=False)
-    started, cpu = time.perf_counter(), time.process_time()
-    trainer.fit(train)
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    _, seconds, cpu = harness.timed(lambda: trainer.fit(train))
     return {"samples_per_s": len(train) * a.epochs / seconds, "cpu_s": cpu,
             "test_loss": objective(model, test, seed=1)["loss"], "macs": step_macs(model, 128)}
 
@@ -67,30 +64,28 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     train, test = (torch.from_numpy(x) for x in fashion.load(a.limit))
     labels = [m for m in a.models.split(",") if m]
-    load = os.getloadavg()
     print(f"bench/precision.py, {time.strftime('%Y-%m-%d %H:%M')} UTC, {a.limit:,} Fashion-MNIST images, "
           f"{a.epochs} epochs, batch 128, {a.threads} threads, {a.reps} reps; load average before: "
-          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n")
-    results = {(m, p): [] for m in labels for p in ("fp32", "bf16")}
-    for rep in range(a.reps):
-        for m in labels:
-            for precision in ("fp32", "bf16") if rep % 2 == 0 else ("bf16", "fp32"):
-                r = train_once(MODELS[m], precision, a, train, test)
-                results[m, precision].append(r)
-                print(f"  rep {rep + 1} {m} {precision}: {r['samples_per_s']:,.0f} samples/s, "
-                      f"CPU {r['cpu_s']:.1f} s, test loss {r['test_loss']:.3f}", file=sys.stderr)
-    print("| model | M multiply-adds per step | fp32 samples/s | bf16 samples/s | bf16 / fp32 (wall) "
-          "| bf16 / fp32 (CPU s) | test loss fp32 | test loss bf16 | loss change |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          f"{harness.load_average()}\n")
+    # Every other repetition in reverse order: neither precision of a model always trains first.
+    results = harness.interleave(
+        {(m, p): (lambda m=m, p=p: train_once(MODELS[m], p, a, train, test)) for m in labels for p in ("fp32", "bf16")},
+        a.reps, alternate=True, report=lambda rep, key, r: harness.progress(
+            f"  rep {rep + 1} {key[0]} {key[1]}: {r['samples_per_s']:,.0f} samples/s, "
+            f"CPU {r['cpu_s']:.1f} s, test loss {r['test_loss']:.3f}"))
+    def med(rs, k):
+        return harness.median(harness.column(rs, k))
+
+    rows = []
     for m in labels:
         f, b = results[m, "fp32"], results[m, "bf16"]
-        med = lambda rs, k: statistics.median(r[k] for r in rs)  # noqa: E731
-        print(f"| {m} | {f[0]['macs'] / 1e6:.0f} | {med(f, 'samples_per_s'):,.0f} | {med(b, 'samples_per_s'):,.0f} "
-              f"| {med(b, 'samples_per_s') / med(f, 'samples_per_s'):.2f}x | {med(f, 'cpu_s') / med(b, 'cpu_s'):.2f}x "
-              f"| {med(f, 'test_loss'):.2f} | {med(b, 'test_loss'):.2f} "
-              f"| {100 * (med(b, 'test_loss') / med(f, 'test_loss') - 1):+.2f}% |")
-    load = os.getloadavg()
-    print(f"\nload average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+        rows.append([m, f"{f[0]['macs'] / 1e6:.0f}", f"{med(f, 'samples_per_s'):,.0f}", f"{med(b, 'samples_per_s'):,.0f}",
+                     f"{med(b, 'samples_per_s') / med(f, 'samples_per_s'):.2f}x", f"{med(f, 'cpu_s') / med(b, 'cpu_s'):.2f}x",
+                     f"{med(f, 'test_loss'):.2f}", f"{med(b, 'test_loss'):.2f}",
+                     f"{100 * (med(b, 'test_loss') / med(f, 'test_loss') - 1):+.2f}%"])
+    print(harness.table(["model", "M multiply-adds per step", "fp32 samples/s", "bf16 samples/s", "bf16 / fp32 (wall)",
+                         "bf16 / fp32 (CPU s)", "test loss fp32", "test loss bf16", "loss change"], rows))
+    print(f"\nload average after: {harness.load_average()}")
 
 
 if __name__ == "__main__":

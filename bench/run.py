@@ -16,13 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import harness  # noqa: E402
+from harness import column, median, spread  # noqa: E402
+
 # pythae's interpreter: --pythae, else $AELAB_PYTHAE_PYTHON, else bench/.venv (never a fixed path of one machine).
 PYTHAE_PYTHONS = [*([Path(os.environ["AELAB_PYTHAE_PYTHON"])] if os.environ.get("AELAB_PYTHAE_PYTHON") else []),
                   HERE / ".venv" / "bin" / "python"]
@@ -32,49 +34,32 @@ def measure(python: str, way: str, args: list[str], processes: int = 0) -> dict:
     """One measurement in a fresh process; `processes` > 0: under torchrun with that many (DDP)."""
     launcher = [python, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes)] \
         if processes else [python, "-W", "ignore"]
-    command = [*launcher, str(HERE / "worker.py"), way, *args]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return harness.fresh([*launcher, str(HERE / "worker.py"), way, *args])
 
 
 def interleaved(ways: list[tuple[str, str, str, list[str]]], reps: int, log) -> dict[str, list[dict]]:
     """Each repetition runs every way once, in turn, so slow phases of a busy machine hit all."""
-    results: dict[str, list[dict]] = {label: [] for label, *_ in ways}
-    for rep in range(reps):
-        for label, python, way, args in ways:
-            r = measure(python, way, args)
-            results[label].append(r)
-            log(r)
-            print(f"  rep {rep + 1}/{reps} {label} ({r['ran_in']}): {r['samples_per_s']:,.0f} samples/s, "
-                  f"test loss {r['test_loss']:.2f}, {r['peak_rss_mb']:.0f} MB", file=sys.stderr)
-    return results
+    def report(rep: int, label: str, r: dict) -> None:
+        log(r)
+        harness.progress(f"  rep {rep + 1}/{reps} {label} ({r['ran_in']}): {r['samples_per_s']:,.0f} samples/s, "
+                         f"test loss {r['test_loss']:.2f}, {r['peak_rss_mb']:.0f} MB")
 
-
-def spread(values: list[float], fmt: str) -> str:
-    med = statistics.median(values)
-    if len(values) == 1:
-        return format(med, fmt)
-    return f"{format(med, fmt)} ({format(min(values), fmt)}-{format(max(values), fmt)})"
+    return harness.interleave({label: (lambda p=python, w=way, a=args: measure(p, w, a))
+                               for label, python, way, args in ways}, reps, report=report)
 
 
 def comparison_table(results: dict[str, list[dict]], baseline: str) -> str:
-    base = statistics.median(r["samples_per_s"] for r in results[baseline])
-    base_loss = statistics.median(r["test_loss"] for r in results[baseline])
-    lines = ["| way | ran in | samples/s, median (min-max) | vs textbook | test loss (nats or sum-sq/image) "
-             "| loss vs textbook | peak RSS MB | train CPU s |",
-             "|---|---|---|---|---|---|---|---|"]
+    base = median(column(results[baseline], "samples_per_s"))
+    base_loss = median(column(results[baseline], "test_loss"))
+    rows = []
     for label, rs in results.items():
-        if not rs:
-            continue
-        speed = [r["samples_per_s"] for r in rs]
-        loss = statistics.median(r["test_loss"] for r in rs)
-        lines.append(f"| {label} | {rs[0].get('ran_in', rs[0]['precision'])} | {spread(speed, ',.0f')} | {statistics.median(speed) / base:.2f}x "
-                     f"| {spread([r['test_loss'] for r in rs], '.2f')} | {100 * (loss / base_loss - 1):+.2f}% "
-                     f"| {spread([r['peak_rss_mb'] for r in rs], '.0f')} "
-                     f"| {spread([r['cpu_seconds'] for r in rs], '.1f')} |")
-    return "\n".join(lines)
+        speed, loss = column(rs, "samples_per_s"), median(column(rs, "test_loss"))
+        rows.append([label, rs[0].get("ran_in", rs[0]["precision"]), spread(speed, ",.0f"),
+                     f"{median(speed) / base:.2f}x", spread(column(rs, "test_loss"), ".2f"),
+                     f"{100 * (loss / base_loss - 1):+.2f}%", spread(column(rs, "peak_rss_mb"), ".0f"),
+                     spread(column(rs, "cpu_seconds"), ".1f")])
+    return harness.table(["way", "ran in", "samples/s, median (min-max)", "vs textbook",
+                          "test loss (nats or sum-sq/image)", "loss vs textbook", "peak RSS MB", "train CPU s"], rows)
 
 
 def scaling(python: str, common: list[str], log, limit: int, threads: int) -> str:
@@ -149,19 +134,17 @@ def main() -> None:
         raw.flush()
 
     started = time.time()
-    load = os.getloadavg()
     import torch
 
     where = torch.cuda.get_device_name() if a.device == "cuda" else f"CPU capability {torch.backends.cpu.get_cpu_capability()}"
     print(f"# aelab benchmark, {time.strftime('%Y-%m-%d %H:%M')} UTC, {os.cpu_count()} CPUs, {where}, "
-          f"{a.threads} threads, load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n")
+          f"{a.threads} threads, load average before: {harness.load_average()}\n")
 
     if a.scaling_only:
         print("## Scaling (1 epoch, aelab fp32 against the textbook loop back to back, 1 run per cell)\n")
         print(scaling(python, ["--threads", str(a.threads), "--epochs", "1", "--device", a.device], log, 20000,
                       a.threads))
-        load = os.getloadavg()
-        print(f"\nTotal {time.time() - started:.0f} s; load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+        print(f"\nTotal {time.time() - started:.0f} s; load average after: {harness.load_average()}")
         return
     vae = [("textbook loop (DataLoader, shuffle)", python, "textbook", common)]
     if pythae:
@@ -191,8 +174,7 @@ def main() -> None:
         print("\n## Scaling (1 epoch, aelab fp32 against the textbook loop back to back, 1 run per cell)\n")
         print(scaling(python, ["--threads", str(a.threads), "--epochs", "1", "--device", a.device], log, 20000,
                       a.threads))
-    load = os.getloadavg()
-    print(f"\nTotal {time.time() - started:.0f} s; load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"\nTotal {time.time() - started:.0f} s; load average after: {harness.load_average()}")
 
 
 if __name__ == "__main__":

@@ -22,16 +22,18 @@ the same value and gradient, through oneDNN's depthwise convolution).
 from __future__ import annotations
 
 import argparse
-import statistics
+import sys
 import time
 from pathlib import Path
 
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
+import torch  # noqa: E402
 
-from aelab.config import load_config
-from aelab.data.prepare import prepare_data
-from aelab.models.registry import build_model
-from aelab.train.trainer import Trainer
+from aelab.config import load_config  # noqa: E402
+from aelab.data.prepare import prepare_data  # noqa: E402
+from aelab.models.registry import build_model  # noqa: E402
+from aelab.train.trainer import Trainer  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "images_rgb_vae.json"
 VARIANTS = {
@@ -75,7 +77,7 @@ def grey_channels(reps: int) -> None:
                            kernel_size=window.kernel, betas=window.exponents, data_range=1.0, reduction="none")
             value.sum().backward()
             times.append(time.process_time() - started)
-        print(f"{channels} channel(s): {statistics.median(times) * 1000:.0f} ms CPU, forward + backward")
+        print(f"{channels} channel(s): {harness.median(times) * 1000:.0f} ms CPU, forward + backward")
 
 
 def main() -> None:
@@ -97,20 +99,17 @@ def main() -> None:
     configs = {name: config_of(args.path, extra, args.steps, args.threads) for name, extra in VARIANTS.items()}
     for config in configs.values():  # warm-up
         time_steps(config, images[:128])
-    cpu: dict[str, list[float]] = {name: [] for name in configs}
-    wall: dict[str, list[float]] = {name: [] for name in configs}
-    for rep in range(args.reps):
-        for name, config in configs.items():
-            c, w = time_steps(config, images)
-            cpu[name].append(c / args.steps)
-            wall[name].append(w / args.steps)
-            print(f"rep {rep + 1}: {name:26s} {c / args.steps * 1000:7.0f} ms CPU/step  {w / args.steps * 1000:7.0f} ms wall/step",
-                  flush=True)
-    reference = statistics.median(cpu["mse"])
+    per_step = harness.interleave(
+        {name: (lambda config=config: [t / args.steps for t in time_steps(config, images)]) for name, config in configs.items()},
+        args.reps, report=lambda rep, name, t: print(
+            f"rep {rep + 1}: {name:26s} {t[0] * 1000:7.0f} ms CPU/step  {t[1] * 1000:7.0f} ms wall/step", flush=True))
+    cpu = {name: [t[0] for t in ts] for name, ts in per_step.items()}
+    wall = {name: [t[1] for t in ts] for name, ts in per_step.items()}
+    reference = harness.median(cpu["mse"])
     print(f"\n{args.steps} steps of batch 64, {args.threads} thread(s), medians of {args.reps} repetitions")
     print(f"{'variant':26s} {'CPU ms/step':>12s} {'wall ms/step':>13s} {'CPU vs mse':>11s}")
     for name in configs:
-        c, w = statistics.median(cpu[name]), statistics.median(wall[name])
+        c, w = harness.median(cpu[name]), harness.median(wall[name])
         print(f"{name:26s} {c * 1000:12.0f} {w * 1000:13.0f} {c / reference:10.2f}x")
 
 

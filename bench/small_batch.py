@@ -23,13 +23,14 @@ import functools
 import json
 import os
 import resource
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import harness  # noqa: E402
+from harness import column, median, spread  # noqa: E402
 
 
 # glibc's mallopt parameters (malloc.h). By default glibc adapts both thresholds as a program
@@ -158,32 +159,24 @@ def main() -> None:
     if a.one:
         print(json.dumps(one(a.one[0], int(a.one[1]), a.epochs)))
         return
-    load = os.getloadavg()
     print(f"# small batches (seed 004), {time.strftime('%Y-%m-%d %H:%M')} UTC, {os.cpu_count()} CPUs, "
-          f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n")
+          f"load average before: {harness.load_average()}\n")
     started = time.time()
     arms = {k: v for k, v in ARMS.items() if not a.arms or any(w in k for w in a.arms)}
-    results: dict[str, list[dict]] = {k: [] for k in arms}
-    for rep in range(a.reps):
-        for label, (keep, threads) in arms.items():
-            done = subprocess.run([sys.executable, "-W", "ignore", __file__, "--epochs", str(a.epochs), "--one", keep,
-                                   str(threads)], capture_output=True, text=True)
-            if done.returncode:
-                raise SystemExit(done.stderr[-2000:])
-            r = json.loads(done.stdout.strip().splitlines()[-1])
-            results[label].append(r)
-            print(f"  rep {rep + 1}/{a.reps} {label}: {r['samples_per_s']:.1f} samples/s, "
-                  f"{r['faults_per_step']:.0f} page faults/step", file=sys.stderr)
-    base = statistics.median(r["samples_per_s"] for r in results[next(iter(arms))])
+    results = harness.interleave(
+        {label: (lambda keep=keep, threads=threads: harness.fresh(
+            harness.python(__file__, "--epochs", a.epochs, "--one", keep, threads))) for label, (keep, threads) in arms.items()},
+        a.reps, report=lambda rep, label, r: harness.progress(
+            f"  rep {rep + 1}/{a.reps} {label}: {r['samples_per_s']:.1f} samples/s, "
+            f"{r['faults_per_step']:.0f} page faults/step"))
+    base = median(column(results[next(iter(arms))], "samples_per_s"))
     r0 = results[next(iter(arms))][0]
     print(f"seed 004's config: {r0['params']:,} parameters, batch {r0['batch']}, {r0['n_train']} training "
           f"emojis (examples/emojis), {a.epochs} epochs (the first not timed)\n")
-    print("| way | samples/s, median (min-max) | vs 1 thread | page faults per step |")
-    print("|---|---|---|---|")
-    for label, rs in results.items():
-        s = [r["samples_per_s"] for r in rs]
-        print(f"| {label} | {statistics.median(s):.1f} ({min(s):.1f}-{max(s):.1f}) | {statistics.median(s) / base:.2f}x "
-              f"| {statistics.median(r['faults_per_step'] for r in rs):,.0f} |")
+    print(harness.table(["way", "samples/s, median (min-max)", "vs 1 thread", "page faults per step"],
+                        [[label, spread(column(rs, "samples_per_s"), ".1f"),
+                          f"{median(column(rs, 'samples_per_s')) / base:.2f}x",
+                          f"{median(column(rs, 'faults_per_step')):,.0f}"] for label, rs in results.items()]))
     # The floor: bytes one step must move through memory (the weights do not fit in the caches).
     params = r0["params"]
     moved = params * 4 * (1 + 1 + 1 + 7)  # forward read, backward read, gradient write, Adam 4 reads + 3 writes
@@ -194,8 +187,7 @@ def main() -> None:
         steps = gbs * 1e9 / moved
         print(f"- copy bandwidth with {threads} thread(s): {gbs:.1f} GB/s -> at most {steps:.0f} steps/s = "
               f"{steps * r0['batch']:.0f} samples/s at batch {r0['batch']}")
-    load = os.getloadavg()
-    print(f"\nTotal {time.time() - started:.0f} s; load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"\nTotal {time.time() - started:.0f} s; load average after: {harness.load_average()}")
 
 
 if __name__ == "__main__":

@@ -10,14 +10,14 @@ default splits), found the way configs find it ($AELAB_DATA_DIR/mnist, ~/.cache/
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
 
 from aelab.config import load_config  # noqa: E402
 from aelab.evaluate.metrics import objective  # noqa: E402
@@ -33,8 +33,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     print(f"{args.threads} thread(s), torch {torch.__version__}\n")
-    print("| model | training epoch s | validation pass s, before | with BCE/MSE/L1 | extra per epoch |")
-    print("|---|---|---|---|---|")
+    rows = []
     for kind in ("vae", "ae"):
         config = load_config(None, ["data.dataset=mnist", "data.published_split=test", f"model.type={kind}",
                                     "training.epochs=1", "training.threads=" + str(args.threads)])
@@ -42,20 +41,17 @@ def main() -> None:
         model = build_model(config.model, train.shape, seed=config.training.seed)
         trainer = Trainer(model, config, progress=False)
         val = validation.tensor()
-        epoch, plain, full = [], [], []
-        for _ in range(args.reps):
-            started = time.perf_counter()
+        def epoch():
             trainer.state.epoch = 0
             trainer.fit(train.tensor(), None)
-            epoch.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            objective(model, val, seed=1)
-            plain.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            objective(model, val, seed=1, reconstruction_metrics=True)
-            full.append(time.perf_counter() - started)
-        e, a, b = (statistics.median(v) for v in (epoch, plain, full))
-        print(f"| {kind} | {e:.3f} | {a:.4f} | {b:.4f} | +{b - a:.4f} s ({100 * (b - a) / (e + a):.1f} % of an epoch) |")
+
+        seconds = harness.interleave({"epoch": lambda: harness.timed(epoch)[1],
+                                      "plain": lambda: harness.timed(lambda: objective(model, val, seed=1))[1],
+                                      "full": lambda: harness.timed(lambda: objective(
+                                          model, val, seed=1, reconstruction_metrics=True))[1]}, args.reps)
+        e, a, b = (harness.median(seconds[k]) for k in ("epoch", "plain", "full"))
+        rows.append([kind, f"{e:.3f}", f"{a:.4f}", f"{b:.4f}", f"+{b - a:.4f} s ({100 * (b - a) / (e + a):.1f} % of an epoch)"])
+    print(harness.table(["model", "training epoch s", "validation pass s, before", "with BCE/MSE/L1", "extra per epoch"], rows))
 
 
 if __name__ == "__main__":

@@ -70,6 +70,7 @@ def test_the_discriminator_learns_and_both_losses_are_logged(tmp_path):
     assert loss_curves(runs.read_history(tmp_path / runs.HISTORY), tmp_path / "loss.png").stat().st_size > 0
 
 
+@pytest.mark.slow  # ~4 s on a shared machine
 def test_resume_with_the_adversarial_term_gives_identical_weights(tmp_path):
     overrides = EMOJIS + ["training.epochs=4", f"model.adversarial_weight={WEIGHT}", "training.adversarial_start_epoch=1",
                           "training.checkpoint_every=1", "model.stage_channels=[8,16]", "data.input_size=16",

@@ -81,6 +81,7 @@ def test_rgb_crops_of_another_size_replace_the_old_ones(photos):
     assert Image.open(crops_folder(photos) / "astronaut.jpg.png").size == (32, 32)
 
 
+@pytest.mark.slow  # ~6 s on a shared machine; photos without faces keep detection in the quick tier
 def test_faces_through_the_config(photos):
     config = load_config(None, ["data.dataset=faces", f"data.path={photos}", "data.input_size=48",
                                 "data.face_margin=0.3", "data.test_split=0.25"]).data
@@ -97,6 +98,7 @@ def test_photos_without_faces_are_an_error_that_leaves_nothing(tmp_path):
     assert not crops_folder(root).exists()
 
 
+@pytest.mark.slow  # ~4 s on a shared machine
 def test_a_crops_folder_not_made_by_aelab_is_left_alone(photos):
     mine = crops_folder(photos)
     mine.mkdir(parents=True)

@@ -21,6 +21,7 @@ EMOJIS = Path(__file__).resolve().parents[1] / "examples" / "emojis"
 
 
 @pytest.mark.skipif(not EMOJIS.is_dir(), reason="examples/emojis is not in this checkout")
+@pytest.mark.slow  # ~6 s on a shared machine; the font run keeps config training in the quick tier
 def test_training_on_the_shipped_rgb_emoji_folder(tmp_path):
     config = load_config(None, [
         "data.dataset=folder", f"data.path={EMOJIS}", "data.input_size=32", "data.channels=3",

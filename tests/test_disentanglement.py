@@ -37,6 +37,7 @@ def test_the_factors_as_codes_score_near_one_and_unrelated_codes_near_zero(score
     assert truth["factor_of_dimension"][:5] == NAMES
 
 
+@pytest.mark.slow  # ~3 s on a shared machine
 def test_aelab_evaluate_reports_disentanglement_and_draws_the_factor_traversal(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--out", str(run), "--no-progress", "--no-figures", "--set", "data.dataset=dsprites",

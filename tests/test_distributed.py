@@ -62,6 +62,7 @@ def test_two_processes_write_one_run_folder(two_processes):
     assert done.stdout.strip() == str(made[0])  # one result line, printed by rank 0 only
 
 
+@pytest.mark.slow  # the two-process fixture (torchrun): ~14 s
 def test_two_processes_match_one_process_of_the_same_global_batch(two_processes, tmp_path):
     root, _ = two_processes
     ddp_run = next((root / "runs").iterdir())
@@ -76,6 +77,7 @@ def test_two_processes_match_one_process_of_the_same_global_batch(two_processes,
     assert history[1]["loss"] < history[0]["loss"]
 
 
+@pytest.mark.slow  # needs the two-process fixture
 def test_a_two_process_checkpoint_resumes_in_one_process(two_processes, tmp_path):
     root, _ = two_processes
     ddp_run = next((root / "runs").iterdir())

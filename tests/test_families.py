@@ -67,6 +67,7 @@ def test_the_terms_add_up_to_the_loss():
     assert info["loss"] == pytest.approx(info["reconstruction_loss"] + info["kl_penalty"] + info["mmd_penalty"], rel=1e-4)
 
 
+@pytest.mark.slow  # ~4 s on a shared machine
 def test_rae_samples_from_a_mixture_fitted_to_its_codes_and_has_no_likelihood(tmp_path, capsys):
     assert load_config(None, ["model.type=rae"]).model.sampler == "gmm"
     run = tmp_path / "rae"
@@ -108,6 +109,7 @@ def test_bad_options_are_one_line_naming_the_key(setting, says, capsys):
     assert says in err and len(err.splitlines()) == 1 and "Traceback" not in err, err
 
 
+@pytest.mark.slow  # ~2 s on a shared machine
 def test_the_capacity_of_a_resumed_run_is_where_the_uninterrupted_one_is(tmp_path):
     # 36 steps per epoch: C is part-way up its 200-step ramp when the run is interrupted after epoch 2
     overrides = ["model.type=capacity_vae", "model.options.capacity_steps=200", "model.options.capacity_max=10",
@@ -132,6 +134,7 @@ def correlation_off_diagonal(codes: np.ndarray) -> float:
     return float(np.abs(corr[~np.eye(len(corr), dtype=bool)]).mean())
 
 
+@pytest.mark.slow  # two fits: ~5 s on a shared machine
 def test_dip_vae_decorrelates_the_codes_a_plain_vae_leaves_correlated():
     params = dict(latent_dim=6, epochs=15)
     vae = fit("vae", **params)

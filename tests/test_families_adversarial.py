@@ -43,7 +43,10 @@ FAMILIES = [  # (type, the terms it logs beside loss, reconstruction_loss and di
 ]
 
 
-@pytest.mark.parametrize("model_type, terms", FAMILIES, ids=[f[0] for f in FAMILIES])
+# aae stays in the quick tier; factor_vae and vae_gan (3-6 s each on a shared machine) are slow.
+@pytest.mark.parametrize("model_type, terms", [
+    pytest.param(*family, id=family[0], marks=[pytest.mark.slow] if family[0] != "aae" else [])
+    for family in FAMILIES])
 def test_each_family_reconstructs_better_than_the_mean_image_and_logs_both_sides(model_type, terms):
     model = fit(model_type)
     first, last = model.history_[0], model.history_[-1]
@@ -89,6 +92,7 @@ def gaussian_kl_from_prior(codes: np.ndarray) -> float:
     return 0.5 * float(np.trace(s) + m @ m - len(m) - np.linalg.slogdet(s)[1])
 
 
+@pytest.mark.slow  # two fits: ~3 s on a shared machine
 def test_aae_codes_match_the_prior_where_a_plain_aes_do_not():
     ae, aae = fit("ae"), fit("aae")
     plain, matched = gaussian_kl_from_prior(ae.transform(X)), gaussian_kl_from_prior(aae.transform(X))
@@ -125,7 +129,7 @@ def history(run) -> list[dict]:
     return list(csv.DictReader((run / runs.HISTORY).open()))
 
 
-@pytest.mark.parametrize("model_type", ["aae", "factor_vae", "vae_gan"])
+@pytest.mark.parametrize("model_type", ["aae", *(pytest.param(t, marks=pytest.mark.slow) for t in ("factor_vae", "vae_gan"))])
 def test_resume_gives_the_weights_and_discriminator_of_the_uninterrupted_run(tmp_path, model_type):
     overrides = [f"model.type={model_type}", "model.latent_dim=4", "model.encoder_layers=[32]", "training.epochs=4",
                  "training.batch_size=32", "training.checkpoint_every=1", "training.patience=null",

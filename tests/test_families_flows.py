@@ -218,6 +218,7 @@ def test_a_resumed_run_ends_with_the_uninterrupted_run_s_weights(tmp_path, overr
     assert same_weights(whole, resumed)
 
 
+@pytest.mark.slow  # ~4 s on a shared machine
 def test_the_explore_commands_and_the_nll_work_on_a_flow_vae(tmp_path, capsys):
     run = tmp_path / "planar"
     assert main(["train", "--set", "model.type=flow_vae", "--set", "model.options.flow_length=4", "--set",

@@ -118,6 +118,7 @@ def test_the_gumbel_temperature_of_a_resumed_run_is_the_schedule_at_its_step(tmp
 
 
 # ---------------------------------------------------------------------------------------- hvae
+@pytest.mark.slow  # ~2.5 s on a shared machine
 def test_hvae_uses_both_levels_and_its_terms_add_up():
     model = fit("hvae", latent_dim=8, epochs=12)
     last = model.history_[-1]

@@ -95,6 +95,7 @@ def test_samples_png_comes_from_the_configured_mixture_and_beats_the_prior(emoji
     assert mixture < 0.7 * prior, (mixture, prior)
 
 
+@pytest.mark.slow  # the emoji_run fixture: ~6 s (test tiers)
 def test_generate_uses_the_runs_sampler_and_says_which(emoji_run, tmp_path, capsys):
     run, _, _ = emoji_run
     assert main(["generate", str(run), "-n", "8", "--out", str(tmp_path / "g.png")]) == 0
@@ -102,6 +103,7 @@ def test_generate_uses_the_runs_sampler_and_says_which(emoji_run, tmp_path, caps
     assert (tmp_path / "g.png").stat().st_size > 0 and (tmp_path / "p.png").stat().st_size > 0
 
 
+@pytest.mark.slow  # needs the emoji_run fixture
 def test_estimator_with_a_mixture_sampler_saves_it_and_draws_the_same_images(emoji_run, tmp_path):
     _, config, _ = emoji_run
     train = prepare_data(config)[0]

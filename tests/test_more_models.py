@@ -47,6 +47,7 @@ def test_vqvae_uses_its_codebook_and_samples_from_its_categorical_prior():
     assert images.shape == (16, 64) and images.std(0).mean() > 0.01  # not one image 16 times
 
 
+@pytest.mark.slow  # ~3 s on a shared machine
 def test_vqvae_restarts_dead_codes():
     # a codebook far larger than the data needs: without restarts most entries never get used
     with_restarts = fit("vqvae", {"codebook_size": 128, "positions": 1}, epochs=8, latent_dim=2)

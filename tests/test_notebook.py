@@ -177,6 +177,7 @@ def test_jupyter_is_an_extra_not_a_dependency(tmp_path):
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
+@pytest.mark.slow  # ~2.5 s on a shared machine
 def test_a_conditional_models_figures_and_page(tmp_path):
     digits = load_digits()
     cvae = aelab.Estimator(model_type="cvae", encoder_layers=[32], epochs=2, threads=1)

@@ -49,6 +49,7 @@ def test_the_classifier_is_cached_per_dataset_and_reloaded_identically(classifie
         assert torch.equal(a, b)
 
 
+@pytest.mark.slow  # ~5 s on a shared machine
 def test_aelab_evaluate_reports_the_frechet_distance_of_a_trained_vaes_samples(tmp_path, capsys, classifier):
     from aelab.cli import main
     import json

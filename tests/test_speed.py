@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from aelab.config import load_config
@@ -42,6 +43,7 @@ def test_fit_uses_one_thread_for_a_small_model_and_restores_the_setting():
     assert trainer.state.history[-1]["loss"] < trainer.state.history[0]["loss"]
 
 
+@pytest.mark.slow  # ~6 s on a shared machine
 def test_fit_keeps_the_threads_for_a_model_with_many_parameters_even_at_batch_2():
     """Seed 004's MLP (64x64x3 -> 512-256-128 -> 16): few multiply-adds at batch 2, but 13 M
     parameters streamed through memory every step: not a small model."""

@@ -56,6 +56,7 @@ def test_a_tiny_sweep_writes_every_trial_the_tables_and_the_figures(sweep):
     assert sum(held_out) == 300
 
 
+@pytest.mark.slow  # the module's sweep fixture: ~30 s on a shared machine (test tiers)
 def test_running_again_skips_finished_trials_and_redoes_only_the_unfinished(sweep):
     out, rows = sweep
     runs_dir = out / "runs"
@@ -69,6 +70,7 @@ def test_running_again_skips_finished_trials_and_redoes_only_the_unfinished(swee
     assert [r["mse"] for r in again] == pytest.approx([r["mse"] for r in rows])
 
 
+@pytest.mark.slow  # needs the module's sweep fixture (test tiers)
 def test_cli_sweep_refuses_a_different_grid_in_an_existing_sweep_folder(sweep, tmp_path, capsys):
     out, _ = sweep
     config = tmp_path / "base.json"

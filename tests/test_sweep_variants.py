@@ -89,6 +89,7 @@ def test_the_tradeoff_figure_of_a_beta_sweep_on_dsprites(tmp_path):
     assert "| beta_tcvae-b4 |" in (tmp_path / "s" / "results.md").read_text()
 
 
+@pytest.mark.slow  # a sweep of trained runs: ~6 s on a shared machine
 def test_a_sweep_file_with_variants_trains_its_first_variant_alone(tmp_path):
     config = {**BASE, "training": {**BASE["training"], "epochs": 1}, "sweep": {"variants": VARIANTS[1:3]}}
     assert main(["train", "--config", _write(tmp_path, config), "--out", str(tmp_path / "run")]) == 0

@@ -89,6 +89,7 @@ def test_a_sweep_is_one_mlflow_parent_run_with_a_child_run_per_trial(tmp_path):
     assert "results.csv" in {a.path for a in client.list_artifacts(parent.info.run_id)}
 
 
+@pytest.mark.slow  # ~18 s on a shared machine (MLflow)
 def test_an_estimators_fit_is_logged_with_its_model(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # mlflow=True: a store in ./runs/mlflow/
     X = load_digits().images / 16

@@ -45,6 +45,7 @@ def test_without_the_setting_nothing_is_written(tmp_path):
     assert not (tmp_path / "tensorboard").exists()
 
 
+@pytest.mark.slow  # ~4 s on a shared machine
 def test_compare_writes_a_table_overlaid_loss_curves_and_a_page_and_checks_its_runs_first(tmp_path, capsys, monkeypatch):
     a, b = tmp_path / "runs" / "ae", tmp_path / "runs" / "vae"
     train_run(load_config(None, QUICK + ["model.type=ae", "training.epochs=3"]), a, progress=False, figures=False)

@@ -43,6 +43,7 @@ def test_font_autoencoder_with_2d_latent_reconstructs_every_glyph(font_run):
     assert metrics["epochs_run"] == 500
 
 
+@pytest.mark.slow  # the font_run fixture: ~16 s on a shared machine (test tiers)
 def test_run_folder_holds_config_metrics_history_and_weights(font_run):
     run, metrics = font_run
     saved = json.loads((run / runs.METRICS).read_text())
@@ -56,6 +57,7 @@ def test_run_folder_holds_config_metrics_history_and_weights(font_run):
     assert len(rows) == 500 and float(rows[-1]["loss"]) < float(rows[0]["loss"]) / 4
 
 
+@pytest.mark.slow  # ~12 s on a shared machine
 def test_vae_on_digits_lowers_validation_loss_below_measured_bound(tmp_path):
     config = load_config(None, ["training.epochs=30"])  # the default run: 2-D VAE on digits
     metrics = train_run(config, tmp_path, progress=False, figures=False)
@@ -119,6 +121,7 @@ def test_resume_after_interruption_gives_identical_weights(tmp_path, model_type)
     assert [int(r["epoch"]) for r in history] == [1, 2, 3, 4, 5, 6]
 
 
+@pytest.mark.slow  # ~10 s on a shared machine
 def test_channels_last_conv_run_resumes_to_identical_weights(tmp_path):
     """A conv net trains channels_last on a CPU; after --resume, Adam's moments (stored contiguous
     in the checkpoint) must be laid out like their channels_last weights again for the fused step."""
@@ -147,6 +150,7 @@ def test_channels_last_conv_run_resumes_to_identical_weights(tmp_path):
     assert metrics["test"]["loss"] == pytest.approx(expected["test"]["loss"], rel=1e-6)
 
 
+@pytest.mark.slow  # ~6 s on a shared machine
 def test_without_a_terminal_the_progress_bar_writes_one_line_per_epoch_at_most(tmp_path, capsys):
     """In a log file (CI, `> log`), each '\\r' status is a line: once per epoch, not twice (issue 27)."""
     config = load_config(None, ["data.dataset=digits", "training.epochs=3", "training.batch_size=8",

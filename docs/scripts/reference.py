@@ -52,8 +52,7 @@ def config_reference() -> str:
             after = _lookup(resolved, row.key)
             if after is not _MISSING and default != "—" and _json(after) != _json(row.field.default):
                 default += f"<br>*default config*: `{_cell(_json(after))}`"
-            lines.append(f"| `{row.key}` | {_type(row.field.annotation, row.field.metadata)} | {default} | "
-                         f"{meaning} |")
+            lines.append(f"| `{row.key}` | {_field_type(row.field)} | {default} | {meaning} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -157,6 +156,15 @@ def _default(field) -> str:
     if isinstance(value, BaseModel):
         return "—"  # a section: its keys follow
     return f"`{_cell(_json(value))}`"
+
+
+def _field_type(field) -> str:
+    # A name checked against a registry that grows (data.dataset: aelab.register_dataset) is a str
+    # whose built-in names the field lists as json_schema_extra["names"].
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    if "names" in extra:
+        return _cell(", ".join(f"`{json.dumps(n)}`" for n in extra["names"]) + " or a registered name")
+    return _type(field.annotation, field.metadata)
 
 
 def _type(annotation: Any, metadata: list | None = None) -> str:

@@ -12,6 +12,7 @@ _LAZY = {
     "AE": "aelab.api", "DAE": "aelab.api", "VAE": "aelab.api", "BetaVAE": "aelab.api",
     "Estimator": "aelab.api", "load": "aelab.api",
     "register_model": "aelab.models.registry", "Callback": "aelab.train.callbacks",
+    "register_dataset": "aelab.data.registry", "DatasetSpec": "aelab.data.spec",
     "Config": "aelab.config", "DataConfig": "aelab.config", "ModelConfig": "aelab.config",
     "TrainingConfig": "aelab.config", "load_config": "aelab.config",
 }

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from aelab import limits, yaml12
 from aelab.errors import AelabError
 from aelab import vocabulary as names
-from aelab.vocabulary import DATASETS, LEARNED_SAMPLERS, RECONSTRUCTION_LOSSES, SAMPLER_CHOICES
+from aelab.vocabulary import DATASET_SPECS, LEARNED_SAMPLERS, RECONSTRUCTION_LOSSES, SAMPLER_CHOICES
 
 # The choice lists are aelab/vocabulary.py's (the CLI and serve read them there, without pydantic).
 Activation = Literal[names.ACTIVATIONS]  # type: ignore[valid-type]
@@ -63,8 +63,9 @@ def _takes_bool(annotation: Any) -> bool:
 # ---------------------------------------------------------------------------------------- data
 
 class DataConfig(_Section):
-    # Where the images come from (`aelab datasets` lists where each is found).
-    dataset: Literal[DATASETS] = "digits"  # type: ignore[valid-type]
+    # Where the images come from: a built-in dataset or one added with aelab.register_dataset
+    # (`aelab datasets` lists them and where each is found).
+    dataset: str = Field("digits", json_schema_extra={"names": list(DATASET_SPECS)})
     path: Optional[str] = None  # a folder of images or photos, or the dataset's files
     # [H, W] or one number: images are sized to this (`resize`).
     input_size: Optional[tuple[Annotated[int, Field(gt=0), limits.checker("image_side")],
@@ -106,6 +107,16 @@ class DataConfig(_Section):
         if self.folds is not None and self.fold >= self.folds:
             raise ValueError(f"data.fold {self.fold} is out of range for {self.folds} folds (0..{self.folds - 1})")
         return self
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, v: str) -> str:
+        if v not in DATASET_SPECS:  # read at each validation: aelab.register_dataset adds names
+            close = difflib.get_close_matches(v, DATASET_SPECS, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise ValueError(f"not a dataset; {hint}choose one of {', '.join(DATASET_SPECS)} (or add your "
+                             "own with aelab.register_dataset: docs/extending.md)")
+        return v
 
     @field_validator("input_size", mode="before")
     @classmethod

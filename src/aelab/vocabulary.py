@@ -25,9 +25,21 @@ ANOMALY_SCORES = ("reconstruction", "mse", "elbo")  # elbo: negative ELBO, VAE f
 # aelab export --format (commands/export.py)
 EXPORT_FORMATS = ("onnx",)
 
-# data.dataset: the built-in names (data/registry.py loads each; `aelab datasets` lists them)
-DATASETS = ("digits", "font5x7", "mnist", "fashion-mnist", "kmnist", "folder", "faces", "dsprites")
-FOLDER_DATASETS = ("faces", "folder")  # read from data.path; `aelab datasets NAME` previews one
+# data.dataset: each name's DatasetSpec (data/spec.py) as "module:attribute", so that listing the names
+# imports no dataset code. A new dataset is its module plus one line here (docs/extending.md);
+# aelab.register_dataset adds one from a script (data/registry.py), in that process only.
+DATASET_SPECS = {
+    "font5x7": "aelab.data.builtin:FONT5X7",
+    "digits": "aelab.data.builtin:DIGITS",
+    "mnist": "aelab.data.mnist_family:MNIST",
+    "fashion-mnist": "aelab.data.mnist_family:FASHION_MNIST",
+    "kmnist": "aelab.data.mnist_family:KMNIST",
+    "folder": "aelab.data.folder:SPEC",
+    "faces": "aelab.data.faces:SPEC",
+    "dsprites": "aelab.data.dsprites:SPEC",
+}
+DATASETS = tuple(DATASET_SPECS)  # the built-in names, in `aelab datasets`' order
+FOLDER_DATASETS = ("faces", "folder")  # `aelab datasets NAME` loads and previews one (data.path)
 RESIZE_MODES = ("pad", "crop", "stretch")  # data.resize: how an image of another shape fits input_size
 BINARIZE_MODES = ("none", "threshold", "dynamic")  # data.binarize: dynamic draws fresh pixels each epoch
 PUBLISHED_SPLITS = ("both", "train", "test")  # data.published_split of the MNIST family's files

@@ -47,16 +47,20 @@ def run(args: argparse.Namespace) -> int:
     if args.name:
         return _load(args)
     from aelab.data import download
-    from aelab.data.registry import LOADERS, offline, where
+    from aelab.data.registry import dataset_specs
 
     # One line per dataset (name, whether it loads offline, what it is), where it is found on the
-    # next, indented: no line wider than WIDTH, whatever the paths.
-    indent = " " * (max(len(n) for n in LOADERS) + 2 + len("test only") + 2)
-    print(f"{'NAME'.ljust(len(indent) - len('test only') - 4)}  {'OFFLINE'.ljust(len('test only'))}  WHAT / where")
-    for name, (_, description) in LOADERS.items():
-        head = f"{name.ljust(len(indent) - len('test only') - 4)}  {offline(name, args.path).ljust(len('test only'))}  "
-        print(textwrap.fill(description, WIDTH, initial_indent=head, subsequent_indent=indent))
-        print(textwrap.fill(where(name, args.path), WIDTH, initial_indent=indent, subsequent_indent=indent,
+    # next, indented: no line wider than WIDTH, whatever the paths. No torch: the specs answer alone.
+    specs = dataset_specs()
+    found = [spec.available(args.path) for spec in specs]
+    name_width = max(len("NAME"), *(len(spec.name) for spec in specs))
+    column_width = max(len("OFFLINE"), *(len(f.column) for f in found))
+    indent = " " * (name_width + 2 + column_width + 2)
+    print(f"{'NAME'.ljust(name_width)}  {'OFFLINE'.ljust(column_width)}  WHAT / where")
+    for spec, availability in zip(specs, found):
+        head = f"{spec.name.ljust(name_width)}  {availability.column.ljust(column_width)}  "
+        print(textwrap.fill(spec.description, WIDTH, initial_indent=head, subsequent_indent=indent))
+        print(textwrap.fill(availability.where, WIDTH, initial_indent=indent, subsequent_indent=indent,
                             break_on_hyphens=False, break_long_words=False))
     print(textwrap.fill(f"\ndownloads and caches go to {download.cache_root()} (set AELAB_DATA_DIR to change; "
                         "AELAB_OFFLINE=1 never downloads)", WIDTH, replace_whitespace=False))
@@ -65,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _load(args: argparse.Namespace) -> int:
     from aelab.config import load_config
-    from aelab.data.registry import LOADERS
+    from aelab.data.registry import dataset_spec
 
     if not args.path:
         raise AelabError(f"aelab datasets {args.name} needs --set data.path=DIR, the folder of "
@@ -74,7 +78,7 @@ def _load(args: argparse.Namespace) -> int:
     if args.preview and out.suffix.lower() != ".png":
         raise AelabError(f"--out {out}: the preview is a PNG; give a path ending in .png")
     config = load_config(None, [f"data.dataset={args.name}"], base={"data": {"path": args.path}}).data
-    data, _ = LOADERS[args.name][0](config)
+    data, _ = dataset_spec(args.name).load(config)
     print(f"{len(data)} images of {data.shape[1]}x{data.shape[2]}, {data.shape[0]} channel(s)")
     if args.name == "faces":
         from aelab.data.faces import crops_folder, read_report

@@ -1,6 +1,18 @@
-"""Datasets as one contiguous array each, plus the splits and noise that training needs."""
+"""Datasets as one contiguous array each, plus the splits and noise that training needs.
 
-from aelab.data.dataset import ImageData
-from aelab.data.registry import available, load_dataset
+The names below load on first use (PEP 562): `aelab datasets` imports data.registry and the specs
+without torch, which ImageData brings."""
 
-__all__ = ["ImageData", "available", "load_dataset"]
+_LAZY = {"ImageData": "aelab.data.dataset", "available": "aelab.data.registry",
+         "load_dataset": "aelab.data.registry"}
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'aelab.data' has no attribute {name!r}")

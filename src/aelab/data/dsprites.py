@@ -19,14 +19,23 @@ import json
 import logging
 import os
 import zipfile
+import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from aelab import files
 from aelab.data import download
-from aelab.data.dataset import ImageData
+from aelab.data.spec import Availability, DatasetSpec
 from aelab.errors import AelabError
+
+if TYPE_CHECKING:
+    from aelab.config import DataConfig
+    from aelab.data.dataset import ImageData
+
+# ImageData (and torch with it) is imported in load(): `aelab datasets` asks SPEC where the data is
+# without loading torch (data/spec.py).
 
 log = logging.getLogger("aelab")
 
@@ -175,6 +184,8 @@ def load(path: str | None = None, n: int | None = None, factor_values: dict[str,
     """dSprites as ImageData (N, 1, 64, 64) uint8 in {0, 255}, labelled by shape, with its factors.
     `n`: a seeded uniform subset of n images. `path`: the original .npz (or a folder holding it).
     `factor_values`: a smaller factor grid (sub_grid), drawn from instead of the whole one."""
+    from aelab.data.dataset import ImageData
+
     grid = sub_grid(factor_values) if factor_values else None
     if path:
         images, classes = _original(Path(path).expanduser(), n, grid)
@@ -210,3 +221,23 @@ def _original(path: Path, n: int | None, grid: np.ndarray | None) -> tuple[np.nd
     if len(index) == N_IMAGES:
         index = slice(None)
     return (images[index] > 0).view(np.uint8), classes[index, 1:].astype(np.int64)  # column 0 (colour) is constant
+
+
+# ------------------------------------------------------------------------------ the spec
+
+def _load_config(cfg: DataConfig) -> tuple[ImageData, None]:
+    # data.limit: a seeded uniform subset large enough that the training part keeps `limit` images
+    # (the grid's first images would all be small squares).
+    n = None if cfg.limit is None else math.ceil(cfg.limit / (1 - cfg.test_split))
+    return load(cfg.path, n, cfg.factor_values), None
+
+
+def _availability(path: str | None) -> Availability:
+    if path:
+        return Availability(True, f"{path} (the original {ORIGINAL_FILE})")
+    cache = download.cache_root() / "dsprites" / CACHE_FILE
+    return Availability(True, f"drawn by aelab, cached in {cache}" + ("" if cache.is_file() else " on first use"))
+
+
+SPEC = DatasetSpec("dsprites", "dSprites: 737,280 64x64 binary sprites, 5 known factors (shape, scale, "
+                               "orientation, x, y), drawn by aelab; labels = shape", _load_config, check=_availability)

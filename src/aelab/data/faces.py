@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -24,8 +25,12 @@ from tqdm.auto import tqdm
 
 from aelab import files
 from aelab.data import download, face_check, folder
-from aelab.data.dataset import ImageData
+from aelab.data.spec import DatasetSpec, folder_availability
 from aelab.errors import AelabError
+
+if TYPE_CHECKING:  # the crops load as an image folder (folder.py), which imports ImageData when it runs
+    from aelab.config import DataConfig
+    from aelab.data.dataset import ImageData
 
 log = logging.getLogger("aelab")
 
@@ -259,3 +264,12 @@ def _report(root: Path, out: Path, entries: dict) -> None:
     if unreadable:
         log.warning("%d of %d files could not be read as images: %s", len(unreadable), len(entries),
                     ", ".join(unreadable[:10]))
+
+
+def _load_config(cfg: DataConfig) -> tuple[ImageData, None]:
+    return load_faces(cfg.path, cfg.input_size, cfg.channels, cfg.face_margin, cfg.background), None
+
+
+SPEC = DatasetSpec("faces", "faces found and checked in a folder of photos (data.path), crops cached, 70x70 grey",
+                   _load_config, check=lambda path: folder_availability(path, "a folder of photos"),
+                   needs_path=True)

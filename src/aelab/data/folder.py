@@ -18,16 +18,23 @@ import logging
 import os
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
 from aelab.data import download
-from aelab.data.cache import decode_into, drop_rows, open_images
-from aelab.data.dataset import ImageData
+from aelab.data.spec import DatasetSpec, folder_availability
 from aelab.errors import AelabError
 from aelab.files import remove_abandoned, sha256_file
+
+if TYPE_CHECKING:
+    from aelab.config import DataConfig
+    from aelab.data.dataset import ImageData
+
+# ImageData and the decoded cache (torch with them) are imported in the functions that build the
+# images: `aelab datasets` asks SPEC (at the end) where the folder is without loading torch.
 
 log = logging.getLogger("aelab")
 
@@ -137,6 +144,8 @@ MAX_BYTES = 4 << 30  # of an array decoded in memory (no cache file); beyond it,
 
 def _decode_all(root, files, size, channels, resize, background, name,
                 cache_file: Path | None = None) -> tuple[ImageData, list[str]]:
+    from aelab.data.dataset import ImageData
+
     if cache_file is not None:  # decoded into a file: any size, read from disk if larger than memory
         try:
             return _decode_to_cache(root, files, size, channels, resize, background, name, cache_file)
@@ -172,6 +181,9 @@ def _decode_all(root, files, size, channels, resize, background, name,
 
 def _decode_to_cache(root, files, size, channels, resize, background, name, cache_file):
     """Decode with every core straight into the cache's image file (data/cache.py)."""
+    from aelab.data.cache import decode_into, drop_rows, open_images
+    from aelab.data.dataset import ImageData
+
     images_file = _images_file(cache_file)
     part = images_file.with_name(f".{images_file.name}.{os.getpid()}.part")
     decode = functools.partial(decode_image, size=tuple(size), channels=channels, resize=resize,
@@ -278,6 +290,9 @@ def _read_cache(cache_file: Path, root: Path, name: str) -> ImageData | None:
     """The cached images, verified: the .npz names the folder listing and settings it was made
     from (its file name's key) and holds the SHA-256 of the decoded images and of the labels; a
     cache that is damaged or stale is decoded again, with one line saying so, never used wrong."""
+    from aelab.data.cache import open_images
+    from aelab.data.dataset import ImageData
+
     if not cache_file.is_file() or not _images_file(cache_file).is_file():
         if any(cache_file.parent.glob(_prefix(cache_file) + "*.npz")):
             log.info("the cache of %s is stale (files were added, removed or changed); decoding the images again", root)
@@ -357,3 +372,12 @@ def _write_cache(cache_file: Path, data: ImageData, skipped: list[str]) -> None:
         log.info("could not write the cache %s (%s); the next run decodes the images again", cache_file, e)
     finally:
         part.unlink(missing_ok=True)
+
+
+def _load_config(cfg: DataConfig) -> tuple[ImageData, None]:
+    return load_folder(cfg.path, cfg.input_size, cfg.channels, cfg.resize, cfg.background), None
+
+
+SPEC = DatasetSpec("folder", "any folder of PNG/JPEG/BMP/GIF/WebP images (data.path), labels from sub-folders",
+                   _load_config, check=lambda path: folder_availability(path, "a folder of images"),
+                   needs_path=True)

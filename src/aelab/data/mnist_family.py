@@ -13,14 +13,22 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from aelab import files
 from aelab.data import download
-from aelab.data.dataset import ImageData
 from aelab.data.idx import is_gzip, read_idx
+from aelab.data.spec import Availability, DatasetSpec
 from aelab.errors import AelabError
+
+if TYPE_CHECKING:
+    from aelab.config import DataConfig
+    from aelab.data.dataset import ImageData
+
+# ImageData (and torch with it) is imported in load(): `aelab datasets` asks the specs at the end
+# whether their files are here without loading torch (data/spec.py).
 
 log = logging.getLogger("aelab")
 
@@ -170,6 +178,11 @@ def where(name: str, path: str | None = None) -> str:
     return f"missing {_listing(missing.values())} ({how})"
 
 
+def availability(name: str, path: str | None = None) -> Availability:
+    """What `aelab datasets` says: loads offline, where, or "test only" (data.published_split test)."""
+    return Availability(available(name, path), where(name, path), "test only" if test_split_only(name, path) else "")
+
+
 def is_official(spec: IdxDataset, role: str, path: Path) -> bool:
     """Would loading accept `path` as the dataset's file for `role`? Cheap when it can be: a file the
     decoded cache says it verified is not read again, nor is a file read twice in one process."""
@@ -269,6 +282,8 @@ def read_verified(spec: IdxDataset, role: str, path: Path, quiet: bool = False) 
 def load(name: str, path: str | None = None, progress: bool = True, only: str | None = None):
     """(train, test) as published; images uint8 (N, 1, 28, 28), labels int64. With `only`
     ("train" or "test"): that split alone, as one ImageData."""
+    from aelab.data.dataset import ImageData
+
     spec = DATASETS[name]
     paths = resolve(spec, path, progress, only)
     arrays, fresh = {}, []
@@ -339,3 +354,18 @@ def _cache(spec: IdxDataset, role: str, source: Path, array: np.ndarray) -> None
         log.info("could not cache the decoded %s in %s (%s)", source.name, array_file.parent, e)
     finally:
         part.unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------------------ the specs
+
+def _spec(name: str) -> DatasetSpec:
+    def load_published(cfg: DataConfig) -> tuple[ImageData, ImageData | None]:
+        if cfg.published_split == "both":
+            return load(name, cfg.path)
+        return load(name, cfg.path, only=cfg.published_split), None  # split again by data.test_split
+
+    return DatasetSpec(name, DATASETS[name].description, load_published,
+                       check=functools.partial(availability, name))
+
+
+MNIST, FASHION_MNIST, KMNIST = (_spec(name) for name in ("mnist", "fashion-mnist", "kmnist"))

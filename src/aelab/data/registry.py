@@ -1,103 +1,74 @@
-"""`data.dataset` names -> loaders, and the train/test split every run starts from."""
+"""`data.dataset` names -> their DatasetSpec (data/spec.py), and the train/test split every run starts from.
+
+The built-in specs are named in vocabulary.DATASET_SPECS by import path and imported on first use:
+looking one up imports only its module. `register_dataset` adds one from Python."""
 
 from __future__ import annotations
 
-import math
-from pathlib import Path
-from typing import Callable
+import difflib
+import importlib
+import json
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from aelab.config import DataConfig
-from aelab.data import builtin, mnist_family
-from aelab.data.dataset import ImageData
+from aelab.data.spec import DatasetSpec
 from aelab.data.splits import split
 from aelab.errors import AelabError
-from aelab.vocabulary import FOLDER_DATASETS
+from aelab.vocabulary import DATASET_SPECS, DATASETS
+
+if TYPE_CHECKING:  # annotations only: ImageData imports torch
+    from aelab.data.dataset import ImageData
 
 
-def _idx(name: str):
-    def load(cfg: DataConfig) -> tuple[ImageData, ImageData | None]:
-        if cfg.published_split == "both":
-            return mnist_family.load(name, cfg.path)
-        return mnist_family.load(name, cfg.path, only=cfg.published_split), None  # split by test_split
-    return load
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    """Make `data.dataset: spec.name` load through `spec`, in this process (a config naming it
+    validates from now on). Returns the spec. Replacing a built-in name is refused."""
+    if not isinstance(spec, DatasetSpec):
+        raise AelabError(f"register_dataset takes an aelab.data.spec.DatasetSpec, not {type(spec).__name__}")
+    if not spec.name or spec.name != spec.name.strip() or "=" in spec.name:
+        raise AelabError(f"dataset name {spec.name!r}: use a short name such as 'my-sprites'")
+    if spec.name in DATASETS:
+        raise AelabError(f"dataset {spec.name!r} is built in; give yours another name")
+    DATASET_SPECS[spec.name] = spec
+    return spec
 
 
-def _folder(cfg: DataConfig) -> tuple[ImageData, None]:
-    from aelab.data.folder import load_folder
-
-    return load_folder(cfg.path, cfg.input_size, cfg.channels, cfg.resize, cfg.background), None
-
-
-def _faces(cfg: DataConfig) -> tuple[ImageData, None]:
-    from aelab.data.faces import load_faces
-
-    return load_faces(cfg.path, cfg.input_size, cfg.channels, cfg.face_margin, cfg.background), None
-
-
-def _dsprites(cfg: DataConfig) -> tuple[ImageData, None]:
-    from aelab.data import dsprites
-
-    # data.limit: a seeded uniform subset large enough that the training part keeps `limit` images
-    # (the grid's first images would all be small squares).
-    n = None if cfg.limit is None else math.ceil(cfg.limit / (1 - cfg.test_split))
-    return dsprites.load(cfg.path, n, cfg.factor_values), None
+def dataset_spec(name: str) -> DatasetSpec:
+    """The spec of `name`; one line naming the datasets there are when it is not one."""
+    entry = DATASET_SPECS.get(name)
+    if entry is None:
+        close = difflib.get_close_matches(name, DATASET_SPECS, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise AelabError(f"data.dataset {json.dumps(name)} is not a dataset; {hint}choose one of "
+                         f"{', '.join(DATASET_SPECS)} (or add your own with aelab.register_dataset)")
+    if isinstance(entry, str):
+        module, _, attr = entry.partition(":")
+        entry = DATASET_SPECS[name] = getattr(importlib.import_module(module), attr)
+    return entry
 
 
-# name -> (loader(config) -> (train, test or None: no published test split), one-line description)
-LOADERS: dict[str, tuple[Callable[[DataConfig], tuple[ImageData, ImageData | None]], str]] = {
-    "font5x7": (lambda cfg: (builtin.font5x7(), None), "the 32 glyphs of the classic 5x7 font (35 binary pixels)"),
-    "digits": (lambda cfg: (builtin.digits(), None), "scikit-learn's 8x8 digits, 1797 images, labels 0-9"),
-    **{name: (_idx(name), spec.description) for name, spec in mnist_family.DATASETS.items()},
-    "folder": (_folder, "any folder of PNG/JPEG/BMP/GIF/WebP images (data.path), labels from sub-folders"),
-    "faces": (_faces, "faces found and checked in a folder of photos (data.path), crops cached, 70x70 grey"),
-    "dsprites": (_dsprites, "dSprites: 737,280 64x64 binary sprites, 5 known factors (shape, scale, "
-                            "orientation, x, y), drawn by aelab; labels = shape"),
-}
-NEEDS_PATH = FOLDER_DATASETS
+def dataset_specs() -> list[DatasetSpec]:
+    """Every dataset's spec, built-in ones first, in `aelab datasets`' order."""
+    return [dataset_spec(name) for name in list(DATASET_SPECS)]
 
 
 def available(name: str, path: str | None = None) -> bool:
     """Can `name` be loaded now without downloading anything? (folder/faces: given an existing `path`)"""
-    if name in mnist_family.DATASETS:
-        return mnist_family.available(name, path)
-    if name in NEEDS_PATH:
-        return bool(path) and Path(path).expanduser().is_dir()
-    return name in LOADERS
-
-
-def offline(name: str, path: str | None = None) -> str:
-    """`aelab datasets`'s OFFLINE column: yes, no, or for the MNIST family "test only"."""
-    if available(name, path):
-        return "yes"
-    return "test only" if name in mnist_family.DATASETS and mnist_family.test_split_only(name, path) else "no"
-
-
-def where(name: str, path: str | None = None) -> str:
-    """Where `name`'s data comes from on this machine, in a few words (for `aelab datasets`)."""
-    if name in mnist_family.DATASETS:
-        return mnist_family.where(name, path)
-    if name in NEEDS_PATH:
-        if not path:
-            return "needs data.path (a folder of images)" if name == "folder" else "needs data.path (a folder of photos)"
-        return f"{path} ({'found' if available(name, path) else 'not found'})"
-    if name == "dsprites":
-        from aelab.data import download, dsprites
-
-        if path:
-            return f"{path} (the original {dsprites.ORIGINAL_FILE})"
-        cache = download.cache_root() / "dsprites" / dsprites.CACHE_FILE
-        return f"drawn by aelab, cached in {cache}" + ("" if cache.is_file() else " on first use")
-    return {"font5x7": "inside aelab", "digits": "inside scikit-learn"}.get(name, "unknown")
+    return dataset_spec(name).available(path).offline
 
 
 def load_dataset(cfg: DataConfig, seed: int) -> tuple[ImageData, ImageData]:
     """The configured dataset as (train, test), preprocessed as the config asks."""
-    if cfg.dataset not in LOADERS:
-        raise AelabError(f"data.dataset '{cfg.dataset}' is not available in this install; "
-                         f"choose one of {', '.join(sorted(LOADERS))}")
-    train, test = LOADERS[cfg.dataset][0](cfg)
+    from aelab.data.dataset import ImageData  # here, not at the top: listing the specs needs no torch
+
+    loaded = dataset_spec(cfg.dataset).load(cfg)
+    if not (isinstance(loaded, tuple) and len(loaded) == 2 and isinstance(loaded[0], ImageData)
+            and (loaded[1] is None or isinstance(loaded[1], ImageData))):
+        raise AelabError(f"dataset {cfg.dataset!r}: its spec's load returned {type(loaded).__name__}, not "
+                         "(ImageData, ImageData or None): (train, test or None to hold out data.test_split)")
+    train, test = loaded
     if test is None:
         # No published test split: hold out a seeded fraction; with test_split 0 the test set is
         # the training set (the font exercise: reconstruct every glyph).

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from aelab.data.dataset import ImageData
+if TYPE_CHECKING:  # annotations only: ImageData imports torch, and the dataset registry uses this module
+    from aelab.data.dataset import ImageData
 
 
 def split(data: ImageData, fraction: float, seed: int) -> tuple[ImageData, ImageData | None]:
