@@ -101,8 +101,9 @@ def _no_likelihood(run: Path) -> str | None:
         raise not_registered_for_run(config.model.type, run)
     if not model_class(config.model.type).variational:
         return "a likelihood needs a VAE (an encoder that gives q(z|x))"
-    if not model_class(config.model.type).gaussian_posterior:
-        return f"the importance-sampled likelihood draws from a Gaussian q(z|x), which a '{config.model.type}' has not"
+    if not model_class(config.model.type).posterior_density:
+        return (f"the importance-sampled likelihood draws from q(z|x) with its density, which a "
+                f"'{config.model.type}' does not give (draw_posterior: docs/extending.md)")
     if config.model.reconstruction_loss not in LIKELIHOODS:
         return (f"a likelihood needs a decoder likelihood (reconstruction_loss bce, mse or l1), not "
                 f"'{config.model.reconstruction_loss}'")

@@ -3,10 +3,12 @@
     log p(x) >= log (1/K) sum_k p(x | z_k) p(z_k) / q(z_k | x),   z_k ~ q(z | x)
 
 K = 1 is a one-sample ELBO; the bound tightens as K grows. p(z) is the model's own prior
-(`model.log_prior`: N(0, I), or a learned one such as the VampPrior), and q(z|x) the model's posterior
-with its exact density (`model.draw_posterior`: a diagonal Gaussian, or one pushed through a flow). The same K draws also give the
-ELBO (the mean of log p(x|z_k) minus the closed-form KL; with a learned prior, which has no closed
-form, the mean of log p(x|z_k) p(z_k) / q(z_k|x)), so one pass yields both. The decoder's
+(`model.log_prior`: N(0, I), a learned one such as the VampPrior, the uniform distribution on an svae's
+sphere, uniform categories for a gumbel_vae), and q(z|x) the model's posterior with its exact density
+(`model.draw_posterior`: a diagonal Gaussian, one pushed through a flow, a von Mises-Fisher, one
+category per variable). The same K draws also give the ELBO (the mean of log p(x|z_k) minus the
+closed-form KL, `model.posterior_kl`; with a learned prior, which has no closed form, the mean of
+log p(x|z_k) p(z_k) / q(z_k|x)), so one pass yields both. The decoder's
 likelihood follows the model's reconstruction loss, as a normalised density over the pixels:
 - bce: Bernoulli, log p(x|z) = -BCE (exact for binary data);
 - mse: Gaussian with variance 1/2, log p(x|z) = -sum (x - x_hat)^2 - D/2 log(pi);
@@ -53,9 +55,9 @@ def _check(model: Autoencoder) -> None:
     if not model.variational:
         raise AelabError(f"a likelihood bound needs a VAE (its encoder gives q(z|x)); this model is a "
                          f"'{model.config.type}'")
-    if not model.gaussian_posterior:
-        raise AelabError(f"the importance-sampled likelihood draws from a Gaussian q(z|x); a '{model.config.type}' "
-                         "has another posterior (its file in models/ says which)")
+    if not model.posterior_density:
+        raise AelabError(f"the importance-sampled likelihood draws from q(z|x) with its density; a "
+                         f"'{model.config.type}' does not give them (draw_posterior: docs/extending.md)")
     if model.config.reconstruction_loss not in LIKELIHOODS:
         raise AelabError(f"a likelihood bound needs a decoder likelihood (reconstruction_loss bce, mse or l1); "
                          f"this model's '{model.config.reconstruction_loss}' is not one")
@@ -106,10 +108,11 @@ def likelihood_bounds(model: Autoencoder, data: torch.Tensor, samples: int, seed
     decoder = copy.deepcopy(model.decoder).to(torch.bfloat16) if bf16 else model.decoder
     dtype = torch.bfloat16 if bf16 else torch.float32
     constant = log_likelihood_constant(model)
-    # q(z|x) of every image: (mean, logvar) for a VAE; a flow posterior adds its steps' inputs
+    # q(z|x) of every image: (mean, logvar) for a VAE; a flow posterior adds its steps' inputs, an
+    # svae's is (direction, concentration), a gumbel_vae's the log-probabilities of its categories
     parts = [model.posterior(to_float(data[i:i + batch_size])) for i in range(0, len(data), batch_size)]
     posterior = tuple(torch.cat(p) for p in zip(*parts))
-    kl = kl_divergence_of(*posterior[:2]) if model.closed_form_kl else None  # else estimated from the draws
+    kl = model.posterior_kl(posterior)  # None: estimated from the draws
     images_per_pass = max(1, max_rows // samples)  # few samples: several images per pass
     draws_per_pass = max(1, min(samples, max_rows))  # many samples: one image's draws in chunks
     bar = tqdm(total=len(data) * samples, desc=desc, unit="draw", unit_scale=True, disable=not progress,
@@ -158,11 +161,6 @@ def likelihood_bounds(model: Autoencoder, data: torch.Tensor, samples: int, seed
     bar.close()
     model.train(was_training)
     return torch.cat([b for b, _ in parts]), torch.cat([e for _, e in parts])
-
-
-def kl_divergence_of(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """(B,) KL(N(mean, exp(logvar)) || N(0, I)) in closed form."""
-    return -0.5 * (1 + logvar - mean.square() - logvar.exp()).sum(1)
 
 
 def iwae_bound(model: Autoencoder, data: torch.Tensor, samples: int, seed: int,

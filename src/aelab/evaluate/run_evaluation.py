@@ -83,7 +83,7 @@ def measure(model: Autoencoder, data: ImageData, seed: int, noise: list | None =
         if data.factors is not None:  # known factors of variation (dsprites)
             with _stage(name, "disentanglement"):
                 result.update(disentanglement_metrics(codes, data.factors, data.factor_names, seed))
-    if nll_samples and model.variational and model.gaussian_posterior and model.config.reconstruction_loss in LIKELIHOODS:
+    if nll_samples and model.variational and model.posterior_density and model.config.reconstruction_loss in LIKELIHOODS:
         def estimate(seconds: float, measured: int) -> None:  # said at the start, measured on a few images
             log.info("%s: the NLL will take about %s on this machine (measured on its first %d images)%s",
                      name, _duration(seconds), measured,

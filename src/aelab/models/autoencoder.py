@@ -45,7 +45,7 @@ class Autoencoder(nn.Module):
     """model.type 'ae': encode to a code, decode it back; the loss is the reconstruction loss."""
 
     variational: ClassVar[bool] = False  # has a posterior q(z|x) and a prior to sample from
-    gaussian_posterior: ClassVar[bool] = False  # q(z|x) is a diagonal Gaussian (models/vae.py says what for)
+    posterior_density: ClassVar[bool] = False  # draws of q(z|x) with their exact density (models/vae.py says what for)
     encoder_head: ClassVar[str] = "the code"  # what the encoder outputs, in the model summary
     needs_labels: ClassVar[bool] = False  # conditional models: the trainer passes each batch's labels
     # The type's own settings (model.options in a config), as a pydantic model; None: it has none.

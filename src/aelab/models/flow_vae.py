@@ -45,7 +45,7 @@ class FlowPosteriorVAE(VAE):
     """A VAE whose q(z|x) is q_0 = N(mean, sigma) pushed through invertible steps that read a
     per-image context; a subclass says what the steps are (`flow`)."""
     closed_form_kl = False  # KL terms are one-sample estimates log q(z|x) - log p(z)
-    # gaussian_posterior stays True: the NLL's draws start from q_0's Gaussian; draw_posterior pushes them
+    # posterior_density stays True: draw_posterior pushes q_0's Gaussian draws through the flow, with their log q
     encoder_head = "mean and log-variance of q_0(z|x), and the context its flow reads"
 
     @classmethod

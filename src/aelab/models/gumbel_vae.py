@@ -18,8 +18,15 @@ block of K summing to 1 (a latent map, the samplers and `transform` see these). 
 them as they are; the prior draws one-hot codes, a uniform category per variable. `decode`
 projects any code onto the simplex of each block (negative parts dropped, each block renormalised),
 so interpolations stay categorical mixtures and a traversal of axis (n, k) from the training codes'
-median turns category k of variable n on. No Gaussian posterior: the importance-sampled NLL does
-not apply. Logged: `kl`, `temperature` (the tau of the step).
+median turns category k of variable n on. Logged: `kl`, `temperature` (the tau of the step).
+
+The importance-sampled NLL (evaluate/likelihood.py) is that of the discrete model the relaxation
+stands for, the one `generate` samples from: z is one one-hot category per variable, p(z) uniform
+(log p(z) = -N log K), and the decoder reads the hard one-hot codes, as it reads the prior's samples
+(not the relaxed Gumbel-softmax codes of training, nor the probabilities that reconstructions
+decode). The draws are categories of q(c|x) = softmax(logits) (Gumbel-max with the run's
+generator), each with its exact log q, the sum over the variables of the drawn categories' log-
+probabilities; the ELBO beside it uses the exact KL above.
 """
 
 from __future__ import annotations
@@ -55,8 +62,6 @@ class GumbelVAEOptions(BaseModel):
 
 
 class GumbelVAE(VAE):
-    # a categorical posterior: the importance-sampled NLL's Gaussian draws do not apply
-    gaussian_posterior = False
     encoder_head = "logits of q(c|x), categories per variable"
     Options = GumbelVAEOptions
 
@@ -122,6 +127,32 @@ class GumbelVAE(VAE):
             gumbel = -torch.log((-torch.log(u.clamp_min(1e-10))).clamp_min(1e-10))  # Gumbel(0, 1)
             y = ((logits + gumbel) / self.temperature().to(logits.dtype)).softmax(-1)
         return ForwardOutput(self.decoder(y.flatten(1)), probs.flatten(1), None, y.flatten(1))
+
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor]:
+        """(log q(c|x) (B, N, K),): the log-probabilities of each variable's categories."""
+        return (self.logits(x).log_softmax(-1),)
+
+    def draw_posterior(self, posterior: tuple[torch.Tensor, ...], samples: int,
+                       generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(z (b, samples, N * K) one-hot per variable, log q(z|x) (b, samples)): categories drawn by
+        Gumbel-max, argmax(log q + g) with g ~ Gumbel(0, 1), exactly q's categorical distribution."""
+        (log_q,) = posterior
+        b, n, k = log_q.shape
+        u = torch.rand((b, samples, n, k), generator=generator, device=log_q.device, dtype=log_q.dtype)
+        gumbel = -torch.log(-torch.log(u.clamp(1e-20, 1 - 1e-7)))
+        index = (log_q.unsqueeze(1) + gumbel).argmax(-1, keepdim=True)  # (b, samples, N, 1)
+        drawn = log_q.unsqueeze(1).expand(b, samples, n, k).gather(-1, index).squeeze(-1).sum(-1)
+        z = torch.zeros((b, samples, n, k), device=log_q.device, dtype=log_q.dtype).scatter_(-1, index, 1.0)
+        return z.flatten(2), drawn
+
+    def posterior_kl(self, posterior: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """(b,) KL(q(c|x) || uniform) = sum q log q + N log K, exact."""
+        (log_q,) = posterior
+        return (log_q.exp() * log_q).sum((1, 2)) + log_q.shape[1] * math.log(self.categories)
+
+    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
+        """Uniform categories: -N log K for any one-hot code (..., N * K)."""
+        return torch.full(z.shape[:-1], -self.variables * math.log(self.categories), dtype=z.dtype, device=z.device)
 
     def kl(self, out: ForwardOutput) -> torch.Tensor:
         """(B,) KL(q(c|x) || uniform) from the posterior probabilities out.mean."""

@@ -25,9 +25,10 @@ The code the explore commands see is the posterior direction mu, a unit vector. 
 any code onto the sphere first, so that an interpolation between two codes follows the great
 circle between them and a traversal moves one coordinate and walks on the sphere (from the
 training codes' median, over each axis's range in the training codes: the uniform prior has no
-centre to start from). The importance-sampled NLL (evaluate/likelihood.py) draws from a Gaussian
-posterior and does not apply here; `--score elbo` (anomalies) does. Logged: `kl`, `kappa` (the batch
-mean concentration).
+centre to start from). The importance-sampled NLL (evaluate/likelihood.py) draws z from the vMF
+with Wood's sampler and weighs each draw with its exact density, log q(z|x) = kappa <mu, z> + log
+C_d(kappa), against the uniform prior's log p(z) = -log |S^{d-1}|; its ELBO uses the closed-form KL.
+Logged: `kl`, `kappa` (the batch mean concentration).
 """
 
 from __future__ import annotations
@@ -70,23 +71,44 @@ def log_bessel(v: float, kappa: torch.Tensor) -> torch.Tensor:
     return LogBessel.apply(kappa, v)
 
 
+def log_sphere_area(d: int) -> float:
+    """log |S^{d-1}| = log(2 pi^{d/2} / Gamma(d/2)), the area of the unit sphere in R^d."""
+    return math.log(2) + (d / 2) * math.log(math.pi) - math.lgamma(d / 2)
+
+
+def vmf_log_normaliser(kappa: torch.Tensor, d: int) -> torch.Tensor:
+    """(B,) log C_d(kappa) = (d/2 - 1) log kappa - (d/2) log 2pi - log I_{d/2-1}(kappa), in float64:
+    the vMF's density on S^{d-1} is C_d(kappa) exp(kappa <mu, z>)."""
+    k = kappa.double()
+    return (d / 2 - 1) * torch.log(k) - (d / 2) * math.log(2 * math.pi) - log_bessel(d / 2 - 1, k)
+
+
 def vmf_uniform_kl(kappa: torch.Tensor, d: int) -> torch.Tensor:
     """(B,) KL(vMF(mu, kappa) || uniform on S^{d-1}) of concentrations kappa (B,); independent of mu."""
     k = kappa.double()
-    log_i = log_bessel(d / 2 - 1, k)
-    mean_cosine = torch.exp(log_bessel(d / 2, k) - log_i)  # E[<z, mu>] = I_{d/2} / I_{d/2-1}
-    log_c = (d / 2 - 1) * torch.log(k) - (d / 2) * math.log(2 * math.pi) - log_i
-    log_area = math.log(2) + (d / 2) * math.log(math.pi) - math.lgamma(d / 2)
-    return (k * mean_cosine + log_c + log_area).to(kappa.dtype)
+    mean_cosine = torch.exp(log_bessel(d / 2, k) - log_bessel(d / 2 - 1, k))  # E[<z, mu>] = I_{d/2} / I_{d/2-1}
+    return (k * mean_cosine + vmf_log_normaliser(k, d) + log_sphere_area(d)).to(kappa.dtype)
 
 
 def vmf_sample(mu: torch.Tensor, kappa: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """(B, d) one draw of vMF(mu, kappa) for unit directions mu (B, d) and kappa (B,), reparameterised."""
+    return vmf_sample_with_cosine(mu, kappa, generator)[0]
+
+
+def vmf_sample_with_cosine(mu: torch.Tensor, kappa: torch.Tensor,
+                           generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(z (B, d), w = <mu, z> (B,) in float64): the cosine as drawn, which the reflection keeps, so
+    that kappa * w in a log-density does not suffer z's rounding."""
     w = sample_cosine(kappa.double(), mu.shape[1], generator)  # (B,)
     v = F.normalize(torch.randn((len(mu), mu.shape[1] - 1), generator=generator, device=mu.device,
                                 dtype=torch.float64), dim=1)  # (B, d-1) uniform on S^{d-2}
     around_e1 = torch.cat([w[:, None], torch.sqrt((1 - w.square()).clamp_min(0))[:, None] * v], 1)
-    return householder(around_e1, mu.double()).to(mu.dtype)
+    return householder(around_e1, mu.double()).to(mu.dtype), w
+
+
+def vmf_log_density(z: torch.Tensor, mu: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:
+    """(B,) log vMF(z; mu, kappa) of unit vectors z (B, d), in float64."""
+    return kappa.double() * (z.double() * mu.double()).sum(-1) + vmf_log_normaliser(kappa, mu.shape[-1])
 
 
 def sample_cosine(kappa: torch.Tensor, d: int, generator: torch.Generator | None) -> torch.Tensor:
@@ -124,8 +146,6 @@ def householder(x: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
 
 
 class SVAE(VAE):
-    # a KL in closed form, but no Gaussian q(z|x) for the importance-sampled NLL to draw from
-    gaussian_posterior = False
     encoder_head = "direction and concentration of the vMF q(z|x)"
 
     def __init__(self, config, input_shape, encoder, decoder):
@@ -160,6 +180,19 @@ class SVAE(VAE):
         # the logvar slot holds -log kappa (B, 1): for a large kappa the variance per direction is ~1/kappa
         return ForwardOutput(self.decoder(z), mu, -torch.log(kappa)[:, None], z)
 
+    def draw_posterior(self, posterior: tuple[torch.Tensor, ...], samples: int,
+                       generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(z (b, samples, d) on the sphere, log q(z|x) (b, samples)): Wood's draws of each image's vMF."""
+        mu, kappa = posterior
+        b, d = mu.shape
+        mu_rows, kappa_rows = mu.repeat_interleave(samples, 0), kappa.repeat_interleave(samples, 0)
+        z, w = vmf_sample_with_cosine(mu_rows, kappa_rows, generator)
+        log_q = kappa_rows.double() * w + vmf_log_normaliser(kappa_rows, d)
+        return z.view(b, samples, d), log_q.view(b, samples).to(mu.dtype)
+
+    def posterior_kl(self, posterior: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        return vmf_uniform_kl(posterior[1], self.config.latent_dim)
+
     def kl(self, out: ForwardOutput) -> torch.Tensor:
         return vmf_uniform_kl(torch.exp(-out.logvar[:, 0]), self.config.latent_dim)
 
@@ -172,9 +205,8 @@ class SVAE(VAE):
                 "kappa": torch.exp(-out.logvar).mean()}
 
     def log_prior(self, z: torch.Tensor) -> torch.Tensor:
-        d = self.config.latent_dim
-        log_area = math.log(2) + (d / 2) * math.log(math.pi) - math.lgamma(d / 2)
-        return torch.full(z.shape[:-1], -log_area, dtype=z.dtype, device=z.device)
+        """Uniform on the sphere: -log |S^{d-1}| = log Gamma(d/2) - log 2 - (d/2) log pi everywhere on it."""
+        return torch.full(z.shape[:-1], -log_sphere_area(self.config.latent_dim), dtype=z.dtype, device=z.device)
 
     def prior(self, n: int, generator: torch.Generator | None = None,
               temperature: float = 1.0) -> torch.Tensor | None:

@@ -42,9 +42,11 @@ class VAE(Autoencoder):
     # p(z) = N(0, I): the KL term has a closed form. A type whose prior is learned (vamp) says False;
     # its KL terms are then one-sample estimates log q(z|x) - log p(z), with p from log_prior.
     closed_form_kl: ClassVar[bool] = True
-    # q(z|x) = N(mean, exp(logvar)): the importance-sampled NLL (evaluate/likelihood.py) draws from it.
-    # A type with another posterior (a von Mises-Fisher, a categorical) says False: no NLL, no IWAE bound.
-    gaussian_posterior: ClassVar[bool] = True
+    # `posterior` and `draw_posterior` give draws of q(z|x) with their exact log-density, and
+    # `log_prior` the density of p(z) at them: the importance-sampled NLL (evaluate/likelihood.py)
+    # applies. A VAE's q is N(mean, exp(logvar)); svae's a von Mises-Fisher, gumbel_vae's a
+    # categorical, a flow's a Gaussian pushed through its steps. A type without them says False.
+    posterior_density: ClassVar[bool] = True
     encoder_head: ClassVar[str] = "mean and log-variance of q(z|x)"
 
     @property
@@ -82,6 +84,14 @@ class VAE(Autoencoder):
         eps = torch.randn((len(mean), samples, mean.shape[1]), generator=generator, device=mean.device)
         z = mean.unsqueeze(1) + torch.exp(0.5 * logvar).unsqueeze(1) * eps
         return z, -0.5 * (eps.square() + LOG_2PI + logvar.unsqueeze(1)).sum(-1)
+
+    def posterior_kl(self, posterior: tuple[torch.Tensor, ...]) -> torch.Tensor | None:
+        """(b,) KL(q(z|x) || p(z)) in closed form from `posterior`'s parameters, or None where it has
+        none (closed_form_kl False): the likelihood bounds then estimate it from their draws."""
+        if not self.closed_form_kl:
+            return None
+        mean, logvar = posterior[:2]
+        return -0.5 * (1 + logvar - mean.square() - logvar.exp()).sum(1)
 
     def loss_terms(self, out: ForwardOutput, target: torch.Tensor) -> dict[str, torch.Tensor]:
         recon = reconstruction_loss(self, out, target).mean()
