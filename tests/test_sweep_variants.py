@@ -85,6 +85,8 @@ def test_the_tradeoff_figure_of_a_beta_sweep_on_dsprites(tmp_path):
     rows = run_sweep(base, {}, 1, tmp_path / "s", progress=False, variants=variants)
     assert [r["trial"] for r in rows] == ["beta_vae-b1", "beta_vae-b4", "beta_tcvae-b1", "beta_tcvae-b4"]
     assert all(0 <= r["mig"] <= 1 and r["bce"] > 0 for r in rows)
+    # Every trial carries all four disentanglement metrics (docs/results.md's dSprites tables).
+    assert all(0 <= r[k] <= 1 for r in rows for k in ("factor_vae_score", "sap", "dci_disentanglement"))
     assert (tmp_path / "s" / "sweep_tradeoff.png").stat().st_size > 10000
     assert "| beta_tcvae-b4 |" in (tmp_path / "s" / "results.md").read_text()
 
