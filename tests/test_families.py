@@ -150,3 +150,15 @@ def test_dip_vae_decorrelates_the_codes_a_plain_vae_leaves_correlated():
 @pytest.mark.slow
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_a_capacity_vae_keeps_the_weights_that_reached_its_capacity_not_an_early_epochs():
+    """Validation measured each epoch at that epoch's C, so an early epoch (C near 0, easily met)
+    had the lowest validation loss and its weights were kept: a dSprites run kept epoch 21 of 160.
+    Eval mode holds C at capacity_max, so the kept weights are the ones whose KL reached it."""
+    model = fit("capacity_vae", {"capacity_steps": 300, "capacity_max": 15}, epochs=8, validation_split=0.1)
+    history = model.history_
+    assert [r["val_capacity"] for r in history] == [15.0] * 8
+    assert [r["kl"] for r in history][-1] > 12  # the training KL follows the ramp
+    best = min(range(8), key=lambda e: history[e]["val_loss"])
+    assert best == 7, [round(r["val_loss"], 1) for r in history]  # measured: epoch 1 before the fix

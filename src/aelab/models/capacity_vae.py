@@ -11,8 +11,11 @@ so the code gains information a little at a time, the factors the reconstruction
 
 Where C is comes from the step count alone: the model counts its training steps in a buffer
 (`steps_taken`, part of its state, so a checkpoint holds it and `--resume` continues the ramp where
-it was) and derives C from it. Validation and evaluation see the C of the weights' last step (the
-best epoch's, once training keeps the best weights). Logged:
+it was) and derives C from it. Validation and evaluation (eval mode) see the ramp's end,
+C = capacity_max: the objective training moves towards, the same in every epoch, so that the
+validation losses of two epochs compare and the best weights kept are not an early epoch's, when
+the target was low and easily met (a dSprites run with C rising to 25 nats kept epoch 21 of 160,
+KL 4.8, when its last epoch had reached KL 25 and half the reconstruction error). Logged:
 `kl`, `capacity` (C) and `capacity_penalty` = gamma * mean |kl - C|.
 """
 
@@ -42,9 +45,10 @@ class CapacityVAE(VAE):
         self.register_buffer("steps_taken", torch.zeros((), dtype=torch.long))
 
     def capacity(self) -> torch.Tensor:
-        """() C, the KL target of the next training step; a tensor op, no device sync per step."""
+        """() C, the KL target of the next training step (eval mode: the ramp's end); a tensor op,
+        no device sync per step."""
         done = (self.steps_taken / self.options.capacity_steps).clamp(max=1.0)
-        return self.options.capacity_max * done
+        return self.options.capacity_max * (done if self.training else torch.ones_like(done))
 
     def objective(self, x: torch.Tensor, generator: torch.Generator | None = None,
                   labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
