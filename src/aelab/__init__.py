@@ -5,6 +5,7 @@ for torch and scikit-learn until a model is needed.
 """
 
 from aelab.errors import AelabError
+from aelab.lazy import attributes
 
 __version__ = "0.1.0"
 
@@ -17,16 +18,7 @@ _LAZY = {
     "TrainingConfig": "aelab.config", "load_config": "aelab.config",
 }
 __all__ = [*_LAZY, "AelabError", "__version__"]
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'aelab' has no attribute {name!r}")
+__getattr__ = attributes("aelab", _LAZY)
 
 
 def __dir__():
