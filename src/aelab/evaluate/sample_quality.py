@@ -45,20 +45,25 @@ def frechet_distance(real, generated, classifier: FeatureClassifier, batch_size:
 
 
 @torch.no_grad()
-def nearest(images: np.ndarray, reference: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+def nearest(images: np.ndarray, reference: np.ndarray, chunk: int = 8192,
+            k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """For each image, the index of the closest reference image (Euclidean, pixel space) and the
-    root-mean-square pixel difference to it (0 = an exact copy, 1 = black vs white). uint8 images
-    are read as [0, 1]."""
+    root-mean-square pixel difference to it (0 = an exact copy, 1 = black vs white): (N,) each;
+    with `k`, the k closest, nearest first: (N, k) each. uint8 images are read as [0, 1]."""
     x = _tensor(images).flatten(1)
-    best_d = torch.full((len(x),), float("inf"))
-    best_i = torch.zeros(len(x), dtype=torch.long)
+    take = min(k or 1, len(reference))
+    found_d, found_i = [], []
     for start in range(0, len(reference), chunk):
         ref = _tensor(reference[start:start + chunk]).flatten(1)
-        d, i = torch.cdist(x, ref).min(dim=1)
-        better = d < best_d
-        best_d[better], best_i[better] = d[better], i[better] + start
-    rms = best_d / np.sqrt(x.shape[1])
-    return best_i.numpy(), rms.numpy()
+        d, i = torch.cdist(x, ref).topk(min(take, len(ref)), dim=1, largest=False)
+        found_d.append(d)
+        found_i.append(i + start)
+    d, order = torch.cat(found_d, 1).topk(take, dim=1, largest=False)
+    index = torch.cat(found_i, 1).gather(1, order)
+    rms = d / np.sqrt(x.shape[1])
+    if k is None:
+        return index[:, 0].numpy(), rms[:, 0].numpy()
+    return index.numpy(), rms.numpy()
 
 
 def judge(samples: np.ndarray, splits: dict, train_images: np.ndarray, classifier: FeatureClassifier,
