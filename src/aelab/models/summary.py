@@ -7,7 +7,6 @@ import math
 from typing import NamedTuple
 
 import torch
-from torch import nn
 
 from aelab.models.autoencoder import Autoencoder
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from aelab.plots.canvas import figure, subplots
 from aelab.plots.figures import save, even_ticks
-from aelab.plots.images import cell_inches, lattice, show, show_framed, tile
+from aelab.plots.images import cell_inches, lattice, show, show_framed
 from aelab.plots.points import scatter
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 
-import numpy as np
 import torch
 
 from aelab.models.samplers.draw import SAMPLER_CLASSES
