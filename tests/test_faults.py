@@ -233,6 +233,24 @@ def test_resume_is_refused_while_the_run_trains(capsys, tmp_path, font_run):
         runs.release(run)
 
 
+@pytest.mark.parametrize("command", [["evaluate"], ["anomalies", "--out", "{tmp}/anomalies"]])
+def test_evaluate_and_anomalies_wait_for_a_training_in_the_run(capsys, tmp_path, font_run, command):
+    # Both merge their numbers into metrics.json, which the training writes when it ends.
+    run = copy_run(font_run, tmp_path / "busy")
+    before = (run / runs.METRICS).read_bytes()
+    runs.lock_run(run)  # as a training process holds it
+    try:
+        argv = [a.replace("{tmp}", str(tmp_path)) for a in command]
+        fails_with(capsys, argv[0], run, *argv[1:], says="in use by another aelab process")
+    finally:
+        runs.release(run)
+    assert (run / runs.METRICS).read_bytes() == before
+    assert not (tmp_path / "anomalies").exists()
+    got, _, err = run_cli(capsys, "evaluate", run, "--splits", "test")  # once the training is done
+    assert got == 0, err
+    assert (run / runs.METRICS).read_bytes() != before
+
+
 # ------------------------------------------------------------------- files outside the run
 
 def test_faces_manifest_cannot_delete_files_outside(capsys, tmp_path):

@@ -132,8 +132,9 @@ def lock_run(path: str | Path) -> Path:
     try:
         fd = files.open_new(path / LOCK, os.O_CREAT | os.O_WRONLY)
     except OSError as e:
-        raise AelabError(f"cannot open {path} for writing ({e.strerror}); a run continues in its own "
-                         "folder: make it writable or copy the folder somewhere writable") from None
+        raise AelabError(f"cannot open {path} for writing ({e.strerror}); aelab writes a run's training, "
+                         "metrics and samplers into its own folder: make it writable or copy the folder "
+                         "somewhere writable") from None
     _hold(path, fd)
     for tmp in files.clean_temps(path):
         log.info("removed %s, left by an interrupted run", tmp.name)

@@ -46,10 +46,8 @@ def add_commands(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aelab import files, runs
-    from aelab.plots import anomaly_figures as figs
-    from aelab.evaluate.anomalies import anomaly_scores, detection_metrics, error_maps, threshold_at
-    from aelab.evaluate.run_evaluation import merge_metrics, model_data, run_config
+    from aelab.evaluate.run_evaluation import run_config
+    from aelab.run import Run
 
     if not 0 < args.quantile < 1:
         raise AelabError(f"--quantile {args.quantile}: give a number between 0 and 1, e.g. 0.95")
@@ -58,6 +56,16 @@ def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.run)
     args.data = data_overrides(args)
     config = run_config(run_dir, args.data)  # says so when RUN is not a run folder
+    with Run.hold(run_dir):  # its metrics.json gains the results: not while a training works there
+        return _detect(args, run_dir, config)
+
+
+def _detect(args: argparse.Namespace, run_dir: Path, config) -> int:
+    from aelab import files, runs
+    from aelab.plots import anomaly_figures as figs
+    from aelab.evaluate.anomalies import anomaly_scores, detection_metrics, error_maps, threshold_at
+    from aelab.evaluate.run_evaluation import merge_metrics, model_data, run_config
+
     model, _, _ = runs.load_model(run_dir)
     if model.needs_labels:  # an anomaly's class is unknown, and a CVAE reconstructs only with one
         raise AelabError(f"aelab anomalies does not apply to a '{model.config.type}': it reconstructs an image "

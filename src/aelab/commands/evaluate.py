@@ -67,7 +67,8 @@ def add_commands(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from aelab.evaluate.denoising import noise_levels
-    from aelab.evaluate.run_evaluation import evaluate_run
+    from aelab.evaluate.run_evaluation import evaluate_run, run_config
+    from aelab.run import Run
 
     if args.nll_samples < 0 or args.noise_repeats < 1 or args.fd_samples < 0 or args.fd_samples == 1:
         raise AelabError("--nll-samples must be >= 0, --noise-repeats >= 1 and --fd-samples 0 or >= 2")
@@ -76,9 +77,12 @@ def run(args: argparse.Namespace) -> int:
     why_not = _no_likelihood(Path(args.run)) if args.nll_samples else None
     if why_not:
         log.warning("--nll-samples: %s; skipped for this run", why_not)
-    results = evaluate_run(Path(args.run), splits, data_overrides(args), noise, args.nll_samples, args.noise_repeats,
-                           progress=not (args.no_progress or args.quiet), nll_precision=args.nll_precision,
-                           fd_samples=args.fd_samples, sampler=args.sampler, limit=args.limit)
+    run_config(Path(args.run))  # says so when RUN is not a run folder, before a lock file is made in it
+    with Run.hold(args.run):  # metrics.json and a fitted sampler are written: not while a training works there
+        results = evaluate_run(Path(args.run), splits, data_overrides(args), noise, args.nll_samples,
+                               args.noise_repeats, progress=not (args.no_progress or args.quiet),
+                               nll_precision=args.nll_precision, fd_samples=args.fd_samples, sampler=args.sampler,
+                               limit=args.limit)
     print(format_table(results))
     print(f"merged into {Path(args.run) / layout.METRICS}")
     split, values = next(((s, v) for s, v in reversed(results.items()) if "factor_of_dimension" in v), (None, None))
