@@ -17,7 +17,7 @@ import aelab
 SRC = Path(aelab.__file__).parent
 # config -> data -> models -> train -> evaluate -> explore/plots -> orchestration -> commands/cli
 LAYERS = {
-    "errors": 0, "lazy": 0, "layout": 0, "vocabulary": 0, "config": 0, "files": 0, "trust": 0, "limits": 0, "yaml12": 0, "config_comments": 0,
+    "errors": 0, "lazy": 0, "layout": 0, "vocabulary": 0, "plugins": 0, "config": 0, "files": 0, "trust": 0, "limits": 0, "yaml12": 0, "config_comments": 0,
     "data": 1,
     "models": 2,
     "train": 3, "runs": 3,  # runs.py: saving and loading a model file, the run folder's own files

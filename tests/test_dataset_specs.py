@@ -134,3 +134,63 @@ def test_the_built_in_names_are_the_specs_names():
     # vocabulary.DATASET_SPECS's one line per dataset names a spec of that very name.
     assert [dataset_spec(name).name for name in DATASETS] == list(DATASETS)
     assert {s.name for s in dataset_specs() if s.needs_path} == {"folder", "faces"}
+
+
+PACKAGE = """
+import numpy as np
+from aelab.data.spec import Availability, DatasetSpec
+
+
+def load(cfg):
+    from aelab.data.dataset import ImageData
+
+    images = np.zeros((12, 1, 6, 6), np.uint8)
+    for i in range(6):
+        images[i, 0, i, :] = 255
+        images[6 + i, 0, :, i] = 255
+    index = np.arange(96) % 12
+    return ImageData(images[index], (index >= 6).astype(np.int64), ["row", "column"], "bars"), None
+
+
+SPEC = DatasetSpec("pkgbars", "96 binary 6x6 bars from an installed package", load,
+                   check=lambda path: Availability(True, "drawn by barspkg"))
+"""
+
+
+def installed_package(tmp_path: Path) -> dict:
+    """A package declaring two aelab.datasets entry points, installed as pip would (its module and
+    a .dist-info folder on the path): one right, one naming a spec of another name."""
+    site = tmp_path / "site"
+    (site / "barspkg-1.0.dist-info").mkdir(parents=True)
+    (site / "barspkg.py").write_text(PACKAGE)
+    (site / "barspkg-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: barspkg\nVersion: 1.0\n")
+    (site / "barspkg-1.0.dist-info" / "entry_points.txt").write_text(
+        "[aelab.datasets]\npkgbars = barspkg:SPEC\nmislabelled = barspkg:SPEC\n")
+    return {**__import__("os").environ, "PYTHONPATH": f"{site}{__import__('os').pathsep}{SRC}"}
+
+
+def test_a_dataset_of_an_installed_package_trains_in_any_process(tmp_path):
+    # The entry point reaches a fresh interpreter (as a sweep's worker on another machine would be),
+    # where a dataset registered from a script does not exist.
+    env = installed_package(tmp_path)
+    run = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "aelab", "-q", "train", "--set", "data.dataset=pkgbars",
+                           "--set", "data.test_split=0.25", "--set", "model.type=ae", "--set", "model.latent_dim=3",
+                           "--set", "model.encoder_layers=[24]", "--set", "training.epochs=60",
+                           "--set", "training.learning_rate=0.005", "--set", "training.batch_size=16",
+                           "--set", "training.threads=1", "--out", str(run), "--no-progress", "--no-figures"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["input_shape"] == [1, 6, 6] and metrics["n_test"] == 24
+    listed = subprocess.run([sys.executable, "-m", "aelab", "datasets"], env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert listed.returncode == 0 and "pkgbars" in listed.stdout and "from an installed package" in listed.stdout
+    assert "mislabelled" not in listed.stdout and "'mislabelled'" in listed.stderr  # a warning, the rest listed
+    wrong = subprocess.run([sys.executable, "-m", "aelab", "-q", "train", "--set", "data.dataset=mislabelled",
+                            "--out", str(tmp_path / "wrong"), "--no-progress"], env=env, capture_output=True,
+                           text=True, timeout=120)
+    line = wrong.stderr.strip()
+    assert wrong.returncode != 0 and len(line.splitlines()) == 1, line
+    assert "mislabelled" in line and "barspkg:SPEC" in line and "DatasetSpec" in line
+    assert not (tmp_path / "wrong").exists()

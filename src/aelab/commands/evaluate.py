@@ -77,9 +77,10 @@ def run(args: argparse.Namespace) -> int:
     why_not = _no_likelihood(Path(args.run)) if args.nll_samples else None
     if why_not:
         log.warning("--nll-samples: %s; skipped for this run", why_not)
+    overrides = data_overrides(args)  # one line for a --set that is not data.*, before anything is read
     run_config(Path(args.run))  # says so when RUN is not a run folder, before a lock file is made in it
     with Run.hold(args.run):  # metrics.json and a fitted sampler are written: not while a training works there
-        results = evaluate_run(Path(args.run), splits, data_overrides(args), noise, args.nll_samples,
+        results = evaluate_run(Path(args.run), splits, overrides, noise, args.nll_samples,
                                args.noise_repeats, progress=not (args.no_progress or args.quiet),
                                nll_precision=args.nll_precision, fd_samples=args.fd_samples, sampler=args.sampler,
                                limit=args.limit)

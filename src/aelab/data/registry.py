@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import json
+import logging
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,7 +17,10 @@ from aelab.config import DataConfig
 from aelab.data.spec import DatasetSpec
 from aelab.data.splits import split
 from aelab.errors import AelabError
+from aelab.plugins import has_dataset, read_entry_points
 from aelab.vocabulary import DATASET_SPECS, DATASETS
+
+log = logging.getLogger("aelab")
 
 if TYPE_CHECKING:  # annotations only: ImageData imports torch
     from aelab.data.dataset import ImageData
@@ -37,21 +41,38 @@ def register_dataset(spec: DatasetSpec) -> DatasetSpec:
 
 def dataset_spec(name: str) -> DatasetSpec:
     """The spec of `name`; one line naming the datasets there are when it is not one."""
-    entry = DATASET_SPECS.get(name)
+    entry = DATASET_SPECS.get(name) if has_dataset(name) else None
     if entry is None:
         close = difflib.get_close_matches(name, DATASET_SPECS, n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
         raise AelabError(f"data.dataset {json.dumps(name)} is not a dataset; {hint}choose one of "
-                         f"{', '.join(DATASET_SPECS)} (or add your own with aelab.register_dataset)")
+                         f"{', '.join(DATASET_SPECS)} (or add your own with aelab.register_dataset, or an aelab.datasets entry point)")
     if isinstance(entry, str):
         module, _, attr = entry.partition(":")
-        entry = DATASET_SPECS[name] = getattr(importlib.import_module(module), attr)
+        try:
+            entry = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as e:
+            raise AelabError(f"data.dataset {name!r}: cannot import {DATASET_SPECS[name]} ({e})") from None
+        if not isinstance(entry, DatasetSpec) or entry.name != name:
+            raise AelabError(f"data.dataset {name!r}: {DATASET_SPECS[name]} is not the DatasetSpec named {name!r} "
+                             "(an aelab.datasets entry point names a DatasetSpec: docs/extending.md)")
+        DATASET_SPECS[name] = entry
     return entry
 
 
 def dataset_specs() -> list[DatasetSpec]:
-    """Every dataset's spec, built-in ones first, in `aelab datasets`' order."""
-    return [dataset_spec(name) for name in list(DATASET_SPECS)]
+    """Every dataset's spec, built-in ones first, then those of installed packages (entry points)
+    and of this script, in `aelab datasets`' order."""
+    read_entry_points("aelab.datasets", DATASET_SPECS)
+    specs = []
+    for name in list(DATASET_SPECS):
+        try:
+            specs.append(dataset_spec(name))
+        except AelabError as e:  # a broken package's entry point: the others are still listed
+            if name in DATASETS:
+                raise
+            log.warning("%s; not listed", e)
+    return specs
 
 
 def available(name: str, path: str | None = None) -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import importlib.metadata
 import json
 import logging
 
@@ -17,6 +16,7 @@ from aelab.config import Config, ModelConfig
 from aelab.errors import AelabError
 from aelab.models.autoencoder import Autoencoder
 from aelab.models.image_conv import grid_size
+from aelab.plugins import read_entry_points
 
 log = logging.getLogger("aelab")
 
@@ -61,7 +61,7 @@ def register_model(name: str, model_class: type | str) -> type | str:
 def is_registered(name: str) -> bool:
     """Whether `model.type: name` builds in this process (built in, registered, or an entry point)."""
     if name not in MODEL_TYPES:
-        _load_entry_points()
+        read_entry_points("aelab.models", MODEL_TYPES)  # installed packages' types (plugins.py)
     return name in MODEL_TYPES
 
 
@@ -98,13 +98,6 @@ def _check_model_class(name: str, model_class) -> None:
     if not (isinstance(model_class, type) and issubclass(model_class, Autoencoder)):
         raise AelabError(f"model type {name!r}: {model_class!r} is not a class derived from "
                          "aelab.models.autoencoder.Autoencoder; register the class itself (docs/extending.md)")
-
-
-def _load_entry_points() -> None:
-    """Model types that installed packages declare, in their pyproject.toml:
-    [project.entry-points."aelab.models"]  sparse_ae = "mypackage.sparse:SparseAE" """
-    for entry in importlib.metadata.entry_points(group="aelab.models"):
-        MODEL_TYPES.setdefault(entry.name, entry.value)
 
 
 def build_model(config: ModelConfig, input_shape, encoder: nn.Module | None = None,
