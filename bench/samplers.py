@@ -11,6 +11,13 @@ this decoder, so a ratio far above 1 there says the decoder, not the sampler, se
     python bench/samplers.py RUN --samplers gmm:50 gmm:200 --draws 5   # FD: mean and range of 5 draws
     python bench/samplers.py RUN --samplers gmm:10 'flow:{"transforms": 6}' --n 2000
     python bench/samplers.py RUN --codes means --grids out/   # fitted to the posterior means; PNG grids
+    python bench/samplers.py RUN --samplers gmm:200 --by-uniqueness u.png   # where the blobs come from
+
+--by-uniqueness (a mixture): each component's training images are measured by how far each is from
+its nearest other training image (median RMS); 64 samples are drawn and tiled in the order of their
+component's value, and the shares of training images and of samples in components above 0.15 are
+printed. Samples from components of one-of-a-kind images are blends of them: a mixture cannot draw
+a new one there without copying.
 
 Nothing is written into RUN: samplers are fitted here (the run's model.sampler_options, with the
 JSON after a learned sampler's name on top) and grids go to --grids. The features are those of
@@ -34,9 +41,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from aelab.evaluate.feature_classifier import classifier_for, task  # noqa: E402
 from aelab.evaluate.sample_quality import frechet_distance  # noqa: E402
 from aelab.explore import open_run  # noqa: E402
-from aelab.explore.generate import generate, nearest  # noqa: E402
+from aelab.evaluate.sample_quality import nearest  # noqa: E402
+from aelab.explore.generate import generate  # noqa: E402
 from aelab.models import samplers  # noqa: E402
 from aelab.data.dataset import to_float  # noqa: E402
+from aelab.plots.images import tile  # noqa: E402
 
 DEFAULT = ["prior", "gaussian", "gmm:50", "flow", "two_stage", "diffusion"]
 
@@ -62,6 +71,26 @@ def fitted_sampler(ctx, name: str, codes: np.ndarray, seed: int, progress: bool,
     return samplers.fit(kind, codes, options, seed, progress, spread=spread)
 
 
+UNIQUE = 0.15  # RMS to the nearest other training image above which an image is one of a kind
+
+
+def by_uniqueness(ctx, fitted, codes: np.ndarray, out: Path, seed: int) -> None:
+    """64 samples of a fitted mixture tiled by how one-of-a-kind their component's images are."""
+    _, distance = nearest(ctx.train.images, ctx.train.images, k=2)
+    alone = distance[:, 1]  # [:, 0] is the image itself
+    held = fitted.component_of(codes)
+    value = np.array([np.median(alone[held == k]) if (held == k).any() else np.nan for k in range(len(fitted.weights))])
+    z, component = fitted.sample_with_components(64, seed)
+    order = np.argsort(value[component], kind="stable")
+    images = np.clip(ctx.decode(z[order].astype(np.float32)), 0, 1)
+    from PIL import Image
+
+    Image.fromarray((tile(images, 8) * 255).round().astype(np.uint8).squeeze()).save(out)
+    print(f"  by uniqueness: training images whose nearest other one is > {UNIQUE} RMS: {(alone > UNIQUE).mean():.0%}; "
+          f"in components whose median is > {UNIQUE}: {(value[held] > UNIQUE).mean():.0%} of training images, "
+          f"{(value[component] > UNIQUE).mean():.0%} of these 64 samples (the last rows of {out})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run")
@@ -76,6 +105,9 @@ def main() -> None:
                              "per image, or fresh posterior draws at every step (default means, what aelab does)")
     parser.add_argument("--grids", help="a folder for a grid of 64 samples per sampler (PNG)")
     parser.add_argument("--progress", action="store_true", help="progress bars while fitting")
+    parser.add_argument("--by-uniqueness", metavar="PNG",
+                        help="for the first mixture (gmm) listed: 64 samples ordered by how one-of-a-kind their "
+                             "component's training images are, and the shares above 0.15 RMS")
     args = parser.parse_args()
     if args.draws < 1 or args.n < 2:
         parser.error(f"--draws {args.draws} --n {args.n}: at least 1 draw of at least 2 samples")
@@ -131,6 +163,9 @@ def main() -> None:
                      sampler=name.partition(":")[0], replace=True)
         print(f"  {name}: FD {', '.join(f'{f:.2f}' for f in fds)} (mean {rows[-1][1]:.2f}), fit {fit_s:.1f} s",
               flush=True)
+        if args.by_uniqueness and name.startswith("gmm"):
+            by_uniqueness(ctx, fitted, codes, Path(args.by_uniqueness), args.seed)
+            args.by_uniqueness = None  # the first mixture only
     print(f"\n| sampler | FD to test | FD / floor (range of {args.draws} draws) | nearest training image, median RMS (min) "
           "| fit s (CPU s) | draw s |")
     print("|---|---:|---:|---:|---:|---:|")

@@ -82,6 +82,18 @@ def test_save_and_load_give_identical_samples(kind, tmp_path):
     np.testing.assert_array_equal(fitted.sample(40, seed=5, temperature=0.7), restored.sample(40, seed=5, temperature=0.7))
 
 
+def test_mixture_says_which_component_drew_each_sample_and_which_holds_each_code():
+    codes = ring(2000)
+    gmm = fit("gmm", codes, {"components": 8}, seed=0)
+    drawn, component = gmm.sample_with_components(400, seed=2)
+    np.testing.assert_array_equal(drawn, gmm.sample(400, seed=2))  # the same draw as sample()
+    # Each sample lies in the component it came from, and the 8 modes are 8 components.
+    np.testing.assert_array_equal(gmm.component_of(drawn), component)
+    mode = np.round(np.arctan2(codes[:, 1], codes[:, 0]) / (np.pi / 4)).astype(int) % 8
+    held = gmm.component_of(codes)
+    assert all(len(np.unique(held[mode == m])) == 1 for m in range(8)) and len(np.unique(held)) == 8
+
+
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("runs") / "digits"

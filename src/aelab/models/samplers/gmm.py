@@ -53,11 +53,24 @@ class FittedGMM:
         return cls(gmm.weights_, gmm.means_, gmm.covariances_, options)
 
     def sample(self, n: int, seed: int, temperature: float = 1.0) -> np.ndarray:
+        return self.sample_with_components(n, seed, temperature)[0]
+
+    def sample_with_components(self, n: int, seed: int, temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """(n codes (n, d), the component each was drawn from (n,))."""
         rng = np.random.default_rng(seed)
         component = rng.choice(len(self.weights), n, p=self.weights / self.weights.sum())
         factors = np.linalg.cholesky(self.covariances)  # (K, d, d)
         eps = rng.standard_normal((n, self.means.shape[1]))
-        return self.means[component] + temperature * np.einsum("nij,nj->ni", factors[component], eps)
+        return self.means[component] + temperature * np.einsum("nij,nj->ni", factors[component], eps), component
+
+    def component_of(self, codes: np.ndarray) -> np.ndarray:
+        """The most probable component of each code (N, d) -> (N,)."""
+        factors = np.linalg.cholesky(self.covariances)  # (K, d, d)
+        scores = np.empty((len(codes), len(self.weights)))
+        for k, (mean, factor) in enumerate(zip(self.means, factors)):
+            white = np.linalg.solve(factor, (np.asarray(codes, np.float64) - mean).T)  # (d, N)
+            scores[:, k] = np.log(self.weights[k]) - 0.5 * (white ** 2).sum(0) - np.log(np.diag(factor)).sum()
+        return scores.argmax(1)
 
     @property
     def description(self) -> str:
