@@ -46,7 +46,8 @@ def dataset_spec(name: str) -> DatasetSpec:
         close = difflib.get_close_matches(name, DATASET_SPECS, n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
         raise AelabError(f"data.dataset {json.dumps(name)} is not a dataset; {hint}choose one of "
-                         f"{', '.join(DATASET_SPECS)} (or add your own with aelab.register_dataset, or an aelab.datasets entry point)")
+                         f"{', '.join(DATASET_SPECS)} (or add your own with aelab.register_dataset, or an "
+                         "aelab.datasets entry point)")
     if isinstance(entry, str):
         module, _, attr = entry.partition(":")
         try:
