@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from aelab import limits, yaml12
 from aelab.errors import AelabError
 from aelab import vocabulary as names
-from aelab.plugins import has_dataset
+from aelab.plugins import has_dataset, not_a_dataset
 from aelab.vocabulary import DATASET_SPECS, LEARNED_SAMPLERS, RECONSTRUCTION_LOSSES, SAMPLER_CHOICES
 
 # The choice lists are aelab/vocabulary.py's (the CLI and serve read them there, without pydantic).
@@ -113,11 +113,7 @@ class DataConfig(_Section):
     @classmethod
     def _known_dataset(cls, v: str) -> str:
         if not has_dataset(v):  # read at each validation: aelab.register_dataset adds names
-            close = difflib.get_close_matches(v, DATASET_SPECS, n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
-            raise ValueError(f"not a dataset; {hint}choose one of {', '.join(DATASET_SPECS)} (or add your "
-                             "own with aelab.register_dataset, or an aelab.datasets entry point: "
-                             "docs/extending.md)")
+            raise ValueError(not_a_dataset(v))
         return v
 
     @field_validator("input_size", mode="before")

@@ -9,6 +9,7 @@ Each is read into its registry as an import path, imported only when the name is
 
 from __future__ import annotations
 
+import difflib
 import importlib.metadata
 
 from aelab.vocabulary import DATASET_SPECS
@@ -27,3 +28,11 @@ def has_dataset(name: str) -> bool:
     if name not in DATASET_SPECS:
         read_entry_points("aelab.datasets", DATASET_SPECS)
     return name in DATASET_SPECS
+
+
+def not_a_dataset(name: str) -> str:
+    """What to say of a `data.dataset` that is not one: the closest name, the choices, how to add one."""
+    close = difflib.get_close_matches(name, DATASET_SPECS, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return (f"not a dataset; {hint}choose one of {', '.join(DATASET_SPECS)} (or add your own with "
+            "aelab.register_dataset, or an aelab.datasets entry point: docs/extending.md)")

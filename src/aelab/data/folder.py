@@ -25,7 +25,7 @@ from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
 from aelab.data import download
-from aelab.data.spec import DatasetSpec, folder_availability
+from aelab.data.spec import DatasetSpec
 from aelab.errors import AelabError
 from aelab.files import remove_abandoned, sha256_file
 
@@ -379,5 +379,4 @@ def _load_config(cfg: DataConfig) -> tuple[ImageData, None]:
 
 
 SPEC = DatasetSpec("folder", "any folder of PNG/JPEG/BMP/GIF/WebP images (data.path), labels from sub-folders",
-                   _load_config, check=lambda path: folder_availability(path, "a folder of images"),
-                   needs_path=True)
+                   _load_config, needs_path=True)

@@ -5,7 +5,6 @@ looking one up imports only its module. `register_dataset` adds one from Python.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import json
 import logging
@@ -17,7 +16,7 @@ from aelab.config import DataConfig
 from aelab.data.spec import DatasetSpec
 from aelab.data.splits import split
 from aelab.errors import AelabError
-from aelab.plugins import has_dataset, read_entry_points
+from aelab.plugins import has_dataset, not_a_dataset, read_entry_points
 from aelab.vocabulary import DATASET_SPECS, DATASETS
 
 log = logging.getLogger("aelab")
@@ -43,11 +42,7 @@ def dataset_spec(name: str) -> DatasetSpec:
     """The spec of `name`; one line naming the datasets there are when it is not one."""
     entry = DATASET_SPECS.get(name) if has_dataset(name) else None
     if entry is None:
-        close = difflib.get_close_matches(name, DATASET_SPECS, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        raise AelabError(f"data.dataset {json.dumps(name)} is not a dataset; {hint}choose one of "
-                         f"{', '.join(DATASET_SPECS)} (or add your own with aelab.register_dataset, or an "
-                         "aelab.datasets entry point)")
+        raise AelabError(f"data.dataset {json.dumps(name)}: {not_a_dataset(name)}")
     if isinstance(entry, str):
         module, _, attr = entry.partition(":")
         try:

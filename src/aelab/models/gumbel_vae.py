@@ -61,6 +61,12 @@ class GumbelVAEOptions(BaseModel):
         return self
 
 
+def gumbel_noise(like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Gumbel(0, 1) noise of `like`'s shape, dtype and device: -log(-log u), u ~ U(0, 1), clamped."""
+    u = torch.rand(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+    return -torch.log((-torch.log(u.clamp_min(1e-10))).clamp_min(1e-10))
+
+
 class GumbelVAE(VAE):
     encoder_head = "logits of q(c|x), categories per variable"
     Options = GumbelVAEOptions
@@ -123,9 +129,7 @@ class GumbelVAE(VAE):
         probs = logits.softmax(-1)
         y = probs
         if sample:
-            u = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
-            gumbel = -torch.log((-torch.log(u.clamp_min(1e-10))).clamp_min(1e-10))  # Gumbel(0, 1)
-            y = ((logits + gumbel) / self.temperature().to(logits.dtype)).softmax(-1)
+            y = ((logits + gumbel_noise(logits, generator)) / self.temperature().to(logits.dtype)).softmax(-1)
         return ForwardOutput(self.decoder(y.flatten(1)), probs.flatten(1), None, y.flatten(1))
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor]:
@@ -138,10 +142,9 @@ class GumbelVAE(VAE):
         Gumbel-max, argmax(log q + g) with g ~ Gumbel(0, 1), exactly q's categorical distribution."""
         (log_q,) = posterior
         b, n, k = log_q.shape
-        u = torch.rand((b, samples, n, k), generator=generator, device=log_q.device, dtype=log_q.dtype)
-        gumbel = -torch.log(-torch.log(u.clamp(1e-20, 1 - 1e-7)))
-        index = (log_q.unsqueeze(1) + gumbel).argmax(-1, keepdim=True)  # (b, samples, N, 1)
-        drawn = log_q.unsqueeze(1).expand(b, samples, n, k).gather(-1, index).squeeze(-1).sum(-1)
+        repeated = log_q.unsqueeze(1).expand(b, samples, n, k)
+        index = (repeated + gumbel_noise(repeated, generator)).argmax(-1, keepdim=True)  # (b, samples, N, 1)
+        drawn = repeated.gather(-1, index).squeeze(-1).sum(-1)
         z = torch.zeros((b, samples, n, k), device=log_q.device, dtype=log_q.dtype).scatter_(-1, index, 1.0)
         return z.flatten(2), drawn
 

@@ -45,7 +45,12 @@ def kl_divergence(out) -> torch.Tensor:
     """(B,) KL(q(z|x) || N(0, I)) in closed form; zeros for a model without a posterior."""
     if out.logvar is None:
         return out.mean.new_zeros(out.mean.shape[0])
-    return -0.5 * (1 + out.logvar - out.mean.square() - out.logvar.exp()).sum(1)
+    return gaussian_kl(out.mean, out.logvar)
+
+
+def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """(B,) KL(N(mean, diag(exp(logvar))) || N(0, I)) of parameters (B, latent_dim), in closed form."""
+    return -0.5 * (1 + logvar - mean.square() - logvar.exp()).sum(1)
 
 
 def loss_terms(model, out, target: torch.Tensor) -> dict[str, torch.Tensor]:

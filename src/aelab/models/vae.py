@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from aelab.models.autoencoder import Autoencoder, ForwardOutput
-from aelab.models.losses import LOG_2PI, kl_divergence, kl_per_dimension, reconstruction_loss, standard_normal_log_density
+from aelab.models.losses import LOG_2PI, gaussian_kl, kl_divergence, kl_per_dimension, reconstruction_loss, standard_normal_log_density
 
 LOGVAR_MAX = 2.0  # posterior variance at most e^2 ~ 7.4 times the prior's
 
@@ -90,8 +90,7 @@ class VAE(Autoencoder):
         none (closed_form_kl False): the likelihood bounds then estimate it from their draws."""
         if not self.closed_form_kl:
             return None
-        mean, logvar = posterior[:2]
-        return -0.5 * (1 + logvar - mean.square() - logvar.exp()).sum(1)
+        return gaussian_kl(*posterior[:2])
 
     def loss_terms(self, out: ForwardOutput, target: torch.Tensor) -> dict[str, torch.Tensor]:
         recon = reconstruction_loss(self, out, target).mean()
